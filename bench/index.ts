@@ -1,0 +1,2 @@
+// bench layer: public door. See docs/architecture.md.
+export {};

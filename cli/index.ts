@@ -1,0 +1,2 @@
+// cli layer: public door. See docs/architecture.md.
+export {};

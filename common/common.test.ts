@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CleanupStack, Code, KeyedMutex, NotFoundError, errorFromCode, isBerthError, joinWithin, toStatus,
+  validateIdentifier,
+} from './index.js';
+
+describe('errors', () => {
+  it('maps classes to codes and back', () => {
+    const e = new NotFoundError('container x: not found');
+    expect(toStatus(e)).toEqual({ code: Code.NOT_FOUND, message: 'container x: not found' });
+    const back = errorFromCode(Code.ALREADY_EXISTS, 'dup');
+    expect(isBerthError(back)).toBe(true);
+    expect(back.kind).toBe('already-exists');
+    expect(errorFromCode(99, 'x').kind).toBe('unknown');
+  });
+  it('classifies node errno errors and plain values', () => {
+    const enoent = Object.assign(new Error('no file'), { code: 'ENOENT' });
+    expect(toStatus(enoent).code).toBe(Code.NOT_FOUND);
+    expect(toStatus('boom')).toEqual({ code: Code.UNKNOWN, message: 'boom' });
+  });
+});
+
+describe('CleanupStack', () => {
+  it('unwinds newest first, logs and survives failing or hanging steps', async () => {
+    const order: string[] = [];
+    const warnings: unknown[] = [];
+    const undo = new CleanupStack();
+    undo.push('a', () => order.push('a'));
+    undo.push('b', () => { throw new Error('b failed'); });
+    undo.push('c', () => new Promise(() => {}));
+    undo.push('d', async () => { order.push('d'); });
+    await undo.unwind({ warn: (o: unknown) => warnings.push(o) } as never, { timeoutMs: 50 });
+    expect(order).toEqual(['d', 'a']);
+    expect(warnings).toHaveLength(2);
+    expect(undo.size).toBe(0);
+  });
+});
+
+describe('KeyedMutex', () => {
+  it('serializes one key and lets other keys run', async () => {
+    const m = new KeyedMutex();
+    const log: string[] = [];
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await Promise.all([
+      m.run('a', async () => { log.push('a1+'); await sleep(20); log.push('a1-'); }),
+      m.run('a', async () => { log.push('a2+'); log.push('a2-'); }),
+      m.run('b', async () => { log.push('b+'); }),
+    ]);
+    expect(log.indexOf('a2+')).toBeGreaterThan(log.indexOf('a1-'));
+    expect(log.indexOf('b+')).toBeLessThan(log.indexOf('a1-'));
+    await expect(m.run('a', () => { throw new Error('x'); })).rejects.toThrow('x');
+    expect(await m.run('a', () => 7)).toBe(7);
+  });
+});
+
+describe('paths', () => {
+  it('refuses escapes and bad identifiers', () => {
+    expect(joinWithin('/run/berth', 'k8s.io', 'abc')).toBe('/run/berth/k8s.io/abc');
+    expect(() => joinWithin('/run/berth', '..', 'etc')).toThrow(/escapes/);
+    expect(() => joinWithin('/run/berth', 'a/../../x')).toThrow(/escapes/);
+    expect(joinWithin('/run/berth', '/abs')).toBe('/run/berth/abs');
+    expect(() => validateIdentifier('../x')).toThrow(/not valid/);
+    expect(validateIdentifier('k8s.io')).toBe('k8s.io');
+  });
+});

@@ -1,0 +1,7 @@
+// common: the bottom layer. Error classes and their codes, cleanup stacks, per-key locks,
+// loggers and path safety, shared by every other layer.
+export * from './errors.js';
+export { CleanupStack } from './cleanup-stack.js';
+export { KeyedMutex } from './keyed-mutex.js';
+export { createLogger, silentLogger, type Logger } from './log.js';
+export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';

@@ -1,0 +1,2 @@
+// deploy layer: public door. See docs/architecture.md.
+export {};

@@ -1,0 +1,20 @@
+// Lint rules that catch the failures that hurt a runtime most: floating promises
+// (an unawaited rejection kills the daemon or vanishes) and misused promises.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['vitest.config.ts', 'scripts/**', 'eslint.config.js', 'dist/**', 'node_modules/**', 'proto/gen/**', 'bench/results/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+);

@@ -1,0 +1,2 @@
+// image layer: public door. See docs/architecture.md.
+export {};

@@ -1,0 +1,2 @@
+// proto layer: public door. See docs/architecture.md.
+export {};

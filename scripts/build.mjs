@@ -1,0 +1,44 @@
+// Build: type-checked compile of every layer into dist/, the generated protobuf modules copied
+// beside it, and the shim bundled into one file (its start path pays for every module it loads).
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+
+// Generated protobuf code is plain JS (with .d.ts beside it): tsc does not emit it, so copy it.
+const gen = path.join(root, 'proto/gen');
+if (existsSync(gen)) cpSync(gen, path.join(dist, 'proto/gen'), { recursive: true });
+
+// Entry points with a shebang are made executable.
+for (const bin of ['cli/berth.js', 'cli/berthctl.js']) {
+  const p = path.join(dist, bin);
+  if (existsSync(p)) chmodSync(p, 0o755);
+}
+
+// The shim: one ESM file, koffi left external (a native addon cannot be bundled).
+const shimEntry = path.join(root, 'shim/main.ts');
+if (existsSync(shimEntry)) {
+  const { build } = await import('esbuild');
+  mkdirSync(path.join(dist, 'shim'), { recursive: true });
+  const out = path.join(dist, 'shim/containerd-shim-berth-v2.mjs');
+  await build({
+    entryPoints: [shimEntry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    outfile: out,
+    external: ['koffi'],
+    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+console.log('build: ok');

@@ -1,0 +1,2 @@
+// shim layer: public door. See docs/architecture.md.
+export {};

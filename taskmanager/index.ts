@@ -1,0 +1,2 @@
+// taskmanager layer: public door. See docs/architecture.md.
+export {};
