@@ -1,0 +1,41 @@
+// sys: the bottom layer beside common/ for what Node cannot do by itself as a container
+// runtime: libc calls (koffi, loaded lazily on first use), a child-subreaper reaper that leaves
+// libuv's children alone, pty fd passing, detached daemons with an inherited listener, OOM
+// notifications, mounts and cgroup stats.
+export {
+  SyscallError,
+  isErrno,
+  setChildSubreaper,
+  isChildSubreaper,
+  pidfdOpen,
+  pidfdSendSignal,
+  waitid,
+  setsid,
+  getpgid,
+  setpgid,
+  kill,
+  mount,
+  umount2,
+  eventfd,
+  readEventfd,
+  writeFd,
+  closeFd,
+  dupCloexec,
+  setWinsize,
+  getWinsize,
+  setxattr,
+  lsetxattr,
+  recvFds,
+  P_PID,
+  P_PIDFD,
+  WNOHANG,
+  WNOWAIT,
+  MNT_DETACH,
+  MNT_FORCE,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  type WaitResult,
+} from './libc.js';
+export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions } from './reaper.js';
+export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
+export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountOptions, type Mount, type MountInfo } from './mount.js';

@@ -1,0 +1,292 @@
+// Typed libc calls through koffi. koffi is a native addon that costs ~7 ms and ~1.4 MiB to load,
+// so it is required lazily on the first call: importing sys/ is free for a start path that never
+// makes a syscall. Every wrapper throws a SyscallError (a BerthError) naming the errno on failure.
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { BerthError, type ErrorKind } from '../common/index.js';
+
+type KoffiFn = (...args: unknown[]) => number;
+interface Koffi {
+  load(path: string): { func(proto: string): KoffiFn };
+  errno(): number;
+  struct(name: string, def: Record<string, string>): unknown;
+}
+
+const ERRNO_NAME = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+const KIND_OF_ERRNO: Record<string, ErrorKind> = {
+  ENOENT: 'not-found',
+  ESRCH: 'not-found',
+  ECHILD: 'not-found',
+  EEXIST: 'already-exists',
+  EPERM: 'permission-denied',
+  EACCES: 'permission-denied',
+  EINVAL: 'invalid-argument',
+  EBADF: 'invalid-argument',
+  ENOTDIR: 'invalid-argument',
+  EBUSY: 'failed-precondition',
+  EAGAIN: 'unavailable',
+  ENOSYS: 'unimplemented',
+  ENOMEM: 'resource-exhausted',
+  EMFILE: 'resource-exhausted',
+};
+
+/** A failed system call: `errno` is the number, `errnoName` the symbolic name (e.g. "ECHILD"). */
+export class SyscallError extends BerthError {
+  readonly errno: number;
+  readonly errnoName: string;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, detail?: string) {
+    const name = ERRNO_NAME.get(errno) ?? `errno ${errno}`;
+    super(KIND_OF_ERRNO[name] ?? 'internal', `${syscall}${detail ? ` ${detail}` : ''}: ${name}`);
+    this.name = 'SyscallError';
+    this.errno = errno;
+    this.errnoName = name;
+    this.syscall = syscall;
+  }
+}
+
+export function isErrno(e: unknown, name: string): boolean {
+  return e instanceof SyscallError && e.errnoName === name;
+}
+
+// ---- lazy bindings ------------------------------------------------------------------------------
+
+const PROTOTYPES = {
+  prctl: 'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  prctlGet: 'int prctl(int option, _Out_ int *value, unsigned long a3, unsigned long a4, unsigned long a5)',
+  pidfd_open: 'int pidfd_open(int pid, unsigned int flags)',
+  pidfd_send_signal: 'int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)',
+  waitid: 'int waitid(int idtype, unsigned int id, _Inout_ uint8_t *infop, int options)',
+  setsid: 'int setsid(void)',
+  getpgid: 'int getpgid(int pid)',
+  setpgid: 'int setpgid(int pid, int pgid)',
+  kill: 'int kill(int pid, int sig)',
+  mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  eventfd: 'int eventfd(unsigned int initval, int flags)',
+  read: 'long read(int fd, _Out_ uint8_t *buf, unsigned long count)',
+  write: 'long write(int fd, const uint8_t *buf, unsigned long count)',
+  close: 'int close(int fd)',
+  fcntl: 'int fcntl(int fd, int cmd, int arg)',
+  ioctl: 'int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)',
+  lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
+  setxattr: 'int setxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
+  recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
+} as const;
+type Name = keyof typeof PROTOTYPES;
+
+let koffiMod: Koffi | undefined;
+let lib: { func(proto: string): KoffiFn } | undefined;
+const bound = new Map<Name, KoffiFn>();
+
+function koffi(): Koffi {
+  if (!koffiMod) {
+    koffiMod = createRequire(import.meta.url)('koffi') as Koffi;
+    // Structs used by recvmsg (x86_64 / aarch64 LP64 layout; koffi computes the padding).
+    koffiMod.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+    koffiMod.struct('msghdr', {
+      msg_name: 'void *',
+      msg_namelen: 'uint32_t',
+      msg_iov: 'iovec *',
+      msg_iovlen: 'size_t',
+      msg_control: 'void *',
+      msg_controllen: 'size_t',
+      msg_flags: 'int',
+    });
+  }
+  return koffiMod;
+}
+
+function fn(name: Name): KoffiFn {
+  let f = bound.get(name);
+  if (!f) {
+    const k = koffi();
+    lib ??= k.load('libc.so.6');
+    f = lib.func(PROTOTYPES[name]);
+    bound.set(name, f);
+  }
+  return f;
+}
+
+/** Calls `name`; a -1 result becomes a SyscallError carrying errno. */
+function sys(name: Name, detail: string | undefined, ...args: unknown[]): number {
+  const r = fn(name)(...args);
+  if (r === -1) throw new SyscallError(name === 'prctlGet' ? 'prctl' : name, koffi().errno(), detail);
+  return r;
+}
+
+// ---- constants ----------------------------------------------------------------------------------
+
+export const P_PID = 1;
+export const P_PIDFD = 3;
+export const WNOHANG = 1;
+export const WEXITED = 4;
+export const WNOWAIT = 0x01000000;
+export const MNT_FORCE = 1;
+export const MNT_DETACH = 2;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+const PR_SET_CHILD_SUBREAPER = 36;
+const PR_GET_CHILD_SUBREAPER = 37;
+const F_DUPFD_CLOEXEC = 1030;
+const TIOCSWINSZ = 0x5414;
+const TIOCGWINSZ = 0x5413;
+const CLD_EXITED = 1;
+
+// ---- wrappers -----------------------------------------------------------------------------------
+
+export function setChildSubreaper(on = true): void {
+  sys('prctl', 'PR_SET_CHILD_SUBREAPER', PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
+}
+
+export function isChildSubreaper(): boolean {
+  const out = [0];
+  sys('prctlGet', 'PR_GET_CHILD_SUBREAPER', PR_GET_CHILD_SUBREAPER, out, 0, 0, 0);
+  return out[0] !== 0;
+}
+
+export function pidfdOpen(pid: number): number {
+  return sys('pidfd_open', `pid ${pid}`, pid, 0);
+}
+
+export function pidfdSendSignal(pidfd: number, signal: number): void {
+  sys('pidfd_send_signal', `pidfd ${pidfd}`, pidfd, signal, null, 0);
+}
+
+/** The outcome of waitid: `status` is the exit code, or 128+signal when killed. */
+export interface WaitResult {
+  pid: number;
+  status: number;
+  signaled: boolean;
+}
+
+/**
+ * waitid(idtype, id, WEXITED | extra). Returns null when WNOHANG was given and the process has
+ * not exited yet. Throws SyscallError ECHILD when `id` is not (or no longer) our child.
+ */
+export function waitid(idtype: number, id: number, options: number): WaitResult | null {
+  const info = Buffer.alloc(128); // zeroed: a WNOHANG miss leaves si_pid 0
+  sys('waitid', `${idtype === P_PIDFD ? 'pidfd' : 'pid'} ${id}`, idtype, id, info, options | WEXITED);
+  const pid = info.readInt32LE(16);
+  if (pid === 0) return null;
+  const code = info.readInt32LE(8);
+  const value = info.readInt32LE(24);
+  return code === CLD_EXITED ? { pid, status: value, signaled: false } : { pid, status: 128 + value, signaled: true };
+}
+
+export function setsid(): number {
+  return sys('setsid', undefined);
+}
+
+export function getpgid(pid: number): number {
+  return sys('getpgid', `pid ${pid}`, pid);
+}
+
+export function setpgid(pid: number, pgid: number): void {
+  sys('setpgid', `pid ${pid}`, pid, pgid);
+}
+
+export function kill(pid: number, signal: number): void {
+  sys('kill', `pid ${pid}`, pid, signal);
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+  sys('mount', `${fstype ?? ''} ${source ?? ''} on ${target}`, source, target, fstype, flags, data);
+}
+
+export function umount2(target: string, flags: number): void {
+  sys('umount2', target, target, flags);
+}
+
+export function eventfd(initval: number, flags: number): number {
+  return sys('eventfd', undefined, initval, flags);
+}
+
+/**
+ * Reads an eventfd's 8-byte counter (which resets it). With EFD_NONBLOCK and a zero counter the
+ * kernel says EAGAIN: that is returned as 0n rather than thrown.
+ */
+export function readEventfd(fd: number): bigint {
+  const buf = Buffer.alloc(8);
+  const r = fn('read')(fd, buf, 8);
+  if (r === -1) {
+    const e = koffi().errno();
+    if (ERRNO_NAME.get(e) === 'EAGAIN') return 0n;
+    throw new SyscallError('read', e, `eventfd ${fd}`);
+  }
+  return buf.readBigUInt64LE(0);
+}
+
+export function writeFd(fd: number, data: Buffer): number {
+  return sys('write', `fd ${fd}`, fd, data, data.length);
+}
+
+export function closeFd(fd: number): void {
+  sys('close', `fd ${fd}`, fd);
+}
+
+/** dup with FD_CLOEXEC set on the copy. */
+export function dupCloexec(fd: number): number {
+  return sys('fcntl', `F_DUPFD_CLOEXEC ${fd}`, fd, F_DUPFD_CLOEXEC, 3);
+}
+
+export function setWinsize(fd: number, size: { rows: number; cols: number }): void {
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(size.rows, 0);
+  ws.writeUInt16LE(size.cols, 2);
+  sys('ioctl', `TIOCSWINSZ fd ${fd}`, fd, TIOCSWINSZ, ws);
+}
+
+export function getWinsize(fd: number): { rows: number; cols: number } {
+  const ws = Buffer.alloc(8);
+  sys('ioctl', `TIOCGWINSZ fd ${fd}`, fd, TIOCGWINSZ, ws);
+  return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
+}
+
+export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
+  sys('lsetxattr', `${name} on ${path}`, path, name, value, value.length, flags);
+}
+
+export function setxattr(path: string, name: string, value: Buffer, flags = 0): void {
+  sys('setxattr', `${name} on ${path}`, path, name, value, value.length, flags);
+}
+
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/**
+ * One recvmsg on a stream socket expecting a single SCM_RIGHTS fd. Returns the payload and the
+ * received fds (close-on-exec when MSG_CMSG_CLOEXEC is in `flags`).
+ */
+export function recvFds(sockFd: number, flags: number, maxData = 4096): { data: Buffer; fds: number[] } {
+  const data = Buffer.alloc(maxData);
+  const control = Buffer.alloc(64);
+  const msg = {
+    msg_name: null,
+    msg_namelen: 0,
+    msg_iov: [{ iov_base: data, iov_len: data.length }],
+    msg_iovlen: 1,
+    msg_control: control,
+    msg_controllen: control.length,
+    msg_flags: 0,
+  };
+  const n = sys('recvmsg', `fd ${sockFd}`, sockFd, msg, flags);
+  const fds: number[] = [];
+  // cmsghdr: size_t cmsg_len; int cmsg_level; int cmsg_type; then data, each header 8-aligned.
+  let off = 0;
+  const used = Number(msg.msg_controllen);
+  while (off + 16 <= used) {
+    const len = Number(control.readBigUInt64LE(off));
+    if (len < 16) break;
+    const level = control.readInt32LE(off + 8);
+    const type = control.readInt32LE(off + 12);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      for (let p = off + 16; p + 4 <= off + len; p += 4) fds.push(control.readInt32LE(p));
+    }
+    off += (len + 7) & ~7;
+  }
+  return { data: data.subarray(0, n), fds };
+}

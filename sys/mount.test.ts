@@ -1,0 +1,95 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isKind } from '../common/index.js';
+import { isMountPoint, mountAll, readMountInfo, SyscallError, unmountAll } from './index.js';
+
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) {
+    unmountAll(d);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'berth-sys-mount-'));
+  dirs.push(d);
+  return d;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readMountInfo()
+    .map((m) => m.mountPoint)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+}
+
+describe('mount', () => {
+  it('mounts an overlay of two lower dirs and unmounts it without a trace in mountinfo', () => {
+    const d = tempDir();
+    for (const sub of ['l1', 'l2', 'upper', 'work', 'merged']) mkdirSync(path.join(d, sub));
+    writeFileSync(path.join(d, 'l1', 'a'), 'from-l1');
+    writeFileSync(path.join(d, 'l2', 'a'), 'from-l2');
+    writeFileSync(path.join(d, 'l2', 'b'), 'only-l2');
+    const merged = path.join(d, 'merged');
+    mountAll(
+      [{ type: 'overlay', source: 'overlay', options: [`workdir=${d}/work`, `upperdir=${d}/upper`, `lowerdir=${d}/l1:${d}/l2`] }],
+      merged,
+    );
+    expect(isMountPoint(merged)).toBe(true);
+    expect(readMountInfo().find((m) => m.mountPoint === merged)?.fsType).toBe('overlay');
+    expect(readFileSync(path.join(merged, 'a'), 'utf8')).toBe('from-l1'); // first lowerdir wins
+    expect(readFileSync(path.join(merged, 'b'), 'utf8')).toBe('only-l2');
+    writeFileSync(path.join(merged, 'c'), 'new');
+    expect(readFileSync(path.join(d, 'upper', 'c'), 'utf8')).toBe('new');
+    unmountAll(merged);
+    expect(isMountPoint(merged)).toBe(false);
+    expect(mountsUnder(merged)).toEqual([]);
+  });
+
+  it('makes a read-only bind mount (remount) and removes stacked and nested mounts', () => {
+    const d = tempDir();
+    mkdirSync(path.join(d, 'src'));
+    mkdirSync(path.join(d, 'dst'));
+    writeFileSync(path.join(d, 'src', 'f'), 'x');
+    const dst = path.join(d, 'dst');
+    mountAll([{ type: 'bind', source: path.join(d, 'src'), options: ['rbind', 'ro'] }], dst);
+    expect(readFileSync(path.join(dst, 'f'), 'utf8')).toBe('x');
+    expect(() => writeFileSync(path.join(dst, 'g'), 'y')).toThrow(/EROFS/);
+    mountAll([{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], dst); // stacked
+    mkdirSync(path.join(dst, 'inner'));
+    mountAll([{ type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] }], path.join(dst, 'inner')); // nested
+    expect(mountsUnder(dst)).toHaveLength(3);
+    unmountAll(dst);
+    expect(mountsUnder(dst)).toEqual([]);
+  });
+
+  it('tolerates unmounting something not mounted or missing', () => {
+    const d = tempDir();
+    expect(() => unmountAll(d)).not.toThrow();
+    expect(() => unmountAll(path.join(d, 'nope'))).not.toThrow();
+    expect(isMountPoint(path.join(d, 'nope'))).toBe(false);
+  });
+
+  it('reports a bad filesystem type as a SyscallError naming ENODEV, and overlong options as invalid-argument', () => {
+    const d = tempDir();
+    let err: unknown;
+    try {
+      mountAll([{ type: 'nosuchfs', source: 'none', options: [] }], d);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SyscallError);
+    expect((err as SyscallError).errnoName).toBe('ENODEV');
+    let err2: unknown;
+    try {
+      mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${'x'.repeat(5000)}`] }], d);
+    } catch (e) {
+      err2 = e;
+    }
+    expect(isKind(err2, 'invalid-argument')).toBe(true);
+    expect(isMountPoint(d)).toBe(false);
+  });
+});

@@ -1,0 +1,201 @@
+// Mounts as containerd describes them ({type, source, options[]}, e.g. the overlay of a rootfs
+// snapshot or a bind), applied with mount(2), and their removal. Options that are mount flags
+// (ro, nosuid, rbind, …) become flags; propagation options (rprivate, …) a second mount call;
+// everything else is the fs data string (lowerdir=…, upperdir=…). A read-only bind needs a
+// remount, because the kernel ignores MS_RDONLY on the first MS_BIND call.
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError } from '../common/index.js';
+import { isErrno, mount, umount2, MNT_DETACH } from './libc.js';
+
+export interface Mount {
+  type: string;
+  source: string;
+  options: readonly string[];
+}
+
+const MS_RDONLY = 0x1;
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_NOEXEC = 0x8;
+const MS_SYNCHRONOUS = 0x10;
+const MS_REMOUNT = 0x20;
+const MS_MANDLOCK = 0x40;
+const MS_DIRSYNC = 0x80;
+const MS_NOATIME = 0x400;
+const MS_NODIRATIME = 0x800;
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_UNBINDABLE = 1 << 17;
+const MS_PRIVATE = 1 << 18;
+const MS_SLAVE = 1 << 19;
+const MS_SHARED = 1 << 20;
+const MS_RELATIME = 1 << 21;
+const MS_STRICTATIME = 1 << 24;
+
+// [clear?, flag]: "rw" clears MS_RDONLY, "ro" sets it.
+const FLAG_OPTIONS: Record<string, [boolean, number]> = {
+  async: [true, MS_SYNCHRONOUS],
+  atime: [true, MS_NOATIME],
+  bind: [false, MS_BIND],
+  defaults: [false, 0],
+  dev: [true, MS_NODEV],
+  diratime: [true, MS_NODIRATIME],
+  dirsync: [false, MS_DIRSYNC],
+  exec: [true, MS_NOEXEC],
+  mand: [false, MS_MANDLOCK],
+  noatime: [false, MS_NOATIME],
+  nodev: [false, MS_NODEV],
+  nodiratime: [false, MS_NODIRATIME],
+  noexec: [false, MS_NOEXEC],
+  nomand: [true, MS_MANDLOCK],
+  norelatime: [true, MS_RELATIME],
+  nostrictatime: [true, MS_STRICTATIME],
+  nosuid: [false, MS_NOSUID],
+  rbind: [false, MS_BIND | MS_REC],
+  relatime: [false, MS_RELATIME],
+  remount: [false, MS_REMOUNT],
+  ro: [false, MS_RDONLY],
+  rw: [true, MS_RDONLY],
+  strictatime: [false, MS_STRICTATIME],
+  suid: [true, MS_NOSUID],
+  sync: [false, MS_SYNCHRONOUS],
+};
+
+const PROPAGATION: Record<string, number> = {
+  private: MS_PRIVATE,
+  rprivate: MS_PRIVATE | MS_REC,
+  shared: MS_SHARED,
+  rshared: MS_SHARED | MS_REC,
+  slave: MS_SLAVE,
+  rslave: MS_SLAVE | MS_REC,
+  unbindable: MS_UNBINDABLE,
+  runbindable: MS_UNBINDABLE | MS_REC,
+};
+
+// The kernel copies at most one page of mount data.
+const MAX_DATA = 4095;
+
+export interface ParsedOptions {
+  flags: number;
+  propagation: number;
+  data: string;
+}
+
+export function parseMountOptions(options: readonly string[]): ParsedOptions {
+  let flags = 0;
+  let propagation = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    const f = FLAG_OPTIONS[o];
+    if (f) flags = f[0] ? flags & ~f[1] : flags | f[1];
+    else if (PROPAGATION[o] !== undefined) propagation |= PROPAGATION[o];
+    else data.push(o);
+  }
+  return { flags, propagation, data: data.join(',') };
+}
+
+/** Applies one mount onto `target`. */
+export function mountOne(m: Mount, target: string): void {
+  if (!m.type) throw new InvalidArgumentError(`mount onto ${target}: empty type`);
+  const { flags, propagation, data } = parseMountOptions(m.options);
+  if (data.length > MAX_DATA) {
+    throw new InvalidArgumentError(`mount ${m.type} onto ${target}: options are ${data.length} bytes, the kernel takes at most ${MAX_DATA}`);
+  }
+  const isBind = (flags & MS_BIND) !== 0;
+  const fstype = m.type === 'bind' ? null : m.type;
+  mount(m.source, target, fstype, flags, data === '' ? null : data);
+  // A bind mount ignores the other flags on creation; apply them with a remount.
+  if (isBind && (flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) !== 0) {
+    mount(null, target, null, (flags & ~MS_REC) | MS_REMOUNT | MS_BIND, null);
+  }
+  if (propagation !== 0) mount(null, target, null, propagation, null);
+}
+
+/** Applies `mounts` in order onto `target`; on a failure the earlier ones are undone. */
+export function mountAll(mounts: readonly Mount[], target: string): void {
+  let done = 0;
+  try {
+    for (const m of mounts) {
+      mountOne(m, target);
+      done++;
+    }
+  } catch (e) {
+    for (; done > 0; done--) {
+      try {
+        umount2(target, MNT_DETACH);
+      } catch {
+        // best effort: the original error is what matters
+      }
+    }
+    throw e;
+  }
+}
+
+export interface MountInfo {
+  id: number;
+  parentId: number;
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  options: string;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function readMountInfo(file = '/proc/self/mountinfo'): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    if (sep < 0) continue;
+    out.push({
+      id: Number(f[0]),
+      parentId: Number(f[1]),
+      mountPoint: unescapeMountPath(f[4] ?? ''),
+      options: f[5] ?? '',
+      fsType: f[sep + 1] ?? '',
+      source: unescapeMountPath(f[sep + 2] ?? ''),
+    });
+  }
+  return out;
+}
+
+function resolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+export function isMountPoint(p: string): boolean {
+  const target = resolved(p);
+  return readMountInfo().some((m) => m.mountPoint === target);
+}
+
+/**
+ * Unmounts everything at or below `target`, deepest first, including stacked mounts. Tolerates a
+ * target that is not mounted or does not exist; falls back to MNT_DETACH when a mount is busy.
+ */
+export function unmountAll(target: string): void {
+  const root = resolved(target);
+  for (let round = 0; round < 100; round++) {
+    const under = readMountInfo()
+      .filter((m) => m.mountPoint === root || m.mountPoint.startsWith(root === '/' ? '/' : `${root}/`))
+      .sort((a, b) => b.mountPoint.length - a.mountPoint.length || b.id - a.id);
+    const first = under[0];
+    if (!first) return;
+    try {
+      umount2(first.mountPoint, 0);
+    } catch (e) {
+      if (isErrno(e, 'EBUSY')) umount2(first.mountPoint, MNT_DETACH);
+      else if (!isErrno(e, 'EINVAL') && !isErrno(e, 'ENOENT')) throw e;
+      else return; // listed but not a mount point for us (another namespace's view): nothing to do
+    }
+  }
+}
