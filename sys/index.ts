@@ -39,3 +39,4 @@ export {
 export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions } from './reaper.js';
 export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountOptions, type Mount, type MountInfo } from './mount.js';
+export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';

@@ -12,7 +12,9 @@ interface Koffi {
   struct(name: string, def: Record<string, string>): unknown;
 }
 
-const ERRNO_NAME = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+// First name wins for aliases (EAGAIN before EWOULDBLOCK, EDEADLK before EDEADLOCK).
+const ERRNO_NAME = new Map<number, string>();
+for (const [name, n] of Object.entries(constants.errno)) if (!ERRNO_NAME.has(n)) ERRNO_NAME.set(n, name);
 
 const KIND_OF_ERRNO: Record<string, ErrorKind> = {
   ENOENT: 'not-found',
