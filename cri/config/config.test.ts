@@ -1,0 +1,269 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isKind } from '../../common/index.js';
+import {
+  DEFAULT_CONFIG, configDump, formatDuration, loadConfig, parseConfig, parseDuration, resolveRuntime,
+  type BerthConfig,
+} from './index.js';
+
+const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'berth-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The error a config load throws, checked to be an invalid-argument error. */
+function loadError(text: string): string {
+  try {
+    parseConfig(text);
+  } catch (err) {
+    expect(isKind(err, 'invalid-argument')).toBe(true);
+    return (err as Error).message;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+const CRI = '[plugins."io.containerd.grpc.v1.cri"';
+
+describe('defaults', () => {
+  it('are containerd 1.6 defaults on berth paths, frozen', async () => {
+    const c = await loadConfig();
+    expect(c.format).toBe('defaults');
+    expect(c.root).toBe('/var/lib/berth');
+    expect(c.state).toBe('/run/berth');
+    expect(c.grpc.address).toBe('/run/berth/berth.sock');
+    expect(c.ttrpc.address).toBe('/run/berth/berth.sock.ttrpc');
+    expect(c.sandboxImage).toBe('registry.k8s.io/pause:3.9');
+    expect(c.streamIdleTimeoutMs).toBe(4 * 3600 * 1000);
+    expect(c.maxContainerLogLineSize).toBe(16384);
+    expect(c.containerd.snapshotter).toBe('overlayfs');
+    expect(c.containerd.defaultRuntimeName).toBe('runc');
+    expect(c.containerd.runtimes.runc!.runtimeType).toBe('io.containerd.runc.v2');
+    expect(c.containerd.runtimes.berth!.runtimeType).toBe('io.containerd.berth.v2');
+    expect(c.cni).toEqual({ binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', maxConfNum: 1, confTemplate: '', ipPref: '' });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.containerd.runtimes.runc!.options)).toBe(true);
+    expect(() => { (c as { root: string }).root = '/x'; }).toThrow(TypeError);
+  });
+
+  it('overrides win over the file and move the ttrpc socket with the grpc socket', async () => {
+    const c = await loadConfig(undefined, { grpc: { address: '/tmp/b.sock' }, debug: { level: 'debug' } });
+    expect(c.grpc.address).toBe('/tmp/b.sock');
+    expect(c.ttrpc.address).toBe('/tmp/b.sock.ttrpc');
+    expect(c.debug.level).toBe('debug');
+    expect(c.root).toBe('/var/lib/berth');
+  });
+});
+
+describe('berth format', () => {
+  it('reads CRI keys at the top level and merges runtimes over the built-in ones', async () => {
+    const file = path.join(dir, 'berth.toml');
+    await writeFile(file, `
+root = "/var/lib/b2"
+sandbox_image = "localhost:5000/pause:1"
+stream_server_port = 10010
+stream_idle_timeout = "1h30m"
+enable_unprivileged_ports = true
+
+[grpc]
+address = "/run/b2/b.sock"
+
+[containerd]
+default_runtime_name = "berth"
+
+[containerd.runtimes.runc.options]
+SystemdCgroup = true
+
+[containerd.runtimes.berth]
+container_annotations = ["io.berth.*"]
+
+[cni]
+conf_dir = "/etc/berth/net.d"
+
+[registry.mirrors."docker.io"]
+endpoint = ["http://127.0.0.1:5000"]
+`);
+    const c = await loadConfig(file);
+    expect(c.format).toBe('berth');
+    expect(c.source).toBe(file);
+    expect(c.root).toBe('/var/lib/b2');
+    expect(c.state).toBe('/run/berth');
+    expect(c.ttrpc.address).toBe('/run/b2/b.sock.ttrpc');
+    expect(c.streamServerPort).toBe(10010);
+    expect(c.streamIdleTimeoutMs).toBe(90 * 60_000);
+    expect(c.enableUnprivilegedPorts).toBe(true);
+    expect(c.cni.confDir).toBe('/etc/berth/net.d');
+    expect(c.cni.binDir).toBe('/opt/cni/bin');
+    expect(c.registry.mirrors['docker.io']!.endpoint).toEqual(['http://127.0.0.1:5000']);
+    const runc = resolveRuntime(c, 'runc');
+    expect(runc.options).toMatchObject({ systemdCgroup: true, binaryName: '' });
+    const dflt = resolveRuntime(c, '');
+    expect(dflt.handler).toBe('berth');
+    expect(dflt.runtimeType).toBe('io.containerd.berth.v2');
+    expect(dflt.containerAnnotations).toEqual(['io.berth.*']);
+  });
+
+  it('says when the file is missing or is not TOML', async () => {
+    await expect(loadConfig(path.join(dir, 'nope.toml'))).rejects.toMatchObject({ kind: 'not-found' });
+    expect(loadError('root = ')).toMatch(/^config: invalid TOML/);
+  });
+});
+
+describe('containerd config.toml', () => {
+  it('loads `containerd config default` output of 1.6.20 and maps it', async () => {
+    const c = await loadConfig(path.join(testdata, 'containerd-1.6-default.toml'));
+    expect(c.format).toBe('containerd');
+    expect(c.root).toBe('/var/lib/containerd');
+    expect(c.grpc.address).toBe('/run/containerd/containerd.sock');
+    // empty ttrpc address = "<grpc address>.ttrpc", as containerd does
+    expect(c.ttrpc.address).toBe('/run/containerd/containerd.sock.ttrpc');
+    expect(c.debug.level).toBe('info');
+    expect(c.sandboxImage).toBe('registry.k8s.io/pause:3.6');
+    expect(c.streamServerPort).toBe(0);
+    expect(c.streamIdleTimeoutMs).toBe(4 * 3600_000);
+    expect(c.selinuxCategoryRange).toBe(1024);
+    expect(c.disableHugetlbController).toBe(true);
+    expect(c.containerd.disableSnapshotAnnotations).toBe(true);
+    expect(c.imageDecryption.keyModel).toBe('node');
+    // the default runc runtime as containerd writes it, plus berth's built-in handler
+    expect(Object.keys(c.containerd.runtimes).sort()).toEqual(['berth', 'runc']);
+    expect(resolveRuntime(c, '').runtimeType).toBe('io.containerd.runc.v2');
+    expect(resolveRuntime(c, 'runc').options).toEqual(DEFAULT_CONFIG.containerd.runtimes.runc!.options);
+    expect(c.ignored).toEqual(expect.arrayContaining([
+      'oom_score',
+      'grpc.max_recv_message_size',
+      'plugins."io.containerd.gc.v1.scheduler"',
+      'plugins."io.containerd.grpc.v1.cri".disable_tcp_service',
+      'plugins."io.containerd.grpc.v1.cri".containerd.untrusted_workload_runtime',
+      'plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.runtime_engine',
+      'stream_processors',
+    ]));
+  });
+
+  it('maps an edited file: runc options, new runtimes, opaque options, other plugins ignored', async () => {
+    const c = await loadConfig(path.join(testdata, 'containerd-custom.toml'));
+    expect(c.root).toBe('/var/lib/berth-test');
+    expect(c.grpc.address).toBe('/run/berth-test/berth.sock');
+    expect(c.ttrpc.address).toBe('/run/berth-test/berth.sock.ttrpc');
+    expect(c.debug.level).toBe('debug');
+    expect(c.streamIdleTimeoutMs).toBe(30 * 60_000);
+    expect(c.maxContainerLogLineSize).toBe(-1);
+    expect(c.cni.binDir).toBe('/usr/lib/cni');
+    expect(c.registry.configPath).toBe('/etc/berth/certs.d:/etc/docker/certs.d');
+    const runc = resolveRuntime(c, 'runc');
+    expect(runc.runtimeType).toBe('io.containerd.runc.v2');
+    expect(runc.options).toMatchObject({ systemdCgroup: true, binaryName: '/usr/sbin/runc', noPivotRoot: false });
+    const crun = resolveRuntime(c, '');
+    expect(crun.handler).toBe('crun');
+    expect(crun.options).toMatchObject({ binaryName: '/usr/bin/crun', systemdCgroup: false });
+    expect(crun.podAnnotations).toEqual(['io.kubernetes.cri.*']);
+    const kata = resolveRuntime(c, 'kata');
+    expect(kata.options).toEqual({ ConfigPath: '/etc/kata/configuration.toml' });
+    expect(kata.privilegedWithoutHostDevices).toBe(true);
+    expect(c.ignored).toEqual(['oom_score', 'grpc.max_recv_message_size', 'plugins."io.containerd.internal.v1.opt"']);
+  });
+
+  it('refuses version 1 files', () => {
+    expect(loadError('[plugins.cri]\nsandbox_image = "x"')).toMatch(/^config: version: .*version 2.*got 1/);
+  });
+});
+
+describe('validation names the full dotted key', () => {
+  it('wrong type', () => {
+    expect(loadError(`version = 2\n${CRI}.containerd.runtimes.runc.options]\nSystemdCgroup = "true"\n`)).toBe(
+      'config: plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options.SystemdCgroup: expected boolean, got string',
+    );
+    expect(loadError('max_concurrent_downloads = 1.5')).toBe('config: max_concurrent_downloads: expected integer, got float');
+    expect(loadError('[cni]\nbin_dir = ["/a"]')).toBe('config: cni.bin_dir: expected string, got array');
+    expect(loadError('[containerd.runtimes.x]\npod_annotations = ["a", 1]\nruntime_type = "io.containerd.runc.v2"'))
+      .toBe('config: containerd.runtimes.x.pod_annotations[1]: expected string, got integer');
+  });
+
+  it('unknown key, in either format', () => {
+    expect(loadError(`version = 2\n${CRI}.cni]\nbin_dirs = "/x"\n`)).toMatch(
+      /^config: plugins."io.containerd.grpc.v1.cri".cni.bin_dirs: unknown key \(known keys: bin_dir, /,
+    );
+    expect(loadError('sandbox_imag = "x"')).toMatch(/^config: sandbox_imag: unknown key/);
+    expect(loadError('[containerd.runtimes.runc.options]\nSystemdCGroup = true')).toMatch(
+      /^config: containerd.runtimes.runc.options.SystemdCGroup: unknown key/,
+    );
+  });
+
+  it('bad duration', () => {
+    expect(loadError('stream_idle_timeout = "4 hours"')).toMatch(/^config: stream_idle_timeout: invalid duration "4 hours"/);
+    expect(loadError(`version = 2\n${CRI}]\nstream_idle_timeout = 14400\n`)).toBe(
+      'config: plugins."io.containerd.grpc.v1.cri".stream_idle_timeout: expected duration string like "4h0m0s", got integer',
+    );
+  });
+
+  it('default runtime that names no runtime; new runtime without a type', () => {
+    expect(loadError(`version = 2\n${CRI}.containerd]\ndefault_runtime_name = "kata"\n`)).toBe(
+      'config: plugins."io.containerd.grpc.v1.cri".containerd.default_runtime_name: "kata" names no runtime (configured: runc, berth)',
+    );
+    expect(loadError('[containerd.runtimes.gvisor]\nruntime_path = "/x"')).toBe(
+      'config: containerd.runtimes.gvisor.runtime_type: required for a new runtime',
+    );
+  });
+
+  it('out of range values and relative paths', () => {
+    expect(loadError('stream_server_port = "70000"')).toBe('config: stream_server_port: port must be 0-65535, got 70000');
+    expect(loadError('state = "run/berth"')).toBe('config: state: expected an absolute path, got "run/berth"');
+    expect(loadError('[debug]\nlevel = "loud"')).toMatch(/^config: debug.level: expected one of trace, debug, info/);
+  });
+});
+
+describe('resolveRuntime', () => {
+  it('unknown handler is NotFound', async () => {
+    const c = await loadConfig();
+    expect(() => resolveRuntime(c, 'kata')).toThrow('no runtime for "kata" is configured');
+    expect(() => resolveRuntime(c, 'toString')).toThrow(expect.objectContaining({ kind: 'not-found' }));
+  });
+});
+
+describe('configDump', () => {
+  const roundTrip = async (c: BerthConfig): Promise<BerthConfig> => {
+    const file = path.join(dir, `dump-${Math.random().toString(36).slice(2)}.toml`);
+    await writeFile(file, configDump(c));
+    return loadConfig(file);
+  };
+  const facts = ({ format: _f, source: _s, ignored: _i, ...rest }: BerthConfig) => rest;
+
+  it('the defaults round-trip through loadConfig', async () => {
+    const back = await roundTrip(DEFAULT_CONFIG);
+    expect(back.format).toBe('berth');
+    expect(back.ignored).toEqual([]);
+    expect(facts(back)).toEqual(facts(DEFAULT_CONFIG));
+    expect(configDump(DEFAULT_CONFIG)).toContain('stream_idle_timeout = "4h0m0s"');
+    expect(configDump(DEFAULT_CONFIG)).toContain('[containerd.runtimes.runc.options]');
+  });
+
+  it('a loaded containerd file round-trips in berth format', async () => {
+    const c = await loadConfig(path.join(testdata, 'containerd-custom.toml'));
+    expect(facts(await roundTrip(c))).toEqual(facts(c));
+  });
+});
+
+describe('durations', () => {
+  it('parse and format like Go', () => {
+    expect(parseDuration('4h0m0s')).toBe(14_400_000);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('300ms')).toBe(300);
+    expect(parseDuration('2us')).toBe(0.002);
+    expect(parseDuration('0')).toBe(0);
+    expect(() => parseDuration('')).toThrow(/invalid duration/);
+    expect(() => parseDuration('5')).toThrow(/invalid duration/);
+    expect(formatDuration(14_400_000)).toBe('4h0m0s');
+    expect(formatDuration(60_000)).toBe('1m0s');
+    expect(formatDuration(1500)).toBe('1.5s');
+    expect(formatDuration(300)).toBe('300ms');
+    expect(formatDuration(0.0015)).toBe('1.5µs');
+    expect(formatDuration(0)).toBe('0s');
+    expect(formatDuration(3_723_500)).toBe('1h2m3.5s');
+  });
+});
