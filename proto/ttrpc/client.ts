@@ -8,7 +8,7 @@ import {
 import { socketPathOf } from './address.js';
 import { decodeResponse, encodeRequest, type KeyValue } from './envelope.js';
 import { closedError, errorFromStatus, ResourceExhaustedError } from './errors.js';
-import { FrameDecoder, MessageType, encodeFrame, oversizeMessage, type DecodedFrame } from './frame.js';
+import { FrameDecoder, FrameType, encodeFrame, oversizeMessage, type DecodedFrame } from './frame.js';
 
 /** containerd's namespace header on every shim call and every Events/Forward. */
 export const NAMESPACE_METADATA_KEY = 'containerd-namespace-ttrpc';
@@ -125,7 +125,7 @@ export class TtrpcClient {
         timeoutNano: timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0,
         metadata: this.#metadataFor(opts.metadata),
       });
-      frame = encodeFrame(streamId, MessageType.REQUEST, body);
+      frame = encodeFrame(streamId, FrameType.REQUEST, body);
     } catch (err) {
       return Promise.reject(err instanceof BerthError ? err : new InternalError(`ttrpc: ${label}: ${String(err)}`, { cause: err }));
     }
@@ -195,7 +195,7 @@ export class TtrpcClient {
       pending.reject(new ResourceExhaustedError(oversizeMessage(f.length)));
       return;
     }
-    if (f.type !== MessageType.RESPONSE) {
+    if (f.type !== FrameType.RESPONSE) {
       pending.reject(new BerthError('unknown', 'ttrpc: unknown message type received'));
       return;
     }

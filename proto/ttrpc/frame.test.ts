@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import {
-  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, MessageType, decodeRequest, decodeResponse, encodeFrame, encodeHeader,
+  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, FrameType, decodeRequest, decodeResponse, encodeFrame, encodeHeader,
   encodeRequest, encodeResponse,
 } from './index.js';
 
@@ -19,7 +19,7 @@ describe('frame and envelope encoding', () => {
       timeoutNano: 0,
       metadata: [{ key: 'containerd-namespace-ttrpc', value: 'default' }],
     });
-    expect(encodeFrame(1, MessageType.REQUEST, body).toString('hex')).toBe(CONNECT_HEX);
+    expect(encodeFrame(1, FrameType.REQUEST, body).toString('hex')).toBe(CONNECT_HEX);
     const back = decodeRequest(Buffer.from(CONNECT_HEX, 'hex').subarray(HEADER_LENGTH));
     expect(back.service).toBe('containerd.task.v2.Task');
     expect(back.metadata).toEqual([{ key: 'containerd-namespace-ttrpc', value: 'default' }]);
@@ -29,7 +29,7 @@ describe('frame and envelope encoding', () => {
     const reply = Buffer.from('0a240805122063' + Buffer.from('ontainer not created: not found').toString('hex'), 'hex');
     expect(decodeResponse(reply).status).toEqual({ code: 5, message: 'container not created: not found' });
     expect(encodeResponse({ payload: new Uint8Array(0) })).toHaveLength(0);
-    expect(encodeFrame(0x13, MessageType.RESPONSE, new Uint8Array(0)).toString('hex')).toBe('00000000000000130200');
+    expect(encodeFrame(0x13, FrameType.RESPONSE, new Uint8Array(0)).toString('hex')).toBe('00000000000000130200');
   });
 
   it('carries a large timeout_nano exactly', () => {
@@ -40,7 +40,7 @@ describe('frame and envelope encoding', () => {
   it('refuses to send a payload over 4 MiB', () => {
     let err: unknown;
     try {
-      encodeFrame(1, MessageType.REQUEST, new Uint8Array(MAX_MESSAGE_SIZE + 1));
+      encodeFrame(1, FrameType.REQUEST, new Uint8Array(MAX_MESSAGE_SIZE + 1));
     } catch (e) {
       err = e;
     }
@@ -51,9 +51,9 @@ describe('frame and envelope encoding', () => {
 
 describe('FrameDecoder', () => {
   const frames = [
-    encodeFrame(1, MessageType.REQUEST, Buffer.from('first')),
-    encodeFrame(3, MessageType.RESPONSE, new Uint8Array(0)),
-    encodeFrame(5, MessageType.REQUEST, Buffer.alloc(70_000, 7)),
+    encodeFrame(1, FrameType.REQUEST, Buffer.from('first')),
+    encodeFrame(3, FrameType.RESPONSE, new Uint8Array(0)),
+    encodeFrame(5, FrameType.REQUEST, Buffer.alloc(70_000, 7)),
   ];
   const all = Buffer.concat(frames);
 
@@ -75,7 +75,7 @@ describe('FrameDecoder', () => {
   it('skips an oversized payload without buffering it and keeps decoding', () => {
     const d = new FrameDecoder(16);
     const big = Buffer.concat([encodeHeader({ length: 100, streamId: 7, type: 1, flags: 0 }), Buffer.alloc(100, 1)]);
-    const next = encodeFrame(9, MessageType.REQUEST, Buffer.from('ok'));
+    const next = encodeFrame(9, FrameType.REQUEST, Buffer.from('ok'));
     const out = [...d.push(big.subarray(0, 50)), ...d.push(Buffer.concat([big.subarray(50), next]))];
     expect(d.buffered).toBe(0);
     expect(out).toEqual([

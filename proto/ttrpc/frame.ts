@@ -7,7 +7,7 @@ export const HEADER_LENGTH = 10;
 /** Largest payload either side accepts: 4 MiB, as in ttrpc v1.1.1 (`4 << 20`). */
 export const MAX_MESSAGE_SIZE = 4 << 20;
 
-export const MessageType = {
+export const FrameType = {
   REQUEST: 0x01,
   RESPONSE: 0x02,
 } as const;

@@ -1,7 +1,7 @@
 // proto/ttrpc: the ttrpc v1.1.1 wire protocol (framing, client, server) as containerd 1.6 speaks
 // it over unix sockets. Re-exported by proto/index.ts.
 export {
-  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, MessageType, decodeHeader, encodeFrame, encodeHeader,
+  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, FrameType, decodeHeader, encodeFrame, encodeHeader,
   type DecodedFrame, type FrameHeader,
 } from './frame.js';
 export { socketPathOf } from './address.js';
@@ -14,5 +14,5 @@ export { NAMESPACE_METADATA_KEY, TtrpcClient, type CallOptions, type ClientOptio
 export {
   TtrpcServer, type Handler, type HandlerContext, type ListenTarget, type ServerOptions, type ServiceHandlers,
 } from './server.js';
-export type { MessageType as ProtoMessageType, MethodDescriptor, MethodTable, RequestOf, ResponseOf } from './service.js';
+export type { MethodTable, RequestOf, ResponseOf } from './service.js';
 export { createServiceClient, type ServiceClient } from './service-client.js';

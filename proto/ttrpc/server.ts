@@ -9,7 +9,7 @@ import { socketPathOf } from './address.js';
 import { NAMESPACE_METADATA_KEY } from './client.js';
 import { decodeRequest, encodeResponse, type RequestEnvelope } from './envelope.js';
 import { ResourceExhaustedError, statusFromError } from './errors.js';
-import { FrameDecoder, MAX_MESSAGE_SIZE, MessageType, encodeFrame, oversizeMessage, type DecodedFrame } from './frame.js';
+import { FrameDecoder, MAX_MESSAGE_SIZE, FrameType, encodeFrame, oversizeMessage, type DecodedFrame } from './frame.js';
 import type { MethodTable, RequestOf, ResponseOf } from './service.js';
 
 export interface HandlerContext {
@@ -193,7 +193,7 @@ class ServerConnection {
 
   #send(streamId: number, body: Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
-    this.#socket.write(encodeFrame(streamId, MessageType.RESPONSE, body));
+    this.#socket.write(encodeFrame(streamId, FrameType.RESPONSE, body));
   }
 
   #onFrame(f: DecodedFrame): void {
@@ -202,7 +202,7 @@ class ServerConnection {
       return;
     }
     // ttrpc v1.1.1 ignores anything that is not a request, without a reply.
-    if (f.type !== MessageType.REQUEST) return;
+    if (f.type !== FrameType.REQUEST) return;
     let req: RequestEnvelope;
     try {
       req = decodeRequest(f.payload);

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Code, NotFoundError, isBerthError, type BerthError } from '../../common/index.js';
 import {
-  FrameDecoder, MAX_MESSAGE_SIZE, MessageType, TtrpcClient, TtrpcServer, createServiceClient, decodeResponse,
-  encodeFrame, encodeHeader, encodeRequest, type DecodedFrame, type HandlerContext, type ProtoMessageType,
+  FrameDecoder, MAX_MESSAGE_SIZE, FrameType, TtrpcClient, TtrpcServer, createServiceClient, decodeResponse,
+  encodeFrame, encodeHeader, encodeRequest, type DecodedFrame, type HandlerContext,
 } from './index.js';
+import type { MessageType } from './service.js';
 
 interface Echo {
   text: string;
@@ -18,7 +19,7 @@ interface Echo {
 }
 
 // A JSON "message type" is enough to drive the protocol; generated protobuf types plug in the same way.
-function jsonType<T>(): ProtoMessageType<T> {
+function jsonType<T>(): MessageType<T> {
   return {
     encode: (m) => ({ finish: () => Buffer.from(JSON.stringify(m)) }),
     decode: (b) => JSON.parse(Buffer.from(b).toString('utf8')) as T,
@@ -74,7 +75,7 @@ async function rawExchange(socketPath: string, bytes: Buffer[], count: number, i
 }
 
 function requestFrame(streamId: number, service: string, method: string, payload: Uint8Array, timeoutNano = 0): Buffer {
-  return encodeFrame(streamId, MessageType.REQUEST, encodeRequest({ service, method, payload, timeoutNano, metadata: [] }));
+  return encodeFrame(streamId, FrameType.REQUEST, encodeRequest({ service, method, payload, timeoutNano, metadata: [] }));
 }
 
 function statusOf(f: DecodedFrame | undefined) {
@@ -302,7 +303,7 @@ describe('ttrpc client and server', () => {
             const n = MAX_MESSAGE_SIZE + 10;
             s.write(Buffer.concat([encodeHeader({ length: n, streamId: 1, type: 2, flags: 0 }), Buffer.alloc(n)]));
           } else {
-            s.write(encodeFrame(f.streamId, MessageType.REQUEST, new Uint8Array(0)));
+            s.write(encodeFrame(f.streamId, FrameType.REQUEST, new Uint8Array(0)));
           }
         }
       });
