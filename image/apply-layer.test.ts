@@ -1,0 +1,108 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isKind } from '../common/index.js';
+import { hostileEntries, makeLayer, type HostileKind, type LayerEntry } from '../test/fixtures/oci-image.js';
+import { applyLayer } from './apply-layer.js';
+
+let tmp: string;
+let root: string;
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-apply-'));
+  root = path.join(tmp, 'root');
+  await fs.mkdir(root);
+});
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function apply(entries: LayerEntry[], gzip = true) {
+  const l = await makeLayer(entries, { gzip });
+  const r = await applyLayer(root, Readable.from([l.data]), gzip ? 'gzip' : 'none');
+  expect(r.diffId).toBe(l.diffId);
+  return r;
+}
+
+describe('applyLayer', () => {
+  it('keeps files, modes, owners, links, devices and times', async () => {
+    await apply([
+      { name: 'd/', type: 'directory', mode: 0o750, uid: 12, gid: 34 },
+      { name: 'd/f', content: 'hello', mode: 0o4755, uid: 5, gid: 6 },
+      { name: 'd/s', type: 'symlink', linkname: '/etc/hostname' },
+      { name: 'd/h', type: 'link', linkname: 'd/f' },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'p', type: 'fifo', mode: 0o600 },
+    ], false);
+    const f = await fs.lstat(path.join(root, 'd/f'));
+    expect(f.mode & 0o7777).toBe(0o4755);
+    expect([f.uid, f.gid]).toEqual([5, 6]);
+    expect(f.nlink).toBe(2);
+    expect(await fs.readFile(path.join(root, 'd/h'), 'utf8')).toBe('hello');
+    expect(await fs.readlink(path.join(root, 'd/s'))).toBe('/etc/hostname');
+    const d = await fs.stat(path.join(root, 'd'));
+    expect([d.mode & 0o7777, d.uid, d.gid]).toEqual([0o750, 12, 34]);
+    expect(d.mtime.toISOString()).toBe('2023-01-01T00:00:00.000Z');
+    const dev = await fs.stat(path.join(root, 'dev/null'));
+    expect(dev.isCharacterDevice()).toBe(true);
+    expect(dev.rdev).toBe(0x103);
+    expect((await fs.lstat(path.join(root, 'p'))).isFIFO()).toBe(true);
+  });
+
+  it('applies whiteouts and opaque directories by deletion', async () => {
+    await apply([{ name: 'a/x', content: '1' }, { name: 'a/y', content: '2' }, { name: 'b/z', content: '3' }, { name: 'c', content: '4' }]);
+    await apply([{ name: 'a/new', content: 'n' }, { name: 'a/.wh..wh..opq' }, { name: '.wh.c' }, { name: 'b/.wh.z' }]);
+    expect((await fs.readdir(path.join(root, 'a'))).sort()).toEqual(['new']);
+    expect(await fs.readdir(path.join(root, 'b'))).toEqual([]);
+    await expect(fs.lstat(path.join(root, 'c'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('follows in-root symlinked parents, re-rooting absolute targets', async () => {
+    await apply([{ name: 'usr/lib/', type: 'directory' }, { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+      { name: 'var/run', type: 'symlink', linkname: '/run' }]);
+    await apply([{ name: 'lib/x.so', content: 'so' }, { name: 'var/run/pid', content: '1' }]);
+    expect(await fs.readFile(path.join(root, 'usr/lib/x.so'), 'utf8')).toBe('so');
+    expect(await fs.readFile(path.join(root, 'run/pid'), 'utf8')).toBe('1');
+  });
+
+  it('replaces a planted symlink instead of writing through it', async () => {
+    const outside = path.join(tmp, 'victim');
+    await fs.writeFile(outside, 'safe');
+    await apply([{ name: 'f', type: 'symlink', linkname: outside }]);
+    await apply([{ name: 'f', content: 'new' }]);
+    expect(await fs.readFile(outside, 'utf8')).toBe('safe');
+    expect(await fs.readFile(path.join(root, 'f'), 'utf8')).toBe('new');
+  });
+
+  const kinds: HostileKind[] = ['traversal', 'absolute', 'symlink-escape', 'symlink-parent-escape', 'hardlink-escape', 'whiteout-outside'];
+  it.each(kinds)('refuses the hostile layer %s, naming the entry', async (kind) => {
+    const outsideDir = path.join(tmp, 'outside');
+    await fs.mkdir(outsideDir);
+    const victim = path.join(outsideDir, 'victim');
+    await fs.writeFile(victim, 'safe');
+    const target = kind === 'hardlink-escape' || kind === 'whiteout-outside' ? victim : path.join(outsideDir, 'pwned');
+    const l = await makeLayer(hostileEntries(kind, target));
+    let err: unknown;
+    try {
+      await applyLayer(root, Readable.from([l.data]), 'gzip');
+    } catch (e) {
+      err = e;
+    }
+    expect(isKind(err, 'invalid-argument')).toBe(true);
+    expect((err as Error).message).toMatch(/layer entry "/);
+    expect((await fs.readdir(outsideDir)).sort()).toEqual(['victim']);
+    expect(await fs.readFile(victim, 'utf8')).toBe('safe');
+    await expect(fs.stat(path.join(root, 'stolen'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('reports a corrupt gzip stream as InvalidArgument', async () => {
+    const l = await makeLayer([{ name: 'a', content: 'x' }]);
+    l.data[l.data.length - 6] ^= 0xff;
+    await expect(applyLayer(root, Readable.from([l.data.subarray(0, 20)]), 'gzip')).rejects.toMatchObject({ kind: 'invalid-argument' });
+  });
+
+  it('refuses zstd with Unimplemented', async () => {
+    await expect(applyLayer(root, Readable.from([Buffer.alloc(1)]), 'zstd')).rejects.toMatchObject({ kind: 'unimplemented' });
+  });
+});

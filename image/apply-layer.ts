@@ -1,0 +1,187 @@
+// Applies one layer tar to a directory tree in a single pass (containerd's archive.Apply rules):
+// entries replace what is there, `.wh.<name>` deletes <name>, `.wh..wh..opq` empties a directory
+// of everything not written by this layer, ownership/modes/times/xattrs/devices are kept.
+// When `root` is an overlay mount of the lower layers over a fresh upper dir, the kernel turns
+// those deletions into overlay whiteouts in the upper dir. Every path stays inside `root`.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
+import type { Compression } from './media-types.js';
+import { entryComponents, resolveDirInside, resolveEntry } from './safe-resolve.js';
+import { ENOTSUP, EPERM, S_IFBLK, S_IFCHR, S_IFIFO, errnoOf, lsetxattr, mknod } from './syscalls.js';
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  /** Sum of entry sizes. */
+  size: number;
+}
+
+type Header = Omit<tar.Header, 'pax'> & { pax?: Record<string, string> | null; atime?: Date };
+
+async function removeExisting(full: string, keepDir: boolean): Promise<boolean> {
+  let st;
+  try {
+    st = await fs.lstat(full);
+  } catch {
+    return false;
+  }
+  if (keepDir && st.isDirectory()) return true;
+  await fs.rm(full, { recursive: true, force: true });
+  return false;
+}
+
+async function setXattrs(full: string, h: Header, what: string): Promise<void> {
+  for (const [k, v] of Object.entries(h.pax ?? {})) {
+    if (!k.startsWith('SCHILY.xattr.')) continue;
+    const name = k.slice('SCHILY.xattr.'.length);
+    // An image must not steer the overlay driver (redirects, origins) through its own xattrs.
+    if (name.startsWith('trusted.overlay.')) continue;
+    try {
+      lsetxattr(full, name, Buffer.from(v, 'latin1'));
+    } catch (err) {
+      const e = errnoOf(err);
+      if (e === ENOTSUP || (e === EPERM && name.startsWith('user.'))) continue;
+      throw new InvalidArgumentError(`${what}: cannot set xattr ${name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * Applies the (possibly compressed) layer `source` onto `root`. Throws InvalidArgumentError naming
+ * the entry for anything that would leave `root` or is malformed.
+ */
+export async function applyLayer(root: string, source: Readable, compression: Compression): Promise<ApplyResult> {
+  if (compression === 'zstd') {
+    source.destroy();
+    throw new UnimplementedError('zstd-compressed layers are not supported (Node 20 has no zstd and no pure-JS decoder is bundled)');
+  }
+  const hash = createHash('sha256');
+  const extract = tar.extract();
+  // Hash the uncompressed bytes on their way into the (streamx) tar parser, with backpressure.
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      if (extract.write(chunk)) cb();
+      else extract.once('drain', () => cb());
+    },
+    final(cb) {
+      (extract as unknown as { end(): void }).end();
+      cb();
+    },
+  });
+  extract.on('error', (err: Error) => sink.destroy(err));
+  const feeding = compression === 'gzip' ? pipeline(source, createGunzip(), sink) : pipeline(source, sink);
+  feeding.catch((err: unknown) => extract.destroy(err as Error)); // awaited below too
+  const written = new Set<string>();
+  const dirTimes: { full: string; mtime: Date }[] = [];
+  let size = 0;
+  try {
+    for await (const entry of extract) {
+      const h = entry.header as unknown as Header;
+      size += h.size ?? 0;
+      await applyEntry(root, h, entry as unknown as AsyncIterable<Uint8Array>, written, dirTimes);
+      entry.resume();
+    }
+    await feeding;
+  } catch (err) {
+    extract.destroy();
+    source.destroy();
+    await feeding.catch(() => undefined);
+    if (err instanceof Error && !(err as { kind?: string }).kind && /incorrect header check|unexpected end|Invalid tar header|Unexpected end/i.test(err.message)) {
+      throw new InvalidArgumentError(`layer is not a valid ${compression === 'gzip' ? 'gzip ' : ''}tar: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  for (const d of dirTimes.reverse()) await fs.lutimes(d.full, d.mtime, d.mtime);
+  return { diffId: `sha256:${hash.digest('hex')}`, size };
+}
+
+async function applyEntry(root: string, h: Header, body: AsyncIterable<Uint8Array>, written: Set<string>,
+  dirTimes: { full: string; mtime: Date }[]): Promise<void> {
+  const what = `layer entry ${JSON.stringify(h.name)}`;
+  if ((h.type as string) === 'pax-global-header') return;
+  const comps = entryComponents(h.name, what);
+  if (comps.length === 0) return; // the root itself is skipped
+  const base = comps[comps.length - 1]!;
+
+  if (base.startsWith(WHITEOUT_PREFIX)) {
+    const dir = await resolveDirInside(root, comps.slice(0, -1), what, true);
+    if (base === OPAQUE) {
+      for (const child of await fs.readdir(dir)) {
+        const full = path.join(dir, child);
+        if (!written.has(full)) await fs.rm(full, { recursive: true, force: true });
+      }
+      return;
+    }
+    const target = base.slice(WHITEOUT_PREFIX.length);
+    if (target === '' || target === '.' || target === '..' || target.includes('/')) {
+      throw new InvalidArgumentError(`${what}: invalid whiteout name`);
+    }
+    await fs.rm(path.join(dir, target), { recursive: true, force: true });
+    return;
+  }
+
+  const { full } = await resolveEntry(root, comps, what);
+  const mode = (h.mode ?? 0o644) & 0o7777;
+  const mtime = h.mtime ?? new Date(0);
+  const type = h.type ?? 'file';
+  const keptDir = await removeExisting(full, type === 'directory');
+  switch (type) {
+    case 'directory':
+      if (!keptDir) await fs.mkdir(full, { mode: 0o700 });
+      dirTimes.push({ full, mtime });
+      break;
+    case 'file':
+    case 'contiguous-file':
+      await writeNewFile(full, body);
+      break;
+    case 'symlink':
+      if (!h.linkname) throw new InvalidArgumentError(`${what}: symlink without target`);
+      await fs.symlink(h.linkname, full);
+      break;
+    case 'link': {
+      const lcomps = entryComponents(h.linkname ?? '', `${what} hardlink target`);
+      if (lcomps.length === 0) throw new InvalidArgumentError(`${what}: hardlink to the layer root`);
+      const tdir = await resolveDirInside(root, lcomps.slice(0, -1), `${what} hardlink target`, false);
+      const target = path.join(tdir, lcomps[lcomps.length - 1]!);
+      const st = await fs.lstat(target).catch(() => undefined);
+      if (!st || st.isDirectory()) throw new InvalidArgumentError(`${what}: hardlink target ${JSON.stringify(h.linkname)} is missing or a directory`);
+      await fs.link(target, full);
+      break;
+    }
+    case 'character-device':
+    case 'block-device':
+    case 'fifo': {
+      const kind = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
+      mknod(full, kind | mode, h.devmajor ?? 0, h.devminor ?? 0);
+      break;
+    }
+    default:
+      throw new InvalidArgumentError(`${what}: unhandled tar header type ${String(type)}`);
+  }
+  for (let p = full; p.length > root.length && p.startsWith(root); p = path.dirname(p)) written.add(p);
+  if (type === 'link') return; // shares the target's inode, which carries its own metadata
+  await fs.lchown(full, h.uid ?? 0, h.gid ?? 0);
+  if (type !== 'symlink') await fs.chmod(full, mode);
+  await setXattrs(full, h, what);
+  if (type !== 'directory') await fs.lutimes(full, h.atime ?? mtime, mtime);
+}
+
+async function writeNewFile(full: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+  // 'wx' is O_CREAT|O_EXCL: never follows a symlink planted at the final component.
+  const fh = await fs.open(full, 'wx', 0o600);
+  try {
+    for await (const chunk of body) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,125 @@
+// Content-addressed blobs under `<root>/content/blobs/sha256/<hex>`. A write goes to an ingest
+// file, is hashed and size-checked as it streams, and is renamed into place only when both match:
+// a failed, interrupted or tampered download never leaves a visible blob.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FailedPreconditionError, NotFoundError } from '../common/index.js';
+import { checkDigest } from './reference.js';
+
+export interface BlobInfo {
+  readonly digest: string;
+  readonly size: number;
+}
+
+export class ContentStore {
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+
+  private constructor(root: string) {
+    this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
+    this.ingestDir = path.join(root, 'content', 'ingest');
+  }
+
+  /** Opens (creating) the store and drops ingest files left by an interrupted process. */
+  static async open(root: string): Promise<ContentStore> {
+    const s = new ContentStore(root);
+    await fs.mkdir(s.blobsDir, { recursive: true });
+    await fs.rm(s.ingestDir, { recursive: true, force: true });
+    await fs.mkdir(s.ingestDir, { recursive: true });
+    return s;
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.blobsDir, checkDigest(digest).slice('sha256:'.length));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await fs.access(this.blobPath(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async info(digest: string): Promise<BlobInfo> {
+    try {
+      const st = await fs.stat(this.blobPath(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      throw new NotFoundError(`content ${digest}: not found`, { cause: err });
+    }
+  }
+
+  async readBytes(digest: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.blobPath(digest));
+    } catch (err) {
+      throw new NotFoundError(`content ${digest}: not found`, { cause: err });
+    }
+  }
+
+  openRead(digest: string): Readable {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  /**
+   * Streams `source` into the store. `expected.size` (when >= 0) and `expected.digest` must both
+   * match, else FailedPreconditionError and nothing is left behind. `onBytes` sees each chunk size.
+   */
+  async write(source: Readable | AsyncIterable<Buffer>, expected: { digest: string; size?: number },
+    onBytes?: (n: number) => void): Promise<BlobInfo> {
+    checkDigest(expected.digest, 'expected digest');
+    const ingest = path.join(this.ingestDir, `${randomBytes(8).toString('hex')}-${expected.digest.slice(7, 19)}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const limit = expected.size !== undefined && expected.size >= 0 ? expected.size : Infinity;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        if (size > limit) {
+          cb(new FailedPreconditionError(`content ${expected.digest}: more than the expected ${limit} bytes`));
+          return;
+        }
+        hash.update(chunk);
+        onBytes?.(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, counter, createWriteStream(ingest, { flags: 'wx', mode: 0o644 }));
+      if (limit !== Infinity && size !== limit) {
+        throw new FailedPreconditionError(`content ${expected.digest}: unexpected commit size ${size}, expected ${limit}`);
+      }
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== expected.digest) {
+        throw new FailedPreconditionError(`content ${expected.digest}: unexpected commit digest ${actual}, expected ${expected.digest}`);
+      }
+      await fs.rename(ingest, this.blobPath(expected.digest));
+      return { digest: expected.digest, size };
+    } finally {
+      await fs.rm(ingest, { force: true });
+    }
+  }
+
+  async writeBytes(data: Buffer, digest: string): Promise<BlobInfo> {
+    return this.write((async function* one() { yield data; })(), { digest, size: data.length });
+  }
+
+  async delete(digest: string): Promise<void> {
+    await fs.rm(this.blobPath(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fs.readdir(this.blobsDir);
+    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+}
+
+export function sha256Of(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}

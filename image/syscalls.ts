@@ -1,0 +1,55 @@
+// The few libc calls Node does not offer: lsetxattr, mknod, mount, umount2 (via koffi).
+import koffi from 'koffi';
+import { InternalError } from '../common/index.js';
+
+// errno is read from koffi's per-thread copy right after each call.
+const libc = koffi.load('libc.so.6');
+const lsetxattrFn = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
+const mknodFn = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+const umount2Fn = libc.func('int umount2(const char *target, int flags)');
+const strerrorFn = libc.func('const char *strerror(int errnum)');
+
+function fail(call: string, target: string): never {
+  const errno = koffi.errno();
+  const err = new InternalError(`${call} ${target}: ${String(strerrorFn(errno))} (errno ${errno})`);
+  (err as unknown as { errno: number }).errno = errno;
+  throw err;
+}
+
+export function errnoOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null ? (err as { errno?: number }).errno : undefined;
+}
+
+export const ENOTSUP = 95;
+export const EPERM = 1;
+export const EINVAL = 22;
+
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  if (lsetxattrFn(path, name, value, value.length, 0) !== 0) fail(`lsetxattr(${name})`, path);
+}
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+/** Linux makedev for major/minor numbers. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  if (mknodFn(path, mode, makedev(major, minor)) !== 0) fail('mknod', path);
+}
+
+export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+  if (mountFn(source, target, fstype, flags, data) !== 0) fail(`mount(${fstype})`, target);
+}
+
+export const MNT_DETACH = 2;
+
+export function umount(target: string, flags = 0): void {
+  if (umount2Fn(target, flags) !== 0) fail('umount2', target);
+}
