@@ -1,17 +1,8 @@
 // Method tables: for each method of a ttrpc service, how to encode and decode its request and
-// reply. The proto layer generates them (taskServiceMethods, eventsServiceMethods); the typed
-// client and the server registry are built from them.
-
-/** What a generated protobufjs message class offers (static encode/decode). */
-export interface MessageType<T> {
-  encode(message: T): { finish(): Uint8Array };
-  decode(reader: Uint8Array): T;
-}
-
-export interface MethodDescriptor<Req, Res> {
-  requestType: MessageType<Req>;
-  responseType: MessageType<Res>;
-}
+// reply. The proto layer generates them (taskServiceMethods, eventsServiceMethods) with the
+// descriptor shape from proto/message-type.ts; the typed client and the server registry are
+// built from them.
+import type { MethodDescriptor } from '../message-type.js';
 
 export type MethodTable = Record<string, MethodDescriptor<any, any>>;
 

@@ -10,7 +10,7 @@ import {
   FrameDecoder, MAX_MESSAGE_SIZE, FrameType, TtrpcClient, TtrpcServer, createServiceClient, decodeResponse,
   encodeFrame, encodeHeader, encodeRequest, type DecodedFrame, type HandlerContext,
 } from './index.js';
-import type { MessageType } from './service.js';
+import type { MessageType } from '../message-type.js';
 
 interface Echo {
   text: string;
