@@ -1,0 +1,160 @@
+// openStore: the CRI daemon's durable metadata in one level database. Every record is written
+// before it becomes visible (STYLE.md §3); reopening a directory restores every record, name
+// and index. Records that cannot be read are logged, skipped and reported in `skipped`.
+import { Level } from 'level';
+import { UnavailableError, silentLogger, type Logger } from '../../common/index.js';
+import { KEYS, decodeContainer, decodeName, decodeSandbox, rangeOf, type Decoded } from './codec.js';
+import { NameRegistry } from './names.js';
+import { RecordTable } from './record-table.js';
+import type { ContainerRecord, NanoTime, SandboxRecord } from './records.js';
+import { isSet } from './records.js';
+
+export interface StoreOptions {
+  log?: Logger;
+  /** fsync every write (default true): a record survives a power cut, not only a crash. */
+  sync?: boolean;
+}
+
+export interface SkippedRecord {
+  readonly key: string;
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface ExitResult {
+  /** Which store held the id ('none': ignored, as containerd ignores exits of unknown ids). */
+  readonly target: 'container' | 'sandbox' | 'none';
+  /** False when the exit had already been recorded (Wait and TaskExit both report it). */
+  readonly recorded: boolean;
+}
+
+export class Store {
+  readonly sandboxes: RecordTable<SandboxRecord>;
+  readonly containers: RecordTable<ContainerRecord>;
+  /** Sandbox names (makeSandboxName) -> sandbox ids. */
+  readonly sandboxNames: NameRegistry;
+  /** Container names (makeContainerName) -> container ids. */
+  readonly containerNames: NameRegistry;
+  readonly #db: Level<string, string>;
+  readonly #bySandbox = new Map<string, Set<string>>();
+  #skipped: SkippedRecord[] = [];
+
+  /** @internal use openStore */
+  constructor(db: Level<string, string>, sync: boolean) {
+    this.#db = db;
+    this.sandboxes = new RecordTable<SandboxRecord>(db, { prefix: KEYS.sandbox, what: 'sandbox', sync });
+    this.containers = new RecordTable<ContainerRecord>(db, {
+      prefix: KEYS.container,
+      what: 'container',
+      sync,
+      hooks: {
+        onSet: (next, prev) => {
+          if (prev && prev.sandboxId !== next.sandboxId) this.#unindex(prev);
+          let ids = this.#bySandbox.get(next.sandboxId);
+          if (!ids) this.#bySandbox.set(next.sandboxId, (ids = new Set()));
+          ids.add(next.id);
+        },
+        onDelete: (prev) => this.#unindex(prev),
+      },
+    });
+    this.sandboxNames = new NameRegistry(db, KEYS.sandboxName, sync);
+    this.containerNames = new NameRegistry(db, KEYS.containerName, sync);
+  }
+
+  /** Records found unreadable at open (corrupt, unknown version): logged and left in level. */
+  get skipped(): readonly SkippedRecord[] {
+    return this.#skipped;
+  }
+
+  /** The containers of one sandbox, in id order. */
+  containersOf(sandboxId: string): ContainerRecord[] {
+    const ids = this.#bySandbox.get(sandboxId);
+    return ids ? [...ids].sort().map((id) => this.containers.get(id)) : [];
+  }
+
+  /**
+   * Records a task exit (events.md §5). Container: only while FinishedAt is still unset, sets
+   * FinishedAt, ExitCode, Pid 0 and clears `unknown`. Sandbox: only while not yet stopped, sets
+   * stoppedAt and Pid 0. So Wait and the TaskExit event may both report one exit.
+   */
+  async recordExit(id: string, exit: { exitCode: number; exitedAt: NanoTime }): Promise<ExitResult> {
+    let recorded = false;
+    if (this.containers.has(id)) {
+      await this.containers.update(id, (c) => {
+        if (isSet(c.finishedAt)) return c;
+        recorded = true;
+        const { unknown: _unknown, ...rest } = c;
+        return { ...rest, pid: 0, finishedAt: exit.exitedAt, exitCode: exit.exitCode };
+      });
+      return { target: 'container', recorded };
+    }
+    if (this.sandboxes.has(id)) {
+      await this.sandboxes.update(id, (s) => {
+        if (isSet(s.stoppedAt)) return s;
+        recorded = true;
+        return { ...s, pid: 0, stoppedAt: exit.exitedAt };
+      });
+      return { target: 'sandbox', recorded };
+    }
+    return { target: 'none', recorded };
+  }
+
+  /** TaskOOM: the container's reason becomes OOMKilled (kept by a later exit). False if no such container. */
+  async recordOOM(id: string): Promise<boolean> {
+    if (!this.containers.has(id)) return false;
+    await this.containers.update(id, (c) => (c.reason === 'OOMKilled' ? c : { ...c, reason: 'OOMKilled' }));
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+
+  /** @internal */
+  async load(log: Logger): Promise<void> {
+    const skip = (key: string, id: string, reason: string) => {
+      log.warn({ key, id, reason }, 'skipping unreadable store record');
+      this.#skipped.push({ key, id, reason });
+    };
+    const each = async <T>(prefix: string, decode: (raw: string, id: string) => Decoded<T>, use: (id: string, r: T) => void) => {
+      for await (const [key, raw] of this.#db.iterator(rangeOf(prefix))) {
+        const id = key.slice(prefix.length);
+        const d = decode(raw, id);
+        if (d.ok) use(id, d.record);
+        else skip(key, id, d.reason);
+      }
+    };
+    await each(KEYS.sandbox, decodeSandbox, (_id, r) => this.sandboxes.restore(r));
+    await each(KEYS.container, decodeContainer, (_id, r) => this.containers.restore(r));
+    await each(KEYS.sandboxName, decodeName, (name, id) => this.sandboxNames.restore(name, id));
+    await each(KEYS.containerName, decodeName, (name, id) => this.containerNames.restore(name, id));
+  }
+
+  #unindex(r: ContainerRecord): void {
+    const ids = this.#bySandbox.get(r.sandboxId);
+    ids?.delete(r.id);
+    if (ids?.size === 0) this.#bySandbox.delete(r.sandboxId);
+  }
+}
+
+/** Opens (creating if needed) the store in `dir` and restores everything in it. */
+export async function openStore(dir: string, opts: StoreOptions = {}): Promise<Store> {
+  const log = opts.log ?? silentLogger;
+  const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    const why = cause?.code === 'LEVEL_LOCKED' ? 'is in use by another process' : `cannot be opened: ${(err as Error).message}`;
+    throw new UnavailableError(`store ${dir} ${why}`, { cause: err });
+  }
+  const store = new Store(db, opts.sync ?? true);
+  try {
+    await store.load(log);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  if (store.skipped.length > 0) log.warn({ skipped: store.skipped.map((s) => s.id) }, 'store opened with unreadable records');
+  return store;
+}
