@@ -20,13 +20,15 @@ export interface ClientOptions {
   namespace?: string;
   /** Deadline for the connect itself (default 10 s). */
   connectTimeoutMs?: number;
+  /** Deadline for calls that give no `timeoutMs` (default: none). Pass `timeoutMs: 0` to opt out (Wait). */
+  defaultTimeoutMs?: number;
   /** Called once when the connection is gone: no argument after a local close(), else the cause. */
   onClose?: (cause?: Error) => void;
   logger?: Logger;
 }
 
 export interface CallOptions {
-  /** Per-call deadline: sent as timeout_nano and enforced locally (DEADLINE_EXCEEDED). */
+  /** Per-call deadline: sent as timeout_nano and enforced locally (DEADLINE_EXCEEDED); 0 = none. */
   timeoutMs?: number;
   /** Giving up early: the call fails with CANCELLED and its late reply is dropped. */
   signal?: AbortSignal;
@@ -45,6 +47,7 @@ export class TtrpcClient {
   readonly #decoder = new FrameDecoder();
   readonly #pending = new Map<number, Pending>();
   readonly #namespace: string | undefined;
+  readonly #defaultTimeoutMs: number | undefined;
   readonly #log: Logger;
   readonly #closeListeners: ((cause?: Error) => void)[] = [];
   readonly #closedPromise: Promise<void>;
@@ -55,6 +58,7 @@ export class TtrpcClient {
   private constructor(socket: net.Socket, opts: ClientOptions) {
     this.#socket = socket;
     this.#namespace = opts.namespace;
+    this.#defaultTimeoutMs = opts.defaultTimeoutMs;
     this.#log = opts.logger ?? silentLogger;
     if (opts.onClose) this.#closeListeners.push(opts.onClose);
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -115,7 +119,7 @@ export class TtrpcClient {
       return Promise.reject(new UnavailableError('ttrpc: stream ids exhausted on this connection'));
     }
     const streamId = this.#nextStreamId;
-    const timeoutMs = opts.timeoutMs;
+    const timeoutMs = opts.timeoutMs ?? this.#defaultTimeoutMs;
     let frame: Buffer;
     try {
       const body = encodeRequest({

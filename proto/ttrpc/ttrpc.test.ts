@@ -112,6 +112,8 @@ describe('ttrpc client and server', () => {
           });
         }),
       Fail: (req) => {
+        if (req.text === 'plain') throw new Error('boom');
+        if (req.text === 'errno') throw Object.assign(new Error('open /x: no such file'), { code: 'ENOENT' });
         throw new NotFoundError(`container ${req.text}: not found`);
       },
       Big: (req) => ({ text: 'x'.repeat(req.size ?? 0) }),
@@ -126,8 +128,8 @@ describe('ttrpc client and server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function connect(namespace?: string, onClose?: (cause?: Error) => void): Promise<TtrpcClient> {
-    const c = await TtrpcClient.connect(`unix://${sockPath}`, { namespace, onClose });
+  async function connect(namespace?: string, onClose?: (cause?: Error) => void, defaultTimeoutMs?: number): Promise<TtrpcClient> {
+    const c = await TtrpcClient.connect(`unix://${sockPath}`, { namespace, onClose, defaultTimeoutMs });
     clients.push(c);
     return c;
   }
@@ -154,6 +156,16 @@ describe('ttrpc client and server', () => {
     const err = await echo.Fail({ text: 'c9' }).catch((e: unknown) => e);
     expect(isBerthError(err) && err.kind).toBe('not-found');
     expect((err as Error).message).toBe('container c9: not found');
+    expect(await codeOf(echo.Fail({ text: 'plain' }))).toEqual({ code: Code.UNKNOWN, message: 'boom' });
+    expect(await codeOf(echo.Fail({ text: 'errno' }))).toEqual({ code: Code.NOT_FOUND, message: 'open /x: no such file' });
+  });
+
+  it('applies the client default deadline unless a call opts out with timeoutMs 0', async () => {
+    const echo = createServiceClient(await connect(undefined, undefined, 50), SERVICE, methods);
+    expect((await codeOf(echo.Hang({ text: '' }))).code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(seen[0]!.ctx.deadline).toBeDefined();
+    expect((await echo.Echo({ text: 'w', delayMs: 100 }, { timeoutMs: 0 })).text).toBe('w@-');
+    expect(seen[1]!.ctx.deadline).toBeUndefined();
   });
 
   it('answers UNIMPLEMENTED for an unknown service or method and keeps the connection', async () => {
