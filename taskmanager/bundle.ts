@@ -1,0 +1,93 @@
+// Task bundles, laid out as containerd 1.6 lays them out (shim-v2.md §8):
+//   <state>/<ns>/<id>/            0700
+//     config.json                 the OCI spec
+//     rootfs/                     0711, the shim mounts CreateTaskRequest.rootfs here
+//     work -> <root>/<ns>/<id>    0711
+//     log                         FIFO 0700, opened by the daemon before `start`
+//     address                     written by the shim's `start`
+//     shim-binary-path            written by the daemon after `start`
+//     io/                         berth: the stdio FIFOs of the task and its execs
+// Ids are validated and every path goes through joinWithin, so no id can leave the state dir.
+import { mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
+import path from 'node:path';
+import { AlreadyExistsError, CleanupStack, InvalidArgumentError, joinWithin, validateIdentifier, type Logger } from '../common/index.js';
+import { makeFifo } from './fifo.js';
+import { unmountAll } from './mounts.js';
+
+export const DEFAULT_STATE_DIR = '/run/berth/io.containerd.runtime.v2.task';
+export const DEFAULT_ROOT_DIR = '/var/lib/berth/io.containerd.runtime.v2.task';
+
+export interface BundlePaths {
+  namespace: string;
+  id: string;
+  path: string;
+  workDir: string;
+}
+
+export function bundlePaths(stateDir: string, rootDir: string, namespace: string, id: string): BundlePaths {
+  validateIdentifier(namespace, 'namespace');
+  validateIdentifier(id, 'task id');
+  return {
+    namespace,
+    id,
+    path: joinWithin(stateDir, namespace, id),
+    workDir: joinWithin(rootDir, namespace, id),
+  };
+}
+
+export const bundleFile = (b: BundlePaths, name: string): string => joinWithin(b.path, name);
+
+/** Creates the bundle dir, config.json, rootfs/, work link, io/ and the log FIFO. */
+export async function createBundle(b: BundlePaths, spec: unknown, log: Logger): Promise<void> {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    throw new InvalidArgumentError(`task ${b.id}: OCI spec must be a JSON object`);
+  }
+  const undo = new CleanupStack();
+  try {
+    await mkdir(path.dirname(b.path), { recursive: true, mode: 0o711 });
+    try {
+      await mkdir(b.path, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new AlreadyExistsError(`bundle for task ${b.namespace}/${b.id} already exists: already exists`);
+      }
+      throw err;
+    }
+    undo.push(`remove bundle ${b.path}`, () => rm(b.path, { recursive: true, force: true }));
+    await writeFile(bundleFile(b, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+    await mkdir(bundleFile(b, 'rootfs'), { mode: 0o711 });
+    await mkdir(bundleFile(b, 'io'), { mode: 0o700 });
+    await rm(b.workDir, { recursive: true, force: true });
+    await mkdir(b.workDir, { recursive: true, mode: 0o711 });
+    undo.push(`remove work dir ${b.workDir}`, () => rm(b.workDir, { recursive: true, force: true }));
+    await symlink(b.workDir, bundleFile(b, 'work'));
+    await makeFifo(bundleFile(b, 'log'), 0o700);
+    undo.release();
+  } catch (err) {
+    await undo.unwind(log);
+    throw err;
+  }
+}
+
+/** Reads a small bundle file, or undefined when it is missing. */
+export async function readBundleFile(b: BundlePaths, name: string): Promise<string | undefined> {
+  try {
+    return await readFile(bundleFile(b, name), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** containerd's removal: unmount under rootfs, rename to `.<id>`, remove; same for the work dir. */
+export async function removeBundle(b: BundlePaths): Promise<void> {
+  const exists = await lstat(b.path).then(() => true, () => false);
+  if (exists) {
+    await unmountAll(bundleFile(b, 'rootfs'));
+    const hidden = path.join(path.dirname(b.path), `.${b.id}`);
+    await rm(hidden, { recursive: true, force: true });
+    await rename(b.path, hidden);
+    await rm(hidden, { recursive: true, force: true });
+  }
+  await rm(b.workDir, { recursive: true, force: true });
+}

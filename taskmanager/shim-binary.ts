@@ -1,0 +1,120 @@
+// The shim binary's two actions (shim-v2.md §2, §6): `start` prints the ttrpc address (stdout and
+// stderr read as ONE buffer, as containerd does), `delete` prints a DeleteResponse on stdout for a
+// shim that is gone. Both run with containerd 1.6's argv, env and cwd, and both have a deadline.
+import { spawn } from 'node:child_process';
+import { DeadlineExceededError, InternalError, UnavailableError } from '../common/index.js';
+
+export interface ShimCommandContext {
+  binary: string;
+  namespace: string;
+  id: string;
+  bundle: string;
+  /** The daemon's gRPC address (a plain path), passed as -address. */
+  grpcAddress: string;
+  /** The daemon's ttrpc events socket, passed as TTRPC_ADDRESS. */
+  ttrpcAddress: string;
+  /** The daemon executable, passed as -publish-binary. */
+  publishBinary: string;
+  debug?: boolean;
+}
+
+export function shimEnv(ttrpcAddress: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TTRPC_ADDRESS: ttrpcAddress, GOMAXPROCS: '2' };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+function baseArgs(c: ShimCommandContext): string[] {
+  return ['-namespace', c.namespace, '-address', c.grpcAddress, '-publish-binary', c.publishBinary, '-id', c.id, ...(c.debug ? ['-debug'] : [])];
+}
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  combined: Buffer;
+}
+
+function run(c: ShimCommandContext, args: string[], stdin: Uint8Array | undefined, timeoutMs: number, what: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    let child;
+    try {
+      child = spawn(c.binary, args, {
+        cwd: c.bundle,
+        env: shimEnv(c.ttrpcAddress),
+        detached: true, // own session and process group: the shim outlives the daemon
+        stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      reject(new UnavailableError(`${what}: cannot run ${c.binary}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    const out: Buffer[] = [];
+    const errOut: Buffer[] = [];
+    const combined: Buffer[] = [];
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      reject(new DeadlineExceededError(`${what}: ${c.binary} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => { out.push(d); combined.push(d); });
+    child.stderr?.on('data', (d: Buffer) => { errOut.push(d); combined.push(d); });
+    child.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new UnavailableError(`${what}: cannot run ${c.binary}: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), combined: Buffer.concat(combined) });
+    });
+    if (stdin && child.stdin) {
+      child.stdin.on('error', () => undefined); // a shim that never reads stdin
+      child.stdin.end(Buffer.from(stdin));
+    }
+  });
+}
+
+const ADDRESS = /^unix:\/\/\/[^\s\0]+$/;
+
+/** Runs `<shim> start`; returns the address it printed (unix:///path). */
+export async function shimStart(c: ShimCommandContext, options: Uint8Array | undefined, timeoutMs: number): Promise<string> {
+  const what = `shim start for task ${c.namespace}/${c.id}`;
+  const r = await run(c, [...baseArgs(c), 'start'], options, timeoutMs, what);
+  const text = r.combined.toString('utf8').trim();
+  if (r.code !== 0) {
+    throw new UnavailableError(`${what}: ${text.slice(0, 500)}: exit status ${r.code ?? r.signal}`);
+  }
+  if (!ADDRESS.test(text) || text.length > 200) {
+    throw new InternalError(`${what}: shim printed ${JSON.stringify(text.slice(0, 200))}, not a unix:/// address`);
+  }
+  return text;
+}
+
+export interface ShimDeleteOutput {
+  /** Raw DeleteResponse bytes; decode with the proto layer. */
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs `<shim> -bundle <b> delete` (5 s by default); throws when it fails. */
+export async function shimDelete(c: ShimCommandContext, timeoutMs = 5_000): Promise<ShimDeleteOutput> {
+  const what = `shim delete for task ${c.namespace}/${c.id}`;
+  const r = await run(c, [...baseArgs(c), '-bundle', c.bundle, 'delete'], undefined, timeoutMs, what);
+  if (r.code !== 0) {
+    throw new UnavailableError(`${what}: ${r.stderr.toString('utf8').trim().slice(0, 500)}: exit status ${r.code ?? r.signal}`);
+  }
+  return { stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+}

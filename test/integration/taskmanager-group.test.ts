@@ -1,0 +1,110 @@
+// One shim per pod with the real containerd-shim-runc-v2: a pause-like task and three containers
+// of the same sandbox share ONE shim process; every exit code arrives through Wait; exec works.
+import { existsSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExitMonitor, TaskManager, openExitDb } from '../../taskmanager/index.js';
+import {
+  TEST_RUNTIMES, destroyTmEnv, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
+} from '../helpers/tm-daemon-env.js';
+
+const PAUSE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
+
+function collect(stream: NodeJS.ReadableStream | undefined): () => string {
+  let text = '';
+  stream?.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+  return () => text;
+}
+
+describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtime', (rt) => {
+  let env: TmEnv;
+  let tm: TaskManager;
+  let closeDb: () => Promise<void>;
+
+  beforeEach(async () => {
+    env = await makeTmEnv(rt);
+    const { db, close } = await openExitDb(env.dbDir);
+    closeDb = close;
+    tm = await TaskManager.open({
+      stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
+      runtimes: { runtimePaths: env.runtimePaths }, exits: new ExitMonitor({ db }),
+    });
+  });
+
+  afterEach(async () => {
+    await tm.close();
+    tm.exits.close();
+    await closeDb();
+    await destroyTmEnv(env);
+  });
+
+  it('runs a pod of 4 tasks on one shim and observes every exit', async () => {
+    const ns = env.namespace;
+    const sb = 'sb1';
+    const create = (id: string, args: string[]) =>
+      tm.createTask({ namespace: ns, id, runtime: rt.runtime, spec: podSpec(args, sb), rootfs: rootfsMounts(env) });
+
+    const sandbox = await create(sb, PAUSE);
+    expect(await tm.start(ns, sb)).toBeGreaterThan(0);
+    const c0 = await create('c0', ['sh', '-c', 'echo hello-c0']);
+    const c0out = collect(c0.stdout);
+    const c3 = await create('c3', ['sh', '-c', 'echo oops >&2; exit 3']);
+    const c3err = collect(c3.stderr);
+    const ck = await create('ck', ['sleep', '1000']);
+    expect(new Set([sandbox.shimAddress, c0.shimAddress, c3.shimAddress, ck.shimAddress]).size).toBe(1);
+    expect(sandbox.shimAddress).toBe(`unix://${shimSocketPath(env, sb)}`);
+
+    for (const id of ['c0', 'c3', 'ck']) await tm.start(ns, id);
+    const shims = await shimServers(ns);
+    expect(shims).toHaveLength(1);
+    expect(tm.shimPid(ns, 'ck')).toBe(shims[0]);
+
+    expect((await tm.wait(ns, 'c0')).exitStatus).toBe(0);
+    expect((await tm.wait(ns, 'c3')).exitStatus).toBe(3);
+    expect((await tm.state(ns, 'ck')).status).toBe('running');
+    await tm.kill(ns, 'ck', 9);
+    const killed = await tm.wait(ns, 'ck');
+    expect(killed.exitStatus).toBe(137);
+    expect(killed.pid).toBe(ck.pid);
+    await expect.poll(c0out).toBe('hello-c0\n');
+    await expect.poll(c3err).toBe('oops\n');
+
+    // The state the shim reports agrees with the recorded exit.
+    const st3 = await tm.state(ns, 'c3');
+    expect(st3.status).toBe('stopped');
+    expect(st3.exitStatus).toBe(3);
+
+    // Exec in the running sandbox: exit code and output.
+    const ex = await tm.exec(ns, sb, 'ex1', {
+      spec: { args: ['sh', '-c', 'echo exec-out; exit 5'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 }, terminal: false },
+    });
+    const exOut = collect(ex.stdout);
+    expect(await tm.startExec(ns, sb, 'ex1')).toBeGreaterThan(0);
+    expect((await tm.wait(ns, sb, 'ex1')).exitStatus).toBe(5);
+    await expect.poll(exOut).toBe('exec-out\n');
+    expect((await tm.deleteExec(ns, sb, 'ex1')).exitStatus).toBe(5);
+
+    // Pids, pause/resume, update and stats on the running sandbox.
+    expect((await tm.pids(ns, sb)).map((p) => p.pid)).toContain(sandbox.pid);
+    await tm.pause(ns, sb);
+    expect((await tm.state(ns, sb)).status).toBe('paused');
+    await tm.resume(ns, sb);
+    expect((await tm.state(ns, sb)).status).toBe('running');
+    await tm.update(ns, sb, { cpu: { shares: 512 } });
+    expect((await tm.stats(ns, sb)).typeUrl).toMatch(/^io\.containerd\.cgroups\.v[12]\.Metrics$/);
+
+    // A running task cannot be deleted (the shim's own error comes back typed).
+    await expect(tm.delete(ns, sb)).rejects.toMatchObject({ kind: 'unknown', message: expect.stringMatching(/running/) });
+
+    for (const id of ['c0', 'c3', 'ck']) await tm.delete(ns, id);
+    expect(await shimServers(ns)).toHaveLength(1); // the sandbox still holds the shim
+    await tm.kill(ns, sb, 15);
+    expect((await tm.wait(ns, sb)).exitStatus).toBe(0);
+    expect((await tm.delete(ns, sb)).exitStatus).toBe(0);
+
+    // Last task gone: Shutdown stopped the shim; nothing is left behind.
+    await expect.poll(() => shimServers(ns), { timeout: 5_000 }).toHaveLength(0);
+    expect(existsSync(shimSocketPath(env, sb))).toBe(false);
+    expect(existsSync(`${env.stateDir}/${ns}/${sb}`)).toBe(false);
+    expect(await mountsUnder(env.dir)).toEqual([]);
+  });
+});
