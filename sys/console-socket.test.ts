@@ -41,15 +41,12 @@ describe('console socket', () => {
   it('receives the pty master from runc, drives an interactive shell and resizes it', async () => {
     const reaper = new Reaper();
     cleanups.push(() => reaper.close());
-    const ctr = new TestContainer({ args: ['sh'], terminal: true });
+    const ctr = new TestContainer({ args: ['sh'], terminal: true, reaper });
     cleanups.push(() => ctr.destroy());
     const cs = await ConsoleSocket.listen(path.join(tempDir(), 'console.sock'));
     cleanups.push(() => cs.close());
 
-    const expectation = reaper.expect();
-    const [pid, master] = await Promise.all([ctr.create(cs.path), cs.receiveMaster({ timeoutMs: 20_000 })]);
-    const exited = reaper.watch(pid);
-    expectation.close();
+    const [, master] = await Promise.all([ctr.create(cs.path), cs.receiveMaster({ timeoutMs: 20_000 })]);
     let pty: PtyStreams | undefined = openPty(master);
     cleanups.push(() => pty?.close());
     resizePty(master, { rows: 33, cols: 101 });
@@ -67,7 +64,7 @@ describe('console socket', () => {
     const ended = new Promise<void>((r) => pty?.output.once('end', () => r()));
     pty.output.resume();
     pty.input.write('exit 4\n');
-    expect((await exited).status).toBe(4);
+    expect((await ctr.exited)?.status).toBe(4);
     await ended; // EIO on the master reads as EOF
     pty.close();
     pty = undefined;

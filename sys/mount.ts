@@ -138,7 +138,10 @@ export interface MountInfo {
   mountPoint: string;
   fsType: string;
   source: string;
+  /** Per-mount options (field 6). */
   options: string;
+  /** Per-superblock options (last field): for cgroup v1 mounts, the controllers. */
+  superOptions: string;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -160,6 +163,7 @@ export function readMountInfo(file = '/proc/self/mountinfo'): MountInfo[] {
       options: f[5] ?? '',
       fsType: f[sep + 1] ?? '',
       source: unescapeMountPath(f[sep + 2] ?? ''),
+      superOptions: f[sep + 3] ?? '',
     });
   }
   return out;
