@@ -4,7 +4,7 @@
 // connection, except where the byte stream itself can no longer be trusted.
 import { unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { BerthError, Code, DeadlineExceededError, silentLogger, type Logger } from '../../common/index.js';
+import { AlreadyExistsError, BerthError, Code, DeadlineExceededError, silentLogger, type Logger } from '../../common/index.js';
 import { socketPathOf } from './address.js';
 import { NAMESPACE_METADATA_KEY } from './client.js';
 import { decodeRequest, encodeResponse, type RequestEnvelope } from './envelope.js';
@@ -70,21 +70,31 @@ export class TtrpcServer {
     this.#services.set(serviceName, table);
   }
 
-  /** Starts serving on a socket path (an existing stale file is replaced) or an inherited fd. */
+  /**
+   * Starts serving on a socket path or an inherited fd. A stale socket file (nobody answers on
+   * it) is replaced; a live one is left alone and listen fails with ALREADY_EXISTS.
+   */
   async listen(target: ListenTarget): Promise<void> {
     if (this.#server) throw new BerthError('failed-precondition', 'ttrpc: server is already listening');
     const server = net.createServer((socket) => this.#accept(socket));
     this.#server = server;
-    if (typeof target === 'string') {
-      const path = socketPathOf(target);
-      if (!path.startsWith('\0')) {
-        await unlink(path).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
+    try {
+      if (typeof target !== 'string') {
+        await listenOn(server, { fd: target.fd });
+        return;
       }
-      await listenOn(server, { path });
-    } else {
-      await listenOn(server, { fd: target.fd });
+      const path = socketPathOf(target);
+      try {
+        await listenOn(server, { path });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
+        if (await answers(path)) throw new AlreadyExistsError(`ttrpc: ${target} is already being served`, { cause: err });
+        await unlink(path).catch(() => undefined);
+        await listenOn(server, { path });
+      }
+    } catch (err) {
+      this.#server = undefined;
+      throw err;
     }
   }
 
@@ -135,6 +145,21 @@ export class TtrpcServer {
     this.#connections.add(conn);
     socket.once('close', () => this.#connections.delete(conn));
   }
+}
+
+/** Whether something accepts connections on `path` (100 ms, as the runc shim checks). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createConnection({ path });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 100);
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  });
 }
 
 function listenOn(server: net.Server, where: { path: string } | { fd: number }): Promise<void> {

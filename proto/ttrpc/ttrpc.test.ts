@@ -1,5 +1,7 @@
 // Client and server over real unix sockets in a temp dir: every bad input ends in a specific
 // status, never a crash or a hang.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -288,6 +290,25 @@ describe('ttrpc client and server', () => {
     expect((await inflight).text).toBe('drain@-');
     await closing;
     expect((await codeOf(TtrpcClient.connect(sockPath))).code).toBe(Code.UNAVAILABLE);
+  });
+
+  it('refuses to take over a live socket path but replaces a stale socket file', async () => {
+    const second = new TtrpcServer();
+    const err = await second.listen(sockPath).catch((e: unknown) => e);
+    expect(isBerthError(err) && err.kind).toBe('already-exists');
+    // A stale file: bound by a process that died without removing it.
+    const stalePath = path.join(dir, 'stale.sock');
+    const script = `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`;
+    expect(spawnSync(process.execPath, ['-e', script]).signal).toBe('SIGKILL');
+    expect(existsSync(stalePath)).toBe(true);
+    await second.listen(stalePath);
+    try {
+      const c = await TtrpcClient.connect(stalePath);
+      clients.push(c);
+      expect((await codeOf(c.call('x', 'y', new Uint8Array(0)))).code).toBe(Code.UNIMPLEMENTED);
+    } finally {
+      second.destroy();
+    }
   });
 
   it('fails connect to a missing socket with UNAVAILABLE and serves abstract names', async () => {
