@@ -102,3 +102,13 @@ export function shimSocketPath(env: TmEnv, group: string): string {
   const hash = createHash('sha256').update(path.join(env.grpcAddress, env.namespace, group)).digest('hex');
   return `/run/containerd/s/${hash}`;
 }
+
+/** True while `pid` exists and is not a zombie. */
+export async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -40,6 +40,8 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtim
   it('runs a pod of 4 tasks on one shim and observes every exit', async () => {
     const ns = env.namespace;
     const sb = 'sb1';
+    const events: string[] = [];
+    tm.onEvent((ev) => { events.push(`${ev.namespace} ${ev.event.topic}`); });
     const create = (id: string, args: string[]) =>
       tm.createTask({ namespace: ns, id, runtime: rt.runtime, spec: podSpec(args, sb), rootfs: rootfsMounts(env) });
 
@@ -67,6 +69,11 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtim
     expect(killed.pid).toBe(ck.pid);
     await expect.poll(c0out).toBe('hello-c0\n');
     await expect.poll(c3err).toBe('oops\n');
+
+    // The shim's events reach the daemon's Events/Forward service.
+    await expect.poll(() => events.filter((e) => e === `${ns} /tasks/exit`).length).toBeGreaterThanOrEqual(3);
+    expect(events).toContain(`${ns} /tasks/create`);
+    expect(events).toContain(`${ns} /tasks/start`);
 
     // The state the shim reports agrees with the recorded exit.
     const st3 = await tm.state(ns, 'c3');
