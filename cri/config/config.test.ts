@@ -59,6 +59,25 @@ describe('defaults', () => {
     expect(c.debug.level).toBe('debug');
     expect(c.root).toBe('/var/lib/berth');
   });
+
+  it('overrides can add a runtime and change runc options', async () => {
+    const c = await loadConfig(undefined, {
+      containerd: {
+        defaultRuntimeName: 'crun',
+        runtimes: {
+          crun: { runtimeType: 'io.containerd.runc.v2', options: { binaryName: '/usr/bin/crun' } },
+          runc: { options: { systemdCgroup: true } },
+        },
+      },
+    });
+    expect(resolveRuntime(c, '').options).toMatchObject({ binaryName: '/usr/bin/crun', systemdCgroup: false });
+    expect(resolveRuntime(c, 'runc').options).toMatchObject({ binaryName: '', systemdCgroup: true });
+    expect(resolveRuntime(c, 'berth').runtimeType).toBe('io.containerd.berth.v2');
+    await expect(loadConfig(undefined, { containerd: { defaultRuntimeName: 'nope' } })).rejects.toMatchObject({
+      kind: 'invalid-argument',
+      message: 'config: containerd.default_runtime_name: "nope" names no runtime (configured: runc, berth)',
+    });
+  });
 });
 
 describe('berth format', () => {

@@ -15,7 +15,7 @@ type Loose = Record<string, unknown>;
 
 /** Reads and checks a config file; no path means the built-in defaults. Overrides win over the file. */
 export async function loadConfig(file?: string, overrides?: ConfigOverrides): Promise<BerthConfig> {
-  if (file === undefined) return buildConfig({}, [], { format: 'defaults', ignored: [] }, overrides);
+  if (file === undefined) return naming('config: ', () => buildConfig({}, [], { format: 'defaults', ignored: [] }, overrides));
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -31,7 +31,7 @@ export async function loadConfig(file?: string, overrides?: ConfigOverrides): Pr
 /** Parses config text in either format. Errors are InvalidArgumentError naming the dotted key. */
 export function parseConfig(text: string, opts: { source?: string; overrides?: ConfigOverrides } = {}): BerthConfig {
   const where = opts.source ? `config ${opts.source}: ` : 'config: ';
-  try {
+  return naming(where, () => {
     let doc: Loose;
     try {
       doc = parse(text) as Loose;
@@ -63,6 +63,13 @@ export function parseConfig(text: string, opts: { source?: string; overrides?: C
       ...(opts.source ? { source: opts.source } : {}),
     };
     return buildConfig(partial, criPath, meta, opts.overrides, ctx);
+  });
+}
+
+// Every config error says which file it is about.
+function naming<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
   } catch (err) {
     if (isBerthError(err)) throw new InvalidArgumentError(where + err.message, { cause: err.cause ?? err });
     throw err;

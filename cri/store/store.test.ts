@@ -171,6 +171,10 @@ describe('exits', () => {
 
     expect(await s.recordExit('ghost', { exitCode: 1, exitedAt: '1' })).toEqual({ target: 'none', recorded: false });
     expect(await s.recordOOM('ghost')).toBe(false);
+    // an exit racing RemoveContainer: the removal holds the id's lock first
+    await s.containers.create(containerRecord('c2', 'sb1'));
+    const [, raced] = await Promise.all([s.containers.delete('c2'), s.recordExit('c2', { exitCode: 1, exitedAt: '9' })]);
+    expect(raced).toEqual({ target: 'none', recorded: false });
     const s2 = await reopen();
     expect(s2.containers.get('c1').exitCode).toBe(137);
   });

@@ -2,7 +2,7 @@
 // before it becomes visible (STYLE.md §3); reopening a directory restores every record, name
 // and index. Records that cannot be read are logged, skipped and reported in `skipped`.
 import { Level } from 'level';
-import { UnavailableError, silentLogger, type Logger } from '../../common/index.js';
+import { UnavailableError, isKind, silentLogger, type Logger } from '../../common/index.js';
 import { KEYS, decodeContainer, decodeName, decodeSandbox, rangeOf, type Decoded } from './codec.js';
 import { NameRegistry } from './names.js';
 import { RecordTable } from './record-table.js';
@@ -80,21 +80,21 @@ export class Store {
   async recordExit(id: string, exit: { exitCode: number; exitedAt: NanoTime }): Promise<ExitResult> {
     let recorded = false;
     if (this.containers.has(id)) {
-      await this.containers.update(id, (c) => {
+      const found = await ignoreRemoved(this.containers.update(id, (c) => {
         if (isSet(c.finishedAt)) return c;
         recorded = true;
         const { unknown: _unknown, ...rest } = c;
         return { ...rest, pid: 0, finishedAt: exit.exitedAt, exitCode: exit.exitCode };
-      });
-      return { target: 'container', recorded };
+      }));
+      return { target: found ? 'container' : 'none', recorded };
     }
     if (this.sandboxes.has(id)) {
-      await this.sandboxes.update(id, (s) => {
+      const found = await ignoreRemoved(this.sandboxes.update(id, (s) => {
         if (isSet(s.stoppedAt)) return s;
         recorded = true;
         return { ...s, pid: 0, stoppedAt: exit.exitedAt };
-      });
-      return { target: 'sandbox', recorded };
+      }));
+      return { target: found ? 'sandbox' : 'none', recorded };
     }
     return { target: 'none', recorded };
   }
@@ -102,8 +102,7 @@ export class Store {
   /** TaskOOM: the container's reason becomes OOMKilled (kept by a later exit). False if no such container. */
   async recordOOM(id: string): Promise<boolean> {
     if (!this.containers.has(id)) return false;
-    await this.containers.update(id, (c) => (c.reason === 'OOMKilled' ? c : { ...c, reason: 'OOMKilled' }));
-    return true;
+    return ignoreRemoved(this.containers.update(id, (c) => (c.reason === 'OOMKilled' ? c : { ...c, reason: 'OOMKilled' })));
   }
 
   async close(): Promise<void> {
@@ -134,6 +133,18 @@ export class Store {
     const ids = this.#bySandbox.get(r.sandboxId);
     ids?.delete(r.id);
     if (ids?.size === 0) this.#bySandbox.delete(r.sandboxId);
+  }
+}
+
+// An event for a record removed while the event waited for its lock is ignored, like one for an
+// id never seen.
+async function ignoreRemoved(update: Promise<unknown>): Promise<boolean> {
+  try {
+    await update;
+    return true;
+  } catch (err) {
+    if (isKind(err, 'not-found')) return false;
+    throw err;
   }
 }
 
