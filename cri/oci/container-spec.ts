@@ -1,0 +1,190 @@
+// CreateContainer's OCI spec, step by step in containerd's order (pkg/cri/server
+// container_create_linux.go): process, mounts, privileges, resources, namespaces, user,
+// security profiles, annotations.
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
+import { Annotation, passthroughAnnotations } from './annotations.js';
+import { applyCapabilityChanges, capabilitySet } from './capabilities.js';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, baseSpec } from './default-spec.js';
+import { deviceFromPath, listDevices, readHostInfo, type HostInfo } from './host-info.js';
+import { applyContainerMounts, hasMount } from './mounts.js';
+import { applyContainerNamespaces, readModes } from './namespaces.js';
+import { containerCwd, containerEnv, processArgs } from './process.js';
+import { applyResources, readResources, restrictOomScoreAdj } from './resources.js';
+import { checkAppArmor, checkSelinux, chooseProfile, seccompFor } from './security.js';
+import type { CriContainerConfig, CriDevice, CriMount, CriPodSandboxConfig, ImageConfig, OciSpec } from './types.js';
+import { buildUser, criUserString } from './user.js';
+import { NamespaceMode } from './values.js';
+
+export interface RuntimeHandlerOptions {
+  /** Pod annotation keys (globs) copied into the specs: the handler's `pod_annotations`. */
+  podAnnotations?: readonly string[];
+  /** Container annotation keys (globs) copied into container specs: `container_annotations`. */
+  containerAnnotations?: readonly string[];
+  /** `privileged_without_host_devices`: privileged containers get only their CRI devices. */
+  privilegedWithoutHostDevices?: boolean;
+}
+
+/** Host paths of the pod's files, made when the sandbox was set up. */
+export interface SandboxFiles {
+  hostsPath?: string;
+  resolvConfPath?: string;
+  /** Mounted when given and the file exists (containerd skips it for old sandboxes). */
+  hostnamePath?: string;
+  /** The pod's /dev/shm (a tmpfs); host /dev/shm is used for host-IPC pods. */
+  devShmPath?: string;
+}
+
+export interface ContainerSpecInput {
+  id: string;
+  sandboxId: string;
+  /** The pause process, whose namespaces the container joins. */
+  sandboxPid?: number;
+  /** For pid mode TARGET: the target container's init pid. */
+  targetPid?: number;
+  config: CriContainerConfig;
+  sandboxConfig: CriPodSandboxConfig;
+  imageConfig: ImageConfig;
+  /** The image as the client named it (annotation `image-name`). */
+  imageName: string;
+  /** Host path of the container's rootfs: users and groups are read from its /etc. */
+  rootfs: string;
+  sandboxFiles?: SandboxFiles;
+  /** The termination-message file, bound read-write unless a CRI mount already covers it. */
+  terminationMessage?: { hostPath: string; containerPath: string };
+  /** containerd namespace, for the default cgroup path `/<namespace>/<id>` (default k8s.io). */
+  namespace?: string;
+  runtime?: RuntimeHandlerOptions;
+  host?: HostInfo;
+}
+
+/** containerd's getCgroupsPath: systemd slices get `slice:cri-containerd:id`, cgroupfs a path. */
+export function cgroupsPath(parent: string, id: string): string {
+  const base = path.posix.basename(parent);
+  if (base.endsWith('.slice')) return `${base}:cri-containerd:${id}`;
+  return path.posix.join(parent, id);
+}
+
+/** The pod files as CRI mounts (containerd's containerMounts), skipping paths the CRI covers. */
+function podMounts(input: ContainerSpecInput, readonlyRootfs: boolean, hostIpc: boolean): CriMount[] {
+  const files = input.sandboxFiles ?? {};
+  const cri = input.config.mounts ?? [];
+  const out: CriMount[] = [];
+  const add = (containerPath: string, hostPath: string | undefined, readonly: boolean) => {
+    if (hostPath && !hasMount(cri, containerPath)) out.push({ containerPath, hostPath, readonly });
+  };
+  if (files.hostnamePath && existsSync(files.hostnamePath)) add('/etc/hostname', files.hostnamePath, readonlyRootfs);
+  add('/etc/hosts', files.hostsPath, readonlyRootfs);
+  add('/etc/resolv.conf', files.resolvConfPath, readonlyRootfs);
+  add('/dev/shm', hostIpc ? '/dev/shm' : files.devShmPath, false);
+  if (input.terminationMessage) add(input.terminationMessage.containerPath, input.terminationMessage.hostPath, false);
+  return out;
+}
+
+/** CRI devices: a device node, or a directory of them, bound at container_path. */
+function applyCriDevices(spec: OciSpec, devices: readonly CriDevice[]): void {
+  for (const d of devices) {
+    const hostPath = d.hostPath ?? '';
+    const containerPath = d.containerPath || hostPath;
+    const access = d.permissions || 'rwm';
+    if (!/^[rwm]+$/.test(access)) throw new InvalidArgumentError(`devices: permissions ${JSON.stringify(access)} for ${hostPath} must be made of r, w, m`);
+    if (!hostPath.startsWith('/') || !containerPath.startsWith('/')) throw new InvalidArgumentError(`devices: ${JSON.stringify(hostPath)} -> ${JSON.stringify(containerPath)} must be absolute paths`);
+    let found;
+    try {
+      const dev = deviceFromPath(hostPath, containerPath);
+      found = dev ? [dev] : listDevices(hostPath, containerPath, false);
+    } catch (err) {
+      throw new InvalidArgumentError(`devices: host_path ${JSON.stringify(hostPath)} does not exist`, { cause: err });
+    }
+    if (found.length === 0) throw new InvalidArgumentError(`devices: ${JSON.stringify(hostPath)} is not a device node or a directory of them`);
+    for (const dev of found) {
+      spec.linux.devices = [...(spec.linux.devices ?? []), dev];
+      spec.linux.resources?.devices?.push({ allow: true, type: dev.type, major: dev.major, minor: dev.minor, access });
+    }
+  }
+}
+
+/** containerd's WithPrivileged: every capability the daemon holds, no masks, rw sysfs/cgroupfs. */
+function applyPrivileged(spec: OciSpec, host: HostInfo, withHostDevices: boolean): void {
+  spec.process.capabilities = capabilitySet(host.capabilities);
+  delete spec.linux.maskedPaths;
+  delete spec.linux.readonlyPaths;
+  for (const m of spec.mounts) {
+    if ((m.type === 'sysfs' && m.destination === '/sys') || (m.type === 'cgroup' && m.destination === '/sys/fs/cgroup')) {
+      m.options = (m.options ?? []).map((o) => (o === 'ro' ? 'rw' : o));
+    }
+  }
+  if (withHostDevices) {
+    spec.linux.devices = host.hostDevices();
+    spec.linux.resources = { ...(spec.linux.resources ?? {}), devices: [{ allow: true, access: 'rwm' }] };
+  }
+}
+
+export function containerSpec(input: ContainerSpecInput): OciSpec {
+  const host = input.host ?? readHostInfo();
+  const { config, sandboxConfig, imageConfig } = input;
+  const sc = config.linux?.securityContext ?? {};
+  const podSc = sandboxConfig.linux?.securityContext ?? {};
+  const podModes = readModes(podSc.namespaceOptions, 'pod namespace_options');
+  const modes = readModes(sc.namespaceOptions, 'namespace_options');
+  const spec = baseSpec(input.namespace ?? 'k8s.io', input.id);
+
+  // process
+  spec.process.args = processArgs(config, imageConfig);
+  spec.process.env = containerEnv(config, imageConfig, sandboxConfig.hostname || host.hostname);
+  spec.process.cwd = containerCwd(config, imageConfig);
+  spec.process.noNewPrivileges = false; // set below from the security context
+  if (config.tty) spec.process.terminal = true;
+
+  checkSelinux(sc.selinuxOptions, 'security_context');
+  const readonlyRootfs = sc.readonlyRootfs === true;
+  applyContainerMounts(spec, config.mounts ?? [], podMounts(input, readonlyRootfs, podModes.ipc === NamespaceMode.NODE), host);
+
+  // Defaults as containerd's base spec; the CRI fields replace them when given.
+  spec.linux.maskedPaths = sc.maskedPaths?.length ? [...sc.maskedPaths] : [...DEFAULT_MASKED_PATHS];
+  spec.linux.readonlyPaths = sc.readonlyPaths?.length ? [...sc.readonlyPaths] : [...DEFAULT_READONLY_PATHS];
+
+  if (sc.privileged) {
+    if (!podSc.privileged) throw new FailedPreconditionError('privileged container requested but the pod sandbox is not privileged');
+    applyPrivileged(spec, host, !input.runtime?.privilegedWithoutHostDevices);
+    if (input.runtime?.privilegedWithoutHostDevices) applyCriDevices(spec, config.devices ?? []);
+  } else {
+    applyCriDevices(spec, config.devices ?? []);
+    spec.process.capabilities = capabilitySet(applyCapabilityChanges(spec.process.capabilities?.bounding ?? [], sc.capabilities, host.capabilities));
+  }
+  // Ambient capabilities stay empty (non-root + caps is not defined by Kubernetes).
+  if (sc.noNewPrivs) spec.process.noNewPrivileges = true;
+  if (readonlyRootfs) spec.root.readonly = true;
+
+  // cgroups
+  const resources = config.linux?.resources;
+  if (resources) spec.linux.resources = applyResources(spec.linux.resources ?? {}, resources, host);
+  const parent = sandboxConfig.linux?.cgroupParent;
+  if (parent) spec.linux.cgroupsPath = cgroupsPath(parent, input.id);
+  if (resources) spec.process.oomScoreAdj = restrictOomScoreAdj(readResources(resources).oomScoreAdj, host.oomScoreAdj);
+
+  applyContainerNamespaces(spec, podModes, modes, input.sandboxPid, input.targetPid);
+
+  // user: CRI user, else the image's; groups from /etc/group plus supplemental_groups
+  let userstr = criUserString(sc.runAsUsername, sc.runAsUser, sc.runAsGroup);
+  if (!userstr) userstr = imageConfig.User ?? '';
+  spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups);
+
+  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor'), host);
+  const seccomp = seccompFor(chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp'), sc.privileged === true, spec.process.capabilities?.bounding ?? []);
+  if (seccomp) spec.linux.seccomp = seccomp;
+
+  spec.annotations = {
+    ...passthroughAnnotations(sandboxConfig.annotations, input.runtime?.podAnnotations),
+    ...passthroughAnnotations(config.annotations, input.runtime?.containerAnnotations),
+    [Annotation.ContainerType]: 'container',
+    [Annotation.SandboxId]: input.sandboxId,
+    [Annotation.SandboxNamespace]: sandboxConfig.metadata?.namespace ?? '',
+    [Annotation.SandboxUid]: sandboxConfig.metadata?.uid ?? '',
+    [Annotation.SandboxName]: sandboxConfig.metadata?.name ?? '',
+    [Annotation.ContainerName]: config.metadata?.name ?? '',
+    [Annotation.ImageName]: input.imageName,
+  };
+  return spec;
+}

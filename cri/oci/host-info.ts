@@ -1,0 +1,141 @@
+// What the spec rules need to know about the host the daemon runs on. Read once, lazily, from
+// /proc and /sys; tests pass their own values instead.
+import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { capabilitiesFromMask } from './capabilities.js';
+import type { OciDevice } from './types.js';
+
+export interface MountInfoEntry {
+  mountPoint: string;
+  /** The optional fields of /proc/self/mountinfo, e.g. `shared:1 master:2`. */
+  optional: string;
+}
+
+export interface HostInfo {
+  /** Capabilities the daemon can hand out: the names in CapBnd of /proc/self/status. */
+  capabilities: readonly string[];
+  /** The daemon's own oom_score_adj: no container is given less (restrict_oom_score_adj). */
+  oomScoreAdj: number;
+  apparmorEnabled: boolean;
+  selinuxEnabled: boolean;
+  hugetlbAvailable: boolean;
+  swapAvailable: boolean;
+  hostname: string;
+  /** The mount holding `p` (longest mount point that is a prefix of it). */
+  lookupMount(p: string): MountInfoEntry;
+  /** Every char/block device under /dev, as a privileged container gets them. */
+  hostDevices(): OciDevice[];
+}
+
+function statusField(status: string, field: string): string {
+  const m = new RegExp(`^${field}:\\s*(\\S+)`, 'm').exec(status);
+  if (!m?.[1]) throw new Error(`/proc/self/status has no ${field}`);
+  return m[1];
+}
+
+// mountinfo escapes space, tab, newline and backslash as octal.
+const unescapeMountPath = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseMountInfo(text: string): MountInfoEntry[] {
+  const out: MountInfoEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    if (sep < 6) continue;
+    out.push({ mountPoint: unescapeMountPath(fields[4] ?? ''), optional: fields.slice(6, sep).join(' ') });
+  }
+  return out;
+}
+
+export function findMount(entries: readonly MountInfoEntry[], p: string): MountInfoEntry {
+  let best: MountInfoEntry | undefined;
+  for (const e of entries) {
+    const mp = e.mountPoint;
+    const inside = mp === '/' || p === mp || p.startsWith(mp.endsWith('/') ? mp : `${mp}/`);
+    // Later entries stack on top of earlier ones at the same mount point.
+    if (inside && (!best || mp.length >= best.mountPoint.length)) best = e;
+  }
+  if (!best) throw new Error(`no mount found for ${p}`);
+  return best;
+}
+
+// Linux dev_t encoding (glibc gnu_dev_major/minor) on a 64-bit number held in a double.
+export function devMajor(rdev: number): number {
+  const hi = Math.floor(rdev / 2 ** 32);
+  return ((rdev >>> 8) & 0xfff) | ((hi & ~0xfff) >>> 0);
+}
+export function devMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+}
+
+/** A device node to its OCI description, or undefined when `p` is not a char/block device. */
+export function deviceFromPath(p: string, containerPath = p): OciDevice | undefined {
+  const st = lstatSync(p);
+  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+  if (!type) return undefined;
+  return {
+    type, path: containerPath, major: devMajor(st.rdev), minor: devMinor(st.rdev),
+    fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid,
+  };
+}
+
+// containerd's oci.HostDevices skips these directories and /dev/console.
+const SKIPPED_DEV_DIRS = new Set(['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev']);
+
+export function listDevices(dir: string, containerDir = dir, top = true): OciDevice[] {
+  const out: OciDevice[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    const full = path.join(dir, name);
+    let st;
+    try {
+      st = lstatSync(full);
+    } catch {
+      continue; // vanished while walking
+    }
+    if (st.isDirectory()) {
+      if (top && SKIPPED_DEV_DIRS.has(name)) continue;
+      out.push(...listDevices(full, path.join(containerDir, name), false));
+      continue;
+    }
+    if (top && name === 'console') continue;
+    const dev = deviceFromPath(full, path.join(containerDir, name));
+    if (dev) out.push(dev);
+  }
+  return out;
+}
+
+function readOr(p: string, fallback: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+let cached: HostInfo | undefined;
+
+/** The real host, read on first use and cached (devices and mounts are read at each call). */
+export function readHostInfo(): HostInfo {
+  if (cached) return cached;
+  const status = readFileSync('/proc/self/status', 'utf8');
+  cached = {
+    capabilities: capabilitiesFromMask(statusField(status, 'CapBnd')),
+    oomScoreAdj: Number.parseInt(readOr('/proc/self/oom_score_adj', '0').trim(), 10) || 0,
+    apparmorEnabled: readOr('/sys/module/apparmor/parameters/enabled', 'N').trim() === 'Y',
+    selinuxEnabled: existsSync('/sys/fs/selinux/enforce'),
+    hugetlbAvailable: existsSync('/sys/fs/cgroup/hugetlb') || readOr('/sys/fs/cgroup/cgroup.controllers', '').includes('hugetlb'),
+    swapAvailable: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    hostname: os.hostname(),
+    lookupMount: (p) => findMount(parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')), p),
+    hostDevices: () => listDevices('/dev'),
+  };
+  return cached;
+}

@@ -1,0 +1,90 @@
+// Container mounts: containerd's default mounts plus a read-only cgroupfs, then the CRI mounts
+// and the pod's files (hosts, resolv.conf, hostname, /dev/shm) as bind mounts, with the
+// propagation checks containerd makes on the host mount (customopts.WithMounts).
+import { realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
+import type { HostInfo } from './host-info.js';
+import type { CriMount, OciMount, OciSpec } from './types.js';
+import { MOUNT_PROPAGATION_NAMES, MountPropagation, enumValue } from './values.js';
+
+export const CGROUP_MOUNT: Readonly<OciMount> = {
+  destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+};
+
+const clean = (p: string) => path.posix.normalize(p).replace(/(.)\/$/, '$1');
+const depth = (p: string) => clean(p).split('/').length;
+
+function checkPropagation(hostPath: string, mode: 'shared' | 'shared-or-slave', host: HostInfo): void {
+  const info = host.lookupMount(hostPath);
+  const opts = info.optional.split(' ');
+  const ok = opts.some((o) => o.startsWith('shared:') || (mode === 'shared-or-slave' && o.startsWith('master:')));
+  if (!ok) {
+    const want = mode === 'shared' ? 'a shared mount' : 'a shared or slave mount';
+    throw new FailedPreconditionError(`path ${JSON.stringify(hostPath)} is mounted on ${JSON.stringify(info.mountPoint)} but it is not ${want}`);
+  }
+}
+
+/** One CRI mount to its OCI bind mount; may set spec.linux.rootfsPropagation. */
+function bindMount(m: CriMount, spec: OciSpec, host: HostInfo): OciMount {
+  const dst = m.containerPath ?? '';
+  const src = m.hostPath ?? '';
+  if (!dst.startsWith('/')) throw new InvalidArgumentError(`mounts: container_path ${JSON.stringify(dst)} must be an absolute path`);
+  if (!src.startsWith('/')) throw new InvalidArgumentError(`mounts: host_path ${JSON.stringify(src)} for ${dst} must be an absolute path`);
+  let real: string;
+  try {
+    statSync(src);
+    real = realpathSync(src);
+  } catch (err) {
+    throw new InvalidArgumentError(`mounts: host_path ${JSON.stringify(src)} for ${dst} does not exist`, { cause: err });
+  }
+  if (m.selinuxRelabel) {
+    const why = host.selinuxEnabled ? 'berth does not relabel for SELinux' : 'SELinux is not available on this host';
+    throw new FailedPreconditionError(`mounts: selinux_relabel is set for ${dst} but ${why}`);
+  }
+  const options = ['rbind'];
+  switch (enumValue(m.propagation, MOUNT_PROPAGATION_NAMES, `mounts[${dst}].propagation`)) {
+    case MountPropagation.BIDIRECTIONAL:
+      checkPropagation(real, 'shared', host);
+      options.push('rshared');
+      spec.linux.rootfsPropagation = 'rshared';
+      break;
+    case MountPropagation.HOST_TO_CONTAINER:
+      checkPropagation(real, 'shared-or-slave', host);
+      options.push('rslave');
+      if (spec.linux.rootfsPropagation !== 'rshared' && spec.linux.rootfsPropagation !== 'rslave') {
+        spec.linux.rootfsPropagation = 'rslave';
+      }
+      break;
+    default:
+      options.push('rprivate');
+  }
+  options.push(m.readonly ? 'ro' : 'rw');
+  return { destination: dst, type: 'bind', source: real, options };
+}
+
+/**
+ * Replaces spec.mounts: defaults (+ cgroupfs ro) minus those a supplied mount covers (all of
+ * /dev/* when /dev itself is supplied), then the CRI mounts and the `extra` pod mounts (a CRI
+ * mount wins over an extra one at the same path), shallow paths first.
+ */
+export function applyContainerMounts(spec: OciSpec, criMounts: readonly CriMount[], extra: readonly CriMount[], host: HostInfo): void {
+  const supplied = [...criMounts];
+  for (const e of extra) {
+    if (!criMounts.some((c) => clean(c.containerPath ?? '') === clean(e.containerPath ?? ''))) supplied.push(e);
+  }
+  // Array.prototype.sort is stable: equal depths keep their given order.
+  supplied.sort((a, b) => depth(a.containerPath ?? '') - depth(b.containerPath ?? ''));
+  const covered = new Set(supplied.map((m) => clean(m.containerPath ?? '')));
+  const defaults = [...spec.mounts, { ...CGROUP_MOUNT, options: [...(CGROUP_MOUNT.options ?? [])] }].filter((m) => {
+    const dst = clean(m.destination);
+    return !covered.has(dst) && !(covered.has('/dev') && dst.startsWith('/dev/'));
+  });
+  const binds = supplied.map((m) => bindMount(m, spec, host));
+  spec.mounts = [...defaults, ...binds];
+}
+
+/** True when a CRI mount already targets `containerPath`. */
+export function hasMount(mounts: readonly CriMount[], containerPath: string): boolean {
+  return mounts.some((m) => clean(m.containerPath ?? '') === containerPath);
+}

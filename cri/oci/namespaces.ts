@@ -1,0 +1,73 @@
+// Namespace modes (POD / CONTAINER / NODE / TARGET) to spec.linux.namespaces. Containers join
+// the pod's namespaces by /proc/<sandbox pid>/ns/<type>; a pod on the host gives host ones.
+import { InvalidArgumentError } from '../../common/index.js';
+import { setNamespace } from './default-spec.js';
+import type { CriNamespaceOption, OciSpec } from './types.js';
+import { NAMESPACE_MODE_NAMES, NamespaceMode, enumValue } from './values.js';
+
+export interface NamespaceModes { network: number; pid: number; ipc: number; targetId: string }
+
+export function readModes(opts: CriNamespaceOption | null | undefined, field: string): NamespaceModes {
+  const modes = {
+    network: enumValue(opts?.network, NAMESPACE_MODE_NAMES, `${field}.network`),
+    pid: enumValue(opts?.pid, NAMESPACE_MODE_NAMES, `${field}.pid`),
+    ipc: enumValue(opts?.ipc, NAMESPACE_MODE_NAMES, `${field}.ipc`),
+    targetId: opts?.targetId ?? '',
+  };
+  for (const k of ['network', 'ipc'] as const) {
+    if (modes[k] !== NamespaceMode.POD && modes[k] !== NamespaceMode.NODE) {
+      throw new InvalidArgumentError(`${field}.${k}: mode ${NAMESPACE_MODE_NAMES[modes[k]]} is not supported, use POD or NODE`);
+    }
+  }
+  if (modes.pid === NamespaceMode.TARGET && !modes.targetId) {
+    throw new InvalidArgumentError(`${field}.pid: mode TARGET needs target_id`);
+  }
+  return modes;
+}
+
+export const nsPath = (pid: number, type: string) => `/proc/${pid}/ns/${type === 'network' ? 'net' : type}`;
+
+function checkPid(pid: number | undefined, what: string): number {
+  if (pid === undefined || !Number.isInteger(pid) || pid <= 0) throw new InvalidArgumentError(`${what} must be a running process id, got ${String(pid)}`);
+  return pid;
+}
+
+/** The pause container: new namespaces except those the pod shares with the host. */
+export function applySandboxNamespaces(spec: OciSpec, modes: NamespaceModes, netnsPath: string | undefined): void {
+  if (modes.pid === NamespaceMode.CONTAINER || modes.pid === NamespaceMode.TARGET) {
+    throw new InvalidArgumentError(`pod namespace_options.pid: mode ${NAMESPACE_MODE_NAMES[modes.pid]} is only valid for containers`);
+  }
+  if (modes.network === NamespaceMode.NODE) {
+    setNamespace(spec, 'network', 'host');
+    setNamespace(spec, 'uts', 'host');
+  } else {
+    setNamespace(spec, 'network', netnsPath ? { path: netnsPath } : {});
+  }
+  if (modes.pid === NamespaceMode.NODE) setNamespace(spec, 'pid', 'host');
+  if (modes.ipc === NamespaceMode.NODE) setNamespace(spec, 'ipc', 'host');
+}
+
+/**
+ * An app container: network, ipc and uts are the pod's (host ones for a host-network or
+ * host-ipc pod); pid is the pod's for POD/NODE, a new one for CONTAINER, the target's for TARGET.
+ */
+export function applyContainerNamespaces(
+  spec: OciSpec, pod: NamespaceModes, container: NamespaceModes, sandboxPid: number | undefined, targetPid: number | undefined,
+): void {
+  const join = (type: 'network' | 'ipc' | 'uts' | 'pid', hostMode: boolean) => {
+    setNamespace(spec, type, hostMode ? 'host' : { path: nsPath(checkPid(sandboxPid, 'sandbox pid'), type) });
+  };
+  join('network', pod.network === NamespaceMode.NODE);
+  join('ipc', pod.ipc === NamespaceMode.NODE);
+  join('uts', pod.network === NamespaceMode.NODE);
+  switch (container.pid) {
+    case NamespaceMode.CONTAINER:
+      setNamespace(spec, 'pid', {});
+      break;
+    case NamespaceMode.TARGET:
+      setNamespace(spec, 'pid', { path: nsPath(checkPid(targetPid, `pid target ${container.targetId}`), 'pid') });
+      break;
+    default:
+      join('pid', pod.pid === NamespaceMode.NODE);
+  }
+}

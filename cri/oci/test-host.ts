@@ -1,0 +1,24 @@
+// A HostInfo for unit tests: fixed facts, no reads of the real host.
+import type { HostInfo, MountInfoEntry } from './host-info.js';
+import { CAPABILITY_NAMES } from './capabilities.js';
+
+export function fakeHost(over: Partial<HostInfo> & { mounts?: MountInfoEntry[] } = {}): HostInfo {
+  const mounts = over.mounts ?? [{ mountPoint: '/', optional: '' }];
+  return {
+    capabilities: CAPABILITY_NAMES.filter((c) => c !== 'CAP_SYS_RESOURCE'),
+    oomScoreAdj: 0,
+    apparmorEnabled: false,
+    selinuxEnabled: false,
+    hugetlbAvailable: true,
+    swapAvailable: true,
+    hostname: 'node-1',
+    lookupMount: (p) => {
+      const hit = [...mounts].sort((a, b) => b.mountPoint.length - a.mountPoint.length)
+        .find((m) => m.mountPoint === '/' || p === m.mountPoint || p.startsWith(`${m.mountPoint}/`));
+      if (!hit) throw new Error(`no mount for ${p}`);
+      return hit;
+    },
+    hostDevices: () => [{ type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }],
+    ...over,
+  };
+}
