@@ -1,2 +1,13 @@
-// image layer: public door. See docs/architecture.md.
-export {};
+// image layer: public door. Registry pulls (OCI distribution, auth, hosts.toml mirrors), a
+// verified content store, safe layer unpack into overlay snapshots, image records, container
+// rootfs mounts. See docs/images.md.
+export { ImageService, type ImageServiceOptions, type FsUsage } from './image-service.js';
+export type { ImageRecord, ImageFilter } from './image-store.js';
+export type { PullOptions, PullProgress } from './pull.js';
+export { chainIdsOf } from './pull.js';
+export type { Credentials, CredentialsProvider } from './auth.js';
+export { parseReference, normalizeReference, formatReference, repoName, type ImageRef } from './reference.js';
+export { resolveHosts, defaultHost, type RegistryHost } from './hosts.js';
+export { mountAll, unmountAll, type Mount } from './mounts.js';
+export type { ImageConfig, Descriptor, Manifest, Index } from './media-types.js';
+export type { ImageDb } from './json-table.js';

@@ -1,0 +1,167 @@
+// The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
+// and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
+// `images`/`snapshots` sublevels of the level db it is handed.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
+import type { Credentials } from './auth.js';
+import { ContentStore } from './content-store.js';
+import { ImageStore, type ImageFilter, type ImageRecord } from './image-store.js';
+import type { ImageDb } from './json-table.js';
+import type { Mount } from './mounts.js';
+import { Leases, pullImage, type PullOptions } from './pull.js';
+import { Snapshotter } from './snapshots.js';
+
+export interface ImageServiceOptions {
+  /** State root, e.g. /var/lib/berth. */
+  root: string;
+  db: ImageDb;
+  /** containerd `config_path`: `:`-separated roots of `<host>/hosts.toml` dirs. */
+  configPath?: string;
+  credentialsFor?: (registry: string) => Credentials | undefined;
+  /** A pull fails with DeadlineExceeded when a request sees no bytes for this long (default 60 s). */
+  idleTimeoutMs?: number;
+  /** Layer downloads in parallel per pull (default 3, containerd's max_concurrent_downloads). */
+  maxConcurrentDownloads?: number;
+  log?: Logger;
+}
+
+export interface FsUsage {
+  mountpoint: string;
+  usedBytes: number;
+  inodesUsed: number;
+  timestamp: number;
+}
+
+const ROOTFS_PREFIX = 'rootfs/';
+
+export class ImageService {
+  readonly #o: Required<Pick<ImageServiceOptions, 'root' | 'idleTimeoutMs' | 'maxConcurrentDownloads'>> & ImageServiceOptions;
+  readonly #leases = new Leases();
+  // 'gc' serializes record changes with collection so GC never sees a half-recorded image.
+  readonly #lock = new KeyedMutex();
+
+  private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore) {
+    this.#o = { idleTimeoutMs: 60_000, maxConcurrentDownloads: 3, ...o };
+  }
+
+  static async open(o: ImageServiceOptions): Promise<ImageService> {
+    const log = o.log ?? silentLogger;
+    await fs.mkdir(o.root, { recursive: true });
+    const content = await ContentStore.open(o.root);
+    const snapshots = await Snapshotter.open(o.root, o.db, log);
+    const images = await ImageStore.open(o.db);
+    return new ImageService({ ...o, log }, content, snapshots, images);
+  }
+
+  get root(): string {
+    return this.#o.root;
+  }
+
+  /** Pulls `ref` (tag or digest) and returns its record; the CRI image_ref is `record.id`. */
+  pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    return pullImage({
+      content: this.content, snapshots: this.snapshots, images: this.images, configPath: this.#o.configPath,
+      credentialsFor: this.#o.credentialsFor, idleTimeoutMs: this.#o.idleTimeoutMs,
+      maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, log: this.#o.log ?? silentLogger,
+    }, ref, opts);
+  }
+
+  /** ImageStatus: the record for an id or ref, or undefined (CRI answers an empty response). */
+  status(refOrId: string): ImageRecord | undefined {
+    return this.images.find(refOrId);
+  }
+
+  list(filter?: ImageFilter): ImageRecord[] {
+    return this.images.list(filter);
+  }
+
+  /**
+   * RemoveImage: drops the image an id, tag or digest names, with every name it has (containerd's
+   * CRI does the same), then collects what nothing references. Unknown images are not an error.
+   */
+  async remove(refOrId: string): Promise<void> {
+    await this.#lock.run('gc', async () => {
+      const rec = this.images.find(refOrId);
+      if (rec) await this.images.delete(rec.id);
+    });
+    await this.gc();
+  }
+
+  /** Deletes blobs and committed snapshots no image, container rootfs or pull in flight uses. */
+  gc(): Promise<{ blobs: number; snapshots: number }> {
+    return this.#lock.run('gc', async () => {
+      const keepBlobs = new Set<string>();
+      const keepSnaps = new Set<string>();
+      for (const img of this.images.list()) {
+        img.blobs.forEach((b) => keepBlobs.add(b));
+        img.chainIds.forEach((c) => keepSnaps.add(c));
+      }
+      for (const s of this.snapshots.list()) {
+        if (s.kind !== 'active') continue;
+        keepSnaps.add(s.key);
+        for (let p = s.parent; p !== ''; p = this.snapshots.get(p)?.parent ?? '') keepSnaps.add(p);
+      }
+      let blobs = 0;
+      for (const d of await this.content.list()) {
+        if (keepBlobs.has(d) || this.#leases.has(d)) continue;
+        await this.content.delete(d);
+        blobs++;
+      }
+      // Children before parents: remove in descending id order (a child is always newer).
+      const dead = this.snapshots.list()
+        .filter((s) => !keepSnaps.has(s.key) && !this.#leases.has(s.key))
+        .sort((a, b) => b.id - a.id);
+      for (const s of dead) await this.snapshots.remove(s.key);
+      return { blobs, snapshots: dead.length };
+    });
+  }
+
+  /** ImageFsInfo: bytes and inodes used under the snapshot and content dirs. */
+  async fsUsage(): Promise<FsUsage> {
+    let usedBytes = 0;
+    let inodesUsed = 0;
+    const walk = async (dir: string) => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        const st = await fs.lstat(p).catch(() => undefined);
+        if (!st) continue;
+        inodesUsed++;
+        usedBytes += st.blocks * 512;
+        if (e.isDirectory()) await walk(p);
+      }
+    };
+    await walk(this.snapshots.dir);
+    await walk(path.dirname(this.content.blobsDir));
+    return { mountpoint: this.snapshots.dir, usedBytes, inodesUsed, timestamp: Date.now() };
+  }
+
+  /** Creates the rw snapshot for a container over the image's layers; returns its overlay mounts. */
+  async prepareRootfs(containerId: string, imageRefOrId: string): Promise<Mount[]> {
+    validateIdentifier(containerId, 'container id');
+    return this.#lock.run('gc', async () => {
+      const img = this.images.get(imageRefOrId);
+      const top = img.chainIds[img.chainIds.length - 1];
+      if (!top) throw new NotFoundError(`image ${img.id} has no layers`);
+      return this.snapshots.prepare(ROOTFS_PREFIX + containerId, top);
+    });
+  }
+
+  /** The mounts of an existing container rootfs (after a restart, for instance). */
+  rootfsMounts(containerId: string): Mount[] {
+    return this.snapshots.mounts(ROOTFS_PREFIX + containerId);
+  }
+
+  /** Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. */
+  async removeRootfs(containerId: string): Promise<void> {
+    const key = ROOTFS_PREFIX + containerId;
+    if (!this.snapshots.get(key)) return;
+    await this.snapshots.remove(key);
+  }
+}

@@ -1,0 +1,171 @@
+// PullImage: resolve the ref on its hosts, fetch index -> manifest (linux/amd64) -> config ->
+// layers (3 at a time, verified into the content store), unpack the chain into snapshots, and
+// record the image. Blobs and snapshots in flight are leased so a concurrent GC keeps them.
+import { createHash } from 'node:crypto';
+import { FailedPreconditionError, InvalidArgumentError, type Logger } from '../common/index.js';
+import type { Credentials } from './auth.js';
+import type { ContentStore } from './content-store.js';
+import { resolveHosts } from './hosts.js';
+import type { ImageRecord, ImageStore } from './image-store.js';
+import {
+  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor,
+} from './media-types.js';
+import { formatReference, parseReference, repoName } from './reference.js';
+import { RegistryClient } from './registry-client.js';
+import type { Snapshotter } from './snapshots.js';
+
+export interface PullProgress {
+  /** Layer (or config) digest. */
+  digest: string;
+  /** Bytes received so far for this blob. */
+  bytes: number;
+  total: number;
+}
+
+export interface PullOptions {
+  credentials?: Credentials;
+  onProgress?: (p: PullProgress) => void;
+}
+
+export interface PullDeps {
+  content: ContentStore;
+  snapshots: Snapshotter;
+  images: ImageStore;
+  configPath?: string;
+  credentialsFor?: (registry: string) => Credentials | undefined;
+  idleTimeoutMs: number;
+  maxConcurrentDownloads: number;
+  leases: Leases;
+  log: Logger;
+}
+
+/** Reference-counted names (blob digests, chainIDs) that GC must not collect. */
+export class Leases {
+  readonly #counts = new Map<string, number>();
+  add(names: Iterable<string>): void {
+    for (const n of names) this.#counts.set(n, (this.#counts.get(n) ?? 0) + 1);
+  }
+  release(names: Iterable<string>): void {
+    for (const n of names) {
+      const c = (this.#counts.get(n) ?? 0) - 1;
+      if (c <= 0) this.#counts.delete(n);
+      else this.#counts.set(n, c);
+    }
+  }
+  has(name: string): boolean {
+    return this.#counts.has(name);
+  }
+}
+
+export function chainIdsOf(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+export async function pullImage(deps: PullDeps, refText: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  const ref = parseReference(refText);
+  const log = deps.log.child({ ref: formatReference(ref) });
+  const hosts = await resolveHosts(ref.domain, deps.configPath);
+  const client = new RegistryClient({
+    hosts, repoPath: ref.path, credentials: opts.credentials ?? deps.credentialsFor?.(ref.domain),
+    idleMs: deps.idleTimeoutMs, log,
+  });
+  const leased: string[] = [];
+  const lease = (...names: string[]) => {
+    deps.leases.add(names);
+    leased.push(...names);
+  };
+  try {
+    const top = await client.fetchManifest(ref.digest ?? ref.tag!);
+    lease(top.digest);
+    if (!(await deps.content.has(top.digest))) await deps.content.writeBytes(top.body, top.digest);
+    const topDoc = parseManifestOrIndex(top.body, top.mediaType, `manifest ${formatReference(ref)}`);
+    let size = top.body.length;
+    let manifestDigest = top.digest;
+    let manifest;
+    if (topDoc.kind === 'index') {
+      const desc = selectPlatform(topDoc.index, `index ${formatReference(ref)}`);
+      const m = await client.fetchManifest(desc.digest);
+      if (m.body.length !== desc.size) throw new FailedPreconditionError(`manifest ${desc.digest}: size ${m.body.length}, index says ${desc.size}`);
+      lease(m.digest);
+      if (!(await deps.content.has(m.digest))) await deps.content.writeBytes(m.body, m.digest);
+      const doc = parseManifestOrIndex(m.body, desc.mediaType, `manifest ${desc.digest}`);
+      if (doc.kind !== 'manifest') throw new InvalidArgumentError(`manifest ${desc.digest}: nested indexes are not supported`);
+      manifest = doc.manifest;
+      manifestDigest = m.digest;
+      size += m.body.length;
+    } else {
+      if (isIndexType(top.mediaType)) throw new InvalidArgumentError(`manifest ${top.digest}: media type says index, body is a manifest`);
+      manifest = topDoc.manifest;
+    }
+    const fetchBlob = async (d: Descriptor) => {
+      lease(d.digest);
+      if (await deps.content.has(d.digest)) {
+        opts.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size });
+        return;
+      }
+      let bytes = 0;
+      await client.fetchBlob(d.digest, d.mediaType, async (res) => {
+        bytes = 0;
+        await deps.content.write(res.body, { digest: d.digest, size: d.size }, (n) => {
+          bytes += n;
+          opts.onProgress?.({ digest: d.digest, bytes, total: d.size });
+        });
+      });
+    };
+    await fetchBlob(manifest.config);
+    const config = parseImageConfig(await deps.content.readBytes(manifest.config.digest), `config ${manifest.config.digest}`);
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw new FailedPreconditionError(`image ${formatReference(ref)}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
+    }
+    const compressions = manifest.layers.map((l) => layerCompression(l.mediaType));
+    const chainIds = chainIdsOf(diffIds);
+    lease(...chainIds);
+    await mapLimit(manifest.layers, deps.maxConcurrentDownloads, fetchBlob);
+    for (let i = 0; i < chainIds.length; i++) {
+      const layer = manifest.layers[i]!;
+      await deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
+        () => deps.content.openRead(layer.digest), compressions[i]!);
+    }
+    size += manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0);
+    const blobs = [...new Set([top.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
+    const rec = await deps.images.upsert({
+      id: manifest.config.digest,
+      repoTags: ref.tag !== undefined ? [formatReference(ref)] : [],
+      repoDigests: [`${repoName(ref)}@${top.digest}`],
+      target: { digest: top.digest, mediaType: top.mediaType, size: top.body.length },
+      manifestDigest,
+      config,
+      size,
+      chainIds,
+      blobs,
+      createdAt: new Date().toISOString(),
+    });
+    log.info({ id: rec.id, size }, 'image pulled');
+    return rec;
+  } finally {
+    deps.leases.release(leased);
+  }
+}

@@ -1,0 +1,190 @@
+// Overlay snapshots keyed like containerd's overlayfs snapshotter: committed layers under their
+// chainID, container rootfs (active, rw) under the container id. On disk
+// `<root>/snapshots/<n>/fs` (+ `work` for active ones), `<n>` a number; the key -> (n, parent)
+// records live in level. A layer is unpacked into `tmp-*` and renamed into place only when it
+// applied cleanly with the right diffID, so a failure leaves no half snapshot.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
+import { applyLayer } from './apply-layer.js';
+import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
+import type { Compression } from './media-types.js';
+import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
+
+export interface SnapshotRecord {
+  readonly key: string;
+  readonly id: number;
+  /** Parent key ('' for a base layer). */
+  readonly parent: string;
+  readonly kind: 'committed' | 'active';
+  readonly createdAt: string;
+}
+
+export class Snapshotter {
+  readonly dir: string;
+  readonly #db: JsonTable<SnapshotRecord>;
+  readonly #byKey = new Map<string, SnapshotRecord>();
+  readonly #locks = new KeyedMutex();
+  #seq = 0;
+
+  private constructor(root: string, db: ImageDb, private readonly log: Logger) {
+    this.dir = path.join(root, 'snapshots');
+    this.#db = jsonTable<SnapshotRecord>(db, 'snapshots');
+  }
+
+  static async open(root: string, db: ImageDb, log: Logger): Promise<Snapshotter> {
+    const s = new Snapshotter(root, db, log);
+    await fs.mkdir(s.dir, { recursive: true });
+    for await (const [key, rec] of s.#db.iterator()) {
+      s.#byKey.set(key, rec);
+      s.#seq = Math.max(s.#seq, rec.id);
+    }
+    // Anything on disk without a record is a leftover of an interrupted unpack or removal.
+    const known = new Set([...s.#byKey.values()].map((r) => String(r.id)));
+    for (const name of await fs.readdir(s.dir)) {
+      if (known.has(name)) continue;
+      unmountAll(path.join(s.dir, name, 'merged'));
+      await fs.rm(path.join(s.dir, name), { recursive: true, force: true });
+    }
+    return s;
+  }
+
+  get(key: string): SnapshotRecord | undefined {
+    return this.#byKey.get(key);
+  }
+
+  list(): SnapshotRecord[] {
+    return [...this.#byKey.values()];
+  }
+
+  fsDir(rec: SnapshotRecord): string {
+    return path.join(this.dir, String(rec.id), 'fs');
+  }
+
+  /** fs dirs of `key` and its ancestors, nearest first (overlay lowerdir order). */
+  chainDirs(key: string): string[] {
+    const out: string[] = [];
+    for (let k = key; k !== '';) {
+      const rec = this.#byKey.get(k);
+      if (!rec) throw new NotFoundError(`snapshot ${k}: not found`);
+      out.push(this.fsDir(rec));
+      k = rec.parent;
+    }
+    return out;
+  }
+
+  async #put(rec: SnapshotRecord): Promise<void> {
+    await this.#db.put(rec.key, rec);
+    this.#byKey.set(rec.key, rec);
+  }
+
+  /**
+   * Unpacks a layer as committed snapshot `chainId` on top of `parent`; a no-op when it exists.
+   * The uncompressed stream must hash to `diffId`.
+   */
+  commitLayer(chainId: string, parent: string, diffId: string, open: () => Readable, compression: Compression): Promise<SnapshotRecord> {
+    return this.#locks.run(chainId, async () => {
+      const existing = this.#byKey.get(chainId);
+      if (existing) return existing;
+      const lowers = parent ? this.chainDirs(parent) : [];
+      const id = ++this.#seq;
+      const tmp = path.join(this.dir, `tmp-${id}-${randomBytes(4).toString('hex')}`);
+      const upper = path.join(tmp, 'fs');
+      await fs.mkdir(upper, { recursive: true });
+      try {
+        let result;
+        if (lowers.length === 0) {
+          result = await applyLayer(upper, open(), compression);
+        } else {
+          // Apply through an overlay of the lower layers so symlinks and directories of lower
+          // layers resolve as in the container and deletions become overlay whiteouts in `fs`.
+          const work = path.join(tmp, 'work');
+          const merged = path.join(tmp, 'merged');
+          await fs.mkdir(work);
+          await fs.mkdir(merged);
+          mountAll([overlayMount(lowers, upper, work)], merged);
+          try {
+            result = await applyLayer(merged, open(), compression);
+          } finally {
+            unmountAll(merged);
+          }
+          await fs.rm(work, { recursive: true, force: true });
+          await fs.rm(merged, { recursive: true, force: true });
+        }
+        if (result.diffId !== diffId) {
+          throw new FailedPreconditionError(`layer ${chainId}: wrong diff id calculated on extraction: ${result.diffId}, expected ${diffId}`);
+        }
+        const final = path.join(this.dir, String(id));
+        await fs.rename(tmp, final);
+        const rec: SnapshotRecord = { key: chainId, id, parent, kind: 'committed', createdAt: new Date().toISOString() };
+        try {
+          await this.#put(rec);
+        } catch (err) {
+          await fs.rm(final, { recursive: true, force: true });
+          throw err;
+        }
+        return rec;
+      } catch (err) {
+        await fs.rm(tmp, { recursive: true, force: true }).catch((e: unknown) => this.log.warn({ err: e, tmp }, 'removing failed unpack'));
+        throw err;
+      }
+    });
+  }
+
+  /** Creates an active (rw) snapshot `key` over committed `parent` and returns its mounts. */
+  prepare(key: string, parent: string): Promise<Mount[]> {
+    return this.#locks.run(key, async () => {
+      if (this.#byKey.has(key)) throw new AlreadyExistsError(`snapshot ${key}: already exists`);
+      const lowers = this.chainDirs(parent);
+      const id = ++this.#seq;
+      const base = path.join(this.dir, String(id));
+      await fs.mkdir(path.join(base, 'fs'), { recursive: true, mode: 0o755 });
+      await fs.mkdir(path.join(base, 'work'), { mode: 0o700 });
+      const rec: SnapshotRecord = { key, id, parent, kind: 'active', createdAt: new Date().toISOString() };
+      try {
+        await this.#put(rec);
+      } catch (err) {
+        await fs.rm(base, { recursive: true, force: true });
+        throw err;
+      }
+      return [overlayMount(lowers, path.join(base, 'fs'), path.join(base, 'work'))];
+    });
+  }
+
+  /** Mounts of an existing active snapshot. */
+  mounts(key: string): Mount[] {
+    const rec = this.#byKey.get(key);
+    if (!rec || rec.kind !== 'active') throw new NotFoundError(`snapshot ${key}: not found`);
+    const base = path.join(this.dir, String(rec.id));
+    return [overlayMount(this.chainDirs(rec.parent), path.join(base, 'fs'), path.join(base, 'work'))];
+  }
+
+  /** Removes snapshot `key` (record first, then its directory). Children must be gone first. */
+  remove(key: string): Promise<void> {
+    return this.#locks.run(key, async () => {
+      const rec = this.#byKey.get(key);
+      if (!rec) throw new NotFoundError(`snapshot ${key}: not found`);
+      for (const other of this.#byKey.values()) {
+        if (other.parent === key) throw new FailedPreconditionError(`snapshot ${key}: has child ${other.key}`);
+      }
+      await this.#db.del(key);
+      this.#byKey.delete(key);
+      await fs.rm(path.join(this.dir, String(rec.id)), { recursive: true, force: true });
+    });
+  }
+}
+
+export function overlayMount(lowers: readonly string[], upper: string, work: string): Mount {
+  return {
+    type: 'overlay',
+    source: 'overlay',
+    options: [
+      ...(overlayHasIndexParam ? ['index=off'] : []),
+      `workdir=${work}`,
+      `upperdir=${upper}`,
+      `lowerdir=${lowers.join(':')}`,
+    ],
+  };
+}
