@@ -1,0 +1,139 @@
+// Pulls from a tiny Node server playing a registry, for what docker-registry will not do:
+// tampered blobs, bearer-token auth, stalled transfers, hostile layers, bad diff_ids.
+import { Level } from 'level';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isKind } from '../../common/index.js';
+import { ImageService, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
+import {
+  busyboxLayer, hostileLayer, makeImage, makeLayer, type BuiltImage, type HostileKind, type Layer,
+} from '../fixtures/oci-image.js';
+import { startFakeRegistry, type FakeRegistryOptions } from '../helpers/registry.js';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+async function openService(extra: Partial<ImageServiceOptions> = {}) {
+  const dir = await tempDir('berth-images-');
+  const db = new Level<string, unknown>(path.join(dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
+  await db.open();
+  cleanups.push(() => db.close());
+  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, ...extra });
+  return { svc, dir };
+}
+
+async function serve(img: BuiltImage, o: Partial<FakeRegistryOptions> = {}, tag = 'v1') {
+  const manifest = { data: img.manifest.data, mediaType: img.manifest.mediaType };
+  const reg = await startFakeRegistry({
+    manifests: new Map([[tag, manifest], [img.manifest.digest, manifest]]),
+    blobs: new Map([img.config, ...img.layers].map((b) => [b.digest, b.data])),
+    ...o,
+  });
+  cleanups.push(() => reg.stop());
+  return reg;
+}
+
+async function expectEmptyStore(svc: ImageService) {
+  expect(svc.list()).toEqual([]);
+  expect(svc.snapshots.list()).toEqual([]);
+  expect(await fs.readdir(svc.snapshots.dir)).toEqual([]);
+  expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+}
+
+describe('pull integrity', () => {
+  it('refuses a blob whose bytes do not match its digest and keeps no blob', async () => {
+    const img = makeImage([await busyboxLayer(), await makeLayer([{ name: 'f', content: 'real' }])]);
+    const bad = await makeLayer([{ name: 'f', content: 'evil' }]);
+    const tampered = Buffer.concat([bad.data, Buffer.alloc(Math.max(0, img.layers[1]!.size - bad.size))]).subarray(0, img.layers[1]!.size);
+    const reg = await serve(img, { tamper: new Map([[img.layers[1]!.digest, tampered]]) });
+    const { svc } = await openService();
+    const err = await svc.pull(`${reg.host}/x/y:v1`).catch((e: unknown) => e);
+    expect(isKind(err, 'failed-precondition')).toBe(true);
+    expect((err as Error).message).toMatch(/unexpected commit digest/);
+    expect(await svc.content.has(img.layers[1]!.digest)).toBe(false);
+    await expectEmptyStore(svc);
+  });
+
+  it('refuses a layer whose diff_id does not match, leaving no snapshot', async () => {
+    const good = await makeLayer([{ name: 'f', content: 'x' }]);
+    const other = await makeLayer([{ name: 'g', content: 'y' }]);
+    const img = makeImage([{ ...good, diffId: other.diffId } as Layer]);
+    const reg = await serve(img);
+    const { svc } = await openService();
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'failed-precondition', message: expect.stringMatching(/wrong diff id/) });
+    await expectEmptyStore(svc);
+  });
+
+  it('fails a stalled download with DeadlineExceeded', async () => {
+    const img = makeImage([await busyboxLayer()]);
+    const reg = await serve(img, { stall: { digest: img.layers[0]!.digest, after: 1000 } });
+    const { svc } = await openService({ idleTimeoutMs: 300 });
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'deadline-exceeded' });
+    await expectEmptyStore(svc);
+  });
+
+  it('refuses zstd layers with Unimplemented', async () => {
+    const l = await makeLayer([{ name: 'f', content: 'x' }]);
+    const img = makeImage([{ ...l, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }]);
+    const reg = await serve(img);
+    const { svc } = await openService();
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'unimplemented' });
+    await svc.gc();
+    await expectEmptyStore(svc);
+  });
+});
+
+describe('bearer auth', () => {
+  it('gets an anonymous token from the realm', async () => {
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
+    const reg = await serve(img, { bearer: null });
+    const { svc } = await openService();
+    const rec = await svc.pull(`${reg.host}/x/y:v1`);
+    expect(rec.id).toBe(img.config.digest);
+    expect(reg.requests.some((r) => r.startsWith('GET /token?service=fake&scope=repository%3Ax%3Apull&scope=repository%3Ax%2Fy%3Apull'))).toBe(true);
+  });
+
+  it('posts credentials for a token, and wrong ones are Unauthenticated', async () => {
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
+    const reg = await serve(img, { bearer: { username: 'bob', password: 'pw' } });
+    const { svc } = await openService({ credentialsFor: (h) => (h === reg.host ? { username: 'bob', password: 'pw' } : undefined) });
+    expect((await svc.pull(`${reg.host}/x/y:v1`)).id).toBe(img.config.digest);
+    expect(reg.requests).toContain('POST /token');
+    const err = await svc.pull(`${reg.host}/x/y:v1`, { credentials: { username: 'bob', password: 'nope' } }).catch((e: unknown) => e);
+    expect(isKind(err, 'unauthenticated')).toBe(true);
+  });
+});
+
+describe('hostile layers through a pull', () => {
+  const kinds: HostileKind[] = ['traversal', 'absolute', 'symlink-escape', 'symlink-parent-escape', 'hardlink-escape', 'whiteout-outside'];
+  it.each(kinds)('%s is refused with InvalidArgument and writes nothing outside', async (kind) => {
+    const outside = await tempDir('berth-outside-');
+    const victim = path.join(outside, 'victim');
+    await fs.writeFile(victim, 'safe');
+    const target = kind === 'hardlink-escape' || kind === 'whiteout-outside' ? victim : path.join(outside, 'pwned');
+    const img = makeImage([await busyboxLayer(), await hostileLayer(kind, target)]);
+    const reg = await serve(img);
+    const { svc } = await openService();
+    const err = await svc.pull(`${reg.host}/evil/img:v1`).catch((e: unknown) => e);
+    expect(isKind(err, 'invalid-argument')).toBe(true);
+    expect((err as Error).message).toMatch(/layer entry "/);
+    expect(await fs.readdir(outside)).toEqual(['victim']);
+    expect(await fs.readFile(victim, 'utf8')).toBe('safe');
+    // The base layer committed; the hostile one left nothing, not even a temp dir.
+    expect(svc.snapshots.list()).toHaveLength(1);
+    expect(await fs.readdir(svc.snapshots.dir)).toEqual([String(svc.snapshots.list()[0]!.id)]);
+    expect(svc.list()).toEqual([]);
+    await svc.gc();
+    await expectEmptyStore(svc);
+  });
+});
