@@ -10,7 +10,7 @@ import { ImageService, mountAll, unmountAll, type ImageDb, type ImageServiceOpti
 import {
   busyboxLayer, makeImage, makeIndex, makeLayer, writeLayout, type BuiltImage,
 } from '../fixtures/oci-image.js';
-import { freePort, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { freePort, startFakeRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -181,17 +181,24 @@ describe('pull from docker-registry', () => {
     const cfg = await tempDir('berth-hosts-');
     const [, port] = reg.host.split(':');
     const dead = await freePort();
+    const empty = await startFakeRegistry({ manifests: new Map(), blobs: new Map() });
+    cleanups.push(() => empty.stop());
     await fs.mkdir(path.join(cfg, `127.0.0.1_${port}_`));
     await fs.writeFile(path.join(cfg, `127.0.0.1_${port}_`, 'hosts.toml'), [
       `server = "http://${reg.host}"`,
       `[host."http://127.0.0.1:${dead}"]`,
       '  capabilities = ["pull", "resolve"]',
-      `  [host."http://127.0.0.1:${dead}".header]`,
+      `[host."http://${empty.host}"]`,
+      '  capabilities = ["pull", "resolve"]',
+      `  [host."http://${empty.host}".header]`,
       '    x-test = "1"',
     ].join('\n'));
     const { svc } = await openService(undefined, { configPath: cfg });
     const rec = await svc.pull(`${reg.host}/test/b:v1`);
     expect(rec.id).toBe(imgB.config.digest);
+    // The live mirror was asked (with ?ns=) after the dead one, and answered 404 for everything.
+    expect(empty.requests[0]).toBe(`GET /v2/test/b/manifests/v1?ns=127.0.0.1%3A${port}`);
+    expect(empty.requests.filter((r) => r.includes('/blobs/'))).toHaveLength(imgB.layers.length + 1);
   });
 
   it('refuses unknown images with NotFound', async () => {
