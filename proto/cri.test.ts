@@ -171,6 +171,15 @@ describe('CRI over grpc-js on a unix socket', () => {
     expect(got).toEqual([['a', 0, 1], ['a', 1, 2]]);
   });
 
+  it('answers UNIMPLEMENTED for a method without a handler', async () => {
+    const sock = await start({});
+    clients = createCriClients(sock, { timeoutMs: 10_000 });
+    const err = await clients.runtime.StreamPodSandboxes({}).toArray().catch((e: unknown) => e);
+    expect((err as grpc.ServiceError).code).toBe(grpc.status.UNIMPLEMENTED);
+    const unary = await clients.image.ImageFsInfo({}).catch((e: unknown) => e);
+    expect(unary).toMatchObject({ kind: 'unimplemented' });
+  });
+
   it('refuses an address that is not a unix socket', () => {
     expect(() => createCriClients('localhost:1234')).toThrow(expect.objectContaining({ kind: 'invalid-argument' }));
   });
