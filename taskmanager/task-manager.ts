@@ -200,7 +200,7 @@ export class TaskManager {
   }
 
   /** Creates a task (bundle, shim, Create) and arms its Wait. The task is CREATED, not started. */
-  createTask(req: CreateTaskRequest): Promise<TaskHandle> {
+  async createTask(req: CreateTaskRequest): Promise<TaskHandle> {
     validateIdentifier(req.namespace, 'namespace');
     validateIdentifier(req.id, 'task id');
     return this.locks.run(taskKey(req.namespace, req.id), () => this.#createLocked(req));
@@ -305,36 +305,36 @@ export class TaskManager {
     return e.pid;
   }
 
-  state(namespace: string, id: string, execId = ''): Promise<ProcessState> {
+  async state(namespace: string, id: string, execId = ''): Promise<ProcessState> {
     return this.#entry(namespace, id).shim.api.state(id, execId);
   }
 
-  pids(namespace: string, id: string): Promise<Array<{ pid: number; info?: AnyMessage }>> {
+  async pids(namespace: string, id: string): Promise<Array<{ pid: number; info?: AnyMessage }>> {
     return this.#entry(namespace, id).shim.api.pids(id);
   }
 
-  kill(namespace: string, id: string, signal: number, opts: { execId?: string; all?: boolean } = {}): Promise<void> {
+  async kill(namespace: string, id: string, signal: number, opts: { execId?: string; all?: boolean } = {}): Promise<void> {
     return this.#entry(namespace, id).shim.api.kill(id, opts.execId ?? '', signal, opts.all ?? false);
   }
 
-  pause(namespace: string, id: string): Promise<void> {
+  async pause(namespace: string, id: string): Promise<void> {
     return this.#entry(namespace, id).shim.api.pause(id);
   }
 
-  resume(namespace: string, id: string): Promise<void> {
+  async resume(namespace: string, id: string): Promise<void> {
     return this.#entry(namespace, id).shim.api.resume(id);
   }
 
   /** Updates resources: an OCI LinuxResources object, sent as JSON. */
-  update(namespace: string, id: string, resources: unknown, annotations?: Record<string, string>): Promise<void> {
+  async update(namespace: string, id: string, resources: unknown, annotations?: Record<string, string>): Promise<void> {
     return this.#entry(namespace, id).shim.api.update(id, resources, annotations);
   }
 
-  stats(namespace: string, id: string): Promise<AnyMessage> {
+  async stats(namespace: string, id: string): Promise<AnyMessage> {
     return this.#entry(namespace, id).shim.api.stats(id);
   }
 
-  resizePty(namespace: string, id: string, width: number, height: number, execId = ''): Promise<void> {
+  async resizePty(namespace: string, id: string, width: number, height: number, execId = ''): Promise<void> {
     return this.#entry(namespace, id).shim.api.resizePty(id, execId, width, height);
   }
 
@@ -347,7 +347,7 @@ export class TaskManager {
   }
 
   /** Resolves with the process's exit (from the armed Wait, an event, or dead-shim handling). */
-  wait(namespace: string, id: string, execId = ''): Promise<TaskExit> {
+  async wait(namespace: string, id: string, execId = ''): Promise<TaskExit> {
     this.#entry(namespace, id);
     return this.exits.waitFor(namespace, id, execId === '' ? id : execId);
   }
@@ -398,7 +398,7 @@ export class TaskManager {
   }
 
   /** Deletes a stopped (or created) task; the shim gets Shutdown when it was its last task. */
-  delete(namespace: string, id: string): Promise<ExitInfo> {
+  async delete(namespace: string, id: string): Promise<ExitInfo> {
     return this.locks.run(taskKey(namespace, id), async () => {
       const e = this.#entry(namespace, id);
       let r: ExitInfo;
