@@ -18,3 +18,5 @@ export {
   type TaskEventTopic, type TaskEvent, type TaskEventInput,
 } from './events.js';
 export { toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, type TimestampProps } from './timestamp.js';
+// ttrpc framing, client and server (proto/ttrpc/, its own sub-door).
+export * from './ttrpc/index.js';
