@@ -1,0 +1,158 @@
+// A process's stdio as containerd hands it over: FIFO paths (created by the client) or "" for
+// none, or a pty through runc's console socket.
+//  - stdout/stderr: the FIFO is opened O_RDWR (never blocks, never EPIPEs while the reader comes
+//    and goes) and given to runc as the process's own fd, so the container writes straight into
+//    it and the shim copies nothing;
+//  - stdin: a pipe whose read end the process gets; the shim copies the FIFO into the write end
+//    and closes it on CloseIO (or when the client closes its side), which is the process's EOF;
+//  - terminal: runc sends the pty master to our console socket; the shim copies master -> stdout
+//    FIFO and stdin FIFO -> master, and resizes it on ResizePty.
+import { closeSync, constants, openSync } from 'node:fs';
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { InvalidArgumentError, type Logger } from '../common/index.js';
+import { ConsoleSocket, openPty, resizePty, type PtyStreams } from '../sys/index.js';
+import { makePipe } from './pipe.js';
+
+export interface StdioPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+type RuncStdio = ['ignore' | number, 'ignore' | number, 'ignore' | number];
+
+function fifoPath(p: string): string {
+  if (p === '') return p;
+  if (p.startsWith('fifo://')) return p.slice('fifo://'.length);
+  if (p.startsWith('file://')) return p.slice('file://'.length);
+  if (p.includes('://')) throw new InvalidArgumentError(`unsupported stdio URI ${JSON.stringify(p)}: only FIFO paths are supported`);
+  return p;
+}
+
+function openRdwr(p: string): number {
+  return openSync(p, constants.O_RDWR | constants.O_CREAT, 0o600);
+}
+
+export class ProcessIO {
+  /** fds handed to runc; the shim closes its copies once runc has started the process. */
+  private readonly handoff: number[] = [];
+  private readonly streams: { destroy(): void }[] = [];
+  private stdinWriter: Writable | undefined;
+  private stdinSource: Readable | undefined;
+  private console: ConsoleSocket | undefined;
+  private pty: PtyStreams | undefined;
+  private ptyFd: number | undefined;
+  readonly runcStdio: RuncStdio = ['ignore', 'ignore', 'ignore'];
+
+  private constructor(
+    readonly paths: StdioPaths,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens what runc needs before `create`/`exec`; `consolePath` is used when terminal is set. */
+  static async prepare(paths: StdioPaths, consolePath: string, log: Logger): Promise<ProcessIO> {
+    const io = new ProcessIO({ ...paths, stdin: fifoPath(paths.stdin), stdout: fifoPath(paths.stdout), stderr: fifoPath(paths.stderr) }, log);
+    try {
+      if (paths.terminal) {
+        io.console = await ConsoleSocket.listen(consolePath);
+        return io;
+      }
+      if (io.paths.stdin) {
+        const [r, w] = makePipe();
+        io.handoff.push(r);
+        io.runcStdio[0] = r;
+        const writer = new net.Socket({ fd: w, readable: false, writable: true });
+        writer.on('error', (err) => log.debug({ err }, 'stdin pipe closed'));
+        io.stdinWriter = writer;
+        const source = new net.Socket({ fd: openRdwr(io.paths.stdin), readable: true, writable: false });
+        source.on('error', (err) => log.debug({ err }, 'stdin fifo error'));
+        source.pipe(writer);
+        io.stdinSource = source;
+      }
+      if (io.paths.stdout) {
+        const fd = openRdwr(io.paths.stdout);
+        io.handoff.push(fd);
+        io.runcStdio[1] = fd;
+      }
+      if (io.paths.stderr) {
+        const fd = io.paths.stderr === io.paths.stdout ? (io.runcStdio[1] as number) : openRdwr(io.paths.stderr);
+        if (fd !== io.runcStdio[1]) io.handoff.push(fd);
+        io.runcStdio[2] = fd;
+      }
+      return io;
+    } catch (err) {
+      io.close();
+      throw err;
+    }
+  }
+
+  get consoleSocketPath(): string | undefined {
+    return this.console?.path;
+  }
+
+  /** After runc create/exec returned: drop our copies of the handed-over fds; wire the pty. */
+  async started(): Promise<void> {
+    for (const fd of this.handoff.splice(0)) closeQuietly(fd);
+    if (!this.console) return;
+    const cs = this.console;
+    this.console = undefined;
+    try {
+      const master = await cs.receiveMaster({ timeoutMs: 10_000 });
+      this.ptyFd = master;
+      this.pty = openPty(master);
+      if (this.paths.stdout) {
+        const out = new net.Socket({ fd: openRdwr(this.paths.stdout), readable: false, writable: true });
+        out.on('error', (err) => this.log.debug({ err }, 'pty stdout fifo error'));
+        this.pty.output.pipe(out);
+        this.streams.push(out);
+      } else {
+        this.pty.output.resume();
+      }
+      if (this.paths.stdin) {
+        const source = new net.Socket({ fd: openRdwr(this.paths.stdin), readable: true, writable: false });
+        source.on('error', (err) => this.log.debug({ err }, 'pty stdin fifo error'));
+        source.pipe(this.pty.input);
+        this.stdinSource = source;
+      }
+    } finally {
+      await cs.close();
+    }
+  }
+
+  resize(width: number, height: number): void {
+    if (this.ptyFd === undefined) return;
+    resizePty(this.ptyFd, { rows: height, cols: width });
+  }
+
+  /** CloseIO: the process reads EOF on stdin. */
+  closeStdin(): void {
+    this.stdinSource?.unpipe();
+    this.stdinSource?.destroy();
+    this.stdinSource = undefined;
+    this.stdinWriter?.end();
+    this.stdinWriter = undefined;
+    this.pty?.input.end();
+  }
+
+  /** Everything closed: after the process exited, or when create failed. */
+  close(): void {
+    for (const fd of this.handoff.splice(0)) closeQuietly(fd);
+    this.stdinSource?.destroy();
+    this.stdinWriter?.destroy();
+    for (const s of this.streams.splice(0)) s.destroy();
+    this.pty?.close();
+    this.pty = undefined;
+    void this.console?.close();
+    this.console = undefined;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

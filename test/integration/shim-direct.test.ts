@@ -1,0 +1,212 @@
+// containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
+// the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isBerthError } from '../../common/index.js';
+import { containerd } from '../../proto/index.js';
+import { socketPathOf } from '../../proto/ttrpc/index.js';
+import {
+  CALL, connectTask, isAlive, makeTaskBundle, mountsUnder, outputFifo, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
+  shimStart, tearDown, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
+} from './shim-harness.js';
+
+const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
+const STATUS = { created: 1, running: 2, stopped: 3, paused: 4 };
+
+let env: ShimEnv | undefined;
+afterEach(async () => {
+  const e = env;
+  env = undefined;
+  if (!e) return;
+  await tearDown(e);
+  expect(shimPids(e.ns)).toEqual([]);
+  expect(mountsUnder(e.tmp)).toEqual([]);
+  expect(existsSync(e.tmp)).toBe(false);
+});
+
+function kindOf(err: unknown): string {
+  return isBerthError(err) ? err.kind : `not a BerthError: ${String(err)}`;
+}
+
+function execSpec(args: string[], terminal = false): { type_url: string; value: Uint8Array } {
+  const spec = { args, env: ['PATH=/bin:/usr/bin'], cwd: '/', user: { uid: 0, gid: 0 }, terminal };
+  return { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: new TextEncoder().encode(JSON.stringify(spec)) };
+}
+
+async function createAndStart(e: ShimEnv, task: TaskClient, id: string, stdout?: string): Promise<number> {
+  const bundle = `${e.tmp}/state/${e.ns}/${id}`;
+  const { pid } = await task.Create({ id, bundle, stdout: stdout ?? '', options: runcOptions(e) }, CALL);
+  await task.Start({ id }, CALL);
+  return pid ?? 0;
+}
+
+describe('containerd-shim-berth-v2 over ttrpc', () => {
+  it('-v prints a version; start with no namespace fails without a socket', async () => {
+    const e = (env = await setUpShimEnv());
+    const v = spawnSync(process.execPath, [e.shimEntry, '-v'], { encoding: 'utf8' });
+    expect(v.status).toBe(0);
+    expect(v.stdout).toMatch(/^containerd-shim-berth-v2:\n {2}Version: {2}\S+/);
+    const bundle = await makeTaskBundle(e, 'v', { args: ['true'] });
+    const bad = spawnSync(process.execPath, [e.shimEntry, '-namespace', '', '-id', 'v', 'start'], {
+      cwd: bundle, encoding: 'utf8', env: { ...process.env, BERTH_SHIM_SOCKET_DIR: e.socketDir },
+    });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/namespace cannot be empty/);
+    expect(existsSync(e.socketDir)).toBe(false);
+    const unknown = spawnSync(process.execPath, [e.shimEntry, '-bogus', 'start'], { cwd: bundle, encoding: 'utf8' });
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/flag provided but not defined: -bogus/);
+  });
+
+  it('serves a pod of 3 tasks from ONE shim: same address, exit codes via Wait, Shutdown after the last delete', async () => {
+    const e = (env = await setUpShimEnv());
+    const sb = `sb-${rand()}`;
+    const ids = [sb, `c1-${rand()}`, `c2-${rand()}`];
+    const scripts = ['exec sleep 60', 'exit 3', 'exit 5'];
+    const addresses: string[] = [];
+    for (const [i, id] of ids.entries()) {
+      await makeTaskBundle(e, id, { args: ['sh', '-c', scripts[i] as string], annotations: { [SANDBOX_ID]: sb } });
+      addresses.push(await shimStart(e, id));
+    }
+    expect(new Set(addresses).size).toBe(1);
+    expect(addresses[0]).toMatch(new RegExp(`^unix://${e.socketDir}/[0-9a-f]{64}$`));
+    expect(shimPids(e.ns)).toHaveLength(1);
+    // containerd opens one connection per task
+    const tasks = await Promise.all(ids.map(() => connectTask(e, addresses[0] as string)));
+    const [tSb, t1, t2] = tasks as [TaskClient, TaskClient, TaskClient];
+    expect((await tSb.Connect({ id: sb }, CALL)).shimPid).toBe(shimPids(e.ns)[0]);
+
+    const pids: number[] = [];
+    for (const [i, id] of ids.entries()) pids.push(await createAndStart(e, tasks[i] as TaskClient, id));
+    expect((await t1.Wait({ id: ids[1] as string })).exitStatus).toBe(3);
+    expect((await t2.Wait({ id: ids[2] as string })).exitStatus).toBe(5);
+    expect((await tSb.Connect({ id: sb }, CALL)).taskPid).toBe(pids[0]);
+    const running = await tSb.State({ id: sb }, CALL);
+    expect(running).toMatchObject({ id: sb, status: STATUS.running, pid: pids[0] });
+
+    await tSb.Kill({ id: sb, signal: 9 }, CALL);
+    expect((await tSb.Wait({ id: sb })).exitStatus).toBe(137);
+    const late = await tSb.Kill({ id: sb, signal: 9 }, CALL).catch((err: unknown) => err);
+    expect(kindOf(late)).toBe('not-found');
+    expect((late as Error).message).toBe('process already finished: not found');
+
+    // Shutdown is a no-op while any container is left.
+    expect((await t1.Delete({ id: ids[1] as string }, CALL)).exitStatus).toBe(3);
+    await t1.Shutdown({ id: ids[1] as string }, CALL);
+    expect(shimPids(e.ns)).toHaveLength(1);
+    await t2.Delete({ id: ids[2] as string }, CALL);
+    const unknown = await t2.State({ id: ids[2] as string }, CALL).catch((err: unknown) => err);
+    expect(kindOf(unknown)).toBe('not-found');
+    expect((unknown as Error).message).toBe('container not created: not found');
+    expect((await tSb.Delete({ id: sb }, CALL)).exitStatus).toBe(137);
+    await tSb.Shutdown({ id: sb }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+    expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
+    expect(existsSync(socketPathOf(addresses[0] as string))).toBe(false);
+  });
+
+  it('runs exec processes with output and with a TTY; Pids, Pause/Resume, State and errors as the runc shim', async () => {
+    const e = (env = await setUpShimEnv());
+    const id = `x-${rand()}`;
+    await makeTaskBundle(e, id, { args: ['sleep', '60'] });
+    const task = await connectTask(e, await shimStart(e, id));
+    const initPid = await createAndStart(e, task, id);
+
+    const out = outputFifo(e, 'exec-out');
+    await task.Exec({ id, execId: 'e1', stdout: out.path, spec: execSpec(['sh', '-c', 'echo exec-out; exit 7']) }, CALL);
+    const dup = await task.Exec({ id, execId: 'e1', spec: execSpec(['true']) }, CALL).catch((err: unknown) => err);
+    expect(kindOf(dup)).toBe('already-exists');
+    const e1Created = await task.State({ id, execId: 'e1' }, CALL);
+    expect(e1Created).toMatchObject({ id: 'e1', status: STATUS.created });
+    const e1Wait = task.Wait({ id, execId: 'e1' });
+    const { pid: e1Pid } = await task.Start({ id, execId: 'e1' }, CALL);
+    expect(e1Pid).toBeGreaterThan(0);
+    expect((await e1Wait).exitStatus).toBe(7);
+    expect(await out.reader.waitFor('exec-out\n')).toBe('exec-out\n');
+    expect(await task.Delete({ id, execId: 'e1' }, CALL)).toMatchObject({ pid: e1Pid, exitStatus: 7 });
+
+    const tty = outputFifo(e, 'tty-out');
+    await task.Exec({ id, execId: 'e2', terminal: true, stdout: tty.path, spec: execSpec(['sh', '-c', 'tty; echo tty-ok'], true) }, CALL);
+    const e2Wait = task.Wait({ id, execId: 'e2' });
+    await task.Start({ id, execId: 'e2' }, CALL);
+    expect((await e2Wait).exitStatus).toBe(0);
+    const ttyText = await tty.reader.waitFor('tty-ok');
+    expect(ttyText).toMatch(/^\/dev\/pts\/\d+\r\ntty-ok\r\n/);
+
+    await task.Exec({ id, execId: 'e3', spec: execSpec(['sleep', '60']) }, CALL);
+    const { pid: e3Pid } = await task.Start({ id, execId: 'e3' }, CALL);
+    const { processes } = await task.Pids({ id }, CALL);
+    const byPid = new Map((processes ?? []).map((p) => [p.pid, p]));
+    expect(byPid.has(initPid)).toBe(true);
+    const e3Info = byPid.get(e3Pid)?.info;
+    expect(e3Info?.type_url).toBe('containerd.runc.v1.ProcessDetails');
+    expect(containerd.runc.v1.ProcessDetails.decode(e3Info?.value ?? new Uint8Array(0)).execId).toBe('e3');
+
+    await task.Pause({ id }, CALL);
+    expect((await task.State({ id }, CALL)).status).toBe(STATUS.paused);
+    const busy = await task.Delete({ id }, CALL).catch((err: unknown) => err);
+    expect(kindOf(busy)).toBe('unknown');
+    expect((busy as Error).message).toBe('cannot delete a paused process');
+    await task.Resume({ id }, CALL);
+    expect((await task.State({ id }, CALL)).status).toBe(STATUS.running);
+
+    const missing = await task.State({ id, execId: 'nope' }, CALL).catch((err: unknown) => err);
+    expect(kindOf(missing)).toBe('not-found');
+    expect((missing as Error).message).toBe('process does not exist nope: not found');
+
+    const stats = await task.Stats({ id }, CALL);
+    expect(stats.stats?.type_url).toBe('io.containerd.cgroups.v1.Metrics');
+
+    await task.Kill({ id, signal: 9 }, CALL);
+    expect((await task.Wait({ id })).exitStatus).toBe(137);
+    expect((await task.Wait({ id, execId: 'e3' })).exitStatus).toBe(137);
+    await task.Delete({ id }, CALL);
+  });
+
+  it('publishes events in order: an init exit only after its exec exits', async () => {
+    const e = (env = await setUpShimEnv());
+    const id = `ev-${rand()}`;
+    await makeTaskBundle(e, id, { args: ['sleep', '60'] });
+    const task = await connectTask(e, await shimStart(e, id));
+    const initPid = await createAndStart(e, task, id);
+    await task.Exec({ id, execId: 'ex', spec: execSpec(['sleep', '60']) }, CALL);
+    const { pid: execPid } = await task.Start({ id, execId: 'ex' }, CALL);
+    await task.Kill({ id, signal: 9 }, CALL); // the pid namespace dies with its init: the exec too
+    await task.Wait({ id });
+    await task.Delete({ id }, CALL);
+    const topics = await waitForEvents(e, 7);
+    expect(topics).toEqual(['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
+    expect(e.events.every((ev) => ev.namespace === e.ns && ev.metadataNamespace === e.ns)).toBe(true);
+    const [execExit, initExit] = [e.events[4], e.events[5]].map((ev) => containerd.events.TaskExit.decode(ev?.value ?? new Uint8Array(0)));
+    expect(execExit).toMatchObject({ containerId: id, id: 'ex', pid: execPid, exitStatus: 137 });
+    expect(initExit).toMatchObject({ containerId: id, id, pid: initPid, exitStatus: 137 });
+    expect(e.events[4]?.typeUrl).toBe('containerd.events.TaskExit');
+  });
+
+  it('kill -9 of the shim takes the pod\'s containers with it; `delete` then cleans each bundle', async () => {
+    const e = (env = await setUpShimEnv());
+    const sb = `sb-${rand()}`;
+    const ids = [sb, `c-${rand()}`];
+    let address = '';
+    for (const id of ids) {
+      await makeTaskBundle(e, id, { args: ['sleep', '60'], annotations: { [SANDBOX_ID]: sb } });
+      address = await shimStart(e, id);
+    }
+    const task = await connectTask(e, address);
+    const pids: number[] = [];
+    for (const id of ids) pids.push(await createAndStart(e, task, id));
+    expect(pids.every(isAlive)).toBe(true);
+    const [shim] = shimPids(e.ns);
+    process.kill(shim as number, 'SIGKILL');
+    expect(await waitUntil(() => pids.every((p) => !isAlive(p)))).toBe(true);
+
+    for (const [i, id] of ids.entries()) {
+      const { code, out } = await runShimAction(e, id, 'delete');
+      expect(code, out.toString()).toBe(0);
+      const resp = containerd.task.v2.DeleteResponse.decode(out);
+      expect(resp.pid).toBe(pids[i]);
+      expect(resp.exitStatus).toBe(137);
+      expect(Number(resp.exitedAt?.seconds)).toBeGreaterThan(0);
+    }
+  });
+});
