@@ -108,3 +108,11 @@ export class ImageStore {
     this.#byId.delete(id);
   }
 }
+
+/** CRI's uid/username from the config `User`: digits -> uid, else username; group part ignored. */
+export function imageUser(rec: Pick<ImageRecord, 'config'>): { uid?: number; username: string } {
+  const user = String((rec.config.config as { User?: unknown } | undefined)?.User ?? '').split(':')[0]!;
+  if (user === '') return { username: '' };
+  if (/^\d+$/.test(user)) return { uid: Number(user), username: '' };
+  return { username: user };
+}

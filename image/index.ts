@@ -2,7 +2,7 @@
 // verified content store, safe layer unpack into overlay snapshots, image records, container
 // rootfs mounts. See docs/images.md.
 export { ImageService, type ImageServiceOptions, type FsUsage } from './image-service.js';
-export type { ImageRecord, ImageFilter } from './image-store.js';
+export { imageUser, type ImageRecord, type ImageFilter } from './image-store.js';
 export type { PullOptions, PullProgress } from './pull.js';
 export { chainIdsOf } from './pull.js';
 export type { Credentials, CredentialsProvider } from './auth.js';

@@ -87,6 +87,7 @@ export class RegistryClient {
       }
       if (res.status === 408 || res.status === 429) {
         res.discard();
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
         continue;
       }
       return res;

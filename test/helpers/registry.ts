@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,6 +116,8 @@ export interface FakeRegistryOptions {
   stall?: { digest: string; after: number };
   /** Require a bearer token from /token (given for these credentials, or anonymously when null). */
   bearer?: { username: string; password: string } | null;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: string; cert: string };
 }
 
 export interface FakeRegistry {
@@ -130,7 +133,7 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
   const token = 'tok-' + Math.random().toString(36).slice(2);
   const sockets = new Set<net.Socket>();
   let host = '';
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (url.pathname === '/token') {
@@ -174,8 +177,9 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
       return; // never ends; the socket is destroyed on stop()
     }
     res.end(blob);
-  });
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  };
+  const server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler);
+  server.on(o.tls ? 'secureConnection' : 'connection', (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   return {
@@ -186,4 +190,13 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), written into `dir` as key.pem + cert.pem. */
+export async function selfSignedCert(dir: string): Promise<{ key: string; cert: string; certPath: string }> {
+  const keyPath = path.join(dir, 'key.pem');
+  const certPath = path.join(dir, 'cert.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { timeout: 30_000 });
+  return { key: await fs.readFile(keyPath, 'utf8'), cert: await fs.readFile(certPath, 'utf8'), certPath };
 }

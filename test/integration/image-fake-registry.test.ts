@@ -10,7 +10,7 @@ import { ImageService, type ImageDb, type ImageServiceOptions } from '../../imag
 import {
   busyboxLayer, hostileLayer, makeImage, makeLayer, type BuiltImage, type HostileKind, type Layer,
 } from '../fixtures/oci-image.js';
-import { startFakeRegistry, type FakeRegistryOptions } from '../helpers/registry.js';
+import { selfSignedCert, startFakeRegistry, type FakeRegistryOptions } from '../helpers/registry.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -135,5 +135,28 @@ describe('hostile layers through a pull', () => {
     expect(svc.list()).toEqual([]);
     await svc.gc();
     await expectEmptyStore(svc);
+  });
+});
+
+describe('https registries via hosts.toml', () => {
+  it('verifies with the configured ca, fails without it, and honours skip_verify', async () => {
+    const certDir = await tempDir('berth-tls-');
+    const tls = await selfSignedCert(certDir);
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'tls' }])]);
+    const reg = await serve(img, { tls });
+    const cfg = await tempDir('berth-hosts-');
+    const hostDir = path.join(cfg, reg.host.replace(/:(\d+)$/, '_$1_'));
+    await fs.mkdir(hostDir);
+    const ref = `${reg.host}/x/y:v1`;
+    const withToml = async (toml: string) => {
+      await fs.writeFile(path.join(hostDir, 'hosts.toml'), toml);
+      return (await openService({ configPath: cfg })).svc;
+    };
+    await fs.copyFile(tls.certPath, path.join(hostDir, 'ca.pem'));
+    expect((await (await withToml(`server = "https://${reg.host}"\nca = "ca.pem"`)).pull(ref)).id).toBe(img.config.digest);
+    const err = await (await withToml(`server = "https://${reg.host}"`)).pull(ref).catch((e: unknown) => e);
+    expect(isKind(err, 'unavailable')).toBe(true);
+    expect((err as Error).message).toMatch(/certificate/);
+    expect((await (await withToml(`server = "https://${reg.host}"\nskip_verify = true`)).pull(ref)).id).toBe(img.config.digest);
   });
 });
