@@ -49,7 +49,10 @@ function state(pid: number): string | undefined {
 }
 
 async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; !cond(); i++) {
+    if (i > 500) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 describe('reaper', () => {
@@ -77,7 +80,7 @@ describe('reaper', () => {
   it('does not lose an exit that happened before watch()', async () => {
     reaper = new Reaper();
     const exp = reaper.expect();
-    const pid = await orphan(reaper, 'exit 7');
+    const pid = await orphan(reaper, 'sleep 0.2; exit 7'); // exit after re-parenting, not under sh
     await until(() => state(pid) === 'Z');
     reaper.sweep(); // the orphan sweep must leave it alone while an expectation is open
     reaper.sweep();
@@ -107,7 +110,7 @@ describe('reaper', () => {
 
   it('reaps unwatched orphan zombies on the sweep and still answers a late watch()', async () => {
     reaper = new Reaper();
-    const pid = await orphan(reaper, 'exit 9');
+    const pid = await orphan(reaper, 'sleep 0.2; exit 9');
     await until(() => state(pid) === 'Z');
     reaper.sweep(); // first sighting: left for libuv
     expect(state(pid)).toBe('Z');
