@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ExitMonitor, TaskManager, openExitDb, type TaskManagerOptions } from '../../taskmanager/index.js';
 import { makeBusyboxRootfs, makeOciSpec, type OciSpec } from '../fixtures/index.js';
 
 /** Runtimes the tests run against. Add berth's shim here once it exists (path via env or wrapper). */
@@ -111,4 +112,23 @@ export async function isAlive(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A task manager (with its exit monitor and level db) on `env`; `close` undoes it all. */
+export async function openTestTaskManager(
+  env: TmEnv, extra: Partial<TaskManagerOptions> = {},
+): Promise<{ tm: TaskManager; close: () => Promise<void> }> {
+  const { db, close } = await openExitDb(env.dbDir);
+  const tm = await TaskManager.open({
+    stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
+    runtimes: { runtimePaths: env.runtimePaths }, exits: new ExitMonitor({ db }), ...extra,
+  });
+  return {
+    tm,
+    close: async () => {
+      await tm.close();
+      tm.exits.close();
+      await close();
+    },
+  };
 }

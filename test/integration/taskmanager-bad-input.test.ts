@@ -3,9 +3,9 @@
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitMonitor, TaskManager, openExitDb, type CreateTaskRequest } from '../../taskmanager/index.js';
+import type { CreateTaskRequest, TaskManager } from '../../taskmanager/index.js';
 import {
-  TEST_RUNTIMES, destroyTmEnv, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, type TmEnv,
+  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, type TmEnv,
 } from '../helpers/tm-daemon-env.js';
 
 const runc = TEST_RUNTIMES[0]!;
@@ -23,7 +23,7 @@ async function processesWith(marker: string): Promise<number[]> {
 describe('task manager bad input', () => {
   let env: TmEnv;
   let tm: TaskManager;
-  let closeDb: () => Promise<void>;
+  let closeTm: () => Promise<void>;
   const marker = `${31_000 + Math.floor(Math.random() * 1000)}`;
 
   async function shimScript(name: string, body: string): Promise<string> {
@@ -46,18 +46,11 @@ describe('task manager bad input', () => {
 
   beforeEach(async () => {
     env = await makeTmEnv(runc);
-    const { db, close } = await openExitDb(env.dbDir);
-    closeDb = close;
-    tm = await TaskManager.open({
-      stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
-      exits: new ExitMonitor({ db }), startTimeoutMs: 1_500, connectTimeoutMs: 1_000,
-    });
+    ({ tm, close: closeTm } = await openTestTaskManager(env, { startTimeoutMs: 1_500, connectTimeoutMs: 1_000 }));
   });
 
   afterEach(async () => {
-    await tm.close();
-    tm.exits.close();
-    await closeDb();
+    await closeTm();
     for (const pid of await processesWith(`sleep ${marker}`)) process.kill(pid, 'SIGKILL');
     await destroyTmEnv(env);
   });

@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitMonitor, TaskManager, openExitDb, type TaskExit } from '../../taskmanager/index.js';
+import type { TaskExit, TaskManager } from '../../taskmanager/index.js';
 import {
-  TEST_RUNTIMES, destroyTmEnv, isAlive, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
+  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, isAlive, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
 } from '../helpers/tm-daemon-env.js';
 
 const LOOP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
@@ -13,22 +13,15 @@ const LOOP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
 describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('dead shim with $runtime', (rt) => {
   let env: TmEnv;
   let tm: TaskManager;
-  let closeDb: () => Promise<void>;
+  let closeTm: () => Promise<void>;
 
   beforeEach(async () => {
     env = await makeTmEnv(rt);
-    const { db, close } = await openExitDb(env.dbDir);
-    closeDb = close;
-    tm = await TaskManager.open({
-      stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
-      runtimes: { runtimePaths: env.runtimePaths }, exits: new ExitMonitor({ db }),
-    });
+    ({ tm, close: closeTm } = await openTestTaskManager(env));
   });
 
   afterEach(async () => {
-    await tm.close();
-    tm.exits.close();
-    await closeDb();
+    await closeTm();
     await destroyTmEnv(env);
   });
 

@@ -2,9 +2,9 @@
 // of the same sandbox share ONE shim process; every exit code arrives through Wait; exec works.
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitMonitor, TaskManager, openExitDb } from '../../taskmanager/index.js';
+import type { TaskManager } from '../../taskmanager/index.js';
 import {
-  TEST_RUNTIMES, destroyTmEnv, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
+  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
 } from '../helpers/tm-daemon-env.js';
 
 const PAUSE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
@@ -18,22 +18,15 @@ function collect(stream: NodeJS.ReadableStream | undefined): () => string {
 describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtime', (rt) => {
   let env: TmEnv;
   let tm: TaskManager;
-  let closeDb: () => Promise<void>;
+  let closeTm: () => Promise<void>;
 
   beforeEach(async () => {
     env = await makeTmEnv(rt);
-    const { db, close } = await openExitDb(env.dbDir);
-    closeDb = close;
-    tm = await TaskManager.open({
-      stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
-      runtimes: { runtimePaths: env.runtimePaths }, exits: new ExitMonitor({ db }),
-    });
+    ({ tm, close: closeTm } = await openTestTaskManager(env));
   });
 
   afterEach(async () => {
-    await tm.close();
-    tm.exits.close();
-    await closeDb();
+    await closeTm();
     await destroyTmEnv(env);
   });
 
