@@ -28,7 +28,7 @@ export interface TestRegistry {
   readonly host: string;
   readonly dir: string;
   /** Pushes every image of the OCI layout `layoutDir` tagged `tag` to `<host>/<repo>:<tag>`. */
-  push(layoutDir: string, tag: string, repo: string): Promise<void>;
+  push(layoutDir: string, tag: string, repo: string, opts?: { format?: 'oci' | 'v2s2' }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,8 +91,9 @@ export async function startRegistry(opts: { auth?: { username: string; password:
   return {
     host,
     dir,
-    async push(layoutDir, tag, repo) {
+    async push(layoutDir, tag, repo, pushOpts = {}) {
       const args = ['copy', '--insecure-policy', '--all', '--dest-tls-verify=false', '--quiet',
+        ...(pushOpts.format ? ['--format', pushOpts.format] : []),
         ...(opts.auth ? ['--dest-creds', `${opts.auth.username}:${opts.auth.password}`] : []),
         `oci:${layoutDir}:${tag}`, `docker://${host}/${repo}:${tag}`];
       await run('skopeo', args, { timeout: 60_000 });

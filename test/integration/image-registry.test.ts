@@ -58,6 +58,7 @@ beforeAll(async () => {
   await reg.push(path.join(layoutsDir, 'a2'), 'v2', 'test/a');
   await reg.push(path.join(layoutsDir, 'b'), 'v1', 'test/b');
   await reg.push(path.join(layoutsDir, 'multi'), 'v1', 'test/multi');
+  await reg.push(path.join(layoutsDir, 'b'), 'v1', 'test/docker', { format: 'v2s2' });
 }, 120_000);
 
 afterAll(async () => {
@@ -97,6 +98,14 @@ describe('pull from docker-registry', () => {
     expect([...rec.repoTags].sort()).toEqual([`${reg.host}/test/a:v1`, `${reg.host}/test/a:v2`]);
     expect(rec.repoDigests).toEqual([`${reg.host}/test/a@${imgA.manifest.digest}`]);
     expect(svc.status(`${reg.host}/test/a@${imgA.manifest.digest}`)?.id).toBe(imgA.config.digest);
+  });
+
+  it('pulls a Docker schema2 image', async () => {
+    const { svc } = await openService();
+    const rec = await svc.pull(`${reg.host}/test/docker:v1`);
+    expect(rec.target.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(rec.config.rootfs.diff_ids).toEqual(imgB.layers.map((l) => l.diffId));
+    expect(rec.chainIds).toHaveLength(2);
   });
 
   it('picks linux/amd64 from a multi-arch index', async () => {
