@@ -2,6 +2,7 @@
 // containerd-shim-runc-v2 1.6.20 made for a TaskExit (shared/reference/events.md §2).
 import { describe, expect, it } from 'vitest';
 import {
+  CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, io, unpackCgroupMetrics,
   GO_ZERO_TIME_SECONDS, OCI_PROCESS_TYPE_URL, google, TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, containerd, decodeEnvelopeEvent,
   encodeEvent, eventsServiceMethods, EVENTS_SERVICE, fromTimestamp, packJson, packMessage, RUNC_OPTIONS_TYPE_URL,
   taskServiceMethods, TASK_SERVICE, toTimestamp, topicOfTypeUrl, ttrpc, unpackJson, unpackMessage,
@@ -109,6 +110,21 @@ describe('Any and timestamps', () => {
     expect(fromTimestamp(null)).toBeUndefined();
     expect(fromTimestamp({ seconds: 1, nanos: 999_999_999 })?.getTime()).toBe(1999);
     expect(() => toTimestamp(new Date(NaN))).toThrow(expect.objectContaining({ kind: 'invalid-argument' }));
+  });
+});
+
+describe('cgroup metrics in a Stats reply', () => {
+  it('decodes v1 and v2 metrics by type URL and refuses others', () => {
+    const v1m = io.containerd.cgroups.v1.Metrics;
+    const v2m = io.containerd.cgroups.v2.Metrics;
+    const a = unpackCgroupMetrics(packMessage(CGROUPS_V1_METRICS_TYPE_URL, v1m, { memory: { totalInactiveFile: 4096, usage: { usage: 8192 } } }));
+    expect(a.cgroup).toBe(1);
+    if (a.cgroup !== 1) throw new Error('unreachable');
+    expect([a.metrics.memory?.usage?.usage, a.metrics.memory?.totalInactiveFile]).toEqual([8192, 4096]);
+    const b = unpackCgroupMetrics(packMessage(CGROUPS_V2_METRICS_TYPE_URL, v2m, { cpu: { usageUsec: 12 } }));
+    expect(b.cgroup === 2 && b.metrics.cpu?.usageUsec).toBe(12);
+    expect(() => unpackCgroupMetrics({ type_url: 'x', value: new Uint8Array(0) })).toThrow(expect.objectContaining({ kind: 'invalid-argument' }));
+    expect(() => unpackCgroupMetrics(undefined)).toThrow(expect.objectContaining({ kind: 'invalid-argument' }));
   });
 });
 

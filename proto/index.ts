@@ -17,6 +17,7 @@ export {
   TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, isTaskEventTopic, topicOfTypeUrl, encodeEvent, decodeEnvelopeEvent,
   type TaskEventTopic, type TaskEvent, type TaskEventInput,
 } from './events.js';
+export { unpackCgroupMetrics, type CgroupMetrics } from './metrics.js';
 export { toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, type TimestampProps } from './timestamp.js';
 // ttrpc framing, client and server (proto/ttrpc/, its own sub-door).
 export * from './ttrpc/index.js';
