@@ -15,22 +15,36 @@ describe('libc', () => {
     expect(koffiLoaded()).toBe(true);
   });
 
-  it('opens a pidfd, signals through it and collects the exit with waitid(P_PIDFD)', async () => {
+  it('signals a libuv child through a pidfd; its exit event still arrives', async () => {
     const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
     const pidfd = sys.pidfdOpen(child.pid as number);
     try {
-      expect(sys.waitid(sys.P_PIDFD, pidfd, sys.WNOHANG | sys.WNOWAIT)).toBeNull();
+      expect(sys.waitid(sys.P_PIDFD, pidfd, sys.WNOHANG | sys.WNOWAIT)).toBeNull(); // alive: no exit yet
+      const signal = new Promise((res) => child.once('exit', (_c, s) => res(s)));
       sys.pidfdSendSignal(pidfd, 15);
-      // Peek without reaping (WNOWAIT) so libuv still gets its own child's exit event.
+      expect(await signal).toBe('SIGTERM');
+    } finally {
+      sys.closeFd(pidfd);
+    }
+  });
+
+  it('collects a re-parented grandchild with waitid(P_PIDFD)', async () => {
+    sys.setChildSubreaper(true);
+    const sh = spawn('/bin/sh', ['-c', '(exec sleep 30) >/dev/null 2>&1 </dev/null & echo $!'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => sh.once('close', r));
+    const pid = Number(out.trim());
+    const pidfd = sys.pidfdOpen(pid);
+    try {
+      sys.pidfdSendSignal(pidfd, 9);
       let r: sys.WaitResult | null = null;
-      while (!r) {
-        r = sys.waitid(sys.P_PIDFD, pidfd, sys.WNOHANG | sys.WNOWAIT);
+      for (let i = 0; !r && i < 500; i++) {
+        r = sys.waitid(sys.P_PIDFD, pidfd, sys.WNOHANG);
         if (!r) await new Promise((res) => setTimeout(res, 10));
       }
-      expect(r).toEqual({ pid: child.pid, status: 128 + 15, signaled: true });
-      const signal = await new Promise((res) => child.once('exit', (_c, s) => res(s)));
-      expect(signal).toBe('SIGTERM');
+      expect(r).toEqual({ pid, status: 137, signaled: true });
     } finally {
       sys.closeFd(pidfd);
     }
