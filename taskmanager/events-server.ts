@@ -4,8 +4,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, isValidIdentifier, silentLogger, type Logger } from '../common/index.js';
-import { EVENTS_SERVICE, decodeEnvelopeEvent, eventsServiceMethods, fromTimestamp, type TaskEvent } from '../proto/index.js';
-import { TtrpcServer } from './ttrpc.js';
+import {
+  EVENTS_SERVICE, TtrpcServer, decodeEnvelopeEvent, eventsServiceMethods, fromTimestamp, type TaskEvent,
+} from '../proto/index.js';
 
 export interface ForwardedEvent {
   namespace: string;

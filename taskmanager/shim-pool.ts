@@ -4,7 +4,7 @@
 // connection that closes while still holding tasks (and was not closed by us) is a dead shim.
 import { rm, lstat } from 'node:fs/promises';
 import { silentLogger, type Logger } from '../common/index.js';
-import { TtrpcClient, socketPathOf } from './ttrpc.js';
+import { TtrpcClient, socketPathOf } from '../proto/index.js';
 import { ShimTaskApi } from './task-client.js';
 
 export interface ShimConn {

@@ -3,9 +3,8 @@
 // Wait carries a deadline.
 import {
   OCI_LINUX_RESOURCES_TYPE_URL, OCI_PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL, TASK_SERVICE, containerd,
-  fromTimestamp, google, packJson, taskServiceMethods,
+  createServiceClient, fromTimestamp, google, packJson, taskServiceMethods, type ServiceClient, type TtrpcClient,
 } from '../proto/index.js';
-import { createServiceClient, type ServiceClient, type TtrpcClient } from './ttrpc.js';
 
 export interface Mount {
   type: string;

@@ -21,9 +21,8 @@ import { openFifoReader } from './fifo.js';
 import { reloadTasks, type ReloadOutcome } from './reload.js';
 import { resolveRuntime, type RuntimeResolveOptions } from './runtime-resolve.js';
 import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
-import { fromTimestamp } from '../proto/index.js';
+import { fromTimestamp, type TtrpcServer } from '../proto/index.js';
 import { ShimPool, removeSocketFile, type ShimConn } from './shim-pool.js';
-import type { TtrpcServer } from './ttrpc.js';
 import { closeStdio, createStdio, removeStdio, type ProcessStdio } from './stdio.js';
 import {
   decodeDeleteResponse, encodeAnyBytes, encodeRuncOptions, type AnyMessage, type ExitInfo, type Mount, type ProcessState,
@@ -143,8 +142,10 @@ export class TaskManager {
     if (ev.event.topic === '/tasks/exit') {
       const x = ev.event.event;
       const e = this.tasks.get(taskKey(ev.namespace, x.containerId ?? ''));
-      // Only processes we know: a stale event must not stand in for a later task's exit.
-      if (e && (x.id === e.id || e.execs.has(x.id))) {
+      const pid = e === undefined ? 0 : x.id === e.id ? e.pid : (e.execs.get(x.id)?.pid ?? -1);
+      // Only processes we know, with the pid we know: a late (retried) event of an earlier task
+      // with the same id must not stand in for this task's exit.
+      if (e && pid !== -1 && (x.pid === 0 || pid === 0 || x.pid === pid)) {
         await this.recordExit({
           namespace: ev.namespace, containerId: e.id, id: x.id, pid: x.pid ?? 0, exitStatus: x.exitStatus ?? 0,
           exitedAt: fromTimestamp(x.exitedAt) ?? ev.timestamp,
