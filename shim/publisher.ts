@@ -3,8 +3,9 @@
 // is retried in the background after 1, 2, 3, 4, 5 s (like the runc shim) while the queue moves
 // on; the connection is dialed lazily and re-dialed after it closes.
 import { UnavailableError, silentLogger, type Logger } from '../common/index.js';
-import { EVENTS_SERVICE, encodeEvent, eventsServiceMethods, toTimestamp, type TaskEventInput } from '../proto/index.js';
-import { TtrpcClient, createServiceClient, type ServiceClient } from '../proto/ttrpc/index.js';
+import {
+  EVENTS_SERVICE, TtrpcClient, createServiceClient, encodeEvent, eventsServiceMethods, toTimestamp, type ServiceClient, type TaskEventInput,
+} from '../proto/index.js';
 
 const FORWARD_TIMEOUT_MS = 5_000;
 const RETRY_DELAYS_MS = [1_000, 2_000, 3_000, 4_000, 5_000];

@@ -13,9 +13,8 @@ import {
 } from '../common/index.js';
 import {
   RUNC_OPTIONS_TYPE_URL, RUNC_PROCESS_DETAILS_TYPE_URL, containerd, packMessage, toTimestamp, unpackJson,
-  type TaskServiceMethods,
+  type ServiceHandlers, type TaskServiceMethods,
 } from '../proto/index.js';
-import type { ServiceHandlers } from '../proto/ttrpc/index.js';
 import { cgroupOfPid, mountAll, unmountAll, type OomWatcher, type Reaper } from '../sys/index.js';
 import { Container, Proc, hasOwnPidNamespace } from './container.js';
 import {

@@ -4,8 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
-import { containerd } from '../../proto/index.js';
-import { socketPathOf } from '../../proto/ttrpc/index.js';
+import { containerd, socketPathOf } from '../../proto/index.js';
 import {
   CALL, connectTask, isAlive, makeTaskBundle, mountsUnder, outputFifo, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
   shimStart, tearDown, waitForEvents, waitUntil, type ShimEnv, type TaskClient,

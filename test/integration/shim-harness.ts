@@ -7,8 +7,10 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EVENTS_SERVICE, TASK_SERVICE, containerd, eventsServiceMethods, taskServiceMethods } from '../../proto/index.js';
-import { TtrpcClient, TtrpcServer, createServiceClient, type ServiceClient } from '../../proto/ttrpc/index.js';
+import {
+  EVENTS_SERVICE, TASK_SERVICE, TtrpcClient, TtrpcServer, containerd, createServiceClient, eventsServiceMethods, taskServiceMethods,
+  type ServiceClient,
+} from '../../proto/index.js';
 import { makeBundle, makeFifo, makeOciSpec, openFifoReader, type FifoReader, type OciSpecOptions } from '../fixtures/index.js';
 import { bundleEntry } from '../helpers/bundle.js';
 
