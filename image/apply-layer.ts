@@ -101,7 +101,11 @@ export async function applyLayer(root: string, source: Readable, compression: Co
     }
     throw err;
   }
-  for (const d of dirTimes.reverse()) await fs.lutimes(d.full, d.mtime, d.mtime);
+  for (const d of dirTimes.reverse()) {
+    // A later entry of the same layer may have replaced or removed the directory.
+    const st = await fs.lstat(d.full).catch(() => undefined);
+    if (st?.isDirectory()) await fs.lutimes(d.full, d.mtime, d.mtime);
+  }
   return { diffId: `sha256:${hash.digest('hex')}`, size };
 }
 
