@@ -13,7 +13,8 @@ import { makeBusyboxRootfs, makeOciSpec, type OciSpec } from '../fixtures/index.
 /** Runtimes the tests run against. Add berth's shim here once it exists (path via env or wrapper). */
 export const TEST_RUNTIMES: Array<{ runtime: string; enabled: boolean; runtimePath?: string }> = [
   { runtime: 'io.containerd.runc.v2', enabled: true },
-  { runtime: 'io.containerd.berth.v2', enabled: false, ...(process.env.BERTH_SHIM_PATH ? { runtimePath: process.env.BERTH_SHIM_PATH } : {}) },
+  // Enabled when BERTH_SHIM_PATH names berth's shim (or a wrapper script around it).
+  { runtime: 'io.containerd.berth.v2', enabled: Boolean(process.env.BERTH_SHIM_PATH), ...(process.env.BERTH_SHIM_PATH ? { runtimePath: process.env.BERTH_SHIM_PATH } : {}) },
 ];
 
 export interface TmEnv {
