@@ -117,6 +117,8 @@ export interface FakeRegistryOptions {
   stall?: { digest: string; after: number };
   /** Require a bearer token from /token (given for these credentials, or anonymously when null). */
   bearer?: { username: string; password: string } | null;
+  /** Hold each blob response this long before sending it (to observe parallel downloads). */
+  blobDelayMs?: number;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: string; cert: string };
 }
@@ -124,6 +126,8 @@ export interface FakeRegistryOptions {
 export interface FakeRegistry {
   readonly host: string;
   readonly requests: string[];
+  /** Most blob responses that were in flight at once. */
+  readonly maxBlobsInFlight: number;
   stop(): Promise<void>;
 }
 
@@ -134,6 +138,8 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
   const token = 'tok-' + Math.random().toString(36).slice(2);
   const sockets = new Set<net.Socket>();
   let host = '';
+  let inFlight = 0;
+  let maxInFlight = 0;
   const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
     requests.push(`${req.method} ${url.pathname}${url.search}`);
@@ -177,7 +183,11 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
       res.write(blob.subarray(0, o.stall.after));
       return; // never ends; the socket is destroyed on stop()
     }
-    res.end(blob);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on('close', () => { inFlight--; });
+    if (o.blobDelayMs) setTimeout(() => res.end(blob), o.blobDelayMs);
+    else res.end(blob);
   };
   const server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler);
   server.on(o.tls ? 'secureConnection' : 'connection', (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
@@ -186,6 +196,7 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
   return {
     host,
     requests,
+    get maxBlobsInFlight() { return maxInFlight; },
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

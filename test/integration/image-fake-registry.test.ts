@@ -93,6 +93,18 @@ describe('pull integrity', () => {
   });
 });
 
+describe('downloads', () => {
+  it('fetches at most maxConcurrentDownloads layers at once', async () => {
+    const layers = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => makeLayer([{ name: `f${i}`, content: String(i) }])));
+    const img = makeImage(layers);
+    const reg = await serve(img, { blobDelayMs: 100 });
+    const { svc } = await openService({ maxConcurrentDownloads: 3 });
+    const rec = await svc.pull(`${reg.host}/x/y:v1`);
+    expect(rec.chainIds).toHaveLength(6);
+    expect(reg.maxBlobsInFlight).toBe(3);
+  });
+});
+
 describe('bearer auth', () => {
   it('gets an anonymous token from the realm', async () => {
     const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);

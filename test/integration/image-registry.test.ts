@@ -98,6 +98,9 @@ describe('pull from docker-registry', () => {
     expect([...rec.repoTags].sort()).toEqual([`${reg.host}/test/a:v1`, `${reg.host}/test/a:v2`]);
     expect(rec.repoDigests).toEqual([`${reg.host}/test/a@${imgA.manifest.digest}`]);
     expect(svc.status(`${reg.host}/test/a@${imgA.manifest.digest}`)?.id).toBe(imgA.config.digest);
+    await svc.remove(`${reg.host}/test/a@${imgA.manifest.digest}`);
+    expect(svc.list()).toEqual([]);
+    expect(await svc.content.list()).toEqual([]);
   });
 
   it('pulls a Docker schema2 image', async () => {
@@ -142,13 +145,15 @@ describe('pull from docker-registry', () => {
     await first.svc.pull(`${reg.host}/test/a:v1`);
     await first.svc.pull(`${reg.host}/test/b:v1`);
     const before = first.svc.list().map((i) => i.id).sort();
+    const mounts = await first.svc.prepareRootfs('ctr-keep', `${reg.host}/test/a:v1`);
     await first.db.close();
     const db = new Level<string, unknown>(path.join(first.dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
     await db.open();
     cleanups.push(() => db.close());
     const again = await ImageService.open({ root: path.join(first.dir, 'root'), db });
     expect(again.list().map((i) => i.id).sort()).toEqual(before);
-    expect(again.snapshots.list()).toHaveLength(3);
+    expect(again.snapshots.list()).toHaveLength(4);
+    expect(again.rootfsMounts('ctr-keep')).toEqual(mounts);
     expect(again.status(`${reg.host}/test/b:v1`)?.config.config?.User).toBe('1000:1000');
   });
 
