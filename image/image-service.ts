@@ -38,6 +38,7 @@ const ROOTFS_PREFIX = 'rootfs/';
 export class ImageService {
   readonly #o: Required<Pick<ImageServiceOptions, 'root' | 'idleTimeoutMs' | 'maxConcurrentDownloads'>> & ImageServiceOptions;
   readonly #leases = new Leases();
+  readonly #downloads = new KeyedMutex();
   // 'gc' serializes record changes with collection so GC never sees a half-recorded image.
   readonly #lock = new KeyedMutex();
 
@@ -63,7 +64,7 @@ export class ImageService {
     return pullImage({
       content: this.content, snapshots: this.snapshots, images: this.images, configPath: this.#o.configPath,
       credentialsFor: this.#o.credentialsFor, idleTimeoutMs: this.#o.idleTimeoutMs,
-      maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, log: this.#o.log ?? silentLogger,
+      maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, downloads: this.#downloads, log: this.#o.log ?? silentLogger,
     }, ref, opts);
   }
 

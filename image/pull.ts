@@ -2,7 +2,7 @@
 // layers (3 at a time, verified into the content store), unpack the chain into snapshots, and
 // record the image. Blobs and snapshots in flight are leased so a concurrent GC keeps them.
 import { createHash } from 'node:crypto';
-import { FailedPreconditionError, InvalidArgumentError, type Logger } from '../common/index.js';
+import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import type { ContentStore } from './content-store.js';
 import { resolveHosts } from './hosts.js';
@@ -36,6 +36,8 @@ export interface PullDeps {
   idleTimeoutMs: number;
   maxConcurrentDownloads: number;
   leases: Leases;
+  /** Per-digest lock: two pulls needing one blob download it once. */
+  downloads: KeyedMutex;
   log: Logger;
 }
 
@@ -121,16 +123,17 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     }
     const fetchBlob = async (d: Descriptor) => {
       lease(d.digest);
-      if (await deps.content.has(d.digest)) {
-        opts.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size });
-        return;
-      }
-      let bytes = 0;
-      await client.fetchBlob(d.digest, d.mediaType, async (res) => {
-        bytes = 0;
-        await deps.content.write(res.body, { digest: d.digest, size: d.size }, (n) => {
-          bytes += n;
-          opts.onProgress?.({ digest: d.digest, bytes, total: d.size });
+      await deps.downloads.run(d.digest, async () => {
+        if (await deps.content.has(d.digest)) {
+          opts.onProgress?.({ digest: d.digest, bytes: d.size, total: d.size });
+          return;
+        }
+        await client.fetchBlob(d.digest, d.mediaType, async (res) => {
+          let bytes = 0;
+          await deps.content.write(res.body, { digest: d.digest, size: d.size }, (n) => {
+            bytes += n;
+            opts.onProgress?.({ digest: d.digest, bytes, total: d.size });
+          });
         });
       });
     };

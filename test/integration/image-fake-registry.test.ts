@@ -105,6 +105,21 @@ describe('downloads', () => {
   });
 });
 
+describe('concurrent pulls', () => {
+  it('two pulls of one image fetch each blob once and make one image', async () => {
+    const img = makeImage([await busyboxLayer(), await makeLayer([{ name: 'f', content: 'x' }])]);
+    const reg = await serve(img, { blobDelayMs: 50 });
+    const { svc } = await openService();
+    const [a, b] = await Promise.all([svc.pull(`${reg.host}/x/y:v1`), svc.pull(`${reg.host}/x/y@${img.manifest.digest}`)]);
+    expect(a.id).toBe(b.id);
+    expect(svc.list()).toHaveLength(1);
+    expect(svc.snapshots.list()).toHaveLength(2);
+    for (const blob of [img.config, ...img.layers]) {
+      expect(reg.requests.filter((r) => r.endsWith(`/blobs/${blob.digest}`))).toHaveLength(1);
+    }
+  });
+});
+
 describe('bearer auth', () => {
   it('gets an anonymous token from the realm', async () => {
     const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
