@@ -4,6 +4,7 @@
 // process and removes every mount, socket and dir the test made.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { afterEach, beforeEach } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,5 +132,27 @@ export async function openTestTaskManager(
       tm.exits.close();
       await close();
     },
+  };
+}
+
+/** Registers beforeEach/afterEach that give each test a fresh env and task manager. */
+export function useTestTaskManager(
+  rt: { runtime: string; runtimePath?: string }, extra: Partial<TaskManagerOptions> = {},
+): { readonly env: TmEnv; readonly tm: TaskManager } {
+  let env: TmEnv | undefined;
+  let opened: { tm: TaskManager; close: () => Promise<void> } | undefined;
+  beforeEach(async () => {
+    env = await makeTmEnv(rt);
+    opened = await openTestTaskManager(env, extra);
+  });
+  afterEach(async () => {
+    await opened?.close();
+    if (env) await destroyTmEnv(env);
+    opened = undefined;
+    env = undefined;
+  });
+  return {
+    get env() { return env!; },
+    get tm() { return opened!.tm; },
   };
 }

@@ -2,10 +2,10 @@
 // nothing behind (no bundle, work dir, mount, socket or process).
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CreateTaskRequest, TaskManager } from '../../taskmanager/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CreateTaskRequest } from '../../taskmanager/index.js';
 import {
-  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, type TmEnv,
+  TEST_RUNTIMES, mountsUnder, podSpec, rootfsMounts, shimServers, useTestTaskManager,
 } from '../helpers/tm-daemon-env.js';
 
 const runc = TEST_RUNTIMES[0]!;
@@ -21,41 +21,33 @@ async function processesWith(marker: string): Promise<number[]> {
 }
 
 describe('task manager bad input', () => {
-  let env: TmEnv;
-  let tm: TaskManager;
-  let closeTm: () => Promise<void>;
+  const ctx = useTestTaskManager(runc, { startTimeoutMs: 1_500, connectTimeoutMs: 1_000 });
   const marker = `${31_000 + Math.floor(Math.random() * 1000)}`;
 
   async function shimScript(name: string, body: string): Promise<string> {
-    const p = path.join(env.dir, name);
+    const p = path.join(ctx.env.dir, name);
     await writeFile(p, `#!/bin/sh\n${body}\n`);
     await chmod(p, 0o755);
     return p;
   }
 
   const req = (id: string, runtime: string, extra: Partial<CreateTaskRequest> = {}): CreateTaskRequest => ({
-    namespace: env.namespace, id, runtime, spec: podSpec(['true'], id), rootfs: rootfsMounts(env), ...extra,
+    namespace: ctx.env.namespace, id, runtime, spec: podSpec(['true'], id), rootfs: rootfsMounts(ctx.env), ...extra,
   });
 
   async function expectNothingLeft(): Promise<void> {
-    expect(await readdir(path.join(env.stateDir, env.namespace)).catch(() => [])).toEqual([]);
-    expect(await readdir(path.join(env.rootDir, env.namespace)).catch(() => [])).toEqual([]);
-    expect(await mountsUnder(env.dir)).toEqual([]);
-    expect(tm.list()).toEqual([]);
+    expect(await readdir(path.join(ctx.env.stateDir, ctx.env.namespace)).catch(() => [])).toEqual([]);
+    expect(await readdir(path.join(ctx.env.rootDir, ctx.env.namespace)).catch(() => [])).toEqual([]);
+    expect(await mountsUnder(ctx.env.dir)).toEqual([]);
+    expect(ctx.tm.list()).toEqual([]);
   }
 
-  beforeEach(async () => {
-    env = await makeTmEnv(runc);
-    ({ tm, close: closeTm } = await openTestTaskManager(env, { startTimeoutMs: 1_500, connectTimeoutMs: 1_000 }));
-  });
-
   afterEach(async () => {
-    await closeTm();
     for (const pid of await processesWith(`sleep ${marker}`)) process.kill(pid, 'SIGKILL');
-    await destroyTmEnv(env);
   });
 
   it('rejects unknown runtimes, bad ids and a missing spec', async () => {
+    const { env, tm } = ctx;
     await expect(tm.createTask(req('a1', 'io.containerd.nope.v9'))).rejects.toMatchObject({
       kind: 'not-found', message: expect.stringContaining('containerd-shim-nope-v9'),
     });
@@ -72,6 +64,7 @@ describe('task manager bad input', () => {
   });
 
   it('a shim that prints garbage on start', async () => {
+    const { tm } = ctx;
     const shim = await shimScript('garbage-shim', 'echo "this is not an address"');
     await expect(tm.createTask(req('g1', shim))).rejects.toMatchObject({
       kind: 'internal', message: expect.stringContaining('this is not an address'),
@@ -80,6 +73,7 @@ describe('task manager bad input', () => {
   });
 
   it('a shim that exits non-zero on start', async () => {
+    const { tm } = ctx;
     const shim = await shimScript('failing-shim', 'echo "cannot start: boom" >&2; exit 3');
     await expect(tm.createTask(req('f1', shim))).rejects.toMatchObject({
       kind: 'unavailable', message: expect.stringMatching(/cannot start: boom.*exit status 3/),
@@ -88,6 +82,7 @@ describe('task manager bad input', () => {
   });
 
   it('a shim that hangs on start is killed at the deadline', async () => {
+    const { tm } = ctx;
     const shim = await shimScript('hanging-shim', `sleep ${marker}`);
     await expect(tm.createTask(req('h1', shim))).rejects.toMatchObject({
       kind: 'deadline-exceeded', message: expect.stringContaining('did not answer within 1500 ms'),
@@ -97,12 +92,14 @@ describe('task manager bad input', () => {
   });
 
   it('a shim that prints an address nobody serves', async () => {
+    const { env, tm } = ctx;
     const shim = await shimScript('liar-shim', `printf 'unix://${env.dir}/nobody.sock'`);
     await expect(tm.createTask(req('l1', shim))).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('nobody.sock') });
     await expectNothingLeft();
   });
 
   it('a task whose runc create fails is undone, shim included', async () => {
+    const { env, tm } = ctx;
     const spec = podSpec(['/no/such/binary'], 'bad1');
     await expect(tm.createTask(req('bad1', runc.runtime, { spec }))).rejects.toMatchObject({ kind: 'unknown' });
     await expectNothingLeft();

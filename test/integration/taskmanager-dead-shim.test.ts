@@ -2,30 +2,20 @@
 // that shim exited (status from `<shim> delete`), and leaves no mount, socket, FIFO or bundle.
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TaskExit, TaskManager } from '../../taskmanager/index.js';
+import { describe, expect, it } from 'vitest';
+import type { TaskExit } from '../../taskmanager/index.js';
 import {
-  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, isAlive, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
+  TEST_RUNTIMES, isAlive, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, useTestTaskManager,
 } from '../helpers/tm-daemon-env.js';
 
 const LOOP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
 
 describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('dead shim with $runtime', (rt) => {
-  let env: TmEnv;
-  let tm: TaskManager;
-  let closeTm: () => Promise<void>;
+  const ctx = useTestTaskManager(rt);
 
-  beforeEach(async () => {
-    env = await makeTmEnv(rt);
-    ({ tm, close: closeTm } = await openTestTaskManager(env));
-  });
-
-  afterEach(async () => {
-    await closeTm();
-    await destroyTmEnv(env);
-  });
 
   it('reports every task of a SIGKILLed shim exited within 2 s and cleans up', async () => {
+    const { env, tm } = ctx;
     const ns = env.namespace;
     const published: TaskExit[] = [];
     tm.exits.subscribe('test', (e) => { published.push(e); });

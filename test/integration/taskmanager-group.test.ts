@@ -1,10 +1,9 @@
 // One shim per pod with the real containerd-shim-runc-v2: a pause-like task and three containers
 // of the same sandbox share ONE shim process; every exit code arrives through Wait; exec works.
 import { existsSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TaskManager } from '../../taskmanager/index.js';
+import { describe, expect, it } from 'vitest';
 import {
-  TEST_RUNTIMES, destroyTmEnv, openTestTaskManager, makeTmEnv, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, type TmEnv,
+  TEST_RUNTIMES, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, useTestTaskManager,
 } from '../helpers/tm-daemon-env.js';
 
 const PAUSE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
@@ -16,21 +15,11 @@ function collect(stream: NodeJS.ReadableStream | undefined): () => string {
 }
 
 describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtime', (rt) => {
-  let env: TmEnv;
-  let tm: TaskManager;
-  let closeTm: () => Promise<void>;
+  const ctx = useTestTaskManager(rt);
 
-  beforeEach(async () => {
-    env = await makeTmEnv(rt);
-    ({ tm, close: closeTm } = await openTestTaskManager(env));
-  });
-
-  afterEach(async () => {
-    await closeTm();
-    await destroyTmEnv(env);
-  });
 
   it('runs a pod of 4 tasks on one shim and observes every exit', async () => {
+    const { env, tm } = ctx;
     const ns = env.namespace;
     const sb = 'sb1';
     const events: string[] = [];
