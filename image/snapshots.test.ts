@@ -1,0 +1,98 @@
+import { Level } from 'level';
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isBerthError, silentLogger } from '../common/index.js';
+import { makeLayer, type Layer, type LayerEntry } from '../test/fixtures/oci-image.js';
+import type { ImageDb } from './json-table.js';
+import { chainIdsOf } from './pull.js';
+import { Snapshotter } from './snapshots.js';
+
+let tmp: string;
+let db: ImageDb;
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-snap-'));
+  db = new Level<string, unknown>(path.join(tmp, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
+  await db.open();
+});
+afterEach(async () => {
+  await db.close();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const root = () => path.join(tmp, 'root');
+const commit = (s: Snapshotter, layers: Layer[], i: number) => {
+  const chain = chainIdsOf(layers.map((l) => l.diffId));
+  return s.commitLayer(chain[i]!, i === 0 ? '' : chain[i - 1]!, layers[i]!.diffId, () => Readable.from([layers[i]!.data]), 'gzip');
+};
+const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(tmp);
+
+describe('Snapshotter', () => {
+  it('applies later layers through overlay: lower symlinks resolve, deletions become whiteouts', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const layers = [
+      await makeLayer([
+        { name: 'usr/lib/', type: 'directory' }, { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+        { name: 'gone', content: 'x' }, { name: 'dir/a', content: 'a' }, { name: 'dir/b', content: 'b' },
+      ]),
+      await makeLayer([{ name: 'lib/x.so', content: 'so' }, { name: '.wh.gone' }, { name: 'dir/.wh..wh..opq' }, { name: 'dir/c', content: 'c' }]),
+    ];
+    await commit(s, layers, 0);
+    const top = await commit(s, layers, 1);
+    const upper = s.fsDir(top);
+    expect(await fs.readFile(path.join(upper, 'usr/lib/x.so'), 'utf8')).toBe('so');
+    const wh = await fs.lstat(path.join(upper, 'gone'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+    const [a, c] = await Promise.all([fs.lstat(path.join(upper, 'dir/a')), fs.readFile(path.join(upper, 'dir/c'), 'utf8')]);
+    expect(a.isCharacterDevice()).toBe(true);
+    expect(c).toBe('c');
+    expect(mounted()).toBe(false);
+    expect((await fs.readdir(s.dir)).sort()).toEqual(['1', '2']);
+  });
+
+  it('drops leftovers of an interrupted unpack on open and keeps committed ones', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const layers = [await makeLayer([{ name: 'f', content: 'x' }])];
+    await commit(s, layers, 0);
+    await fs.mkdir(path.join(s.dir, 'tmp-7-abcd', 'fs'), { recursive: true });
+    await fs.mkdir(path.join(s.dir, '99', 'fs'), { recursive: true });
+    const again = await Snapshotter.open(root(), db, silentLogger);
+    expect(await fs.readdir(again.dir)).toEqual(['1']);
+    expect(again.list()).toHaveLength(1);
+    await expect(again.remove('sha256:nope')).rejects.toMatchObject({ kind: 'not-found' });
+  });
+
+  it('fuzz: random upper layers over overlay only succeed or fail with InvalidArgument, leaving no tmp, mount or outside write', async () => {
+    const outside = path.join(tmp, 'outside');
+    await fs.mkdir(outside);
+    await fs.writeFile(path.join(outside, 'victim'), 'safe');
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const base = await makeLayer([{ name: 'a/b/', type: 'directory' }, { name: 'l', type: 'symlink', linkname: 'a' },
+      { name: 'up', type: 'symlink', linkname: '../../../../..' }, { name: 'a/f', content: 'f' }]);
+    await commit(s, [base, base], 0);
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const parts = ['a', 'b', 'l', 'up', 'f', '.wh.a', '.wh..wh..opq', 'new'];
+    const kinds: NonNullable<LayerEntry['type']>[] = ['file', 'directory', 'symlink', 'link'];
+    for (let i = 0; i < 40; i++) {
+      const entries: LayerEntry[] = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => {
+        const type = pick(kinds);
+        return {
+          name: Array.from({ length: 1 + Math.floor(rand() * 3) }, () => pick(parts)).join('/'), type,
+          content: type === 'file' ? 'pwned' : undefined,
+          linkname: type === 'symlink' || type === 'link' ? pick(['a/f', 'l/f', 'up/victim', '/a', '../x', 'f']) : undefined,
+        };
+      });
+      const l = await makeLayer(entries);
+      const outcome = await commit(s, [base, l], 1).then(() => 'ok', (e: unknown) => (isBerthError(e) ? e.kind : String(e)));
+      expect(['ok', 'invalid-argument']).toContain(outcome);
+    }
+    expect(await fs.readdir(outside)).toEqual(['victim']);
+    expect((await fs.readdir(s.dir)).filter((n) => n.startsWith('tmp-'))).toEqual([]);
+    expect(mounted()).toBe(false);
+  });
+});
