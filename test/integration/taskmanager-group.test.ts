@@ -96,4 +96,40 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtim
     expect(existsSync(`${env.stateDir}/${ns}/${sb}`)).toBe(false);
     expect(await mountsUnder(env.dir)).toEqual([]);
   });
+
+  it('runs a task with a terminal (pty) and resizes it', async () => {
+    const { env, tm } = ctx;
+    const ns = env.namespace;
+    const spec = podSpec(['sh', '-c', 'stty size; sleep 0.5; stty size'], 'tty1');
+    spec.process.terminal = true;
+    const t = await tm.createTask({ namespace: ns, id: 'tty1', runtime: rt.runtime, spec, rootfs: rootfsMounts(env), terminal: true });
+    expect(t.stderr).toBeUndefined();
+    const out = collect(t.stdout);
+    await tm.start(ns, 'tty1');
+    await tm.resizePty(ns, 'tty1', 100, 30);
+    expect((await tm.wait(ns, 'tty1')).exitStatus).toBe(0);
+    await expect.poll(out).toMatch(/30 100\r?\n$/);
+    await tm.delete(ns, 'tty1');
+  });
+
+  it('feeds stdin, closes it with CloseIO, and kills all processes of a task', async () => {
+    const { env, tm } = ctx;
+    const ns = env.namespace;
+    const cat = await tm.createTask({ namespace: ns, id: 'cat1', runtime: rt.runtime, spec: podSpec(['cat'], 'io1'), rootfs: rootfsMounts(env), stdin: true });
+    const out = collect(cat.stdout);
+    await tm.start(ns, 'cat1');
+    cat.stdin!.write('ping\n');
+    await expect.poll(out).toBe('ping\n');
+    await tm.closeIO(ns, 'cat1');
+    expect((await tm.wait(ns, 'cat1')).exitStatus).toBe(0);
+    await tm.delete(ns, 'cat1');
+
+    await tm.createTask({ namespace: ns, id: 'many', runtime: rt.runtime, spec: podSpec(['sh', '-c', 'sleep 1000 & sleep 1000 & wait'], 'io1'), rootfs: rootfsMounts(env) });
+    await tm.start(ns, 'many');
+    await expect.poll(async () => (await tm.pids(ns, 'many')).length).toBe(3);
+    await tm.kill(ns, 'many', 9, { all: true });
+    expect((await tm.wait(ns, 'many')).exitStatus).toBe(137);
+    await tm.delete(ns, 'many');
+    await expect.poll(() => shimServers(ns), { timeout: 5_000 }).toEqual([]);
+  });
 });
