@@ -117,6 +117,10 @@ export interface FakeRegistryOptions {
   stall?: { digest: string; after: number };
   /** Require a bearer token from /token (given for these credentials, or anonymously when null). */
   bearer?: { username: string; password: string } | null;
+  /** Send this Docker-Content-Digest for every manifest instead of the real one. */
+  lyingDigest?: string;
+  /** Answer blob GETs with a 307 to this other fake registry (`host:port`). */
+  redirectBlobsTo?: string;
   /** Hold each blob response this long before sending it (to observe parallel downloads). */
   blobDelayMs?: number;
   /** Serve HTTPS with this key and certificate (PEM). */
@@ -126,6 +130,8 @@ export interface FakeRegistryOptions {
 export interface FakeRegistry {
   readonly host: string;
   readonly requests: string[];
+  /** The requests (as in `requests`) that carried an Authorization header. */
+  readonly authorized: string[];
   /** Most blob responses that were in flight at once. */
   readonly maxBlobsInFlight: number;
   stop(): Promise<void>;
@@ -135,6 +141,7 @@ const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex'
 
 export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeRegistry> {
   const requests: string[] = [];
+  const authorized: string[] = [];
   const token = 'tok-' + Math.random().toString(36).slice(2);
   const sockets = new Set<net.Socket>();
   let host = '';
@@ -143,6 +150,7 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
   const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
     requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (req.headers.authorization) authorized.push(`${req.method} ${url.pathname}${url.search}`);
     if (url.pathname === '/token') {
       const want = o.bearer ? `Basic ${Buffer.from(`${o.bearer.username}:${o.bearer.password}`).toString('base64')}` : undefined;
       let ok = want === undefined || req.headers.authorization === want;
@@ -172,8 +180,14 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
       const man = o.manifests.get(ref);
       if (!man) { res.statusCode = 404; res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] })); return; }
       res.setHeader('content-type', man.mediaType);
-      res.setHeader('docker-content-digest', sha(man.data));
+      res.setHeader('docker-content-digest', o.lyingDigest ?? sha(man.data));
       res.end(man.data);
+      return;
+    }
+    if (o.redirectBlobsTo) {
+      res.statusCode = 307;
+      res.setHeader('location', `http://${o.redirectBlobsTo}${url.pathname}`);
+      res.end();
       return;
     }
     const blob = o.tamper?.get(ref) ?? o.blobs.get(ref);
@@ -196,6 +210,7 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
   return {
     host,
     requests,
+    authorized,
     get maxBlobsInFlight() { return maxInFlight; },
     async stop() {
       for (const s of sockets) s.destroy();

@@ -64,6 +64,34 @@ describe('pull integrity', () => {
     await expectEmptyStore(svc);
   });
 
+  it('refuses manifests whose bytes do not match Docker-Content-Digest or the requested digest', async () => {
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
+    const other = makeImage([await makeLayer([{ name: 'g', content: 'y' }])]);
+    const lying = await serve(img, { lyingDigest: other.manifest.digest });
+    const { svc } = await openService();
+    await expect(svc.pull(`${lying.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'failed-precondition', message: expect.stringMatching(/Docker-Content-Digest/) });
+    const swapped = await startFakeRegistry({
+      manifests: new Map([[img.manifest.digest, { data: other.manifest.data, mediaType: other.manifest.mediaType }]]),
+      blobs: new Map(), lyingDigest: img.manifest.digest,
+    });
+    cleanups.push(() => swapped.stop());
+    await expect(svc.pull(`${swapped.host}/x/y@${img.manifest.digest}`)).rejects.toMatchObject({ kind: 'failed-precondition' });
+    await expectEmptyStore(svc);
+    expect(await svc.content.list()).toEqual([]);
+  });
+
+  it('follows blob redirects without carrying the token to the other host', async () => {
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
+    const storage = await serve(img);
+    const reg = await serve(img, { bearer: null, redirectBlobsTo: storage.host });
+    const { svc } = await openService();
+    const rec = await svc.pull(`${reg.host}/x/y:v1`);
+    expect(rec.id).toBe(img.config.digest);
+    expect(storage.requests.filter((r) => r.includes('/blobs/'))).toHaveLength(2);
+    expect(reg.authorized.filter((r) => r.includes('/blobs/'))).toHaveLength(2);
+    expect(storage.authorized).toEqual([]);
+  });
+
   it('refuses a layer whose diff_id does not match, leaving no snapshot', async () => {
     const good = await makeLayer([{ name: 'f', content: 'x' }]);
     const other = await makeLayer([{ name: 'g', content: 'y' }]);
