@@ -212,6 +212,8 @@ export class TaskService {
 
   private async onExit(c: Container, p: Proc, exit: Exited): Promise<void> {
     if (p.execId === '') {
+      // An OOM kill is reported before the exit it caused (CRI keeps the first reason it sees).
+      this.deps.oom?.check();
       // Processes of a container without its own pid namespace outlive its init: kill them.
       if (!c.ownPidNamespace) await c.runc.kill(c.id, 9, true).catch(() => undefined);
       // An init's exit is published only after the exits of its exec processes.

@@ -1,13 +1,15 @@
 // containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
 // the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
 import { containerd, socketPathOf } from '../../proto/index.js';
+import { shimSocketAddress } from '../../shim/index.js';
 import {
-  CALL, connectTask, isAlive, makeTaskBundle, mountsUnder, outputFifo, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
-  shimStart, tearDown, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
+  CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
+  shimStart, tearDownChecked, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
 } from './shim-harness.js';
 
 const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
@@ -17,21 +19,13 @@ let env: ShimEnv | undefined;
 afterEach(async () => {
   const e = env;
   env = undefined;
-  if (!e) return;
-  await tearDown(e);
-  expect(shimPids(e.ns)).toEqual([]);
-  expect(mountsUnder(e.tmp)).toEqual([]);
-  expect(existsSync(e.tmp)).toBe(false);
+  await tearDownChecked(e);
 });
 
 function kindOf(err: unknown): string {
   return isBerthError(err) ? err.kind : `not a BerthError: ${String(err)}`;
 }
 
-function execSpec(args: string[], terminal = false): { type_url: string; value: Uint8Array } {
-  const spec = { args, env: ['PATH=/bin:/usr/bin'], cwd: '/', user: { uid: 0, gid: 0 }, terminal };
-  return { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: new TextEncoder().encode(JSON.stringify(spec)) };
-}
 
 async function createAndStart(e: ShimEnv, task: TaskClient, id: string, stdout?: string): Promise<number> {
   const bundle = `${e.tmp}/state/${e.ns}/${id}`;
@@ -56,6 +50,34 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     const unknown = spawnSync(process.execPath, [e.shimEntry, '-bogus', 'start'], { cwd: bundle, encoding: 'utf8' });
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/flag provided but not defined: -bogus/);
+  });
+
+  it('start replaces a stale socket, writes address and shim.pid, and makes the server a bit more OOM-killable', async () => {
+    const e = (env = await setUpShimEnv());
+    const id = `st-${rand()}`;
+    const bundle = await makeTaskBundle(e, id, { args: ['true'] });
+    const expected = shimSocketAddress(e.address, e.ns, id, e.socketDir);
+    // a socket file nobody listens on, as a crashed shim leaves it
+    mkdirSync(e.socketDir, { recursive: true });
+    const stale = socketPathOf(expected);
+    spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    expect(existsSync(stale)).toBe(true);
+
+    const address = await shimStart(e, id);
+    expect(address).toBe(expected);
+    expect(readFileSync(path.join(bundle, 'address'), 'utf8')).toBe(address);
+    const [server] = shimPids(e.ns);
+    expect(Number(readFileSync(path.join(bundle, 'shim.pid'), 'utf8'))).toBe(server);
+    const ours = Number(readFileSync('/proc/self/oom_score_adj', 'utf8'));
+    expect(Number(readFileSync(`/proc/${server}/oom_score_adj`, 'utf8'))).toBe(Math.min(1000, ours + 1));
+    const task = await connectTask(e, address);
+    expect((await task.Connect({ id }, CALL))).toMatchObject({ shimPid: server, taskPid: 0 });
+    // a second start for the same group finds the server and starts nothing
+    expect(await shimStart(e, id)).toBe(address);
+    expect(shimPids(e.ns)).toEqual([server]);
+    await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+    expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
+    expect(existsSync(stale)).toBe(false);
   });
 
   it('serves a pod of 3 tasks from ONE shim: same address, exit codes via Wait, Shutdown after the last delete', async () => {
@@ -112,8 +134,8 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     const initPid = await createAndStart(e, task, id);
 
     const out = outputFifo(e, 'exec-out');
-    await task.Exec({ id, execId: 'e1', stdout: out.path, spec: execSpec(['sh', '-c', 'echo exec-out; exit 7']) }, CALL);
-    const dup = await task.Exec({ id, execId: 'e1', spec: execSpec(['true']) }, CALL).catch((err: unknown) => err);
+    await task.Exec({ id, execId: 'e1', stdout: out.path, spec: processSpec(['sh', '-c', 'echo exec-out; exit 7']) }, CALL);
+    const dup = await task.Exec({ id, execId: 'e1', spec: processSpec(['true']) }, CALL).catch((err: unknown) => err);
     expect(kindOf(dup)).toBe('already-exists');
     const e1Created = await task.State({ id, execId: 'e1' }, CALL);
     expect(e1Created).toMatchObject({ id: 'e1', status: STATUS.created });
@@ -125,14 +147,14 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect(await task.Delete({ id, execId: 'e1' }, CALL)).toMatchObject({ pid: e1Pid, exitStatus: 7 });
 
     const tty = outputFifo(e, 'tty-out');
-    await task.Exec({ id, execId: 'e2', terminal: true, stdout: tty.path, spec: execSpec(['sh', '-c', 'tty; echo tty-ok'], true) }, CALL);
+    await task.Exec({ id, execId: 'e2', terminal: true, stdout: tty.path, spec: processSpec(['sh', '-c', 'tty; echo tty-ok'], true) }, CALL);
     const e2Wait = task.Wait({ id, execId: 'e2' });
     await task.Start({ id, execId: 'e2' }, CALL);
     expect((await e2Wait).exitStatus).toBe(0);
     const ttyText = await tty.reader.waitFor('tty-ok');
     expect(ttyText).toMatch(/^\/dev\/pts\/\d+\r\ntty-ok\r\n/);
 
-    await task.Exec({ id, execId: 'e3', spec: execSpec(['sleep', '60']) }, CALL);
+    await task.Exec({ id, execId: 'e3', spec: processSpec(['sleep', '60']) }, CALL);
     const { pid: e3Pid } = await task.Start({ id, execId: 'e3' }, CALL);
     const { processes } = await task.Pids({ id }, CALL);
     const byPid = new Map((processes ?? []).map((p) => [p.pid, p]));
@@ -168,7 +190,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     await makeTaskBundle(e, id, { args: ['sleep', '60'] });
     const task = await connectTask(e, await shimStart(e, id));
     const initPid = await createAndStart(e, task, id);
-    await task.Exec({ id, execId: 'ex', spec: execSpec(['sleep', '60']) }, CALL);
+    await task.Exec({ id, execId: 'ex', spec: processSpec(['sleep', '60']) }, CALL);
     const { pid: execPid } = await task.Start({ id, execId: 'ex' }, CALL);
     await task.Kill({ id, signal: 9 }, CALL); // the pid namespace dies with its init: the exec too
     await task.Wait({ id });

@@ -7,11 +7,12 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import {
   EVENTS_SERVICE, TASK_SERVICE, TtrpcClient, TtrpcServer, containerd, createServiceClient, eventsServiceMethods, taskServiceMethods,
   type ServiceClient,
 } from '../../proto/index.js';
-import { makeBundle, makeFifo, makeOciSpec, openFifoReader, type FifoReader, type OciSpecOptions } from '../fixtures/index.js';
+import { makeBundle, makeFifo, makeOciSpec, openFifoReader, type FifoReader, type OciSpec, type OciSpecOptions } from '../fixtures/index.js';
 import { bundleEntry } from '../helpers/bundle.js';
 
 export const CALL = { timeoutMs: 15_000 };
@@ -78,10 +79,12 @@ export function bundleDir(env: ShimEnv, id: string): string {
 }
 
 /** A busybox bundle for `id` with its log FIFO open (as containerd does before `start`). */
-export async function makeTaskBundle(env: ShimEnv, id: string, spec: OciSpecOptions): Promise<string> {
+export async function makeTaskBundle(env: ShimEnv, id: string, spec: OciSpecOptions, edit?: (s: OciSpec) => void): Promise<string> {
   const dir = bundleDir(env, id);
   await mkdir(path.dirname(dir), { recursive: true });
-  await makeBundle(dir, makeOciSpec(spec));
+  const oci = makeOciSpec(spec);
+  edit?.(oci);
+  await makeBundle(dir, oci);
   makeFifo(path.join(dir, 'log'));
   env.readers.push(openFifoReader(path.join(dir, 'log')));
   env.ids.push(id);
@@ -204,4 +207,19 @@ export async function tearDown(env: ShimEnv): Promise<void> {
   await env.eventsServer.close();
   await waitUntil(() => shimPids(env.ns).length === 0, 5_000);
   if (existsSync(env.tmp)) await rm(env.tmp, { recursive: true, force: true });
+}
+
+/** tearDown, then prove nothing is left: no shim, no mount, no temp dir. */
+export async function tearDownChecked(env: ShimEnv | undefined): Promise<void> {
+  if (!env) return;
+  await tearDown(env);
+  expect(shimPids(env.ns)).toEqual([]);
+  expect(mountsUnder(env.tmp)).toEqual([]);
+  expect(existsSync(env.tmp)).toBe(false);
+}
+
+/** ExecProcessRequest.spec: an OCI Process as JSON. */
+export function processSpec(args: string[], terminal = false): { type_url: string; value: Uint8Array } {
+  const spec = { args, env: ['PATH=/bin:/usr/bin'], cwd: '/', user: { uid: 0, gid: 0 }, terminal };
+  return { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: new TextEncoder().encode(JSON.stringify(spec)) };
 }
