@@ -1,6 +1,7 @@
 // Integration tests that must run berth code as its own process (a shim, a daemon) bundle the
 // TypeScript entry with esbuild into node_modules/.cache/berth-test/, so they never race on
-// dist/ and node still resolves external native modules (koffi) from the project.
+// dist/ and node still resolves external native modules (koffi, level's classic-level) from the
+// project's node_modules.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -27,7 +28,7 @@ export function bundleEntry(entry: string): Promise<string> {
         target: 'node20',
         format: 'esm',
         outfile,
-        external: ['koffi'],
+        external: ['koffi', 'level', 'classic-level'],
         banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
         logLevel: 'error',
       });
