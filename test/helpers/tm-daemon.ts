@@ -3,7 +3,6 @@
 // ({"type":"ready"}, {"type":"reload",...}, {"type":"exit",...}) and takes commands as JSON lines
 // on a unix control socket ({"op":"create"|"start"|"kill"|"state"|"delete"|"shutdown", ...}).
 // Every task's stdout is appended to <outDir>/<id>.out as it arrives.
-import './tm-daemon-preload.js';
 import { appendFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
