@@ -59,8 +59,20 @@ export class ImageService {
     return this.#o.root;
   }
 
-  /** Pulls `ref` (tag or digest) and returns its record; the CRI image_ref is `record.id`. */
-  pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  /**
+   * Pulls `ref` (tag or digest) and returns its record; the CRI image_ref is `record.id`. A failed
+   * pull collects what it fetched and nothing else references (containerd's pull lease).
+   */
+  async pull(ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    try {
+      return await this.#pull(ref, opts);
+    } catch (err) {
+      await this.gc().catch((e: unknown) => this.#o.log?.warn({ err: e, ref }, 'gc after a failed pull'));
+      throw err;
+    }
+  }
+
+  #pull(ref: string, opts: PullOptions): Promise<ImageRecord> {
     return pullImage({
       content: this.content, snapshots: this.snapshots, images: this.images, configPath: this.#o.configPath,
       credentialsFor: this.#o.credentialsFor, idleTimeoutMs: this.#o.idleTimeoutMs,
