@@ -1,0 +1,77 @@
+// The libcni result cache (cni.md §7): `<cacheDir>/results/<network>-<containerid>-<ifname>`,
+// one JSON object of kind cniCacheV1, written (0600, atomically) after a list's ADD succeeded and
+// removed after its DEL succeeded. DEL reads it for prevResult, so DEL works after a restart.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { InternalError, joinWithin } from '../../common/index.js';
+
+export interface CacheEntry {
+  readonly kind: 'cniCacheV1';
+  readonly containerId: string;
+  /** base64 of the network config list bytes. */
+  readonly config: string;
+  readonly ifName: string;
+  readonly networkName: string;
+  readonly cniArgs: readonly (readonly [string, string])[];
+  readonly capabilityArgs: Readonly<Record<string, unknown>>;
+  readonly result: unknown;
+}
+
+function resultsDir(cacheDir: string): string {
+  return joinWithin(cacheDir, 'results');
+}
+
+function entryPath(cacheDir: string, networkName: string, containerId: string, ifName: string): string {
+  return joinWithin(resultsDir(cacheDir), `${networkName}-${containerId}-${ifName}`);
+}
+
+export async function writeCache(cacheDir: string, entry: CacheEntry): Promise<void> {
+  await mkdir(resultsDir(cacheDir), { recursive: true, mode: 0o700 });
+  const path = entryPath(cacheDir, entry.networkName, entry.containerId, entry.ifName);
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/** The cached entry, or undefined when there is none (not an error, as in libcni). */
+export async function readCache(cacheDir: string, networkName: string, containerId: string, ifName: string): Promise<CacheEntry | undefined> {
+  const path = entryPath(cacheDir, networkName, containerId, ifName);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const v = JSON.parse(text) as CacheEntry;
+    if (v.kind !== 'cniCacheV1' || v.containerId !== containerId) throw new Error('not a cniCacheV1 entry for this container');
+    return v;
+  } catch (e) {
+    throw new InternalError(`cni cache file ${path} is unreadable: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export async function deleteCache(cacheDir: string, networkName: string, containerId: string, ifName: string): Promise<void> {
+  await rm(entryPath(cacheDir, networkName, containerId, ifName), { force: true });
+}
+
+/** Every readable entry (for restart cleanup); unreadable files are returned by name only. */
+export async function listCache(cacheDir: string): Promise<{ file: string; entry?: CacheEntry }[]> {
+  let names: string[];
+  try {
+    names = await readdir(resultsDir(cacheDir));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: { file: string; entry?: CacheEntry }[] = [];
+  for (const file of names.filter((n) => !n.endsWith('.tmp')).sort()) {
+    try {
+      const entry = JSON.parse(await readFile(joinWithin(resultsDir(cacheDir), file), 'utf8')) as CacheEntry;
+      out.push(entry.kind === 'cniCacheV1' ? { file, entry } : { file });
+    } catch {
+      out.push({ file });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,111 @@
+// Runs one CNI plugin binary the way libcni's invoke package does (cni.md §3): the daemon's
+// environment plus the CNI_* variables, the per-plugin JSON on stdin, the result (or an error
+// object) on stdout. Every exec has a deadline; a plugin that outlives it is killed.
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeadlineExceededError, InternalError, NotFoundError } from '../../common/index.js';
+
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
+
+export interface PluginInvocation {
+  readonly command: CniCommand;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifName: string;
+  /** `K=V` pairs, joined with ';' into CNI_ARGS. */
+  readonly args: readonly (readonly [string, string])[];
+  /** bin dirs, searched in order and joined with ':' into CNI_PATH. */
+  readonly binDirs: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/** A plugin's own error report: `{code, msg, details}` from its stdout, kept for the caller. */
+export class CniPluginError extends InternalError {
+  constructor(
+    readonly plugin: string,
+    readonly command: CniCommand,
+    readonly cniCode: number,
+    readonly msg: string,
+    readonly details: string,
+  ) {
+    super(`plugin type=${JSON.stringify(plugin)} failed (${command.toLowerCase()}): ${msg}${details ? `; ${details}` : ''}`);
+    this.name = 'CniPluginError';
+  }
+}
+
+/** The first `<dir>/<type>` that is executable. */
+export async function findPlugin(binDirs: readonly string[], type: string): Promise<string> {
+  for (const dir of binDirs) {
+    const p = join(dir, type);
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // try the next dir
+    }
+  }
+  throw new NotFoundError(`failed to find plugin ${JSON.stringify(type)} in path [${binDirs.join(' ')}]`);
+}
+
+/** Runs a plugin; resolves its parsed stdout (undefined when empty, as DEL prints nothing). */
+export async function execPlugin(type: string, stdin: unknown, inv: PluginInvocation): Promise<unknown> {
+  const binary = await findPlugin(inv.binDirs, type);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CNI_COMMAND: inv.command,
+    CNI_CONTAINERID: inv.containerId,
+    CNI_NETNS: inv.netns,
+    CNI_IFNAME: inv.ifName,
+    CNI_ARGS: inv.args.map(([k, v]) => `${k}=${v}`).join(';'),
+    CNI_PATH: inv.binDirs.join(':'),
+  };
+  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
+    (resolve, reject) => {
+      const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, inv.timeoutMs);
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.stdin.on('error', () => {}); // a plugin that exits without reading stdin: EPIPE is not the story
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new InternalError(`cannot run cni plugin ${binary}: ${e.message}`, { cause: e }));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
+      });
+      child.stdin.end(JSON.stringify(stdin));
+    },
+  );
+  if (timedOut) {
+    throw new DeadlineExceededError(`plugin type=${JSON.stringify(type)} (${inv.command.toLowerCase()}) did not finish within ${inv.timeoutMs} ms`);
+  }
+  const parsed = parseOutput(stdout);
+  if (code !== 0) {
+    const e = isObject(parsed) ? parsed : {};
+    const msg = typeof e.msg === 'string' && e.msg !== '' ? e.msg : stderr.trim() || stdout.trim() || `exit status ${code ?? 'signal'}`;
+    const details = typeof e.details === 'string' ? e.details : '';
+    throw new CniPluginError(type, inv.command, typeof e.code === 'number' ? e.code : 0, msg, details);
+  }
+  return parsed;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseOutput(stdout: string): unknown {
+  if (stdout.trim() === '') return undefined;
+  try {
+    return JSON.parse(stdout) as unknown;
+  } catch {
+    return undefined;
+  }
+}

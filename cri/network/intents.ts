@@ -1,0 +1,69 @@
+// A small journal of network work per sandbox, `<stateDir>/cni-intents/<id>.json`, written before
+// the first plugin runs and removed after teardown finished. It records the pod's arguments and
+// the exact configs ADD used, so a restarted daemon can finish or undo half-done work with the
+// same inputs even when the conf dir changed meanwhile or the ADD never reached the cache.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { joinWithin, validateIdentifier } from '../../common/index.js';
+import type { PodNetworkArgs } from './pod-args.js';
+
+/**
+ *   (none) --setup--> setting-up --ADD ok--> ready --teardown--> tearing-down --DEL ok--> (none)
+ *                          `--ADD failed / restart: undo (DEL) ------------------^
+ */
+export type IntentPhase = 'setting-up' | 'ready' | 'tearing-down';
+
+export interface IntentNetwork {
+  readonly name: string;
+  readonly ifName: string;
+  /** base64 of the config list bytes used for ADD. */
+  readonly config: string;
+}
+
+export interface NetworkIntent {
+  readonly version: 1;
+  readonly phase: IntentPhase;
+  readonly args: PodNetworkArgs;
+  readonly networks: readonly IntentNetwork[];
+}
+
+function dir(stateDir: string): string {
+  return joinWithin(stateDir, 'cni-intents');
+}
+
+function file(stateDir: string, id: string): string {
+  return joinWithin(dir(stateDir), `${validateIdentifier(id, 'sandbox id')}.json`);
+}
+
+export async function writeIntent(stateDir: string, intent: NetworkIntent): Promise<void> {
+  await mkdir(dir(stateDir), { recursive: true, mode: 0o700 });
+  const path = file(stateDir, intent.args.id);
+  await writeFile(`${path}.tmp`, JSON.stringify(intent), { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
+}
+
+export async function readIntent(stateDir: string, id: string): Promise<NetworkIntent | undefined> {
+  try {
+    const v = JSON.parse(await readFile(file(stateDir, id), 'utf8')) as NetworkIntent;
+    return v.version === 1 && v.args?.id === id ? v : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+}
+
+export async function deleteIntent(stateDir: string, id: string): Promise<void> {
+  await rm(file(stateDir, id), { force: true });
+}
+
+/** Sandbox ids with a journal entry. */
+export async function listIntents(stateDir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir(stateDir)))
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -'.json'.length))
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
