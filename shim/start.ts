@@ -38,8 +38,33 @@ export async function startShim(flags: ShimFlags, bundle = process.cwd()): Promi
   writeAddress(bundle, address);
   const pid = await spawnServer(flags, bundle, server);
   writeFileSync(path.join(bundle, 'shim.pid'), String(pid));
+  const options = await readStdin(2_000);
+  if (options.length > 0) {
+    const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
+    const cgroup = shimCgroupOf(options);
+    if (cgroup) joinCgroup(pid, cgroup);
+  }
   raiseOomScore(pid);
   return { address, pid };
+}
+
+// containerd writes the task's runtime options (a protobuf Any) on stdin and closes it, or gives
+// no stdin at all (/dev/null). A terminal is never read.
+function readStdin(timeoutMs: number): Promise<Buffer> {
+  if (process.stdin.isTTY) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const done = (): void => {
+      clearTimeout(timer);
+      process.stdin.removeAllListeners();
+      process.stdin.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    const timer = setTimeout(done, timeoutMs);
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.once('end', done);
+    process.stdin.once('error', done);
+  });
 }
 
 function listen(socketPath: string): Promise<net.Server> {

@@ -32,7 +32,7 @@ function fifoPath(p: string): string {
 }
 
 function openRdwr(p: string): number {
-  return openSync(p, constants.O_RDWR | constants.O_CREAT, 0o600);
+  return openSync(p, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
 }
 
 export class ProcessIO {

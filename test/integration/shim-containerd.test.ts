@@ -3,14 +3,13 @@
 // io.containerd.berth.v2, and ctr drives whole task lives through it, including a containerd
 // restart that must reconnect to the running shim through Connect.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeBusyboxRootfs } from '../fixtures/index.js';
-import { bundleEntry } from '../helpers/bundle.js';
-import { isAlive, mountsUnder, rand, shimPids, sleep, waitUntil } from './shim-harness.js';
+import { isAlive, makeShimWrapper, mountsUnder, rand, shimPids, sleep, waitUntil } from './shim-harness.js';
 
 const RUNTIME = 'io.containerd.berth.v2';
 
@@ -27,13 +26,8 @@ interface Daemon {
 let d: Daemon | undefined;
 
 async function setUp(): Promise<Daemon> {
-  const entry = await bundleEntry('shim/main.ts');
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bc-'));
-  const bin = path.join(tmp, 'bin');
-  spawnSync('mkdir', ['-p', bin]);
-  const wrapper = path.join(bin, 'containerd-shim-berth-v2');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} ${entry} "$@"\n`);
-  chmodSync(wrapper, 0o755);
+  const bin = path.dirname(await makeShimWrapper(path.join(tmp, 'bin')));
   const sock = path.join(tmp, 'c.sock');
   const config = path.join(tmp, 'config.toml');
   writeFileSync(

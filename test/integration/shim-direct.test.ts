@@ -1,11 +1,11 @@
 // containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
 // the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
-import { containerd, socketPathOf } from '../../proto/index.js';
+import { containerd, google, socketPathOf } from '../../proto/index.js';
 import { shimSocketAddress } from '../../shim/index.js';
 import {
   CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
@@ -21,6 +21,15 @@ afterEach(async () => {
   env = undefined;
   await tearDownChecked(e);
 });
+
+function rmdirQuietly(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false; // still has processes: retried
+  }
+}
 
 function kindOf(err: unknown): string {
   return isBerthError(err) ? err.kind : `not a BerthError: ${String(err)}`;
@@ -78,6 +87,36 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
     expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
     expect(existsSync(stale)).toBe(false);
+  });
+
+  it('start moves the server into Options.shim_cgroup given on stdin', async () => {
+    const e = (env = await setUpShimEnv());
+    const id = `cg-${rand()}`;
+    await makeTaskBundle(e, id, { args: ['true'] });
+    const cgroup = `/berth-shim-${rand()}`;
+    const hierarchies = readFileSync('/proc/self/cgroup', 'utf8').split('\n').map((l) => l.split(':')[1]).filter((c): c is string => !!c)
+      .map((c) => path.join('/sys/fs/cgroup', (c.split(',')[0] as string).replace(/^name=/, '')));
+    try {
+      for (const h of hierarchies) {
+        mkdirSync(path.join(h, cgroup));
+        if (h.endsWith('/cpuset')) {
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(path.join(h, cgroup, f), readFileSync(path.join(h, f)));
+        }
+      }
+      const options = containerd.runc.v1.Options.encode({ shimCgroup: cgroup }).finish();
+      const any = google.protobuf.Any.encode({ type_url: 'containerd.runc.v1.Options', value: options }).finish();
+      const { code, out } = await runShimAction(e, id, 'start', any);
+      expect(code, out.toString()).toBe(0);
+      const [server] = shimPids(e.ns);
+      const lines = readFileSync(`/proc/${server}/cgroup`, 'utf8').trim().split('\n').filter((l) => !l.startsWith('0::'));
+      expect(lines.length).toBe(hierarchies.length);
+      expect(lines.every((l) => l.endsWith(`:${cgroup}`))).toBe(true);
+      const task = await connectTask(e, out.toString());
+      await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+      expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
+    } finally {
+      for (const h of hierarchies) await waitUntil(() => !existsSync(path.join(h, cgroup)) || rmdirQuietly(path.join(h, cgroup)), 5_000);
+    }
   });
 
   it('serves a pod of 3 tasks from ONE shim: same address, exit codes via Wait, Shutdown after the last delete', async () => {

@@ -3,7 +3,7 @@
 // shim's `start`/`delete` actions run exactly as containerd 1.6 runs them, and a teardown that
 // removes every process, mount, socket and directory a test made.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,15 +107,16 @@ function shimEnvVars(env: ShimEnv): NodeJS.ProcessEnv {
 }
 
 /** Runs the shim binary with containerd's argv for `action`; resolves with stdout+stderr. */
-export function runShimAction(env: ShimEnv, id: string, action: 'start' | 'delete'): Promise<{ code: number | null; out: Buffer }> {
+export function runShimAction(env: ShimEnv, id: string, action: 'start' | 'delete', stdin?: Uint8Array): Promise<{ code: number | null; out: Buffer }> {
   const args = [env.shimEntry, '-namespace', env.ns, '-address', env.address, '-publish-binary', '/usr/bin/containerd', '-id', id];
   if (action === 'delete') args.push('-bundle', bundleDir(env, id));
   const child = spawn(process.execPath, [...args, action], {
-    cwd: bundleDir(env, id), env: shimEnvVars(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: bundleDir(env, id), env: shimEnvVars(env), detached: true, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
+  if (stdin) child.stdin?.end(stdin);
   const chunks: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => chunks.push(c));
-  child.stderr.on('data', (c: Buffer) => chunks.push(c));
+  child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+  child.stderr?.on('data', (c: Buffer) => chunks.push(c));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -222,4 +223,18 @@ export async function tearDownChecked(env: ShimEnv | undefined): Promise<void> {
 export function processSpec(args: string[], terminal = false): { type_url: string; value: Uint8Array } {
   const spec = { args, env: ['PATH=/bin:/usr/bin'], cwd: '/', user: { uid: 0, gid: 0 }, terminal };
   return { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: new TextEncoder().encode(JSON.stringify(spec)) };
+}
+
+/**
+ * Writes `<dir>/containerd-shim-berth-v2`, a wrapper that execs node on the test bundle of
+ * shim/main.ts, and returns its absolute path. Put `dir` on a daemon's PATH (runtime name
+ * io.containerd.berth.v2) or use the path itself as the runtime.
+ */
+export async function makeShimWrapper(dir: string): Promise<string> {
+  const entry = await bundleEntry('shim/main.ts');
+  mkdirSync(dir, { recursive: true });
+  const wrapper = path.join(dir, 'containerd-shim-berth-v2');
+  writeFileSync(wrapper, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${entry} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return wrapper;
 }
