@@ -1,0 +1,232 @@
+// The CRI figures, each one repetition against one daemon, returning samples by row id. The
+// runner calls them for containerd and berth in alternating order. Every figure removes the pods
+// it made before returning, so the next one starts from an empty daemon.
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { isBerthError } from '../common/index.js';
+import type { Daemon } from './daemon.js';
+import { addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type Pod, type PodEnv } from './pods.js';
+import { mustRun, nowMs, pssKiB, rand, sleep, waitFor } from './proc.js';
+
+export type Samples = Record<string, number[]>;
+
+export interface FigureContext extends PodEnv {
+  dir: string;
+  pods: number;
+  parallel: number;
+  bigImage: string;
+  bigBytes: number;
+  /** Run the 200-pod restart figure too. */
+  restart200: boolean;
+  log: (msg: string) => void;
+}
+
+async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
+  await eachLimited(pods, 4, (p) => removePod(d, p.id));
+}
+
+export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> {
+  const seq: number[] = [];
+  const made: Pod[] = [];
+  try {
+    for (let i = 0; i < ctx.pods; i++) {
+      const t = nowMs();
+      made.push(await startPodWithSleep(d, ctx));
+      seq.push(nowMs() - t);
+    }
+    await removePods(d, made.splice(0));
+    const par: number[] = [];
+    const t0 = nowMs();
+    await Promise.all(Array.from({ length: ctx.parallel }, async () => {
+      const t = nowMs();
+      made.push(await startPodWithSleep(d, ctx));
+      par.push(nowMs() - t);
+    }));
+    const wall = nowMs() - t0;
+    return { 'pod-start-seq': seq, 'pod-start-par': par, 'pod-start-par-wall': [wall] };
+  } finally {
+    await removePods(d, made);
+  }
+}
+
+const MiB = 1024;
+
+export async function memory(d: Daemon, ctx: FigureContext): Promise<Samples> {
+  const pid = d.pid;
+  const made: Pod[] = [];
+  try {
+    await sleep(500);
+    const before = pid ? pssKiB(pid) : 0;
+    for (let i = 0; i < ctx.pods; i++) {
+      const pod = await runPod(d, ctx);
+      made.push(pod);
+      await addContainer(d, ctx, pod, 'a', { command: SLEEP });
+      await addContainer(d, ctx, pod, 'b', { command: SLEEP });
+    }
+    await sleep(2_000); // let the shims settle (lazy pages, GC) before reading PSS
+    const shims = d.shimPids();
+    const shimKiB = shims.reduce((n, p) => n + pssKiB(p), 0);
+    const growth = pid ? pssKiB(pid) - before : Number.NaN;
+    const perPodShim = shimKiB / ctx.pods / MiB;
+    const perPodDaemon = growth / ctx.pods / MiB;
+    ctx.log(`  ${d.name}: ${shims.length} shim processes for ${ctx.pods} pods`);
+    return { 'mem-shim': [perPodShim], 'mem-daemon': [perPodDaemon], 'mem-total': [perPodShim + perPodDaemon] };
+  } finally {
+    await removePods(d, made);
+  }
+}
+
+/** Every one of `ids` is listed RUNNING. */
+async function allRunning(d: Daemon, ids: ReadonlySet<string>): Promise<boolean> {
+  try {
+    const res = await d.client.runtime.ListContainers({}, { timeoutMs: 5_000 });
+    let running = 0;
+    for (const c of res.containers) if (ids.has(c.id ?? "") && c.state === CONTAINER_RUNNING) running++;
+    return running === ids.size;
+  } catch {
+    return false;
+  }
+}
+
+async function restartWith(d: Daemon, ctx: FigureContext, n: number): Promise<number> {
+  const made: Pod[] = [];
+  try {
+    await eachLimited(Array.from({ length: n }), Math.max(1, ctx.parallel), async () => {
+      made.push(await startPodWithSleep(d, ctx));
+    });
+    const ids = new Set(made.flatMap((p) => p.containers));
+    await d.kill9();
+    const t0 = nowMs();
+    await d.start(120_000);
+    await waitFor(`${d.name} to list ${ids.size} running containers after restart`, () => allRunning(d, ids), 120_000, 5);
+    return nowMs() - t0;
+  } finally {
+    await removePods(d, made);
+  }
+}
+
+export async function restart(d: Daemon, ctx: FigureContext): Promise<Samples> {
+  const out: Samples = { 'restart-20': [await restartWith(d, ctx, ctx.pods)] };
+  if (ctx.restart200) out['restart-200'] = [await restartWith(d, ctx, 200)];
+  return out;
+}
+
+/** Opens a FIFO for writing once its reader (the container's shell) has it open; never blocks the loop. */
+async function openWriter(fifo: string): Promise<number> {
+  let fd = -1;
+  await waitFor(`a reader on ${fifo}`, () => {
+    try {
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false;
+      throw err;
+    }
+  }, 20_000, 1);
+  return fd;
+}
+
+export async function exitLatency(d: Daemon, ctx: FigureContext, count = 5): Promise<Samples> {
+  const rt = d.client.runtime;
+  const fifoDir = path.join(ctx.dir, `exit-${d.name}-${rand()}`);
+  await mkdir(fifoDir, { recursive: true });
+  const status: number[] = [];
+  const event: number[] = [];
+  const stopped = new Map<string, number>();
+  let eventsUnsupported = false;
+  const stream = rt.GetContainerEvents({});
+  stream.on('data', (ev: { containerId: string; containerEventType: number }) => {
+    if (ev.containerEventType === 2 && !stopped.has(ev.containerId)) stopped.set(ev.containerId, nowMs());
+  });
+  stream.on('error', (err: { code?: number }) => {
+    if (err.code === 12) eventsUnsupported = true; // UNIMPLEMENTED (containerd 1.6)
+  });
+  const pod = await runPod(d, ctx);
+  try {
+    for (let i = 0; i < count; i++) {
+      const fifo = path.join(fifoDir, `go${i}`);
+      await mustRun('mkfifo', [fifo]);
+      const cid = await addContainer(d, ctx, pod, `exit${i}`, {
+        command: ['sh', '-c', `read x < /x/go${i}; exit 3`], mounts: [{ containerPath: '/x', hostPath: fifoDir }],
+      });
+      const fd = await openWriter(fifo);
+      const t0 = nowMs();
+      writeSync(fd, 'go\n');
+      closeSync(fd);
+      for (;;) {
+        const st = await rt.ContainerStatus({ containerId: cid });
+        if (st.status?.state === CONTAINER_EXITED) break;
+        await sleep(1);
+      }
+      status.push(nowMs() - t0);
+      if (!eventsUnsupported) {
+        await waitFor('CONTAINER_STOPPED event', () => eventsUnsupported || stopped.has(cid), 10_000, 1).catch(() => undefined);
+        const at = stopped.get(cid);
+        if (at !== undefined) event.push(at - t0);
+      }
+    }
+  } finally {
+    stream.cancel();
+    await removePod(d, pod.id);
+  }
+  return { 'exit-status': status, 'exit-event': event };
+}
+
+/** Calls `call` back to back from `clients` concurrent loops for `ms`; returns calls per second. */
+async function rate(clients: number, ms: number, call: (client: number) => Promise<unknown>): Promise<number> {
+  let done = 0;
+  const until = nowMs() + ms;
+  const t0 = nowMs();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    while (nowMs() < until) {
+      await call(c);
+      done++;
+    }
+  }));
+  return done / ((nowMs() - t0) / 1000);
+}
+
+export async function readRate(d: Daemon, ctx: FigureContext, windowMs = 2_000): Promise<Samples> {
+  const made: Pod[] = [];
+  const clients = Array.from({ length: 8 }, () => d.newClient());
+  try {
+    // 100 containers in 10 pods, created but not started (the reads come from the daemon's store).
+    await eachLimited(Array.from({ length: 10 }), 2, async () => {
+      const pod = await runPod(d, ctx);
+      made.push(pod);
+      for (let c = 0; c < 10; c++) await addContainer(d, ctx, pod, `c${c}`, { command: SLEEP, start: false });
+    });
+    const ids = made.flatMap((p) => p.containers);
+    const out: Samples = {};
+    for (const n of [1, 8]) {
+      out[`read-list-${n}`] = [await rate(n, windowMs, (c) => clients[c]!.runtime.ListContainers({}))];
+      let k = 0;
+      out[`read-status-${n}`] = [await rate(n, windowMs, (c) => clients[c]!.runtime.ContainerStatus({ containerId: ids[k++ % ids.length]! }))];
+    }
+    return out;
+  } finally {
+    for (const c of clients) c.close();
+    await removePods(d, made);
+  }
+}
+
+export async function pull(d: Daemon, ctx: FigureContext): Promise<Samples> {
+  const img = d.client.image;
+  const t0 = nowMs();
+  await img.PullImage({ image: { image: ctx.bigImage } }, { timeoutMs: 300_000 });
+  const s = (nowMs() - t0) / 1000;
+  await img.RemoveImage({ image: { image: ctx.bigImage } }).catch((err: unknown) => {
+    if (!(isBerthError(err) && err.kind === 'not-found')) throw err;
+  });
+  return { pull: [ctx.bigBytes / 1e6 / s] };
+}
+
+export const CRI_FIGURES = {
+  'pod-start': podStart,
+  memory,
+  restart,
+  exit: exitLatency,
+  read: readRate,
+  pull,
+} as const;

@@ -1,0 +1,49 @@
+// The images both runtimes use, served by one local docker-registry: busybox (for `sleep` and
+// `sh`), a pause image made from the same busybox layer, and a 50 MB image of five layers of
+// incompressible data for the pull figure. Built as OCI layouts and pushed with skopeo.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { busyboxLayer, makeImage, makeLayer, writeLayout } from '../test/fixtures/oci-image.js';
+import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
+
+export interface BenchImages {
+  registry: TestRegistry;
+  busybox: string;
+  pause: string;
+  /** 5 layers x 10 MiB of random bytes (gzip does not shrink them). */
+  big: string;
+  bigBytes: number;
+}
+
+export async function prepareImages(workDir: string, withBig: boolean): Promise<BenchImages> {
+  const registry = await startRegistry();
+  try {
+    const base = await busyboxLayer();
+    const busybox = makeImage([base], { cmd: ['sh'] });
+    await writeLayout(path.join(workDir, 'busybox'), '1', busybox);
+    await registry.push(path.join(workDir, 'busybox'), '1', 'bench/busybox');
+    const pause = makeImage([base], { cmd: ['sleep', '2147483647'] });
+    await writeLayout(path.join(workDir, 'pause'), '1', pause);
+    await registry.push(path.join(workDir, 'pause'), '1', 'bench/pause');
+    let bigBytes = 0;
+    if (withBig) {
+      const layers = [];
+      for (let i = 0; i < 5; i++) {
+        layers.push(await makeLayer([{ name: 'data/', type: 'directory' }, { name: `data/layer${i}.bin`, content: randomBytes(10 << 20) }]));
+      }
+      bigBytes = layers.reduce((n, l) => n + l.size, 0);
+      await writeLayout(path.join(workDir, 'big'), '1', makeImage(layers, { cmd: ['sh'] }));
+      await registry.push(path.join(workDir, 'big'), '1', 'bench/big');
+    }
+    return {
+      registry,
+      busybox: `${registry.host}/bench/busybox:1`,
+      pause: `${registry.host}/bench/pause:1`,
+      big: `${registry.host}/bench/big:1`,
+      bigBytes,
+    };
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+// Every row the table can print: what it measures, its unit, which way is better, and the
+// target ratio from issues #9/#10. Figures fill samples in by row id.
+
+export type Column = 'berth' | 'containerd' | 'floor';
+
+export interface RowDef {
+  id: string;
+  figure: string;
+  title: string;
+  unit: string;
+  higherIsBetter?: boolean;
+  target?: { op: '<=' | '>='; value: number };
+}
+
+export const ROWS: readonly RowDef[] = [
+  { id: 'pod-start-seq', figure: 'pod-start', title: 'pod start, sequential (per pod)', unit: 'ms', target: { op: '<=', value: 0.7 } },
+  { id: 'pod-start-par', figure: 'pod-start', title: 'pod start, 8 parallel (per pod)', unit: 'ms', target: { op: '<=', value: 0.7 } },
+  { id: 'pod-start-par-wall', figure: 'pod-start', title: 'pod start, 8 parallel (wall for 8)', unit: 'ms', target: { op: '<=', value: 0.7 } },
+  { id: 'mem-shim', figure: 'memory', title: 'shim PSS per pod (pause + 2 sleep)', unit: 'MiB' },
+  { id: 'mem-daemon', figure: 'memory', title: 'daemon PSS growth per pod', unit: 'MiB' },
+  { id: 'mem-total', figure: 'memory', title: 'memory per pod (shims + daemon growth)', unit: 'MiB', target: { op: '<=', value: 1.0 } },
+  { id: 'restart-20', figure: 'restart', title: 'restart reload, 20 pods', unit: 'ms', target: { op: '<=', value: 1.0 } },
+  { id: 'restart-200', figure: 'restart', title: 'restart reload, 200 pods', unit: 'ms', target: { op: '<=', value: 0.5 } },
+  { id: 'exit-status', figure: 'exit', title: 'exit → ContainerStatus EXITED (poll)', unit: 'ms', target: { op: '<=', value: 1.0 } },
+  { id: 'exit-event', figure: 'exit', title: 'exit → GetContainerEvents', unit: 'ms', target: { op: '<=', value: 1.0 } },
+  { id: 'read-list-1', figure: 'read', title: 'ListContainers, 100 ctrs, 1 client', unit: '/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'read-list-8', figure: 'read', title: 'ListContainers, 100 ctrs, 8 clients', unit: '/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'read-status-1', figure: 'read', title: 'ContainerStatus, 100 ctrs, 1 client', unit: '/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'read-status-8', figure: 'read', title: 'ContainerStatus, 100 ctrs, 8 clients', unit: '/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'pull', figure: 'pull', title: 'pull + unpack 50 MB, 5 layers', unit: 'MB/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'floor-runc', figure: 'floor', title: 'floor: `runc run -d` (same rootfs)', unit: 'ms' },
+  { id: 'floor-cni', figure: 'floor', title: 'floor: netns + CNI ADD alone', unit: 'ms' },
+  { id: 'shim-start', figure: 'shim', title: 'shim `start` → serving (Connect answers)', unit: 'ms', target: { op: '<=', value: 1.5 } },
+  { id: 'shim-pss', figure: 'shim', title: 'shim PSS per pod (pause + 2 ctrs), direct ttrpc', unit: 'MiB', target: { op: '<=', value: 2.0 } },
+];
+
+export const FIGURES = ['pod-start', 'memory', 'restart', 'exit', 'read', 'pull', 'floor', 'shim'] as const;
+export type Figure = (typeof FIGURES)[number];
+
+export function rowsOf(figure: string): RowDef[] {
+  return ROWS.filter((r) => r.figure === figure);
+}

@@ -1,0 +1,153 @@
+// One bench run: shared images, network and config; containerd and berth started side by side;
+// each figure repeated with the A/B order alternating per repetition so machine drift cancels;
+// then everything torn down (pods, daemons, shims, mounts, bridge, iptables, temp dirs).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isBerthError } from '../common/index.js';
+import { bundleBerthShim } from './build.js';
+import type { Daemon } from './daemon.js';
+import { CRI_FIGURES, type FigureContext, type Samples } from './figures.js';
+import { floor } from './floor.js';
+import { prepareImages, type BenchImages } from './images.js';
+import { benchNetwork, cleanupNetwork, writeCniConfDir } from './network.js';
+import { describeMachine, rand } from './proc.js';
+import { addSamples, type RunResult } from './report.js';
+import { FIGURES, type Figure } from './rows.js';
+import { berthDaemon, containerdDaemon, type SharedSetup } from './runtimes.js';
+import { shimFigures, type ShimKind } from './shim.js';
+
+export interface BenchOptions {
+  only: Figure[];
+  reps: number;
+  pods: number;
+  parallel: number;
+  handler: 'runc' | 'berth';
+  restart200: boolean;
+  log: (msg: string) => void;
+}
+
+const errText = (err: unknown): string => (isBerthError(err) ? `${err.kind}: ${err.message}` : String(err instanceof Error ? err.message : err)).slice(0, 600);
+
+/** Pulls the pod images through the CRI (so both daemons hold the same ones before timing). */
+async function warmUp(d: Daemon, images: BenchImages): Promise<void> {
+  for (const image of [images.pause, images.busybox]) await d.client.image.PullImage({ image: { image } }, { timeoutMs: 120_000 });
+}
+
+export async function runBench(o: BenchOptions): Promise<RunResult> {
+  const result: RunResult = {
+    startedAt: new Date().toISOString(), machine: describeMachine(),
+    options: { only: o.only, reps: o.reps, pods: o.pods, parallel: o.parallel, handler: o.handler, restart200: o.restart200 },
+    samples: {}, notes: {}, errors: [], remarks: [],
+  };
+  const wants = (f: Figure) => o.only.includes(f);
+  const runId = rand();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bb-run-'));
+  const net = benchNetwork(runId);
+  const daemons: Daemon[] = [];
+  let images: BenchImages | undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    o.log('interrupted: cleaning up after the current step');
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    const criFigures = FIGURES.filter((f) => f in CRI_FIGURES && wants(f)) as (keyof typeof CRI_FIGURES)[];
+    if (criFigures.length > 0) {
+      const cniConfDir = await writeCniConfDir(path.join(dir, 'net.d'), net);
+      o.log('building images and starting the local registry');
+      images = await prepareImages(path.join(dir, 'images'), wants('pull'));
+      const shared: SharedSetup = { dir, cniConfDir, registryHost: images.registry.host, pauseImage: images.pause };
+      o.log('starting containerd');
+      const ctrd = await containerdDaemon(shared);
+      daemons.push(ctrd);
+      try {
+        await ctrd.start();
+        await warmUp(ctrd, images);
+      } catch (err) {
+        result.notes.containerd = `n/a (${errText(err)})`;
+        daemons.pop();
+        await ctrd.cleanup();
+      }
+      o.log('starting berth');
+      try {
+        const berth = await berthDaemon(shared, o.handler);
+        daemons.push(berth);
+        try {
+          await berth.start(30_000);
+          await warmUp(berth, images);
+        } catch (err) {
+          daemons.pop();
+          await berth.cleanup();
+          throw err;
+        }
+      } catch (err) {
+        result.notes.berth = `n/a (daemon not available: ${errText(err)})`;
+        o.log(`berth: ${result.notes.berth}`);
+      }
+      const ctx: FigureContext = {
+        dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
+        bigImage: images.big, bigBytes: images.bigBytes, restart200: o.restart200, log: o.log,
+      };
+      for (const fig of criFigures) {
+        for (let rep = 0; rep < o.reps && !interrupted; rep++) {
+          const order = rep % 2 === 0 ? daemons : [...daemons].reverse();
+          for (const d of order) {
+            if (interrupted) break;
+            o.log(`${fig} rep ${rep + 1}/${o.reps}: ${d.name}`);
+            try {
+              addSamples(result, d.name, await CRI_FIGURES[fig](d, ctx));
+            } catch (err) {
+              result.errors.push({ figure: fig, runtime: d.name, error: errText(err) });
+              o.log(`  failed: ${errText(err)}`);
+            }
+          }
+        }
+      }
+      if (!daemons.some((d) => d.name === 'containerd') || !result.notes.containerd) {
+        result.remarks.push(`containerd handler runc (containerd-shim-runc-v2); berth handler ${o.handler}.`);
+      }
+    }
+    if (wants('floor') && !interrupted) {
+      o.log('floor: runc run -d and CNI ADD');
+      try {
+        addSamples(result, 'floor', await floor(dir, net, Math.max(5, o.reps * 3)));
+      } catch (err) {
+        result.errors.push({ figure: 'floor', runtime: 'floor', error: errText(err) });
+      }
+    }
+    if (wants('shim') && !interrupted) await runShimFigures(o, result);
+  } finally {
+    process.off('SIGINT', onSignal);
+    o.log('cleaning up');
+    for (const d of daemons) await d.cleanup().catch((err: unknown) => o.log(`cleanup of ${d.name}: ${errText(err)}`));
+    await images?.registry.stop().catch(() => undefined);
+    await cleanupNetwork(net).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return result;
+}
+
+async function runShimFigures(o: BenchOptions, result: RunResult): Promise<void> {
+  let script: string | undefined;
+  try {
+    script = (await bundleBerthShim()).script;
+  } catch (err) {
+    result.remarks.push(`berth shim: n/a (${errText(err)})`);
+  }
+  const kinds: ShimKind[] = script ? ['runc', 'berth'] : ['runc'];
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const kind of rep % 2 === 0 ? kinds : [...kinds].reverse()) {
+      o.log(`shim rep ${rep + 1}/${o.reps}: ${kind}`);
+      try {
+        const s: Samples = await shimFigures(kind, script, { starts: 5, pods: Math.min(o.pods, 10) });
+        addSamples(result, kind === 'runc' ? 'containerd' : 'berth', s);
+      } catch (err) {
+        result.errors.push({ figure: 'shim', runtime: kind, error: errText(err) });
+        o.log(`  failed: ${errText(err)}`);
+      }
+    }
+  }
+  result.remarks.push('shim rows: "berth" = containerd-shim-berth-v2 (node --max-semi-space-size=1, esbuild bundle), "containerd" = containerd-shim-runc-v2 1.6.20.');
+}
