@@ -62,13 +62,23 @@ export async function execPlugin(type: string, stdin: unknown, inv: PluginInvoca
   };
   const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
     (resolve, reject) => {
-      const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      // Own process group: a plugin that hangs is killed with everything it started, and the
+      // result does not wait for a grandchild still holding stdout open.
+      const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
+      const finish = (code: number | null) => {
+        clearTimeout(timer);
+        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
+      };
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }, inv.timeoutMs);
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
@@ -77,10 +87,10 @@ export async function execPlugin(type: string, stdin: unknown, inv: PluginInvoca
         clearTimeout(timer);
         reject(new InternalError(`cannot run cni plugin ${binary}: ${e.message}`, { cause: e }));
       });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
+      child.on('exit', (code) => {
+        if (timedOut) finish(code);
       });
+      child.on('close', finish);
       child.stdin.end(JSON.stringify(stdin));
     },
   );

@@ -61,6 +61,12 @@ export interface RecoveryReport {
   readonly failed: readonly { readonly id: string; readonly error: unknown }[];
 }
 
+/** How a failed setup is undone: the results reached so far, and lists whose DEL may fail. */
+interface Undo {
+  readonly partial: ReadonlyMap<string, unknown>;
+  readonly bestEffort: (ifName: string) => boolean;
+}
+
 interface Attachment {
   readonly list: NetworkConfigList;
   readonly ifName: string;
@@ -115,19 +121,19 @@ export class PodNetworking {
   }
 
   /** ADD every network into the pod's netns; on failure everything done is DELeted first. */
-  setupPodNetwork(args: PodNetworkArgs): Promise<PodNetworkResult> {
+  async setupPodNetwork(args: PodNetworkArgs): Promise<PodNetworkResult> {
     validateArgs(args);
     return this.#locks.run(args.id, () => this.#setup(args));
   }
 
   /** DEL every network (journal, cache, else current config), then unpin the netns. Idempotent. */
-  teardownPodNetwork(args: TeardownArgs, opts: TeardownOptions = {}): Promise<void> {
+  async teardownPodNetwork(args: TeardownArgs, opts: TeardownOptions = {}): Promise<void> {
     validateIdentifier(args.id, 'sandbox id');
-    return this.#locks.run(args.id, () => this.#teardown(args, opts.removeNetns ?? true, new Map()));
+    return this.#locks.run(args.id, () => this.#teardown(args, opts.removeNetns ?? true));
   }
 
   /** CHECK every cached network of the pod (lists at cniVersion >= 0.4.0 without disableCheck). */
-  checkPodNetwork(id: string): Promise<void> {
+  async checkPodNetwork(id: string): Promise<void> {
     validateIdentifier(id, 'sandbox id');
     return this.#locks.run(id, async () => {
       const intent = await readIntent(this.#stateDir, id);
@@ -179,7 +185,7 @@ export class PodNetworking {
         continue;
       }
       try {
-        await this.#locks.run(id, () => this.#teardown({ id }, true, new Map()));
+        await this.#locks.run(id, () => this.#teardown({ id }, true));
         tornDown.push(id);
         this.#log.info({ sandboxId: id, phase: intent?.phase ?? 'no journal' }, 'recovered pod network: torn down');
       } catch (error) {
@@ -238,8 +244,11 @@ export class PodNetworking {
       return summary;
     } catch (err) {
       this.#log.warn({ sandboxId: args.id, err }, 'pod network setup failed; undoing');
+      // Lists with no plugin that succeeded get a best-effort DEL: a plugin whose ADD failed
+      // undoes its own work, and its config may be the very thing that is broken.
+      const undoing: Undo = { partial, bestEffort: (ifName) => !results.some((r) => r.ifName === ifName) && partial.get(ifName) === undefined };
       try {
-        await this.#teardown(args, false, partial);
+        await this.#teardown(args, false, undoing);
       } catch (undoErr) {
         this.#log.error({ sandboxId: args.id, err: undoErr }, 'undoing a failed pod network setup failed; recovery will retry');
       }
@@ -247,7 +256,7 @@ export class PodNetworking {
     }
   }
 
-  async #teardown(req: TeardownArgs, unpin: boolean, partial: ReadonlyMap<string, unknown>): Promise<void> {
+  async #teardown(req: TeardownArgs, unpin: boolean, undoing?: Undo): Promise<void> {
     const intent = await readIntent(this.#stateDir, req.id);
     const defaultNetns = netnsPath(this.#stateDir, req.id);
     const args: PodNetworkArgs = {
@@ -266,15 +275,16 @@ export class PodNetworking {
     let firstError: unknown;
     for (const att of atts.sort(byIfName)) {
       const cached = await readCache(this.#cacheDir, att.list.name, req.id, att.ifName);
-      const prev = partial.get(att.ifName) ?? cached?.result;
+      const prev = undoing?.partial.get(att.ifName) ?? cached?.result;
       try {
         await delList(this.#run(att, args, netns, cached?.capabilityArgs), prev);
       } catch (err) {
-        if (!tolerableDelError(err, netns)) {
+        const ignore = undoing?.bestEffort(att.ifName) === true || tolerableDelError(err, netns);
+        if (!ignore) {
           firstError ??= err;
           continue;
         }
-        this.#log.debug({ sandboxId: req.id, err }, 'cni DEL: ignoring a not-found error');
+        this.#log.warn({ sandboxId: req.id, network: att.list.name, err }, 'cni DEL failed; ignored (not found, or undoing a failed ADD)');
       }
       await deleteCache(this.#cacheDir, att.list.name, req.id, att.ifName);
     }

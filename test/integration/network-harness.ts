@@ -141,3 +141,40 @@ export async function unreachable(url: string, netns?: string): Promise<boolean>
     () => true,
   );
 }
+
+/**
+ * A fake CNI plugin (a node script) in the test's bin dir. On the commands in `failOn` it prints
+ * a CNI error (code 999, msg, details) and exits 1; with `hangOn` it sleeps (in a grandchild);
+ * with `crashParentOn` it SIGKILLs its parent (the daemon stand-in) while the file `marker`
+ * exists. Otherwise ADD passes prevResult through (a chained plugin) and DEL/CHECK succeed.
+ */
+export async function writeFakePlugin(
+  env: NetEnv,
+  type: string,
+  behaviour: { failOn?: string[]; hangOn?: string[]; crashParentOn?: string[]; marker?: string; msg?: string },
+): Promise<void> {
+  const script = `#!${process.execPath}
+const cmd = process.env.CNI_COMMAND;
+const b = ${JSON.stringify(behaviour)};
+let input = '';
+process.stdin.on('data', (d) => (input += d));
+process.stdin.on('end', () => {
+  const conf = JSON.parse(input || '{}');
+  if ((b.crashParentOn || []).includes(cmd) && require('fs').existsSync(b.marker)) {
+    process.kill(process.ppid, 'SIGKILL');
+    setTimeout(() => process.exit(0), 2000);
+    return;
+  }
+  if ((b.hangOn || []).includes(cmd)) {
+    require('child_process').spawn('sleep', ['60'], { stdio: 'inherit' });
+    return;
+  }
+  if ((b.failOn || []).includes(cmd)) {
+    process.stdout.write(JSON.stringify({ cniVersion: conf.cniVersion, code: 999, msg: b.msg || 'fake failure', details: 'from ' + ${JSON.stringify(type)} }));
+    process.exit(1);
+  }
+  if (cmd === 'ADD') process.stdout.write(JSON.stringify(conf.prevResult || { cniVersion: conf.cniVersion, interfaces: [], ips: [] }));
+});
+`;
+  await writeFile(join(env.binDir, type), script, { mode: 0o755 });
+}
