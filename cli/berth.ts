@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// berth: the CRI daemon. Serves runtime.v1 RuntimeService + ImageService on a unix socket.
+// SIGTERM/SIGINT shut it down cleanly and leave every pod running; the next start reloads them.
+import './bundle-preload.js';
+import { existsSync } from 'node:fs';
+import { Command } from 'commander';
+import { createLogger, toStatus } from '../common/index.js';
+import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';
+import type { LevelWithSilent } from 'pino';
+
+const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
+
+interface Flags { config?: string; address?: string; root?: string; state?: string; logLevel?: string }
+
+async function main(): Promise<void> {
+  const program = new Command('berth')
+    .description('berth: a containerd-compatible Kubernetes CRI runtime')
+    .option('--config <file>', `config file (berth or containerd 1.6 format; default ${DEFAULT_CONFIG_FILE} when present)`)
+    .option('--address <path>', 'CRI socket (default /run/berth/berth.sock)')
+    .option('--root <dir>', 'persistent state (default /var/lib/berth)')
+    .option('--state <dir>', 'runtime state, tmpfs (default /run/berth)')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal')
+    .parse();
+  const f = program.opts<Flags>();
+  const file = f.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  const overrides: ConfigOverrides = {
+    ...(f.root ? { root: f.root } : {}),
+    ...(f.state ? { state: f.state } : {}),
+    ...(f.address ? { grpc: { address: f.address }, ttrpc: { address: `${f.address}.ttrpc` } } : {}),
+    ...(f.logLevel ? { debug: { level: f.logLevel as 'info' } } : {}),
+  };
+  const config = await loadConfig(file, overrides);
+  const level = (config.debug.level === 'panic' ? 'fatal' : config.debug.level) as LevelWithSilent;
+  const log = createLogger({ level, name: 'berth' });
+  log.info({ config: config.source ?? 'built-in defaults', address: config.grpc.address, root: config.root, state: config.state }, 'berth starting');
+  const daemon = await startDaemon(config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down; pods keep running');
+    void daemon.close().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info('berth ready');
+}
+
+main().catch((err: unknown) => {
+  const s = toStatus(err);
+  process.stderr.write(`berth: ${s.message}\n`);
+  process.exit(1);
+});

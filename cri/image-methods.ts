@@ -1,0 +1,57 @@
+// ImageService methods, delegating to image/: PullImage (with auth; berth.local/* images are
+// built on the machine), ListImages, ImageStatus (verbose), RemoveImage, ImageFsInfo.
+import { InvalidArgumentError } from '../common/index.js';
+import type { Credentials, ImageRecord, ImageService } from '../image/index.js';
+import type { runtime } from '../proto/cri.js';
+import { buildLocalImage, int64, isLocalImage } from './runtime/index.js';
+
+function imageMessage(r: ImageRecord): runtime.v1.Image.$Properties {
+  const user = String((r.config.config as { User?: string } | undefined)?.User ?? '').split(':')[0] ?? '';
+  return {
+    id: r.id, repoTags: [...r.repoTags], repoDigests: [...r.repoDigests], size: r.size, spec: { image: r.id }, pinned: false,
+    ...(/^\d+$/.test(user) ? { uid: { value: Number(user) } } : { username: user }),
+  };
+}
+
+function credentials(auth: runtime.v1.IAuthConfig | null | undefined): Credentials | undefined {
+  if (!auth) return undefined;
+  if (auth.identityToken) return { identityToken: auth.identityToken };
+  if (auth.username) return { username: auth.username, password: auth.password ?? '' };
+  if (auth.auth) return { auth: auth.auth };
+  return undefined;
+}
+
+export async function pullImage(images: ImageService, req: runtime.v1.PullImageRequest): Promise<runtime.v1.PullImageResponse.$Properties> {
+  const ref = req.image?.image ?? '';
+  if (ref === '') throw new InvalidArgumentError('PullImage: image reference is empty');
+  const creds = credentials(req.auth);
+  const rec = isLocalImage(ref) ? await buildLocalImage(images, ref) : await images.pull(ref, creds ? { credentials: creds } : {});
+  return { imageRef: rec.id };
+}
+
+export function listImages(images: ImageService, req: runtime.v1.ListImagesRequest): runtime.v1.ListImagesResponse.$Properties {
+  const want = req.filter?.image?.image ?? '';
+  return { images: images.list(want ? { image: want } : {}).map(imageMessage) };
+}
+
+export function imageStatus(images: ImageService, req: runtime.v1.ImageStatusRequest): runtime.v1.ImageStatusResponse.$Properties {
+  const ref = req.image?.image ?? '';
+  const rec = ref === '' ? undefined : images.status(ref);
+  if (!rec) return {};
+  return {
+    image: imageMessage(rec),
+    ...(req.verbose ? { info: { info: JSON.stringify({ imageSpec: rec.config, chainID: rec.chainIds.at(-1) ?? '', target: rec.target }) } } : {}),
+  };
+}
+
+export async function removeImage(images: ImageService, req: runtime.v1.RemoveImageRequest): Promise<void> {
+  const ref = req.image?.image ?? '';
+  if (ref === '') throw new InvalidArgumentError('RemoveImage: image reference is empty');
+  await images.remove(ref);
+}
+
+export async function imageFsInfo(images: ImageService): Promise<runtime.v1.ImageFsInfoResponse.$Properties> {
+  const u = await images.fsUsage();
+  const fs = { timestamp: int64((BigInt(u.timestamp) * 1_000_000n).toString()), fsId: { mountpoint: u.mountpoint }, usedBytes: { value: u.usedBytes }, inodesUsed: { value: u.inodesUsed } };
+  return { imageFilesystems: [fs] };
+}

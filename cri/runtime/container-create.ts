@@ -1,0 +1,71 @@
+// CreateContainer: reserve the name -> rw rootfs snapshot -> OCI spec (written beside the
+// container's state) -> record (CREATED). The task itself is made by StartContainer, as in
+// containerd. Any failure undoes the earlier steps.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CleanupStack, FailedPreconditionError, InvalidArgumentError, joinWithin } from '../../common/index.js';
+import type { runtime } from '../../proto/cri.js';
+import { containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
+import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
+import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { hostInfo, taskRuntime } from './handler.js';
+import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
+import { sandboxFiles } from './sandbox-files.js';
+import { containerEvent } from './sandbox-events.js';
+import { newId } from './sandbox-run.js';
+
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'dirs' | 'log' | 'events'>;
+
+const NODE = 2;
+
+export const containerDir = (dirs: { root: string }, id: string): string => joinWithin(dirs.root, 'containers', id);
+export const containerSpecPath = (dirs: { root: string }, id: string): string => path.join(containerDir(dirs, id), 'config.json');
+
+export async function createContainer(deps: Deps, req: runtime.v1.CreateContainerRequest): Promise<{ containerId: string }> {
+  const sandboxId = deps.store.sandboxes.resolveId(req.podSandboxId ?? '');
+  const sandbox = deps.store.sandboxes.get(sandboxId);
+  if (sandboxState(sandbox) !== 'SANDBOX_READY') throw new FailedPreconditionError(`sandbox ${sandboxId} is not ready`);
+  const config = plainContainerConfig(req.config);
+  const md = config.metadata as { name?: string; attempt?: number } | undefined;
+  if (!md?.name) throw new InvalidArgumentError('container config must include metadata with a name');
+  const imageRef = String((config.image as { image?: string } | undefined)?.image ?? '');
+  const image = imageRecord(deps.images, imageRef);
+  const id = newId();
+  const log = deps.log.child({ podSandboxId: sandboxId, containerId: id });
+  const name = makeContainerName({ name: md.name, attempt: md.attempt ?? 0 }, sandbox.metadata);
+  const undo = new CleanupStack();
+  try {
+    await deps.store.containerNames.reserve(name, id);
+    undo.push(`release container name ${name}`, () => deps.store.containerNames.release(name));
+    const rootfs = await deps.images.prepareRootfs(id, image.id);
+    undo.push(`remove rootfs ${id}`, () => deps.images.removeRootfs(id));
+    const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
+    const ns = sandboxNamespaceOptions(sandbox);
+    const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
+    const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
+      id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
+      imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
+      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
+    }));
+    const dir = containerDir(deps.dirs, id);
+    undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(spec));
+    const logDir = typeof sandbox.config.logDirectory === 'string' ? sandbox.config.logDirectory : '';
+    const logRel = typeof config.logPath === 'string' ? config.logPath : '';
+    const record: ContainerRecord = {
+      v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,
+      logPath: logDir !== '' && logRel !== '' ? joinWithin(logDir, logRel) : '', createdAt: nowNanos(), pid: 0,
+      ...(config.linux && (config.linux as { resources?: object }).resources ? { resources: (config.linux as { resources: never }).resources } : {}),
+    };
+    const created = await deps.store.containers.create(record);
+    undo.release();
+    log.info({ name, image: image.id }, 'container created');
+    containerEvent(deps, created, 'created');
+    return { containerId: id };
+  } catch (err) {
+    await undo.unwind(log, { timeoutMs: 10_000 });
+    throw err;
+  }
+}

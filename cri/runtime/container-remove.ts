@@ -1,0 +1,32 @@
+// RemoveContainer: a running container is killed first (containerd does the same); then its
+// task, log writer, rootfs snapshot, spec dir, record and name go. Unknown ids are not an error.
+import { rm } from 'node:fs/promises';
+import { isKind } from '../../common/index.js';
+import { taskKey } from '../../taskmanager/index.js';
+import { containerDir } from './container-create.js';
+import { stopContainerLocked } from './container-stop.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { containerEvent } from './sandbox-events.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
+
+/** Removes a container by full id; the caller holds no lock on it. */
+export function removeContainer(deps: Deps, id: string): Promise<void> {
+  return deps.locks.run(id, async () => {
+    if (!deps.store.containers.has(id)) return;
+    await stopContainerLocked(deps, id, 0);
+    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+      await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
+        if (!isKind(err, 'not-found')) throw err;
+      });
+    }
+    await deps.logs.finish(id);
+    await deps.images.removeRootfs(id);
+    await rm(containerDir(deps.dirs, id), { recursive: true, force: true });
+    const last = deps.store.containers.get(id);
+    await deps.store.containers.delete(id);
+    await deps.store.containerNames.releaseById(id);
+    deps.log.info({ containerId: id, podSandboxId: last.sandboxId }, 'container removed');
+    containerEvent(deps, last, 'deleted');
+  });
+}

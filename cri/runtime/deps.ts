@@ -1,0 +1,31 @@
+// What the CRI methods work with. Each method file takes the narrow Pick of this it needs.
+import type { KeyedMutex, Logger } from '../../common/index.js';
+import type { ImageService } from '../../image/index.js';
+import type { TaskManager } from '../../taskmanager/index.js';
+import type { BerthConfig } from '../config/index.js';
+import type { ContainerEventHub, StopWaiters } from '../events/index.js';
+import type { Store } from '../store/index.js';
+import type { ContainerLogs } from './container-log.js';
+
+/** containerd's CRI namespace: every task berth's CRI makes lives in it. */
+export const CRI_NAMESPACE = 'k8s.io';
+
+export interface RuntimeDeps {
+  readonly config: BerthConfig;
+  readonly store: Store;
+  readonly images: ImageService;
+  readonly tasks: TaskManager;
+  readonly events: ContainerEventHub;
+  readonly stops: StopWaiters;
+  readonly logs: ContainerLogs;
+  /** <root>/cri and <state>/cri: per-sandbox files (hosts, resolv.conf, shm). */
+  readonly dirs: { readonly root: string; readonly state: string };
+  /** Per-id serialization of lifecycle calls (sandbox and container ids). */
+  readonly locks: KeyedMutex;
+  /** Held while a task is being created and started: exit handling waits for it, so STARTED
+   *  is always recorded (and emitted) before STOPPED. */
+  readonly starting: KeyedMutex;
+  readonly log: Logger;
+  /** Set by UpdateRuntimeConfig (CNI is a later issue: recorded, not used yet). */
+  podCidr: string;
+}

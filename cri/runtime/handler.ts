@@ -1,0 +1,27 @@
+// A CRI runtime handler as the task manager needs it: the runtime name (or its configured shim
+// path) and the runc options to hand the shim.
+import type { RuncOptions } from '../../taskmanager/index.js';
+import { isRuncLikeRuntime, resolveRuntime, type BerthConfig, type ResolvedRuntime } from '../config/index.js';
+import { readHostInfo, type HostInfo } from '../oci/index.js';
+
+export interface TaskRuntime {
+  readonly handler: ResolvedRuntime;
+  /** What TaskManager.createTask takes: the shim path when configured, else the runtime type. */
+  readonly runtime: string;
+  readonly options?: RuncOptions;
+}
+
+export function taskRuntime(config: BerthConfig, handler: string): TaskRuntime {
+  const r = resolveRuntime(config, handler);
+  const runtime = r.runtimePath !== '' ? r.runtimePath : r.runtimeType;
+  if (!isRuncLikeRuntime(r.runtimeType)) return { handler: r, runtime };
+  const set = Object.entries(r.options).filter(([, v]) => v !== '' && v !== 0 && v !== false);
+  return { handler: r, runtime, ...(set.length > 0 ? { options: Object.fromEntries(set) as RuncOptions } : {}) };
+}
+
+let host: HostInfo | undefined;
+/** The host facts the OCI spec builder reads (capabilities, devices, ...), read once. */
+export function hostInfo(): HostInfo {
+  host ??= readHostInfo();
+  return host;
+}

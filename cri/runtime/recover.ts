@@ -1,0 +1,81 @@
+// CRI state after a restart (events.md §6), run after the task manager reloaded the shims and
+// before the server accepts calls. Assumptions: the store is loaded; `outcomes` lists every task
+// found in the state dir; exit handling waits until this has finished, so logs are re-attached
+// to reloaded FIFOs before any exited task is deleted (no output line is lost).
+//
+//   container RUNNING, task alive          -> logs re-attached; the armed Wait reports its exit
+//   container CREATED, task alive running  -> StartedAt = now, pid (start finished while down)
+//   container CREATED, task only created   -> task deleted; stays CREATED
+//   container RUNNING, shim dead           -> exit from `<shim> delete` (else 255), reason Unknown
+//   container RUNNING, no task at all      -> FinishedAt = now, 255, reason Unknown
+//   sandbox READY, no task                 -> NOTREADY; sandbox 'removing' -> removal finished
+//   task no record knows                   -> killed and deleted
+import { isKind } from '../../common/index.js';
+import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
+import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { removePodSandbox } from './sandbox-remove.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
+
+async function reattach(deps: Deps, id: string, task: TaskHandle): Promise<void> {
+  const log = deps.log.child({ containerId: id });
+  if (deps.store.sandboxes.has(id)) {
+    deps.logs.open(id, '', task);
+    return;
+  }
+  if (!deps.store.containers.has(id)) {
+    log.warn('reload: task without a CRI record; killing and deleting it');
+    deps.logs.open(id, '', task);
+    await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true }).catch(() => undefined);
+    return; // its exit deletes the task (handleExit ignores ids it does not know, so delete here too)
+  }
+  const c = deps.store.containers.get(id);
+  deps.logs.open(id, c.logPath, task);
+  if (containerState(c) !== 'CONTAINER_CREATED') return;
+  const st = await deps.tasks.state(CRI_NAMESPACE, id);
+  if (st.status === 'created') {
+    await deps.tasks.delete(CRI_NAMESPACE, id);
+    await deps.logs.finish(id);
+    return;
+  }
+  await deps.store.containers.update(id, (r) => ({ ...r, pid: task.pid, startedAt: nowNanos() }));
+}
+
+export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[]): Promise<void> {
+  const mine = outcomes.filter((o) => o.namespace === CRI_NAMESPACE);
+  const alive = new Set<string>();
+  for (const o of mine) {
+    if (o.kind === 'reloaded') {
+      alive.add(o.id);
+      await reattach(deps, o.id, o.task).catch((err: unknown) => deps.log.error({ err, id: o.id }, 'reload: cannot recover task'));
+    } else if (o.kind === 'dead') {
+      const exitedAt = nanosFromDate(o.exit.exitedAt);
+      await deps.store.recordExit(o.id, { exitCode: o.exit.exitStatus, exitedAt });
+    }
+  }
+  for (const c of deps.store.containers.list()) {
+    const state = containerState(c);
+    if ((state === 'CONTAINER_RUNNING' || state === 'CONTAINER_UNKNOWN') && !alive.has(c.id)) {
+      await deps.store.containers.update(c.id, (r) => {
+        const { unknown: _unknown, ...rest } = r;
+        return { ...rest, pid: 0, finishedAt: nowNanos(), exitCode: 255, reason: 'Unknown' };
+      });
+      deps.log.warn({ containerId: c.id }, 'reload: container lost while berth was down');
+    }
+  }
+  for (const s of deps.store.sandboxes.list()) {
+    if (s.stage === 'removing') {
+      void removePodSandbox(deps, s.id, { force: true }).catch((err: unknown) => deps.log.error({ err, podSandboxId: s.id }, 'cannot finish removal'));
+    } else if (!alive.has(s.id) && !isSet(s.stoppedAt)) {
+      await deps.store.sandboxes.update(s.id, (r) => ({ ...r, pid: 0, stoppedAt: nowNanos() }));
+    }
+  }
+  // Orphan tasks (no record) were sent SIGKILL above: delete them once they exited.
+  for (const id of alive) {
+    if (deps.store.containers.has(id) || deps.store.sandboxes.has(id)) continue;
+    void deps.tasks.wait(CRI_NAMESPACE, id).then(() => deps.tasks.delete(CRI_NAMESPACE, id)).catch((err: unknown) => {
+      if (!isKind(err, 'not-found')) deps.log.warn({ err, id }, 'cannot delete orphan task');
+    });
+  }
+}

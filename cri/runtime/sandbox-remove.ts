@@ -1,0 +1,44 @@
+// RemovePodSandbox: only for a stopped pod (FailedPrecondition while READY, as containerd).
+// Marks the record 'removing' first, so a restart finishes a removal cut short; then removes
+// every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids: OK.
+import { FailedPreconditionError, isKind } from '../../common/index.js';
+import { taskKey } from '../../taskmanager/index.js';
+import { removeNetns } from '../network/index.js';
+import { sandboxState } from '../store/index.js';
+import { removeContainer } from './container-remove.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { removeSandboxFiles } from './sandbox-files.js';
+import { sandboxDeleted } from './sandbox-events.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
+
+export async function removePodSandbox(deps: Deps, id: string, opts: { force?: boolean } = {}): Promise<void> {
+  await deps.locks.run(id, async () => {
+    if (!deps.store.sandboxes.has(id)) return;
+    const s = deps.store.sandboxes.get(id);
+    if (!opts.force && s.stage !== 'removing' && sandboxState(s) === 'SANDBOX_READY') {
+      throw new FailedPreconditionError(`sandbox ${id} is still running: stop it before removing it`);
+    }
+    await deps.store.sandboxes.update(id, (r) => (r.stage === 'removing' ? r : { ...r, stage: 'removing' }));
+  });
+  for (const c of deps.store.containersOf(id)) await removeContainer(deps, c.id);
+  await deps.locks.run(id, async () => {
+    if (!deps.store.sandboxes.has(id)) return;
+    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+      await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true }).catch(() => undefined);
+      await deps.stops.wait(id, () => !deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), 10_000);
+      await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
+        if (!isKind(err, 'not-found')) throw err;
+      });
+    }
+    await deps.logs.finish(id);
+    await deps.images.removeRootfs(id);
+    await removeSandboxFiles(deps.dirs, id);
+    const s = deps.store.sandboxes.get(id);
+    if (s.netnsPath !== '') await removeNetns(s.netnsPath);
+    await deps.store.sandboxes.delete(id);
+    await deps.store.sandboxNames.releaseById(id);
+    deps.log.info({ podSandboxId: id }, 'pod sandbox removed');
+    sandboxDeleted(deps, s);
+  });
+}

@@ -1,0 +1,91 @@
+// RunPodSandbox: reserve the name -> record (stage created) -> netns (POD network) -> sandbox
+// image -> pod files -> pause rootfs -> spec -> task create + start in the pod's shim -> READY.
+// The stage is written before each step's side effect, so a restart knows what may be half
+// done; any failure unwinds every earlier step (CleanupStack, own deadline per step).
+import { randomBytes } from 'node:crypto';
+import { CleanupStack, InvalidArgumentError } from '../../common/index.js';
+import type { runtime } from '../../proto/cri.js';
+import { createNetns, netnsPath, removeNetns } from '../network/index.js';
+import { sandboxSpec } from '../oci/index.js';
+import {
+  RECORD_VERSION, makeSandboxName, nowNanos, type SandboxRecord, type SandboxStage,
+} from '../store/index.js';
+import { plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { hostInfo, taskRuntime } from './handler.js';
+import { ensureSandboxImage, ociImageConfig, taskMounts, withRootfsView } from './image-resolve.js';
+import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
+import { sandboxStarted } from './sandbox-events.js';
+
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'log' | 'events'>;
+
+const NODE = 2; // runtime.v1.NamespaceMode.NODE
+
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxRequest): Promise<{ podSandboxId: string }> {
+  const config = plainSandboxConfig(req.config);
+  const md = config.metadata as { name?: string; uid?: string; namespace?: string; attempt?: number } | undefined;
+  if (!md?.name) throw new InvalidArgumentError('sandbox config must include metadata with a name');
+  const metadata = { name: md.name, uid: md.uid ?? '', namespace: md.namespace ?? '', attempt: md.attempt ?? 0 };
+  const rt = taskRuntime(deps.config, req.runtimeHandler ?? '');
+  const id = newId();
+  const log = deps.log.child({ podSandboxId: id, pod: `${metadata.namespace}/${metadata.name}` });
+  const name = makeSandboxName(metadata);
+  const undo = new CleanupStack();
+  try {
+    await deps.store.sandboxNames.reserve(name, id);
+    undo.push(`release sandbox name ${name}`, () => deps.store.sandboxNames.release(name));
+    return await deps.locks.run(id, async () => {
+      const record: SandboxRecord = {
+        v: RECORD_VERSION, id, metadata, config, runtimeHandler: rt.handler.handler, createdAt: nowNanos(), stage: 'created',
+        pid: 0, netnsPath: '', ip: '', additionalIps: [],
+      };
+      await deps.store.sandboxes.create(record);
+      undo.push(`delete sandbox record ${id}`, () => deps.store.sandboxes.delete(id));
+      const stage = (s: SandboxStage, extra: Partial<SandboxRecord> = {}) => deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: s }));
+
+      const ns = sandboxNamespaceOptions(record);
+      let netns = '';
+      if (ns.network !== NODE) {
+        netns = netnsPath(deps.config.state, id);
+        await stage('netns', { netnsPath: netns });
+        await createNetns(netns);
+        undo.push(`remove netns ${netns}`, () => removeNetns(netns));
+      }
+
+      const image = await ensureSandboxImage(deps.images, deps.config.sandboxImage, log);
+      undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
+      const files = await setupSandboxFiles(deps.dirs, id, config, { hostNetwork: ns.network === NODE, hostIpc: ns.ipc === NODE });
+      const rootfs = await deps.images.prepareRootfs(id, image.id);
+      undo.push(`remove pause rootfs ${id}`, () => deps.images.removeRootfs(id));
+      const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
+        id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
+        namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
+      }));
+
+      await stage('task');
+      const task = await deps.tasks.createTask({
+        namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs), ...(rt.options ? { options: rt.options } : {}),
+      });
+      undo.push(`delete pause task ${id}`, async () => {
+        await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);
+        await deps.tasks.delete(CRI_NAMESPACE, id);
+      });
+      deps.logs.open(id, '', task); // the pause output is read and dropped, so its pipe never fills
+      const pid = await deps.tasks.start(CRI_NAMESPACE, id);
+      const ready = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos() }));
+      undo.release();
+      log.info({ pid, image: image.id }, 'pod sandbox ready');
+      sandboxStarted(deps, ready);
+      return { podSandboxId: id };
+    });
+  } catch (err) {
+    log.warn({ err }, 'RunPodSandbox failed: undoing');
+    deps.logs.get(id)?.close();
+    await undo.unwind(log, { timeoutMs: 10_000 });
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+// StopPodSandbox: every container stopped (SIGKILL), the pause task killed and its exit
+// recorded, the network namespace removed. Idempotent: a stopped pod stops again quietly.
+import { isKind } from '../../common/index.js';
+import { taskKey } from '../../taskmanager/index.js';
+import { removeNetns } from '../network/index.js';
+import { isSet, nowNanos } from '../store/index.js';
+import { stopContainer } from './container-stop.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { sandboxStopped } from './sandbox-events.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events'>;
+
+const PAUSE_KILL_WAIT_MS = 30_000;
+
+export async function stopPodSandbox(deps: Deps, id: string): Promise<void> {
+  for (const c of deps.store.containersOf(id)) await stopContainer(deps, c.id, 0);
+  await deps.locks.run(id, async () => {
+    deps.store.sandboxes.get(id); // NotFound for an unknown id before anything is touched
+    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+      try {
+        await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true });
+      } catch (err) {
+        if (!isKind(err, 'not-found')) throw err;
+      }
+      const stopped = () => !deps.store.sandboxes.has(id) || isSet(deps.store.sandboxes.get(id).stoppedAt);
+      if (!(await deps.stops.wait(id, stopped, PAUSE_KILL_WAIT_MS))) deps.log.warn({ podSandboxId: id }, 'pause exit not recorded in time');
+    }
+    let changed = false;
+    const cur = await deps.store.sandboxes.update(id, (r) => {
+      if (isSet(r.stoppedAt)) return r;
+      changed = true;
+      return { ...r, pid: 0, stoppedAt: nowNanos() };
+    });
+    if (cur.netnsPath !== '') await removeNetns(cur.netnsPath);
+    if (changed) sandboxStopped(deps, cur); // else the exit handler reported it
+  });
+}

@@ -1,0 +1,129 @@
+// ContainerStats / ListContainerStats / PodSandboxStats / ListPodSandboxStats, read from the
+// cgroups of the running processes (sys/cgroups). A pod's cpu and memory are its cgroup
+// parent's when it has one, else the sum of its pause and container processes.
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { isKind } from '../../common/index.js';
+import type { runtime } from '../../proto/cri.js';
+import { cgroupOfPid, readCgroupStats, type CgroupStats } from '../../sys/index.js';
+import { labelsOf, matchesLabels, nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
+import { annotationsOf, int64 } from './convert.js';
+import type { RuntimeDeps } from './deps.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'images'>;
+type ContainerStats = runtime.v1.ContainerStats.$Properties;
+
+function cgroupStats(pid: number): CgroupStats | undefined {
+  if (pid <= 0) return undefined;
+  try {
+    return readCgroupStats(cgroupOfPid(pid, 'memory'));
+  } catch (err) {
+    if (isKind(err, 'not-found')) return undefined; // exited meanwhile
+    throw err;
+  }
+}
+
+function sum(all: CgroupStats[]): CgroupStats | undefined {
+  if (all.length === 0) return undefined;
+  const z = (): CgroupStats => ({
+    cpu: { usageNs: 0, userNs: 0, systemNs: 0 },
+    memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0, cacheBytes: 0, inactiveFileBytes: 0, limitBytes: null },
+    pids: { current: 0, limit: null },
+  });
+  return all.reduce((a, s) => {
+    a.cpu.usageNs += s.cpu.usageNs;
+    a.memory.usageBytes += s.memory.usageBytes;
+    a.memory.workingSetBytes += s.memory.workingSetBytes;
+    a.memory.rssBytes += s.memory.rssBytes;
+    a.pids.current += s.pids.current;
+    return a;
+  }, z());
+}
+
+function cpuMem(s: CgroupStats | undefined, ts: string): Pick<ContainerStats, 'cpu' | 'memory'> {
+  if (!s) return {};
+  return {
+    cpu: { timestamp: int64(ts), usageCoreNanoSeconds: { value: s.cpu.usageNs } },
+    memory: {
+      timestamp: int64(ts), workingSetBytes: { value: s.memory.workingSetBytes }, usageBytes: { value: s.memory.usageBytes },
+      rssBytes: { value: s.memory.rssBytes }, availableBytes: { value: s.memory.limitBytes !== null ? Math.max(0, s.memory.limitBytes - s.memory.workingSetBytes) : 0 },
+      pageFaults: { value: 0 }, majorPageFaults: { value: 0 },
+    },
+  };
+}
+
+async function du(dir: string): Promise<{ bytes: number; inodes: number }> {
+  let bytes = 0;
+  let inodes = 0;
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      const st = await lstat(p).catch(() => undefined);
+      if (!st) continue;
+      inodes++;
+      bytes += st.blocks * 512;
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return { bytes, inodes };
+}
+
+async function writableLayer(deps: Deps, id: string, ts: string): Promise<ContainerStats['writableLayer']> {
+  let upper: string | undefined;
+  try {
+    upper = deps.images.rootfsMounts(id).flatMap((m) => m.options).find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
+  } catch {
+    return undefined;
+  }
+  if (!upper) return undefined;
+  const u = await du(upper);
+  return { timestamp: int64(ts), fsId: { mountpoint: deps.images.snapshots.dir }, usedBytes: { value: u.bytes }, inodesUsed: { value: u.inodes } };
+}
+
+const attributes = (r: ContainerRecord | SandboxRecord) => ({
+  id: r.id, metadata: { ...r.metadata }, labels: { ...labelsOf(r) }, annotations: annotationsOf(r),
+});
+
+export async function containerStats(deps: Deps, c: ContainerRecord): Promise<ContainerStats> {
+  const ts = nowNanos();
+  const wl = await writableLayer(deps, c.id, ts);
+  return { attributes: attributes(c), ...cpuMem(cgroupStats(c.pid), ts), ...(wl ? { writableLayer: wl } : {}) };
+}
+
+export async function listContainerStats(deps: Deps, f: runtime.v1.ContainerStatsFilter.$Properties | null | undefined): Promise<ContainerStats[]> {
+  const all = deps.store.containers.list((c) =>
+    (!f?.id || c.id === f.id || c.id.startsWith(f.id))
+    && (!f?.podSandboxId || c.sandboxId === f.podSandboxId || c.sandboxId.startsWith(f.podSandboxId))
+    && matchesLabels(labelsOf(c), f?.labelSelector ?? undefined));
+  return Promise.all(all.map((c) => containerStats(deps, c)));
+}
+
+export async function podSandboxStats(deps: Deps, s: SandboxRecord): Promise<runtime.v1.PodSandboxStats.$Properties> {
+  const ts = nowNanos();
+  const containers = deps.store.containersOf(s.id);
+  const perContainer = await Promise.all(containers.map((c) => containerStats(deps, c)));
+  const parent = (s.config.linux as { cgroupParent?: string } | undefined)?.cgroupParent;
+  let pod: CgroupStats | undefined;
+  if (parent) {
+    try {
+      pod = readCgroupStats(parent);
+    } catch (err) {
+      if (!isKind(err, 'not-found')) throw err;
+    }
+  }
+  pod ??= sum([s.pid, ...containers.map((c) => c.pid)].map(cgroupStats).filter((x): x is CgroupStats => x !== undefined));
+  return {
+    attributes: attributes(s),
+    linux: {
+      ...cpuMem(pod, ts), ...(pod ? { process: { timestamp: int64(ts), processCount: { value: pod.pids.current } } } : {}),
+      containers: perContainer,
+    },
+  };
+}
+
+export function listPodSandboxStats(deps: Deps, f: runtime.v1.PodSandboxStatsFilter.$Properties | null | undefined): Promise<runtime.v1.PodSandboxStats.$Properties[]> {
+  const all = deps.store.sandboxes.list((s) => (!f?.id || s.id === f.id || s.id.startsWith(f.id)) && matchesLabels(labelsOf(s), f?.labelSelector ?? undefined));
+  return Promise.all(all.map((s) => podSandboxStats(deps, s)));
+}

@@ -1,0 +1,42 @@
+// ContainerStatus and PodSandboxStatus, with containerd-like verbose info (JSON under "info").
+import { readFile } from 'node:fs/promises';
+import type { runtime } from '../../proto/cri.js';
+import { taskKey } from '../../taskmanager/index.js';
+import { sandboxState } from '../store/index.js';
+import { containerSpecPath } from './container-create.js';
+import { containerStatusMessage, sandboxStatusMessage } from './convert.js';
+import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+
+type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'config'>;
+
+export async function containerStatus(deps: Deps, id: string, verbose: boolean): Promise<runtime.v1.ContainerStatusResponse.$Properties> {
+  const c = deps.store.containers.get(id);
+  const out: runtime.v1.ContainerStatusResponse.$Properties = { status: containerStatusMessage(c) };
+  if (!verbose) return out;
+  const spec = await readFile(containerSpecPath(deps.dirs, id), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+  const sandbox = deps.store.sandboxes.has(c.sandboxId) ? deps.store.sandboxes.get(c.sandboxId) : undefined;
+  out.info = {
+    info: JSON.stringify({
+      sandboxID: c.sandboxId, pid: c.pid, removing: false, snapshotKey: `rootfs/${id}`, snapshotter: deps.config.containerd.snapshotter,
+      runtimeType: sandbox ? deps.config.containerd.runtimes[sandbox.runtimeHandler]?.runtimeType ?? '' : '',
+      hasTask: deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), config: c.config, runtimeSpec: spec,
+    }),
+  };
+  return out;
+}
+
+export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runtime.v1.PodSandboxStatusResponse.$Properties {
+  const s = deps.store.sandboxes.get(id);
+  const out: runtime.v1.PodSandboxStatusResponse.$Properties = { status: sandboxStatusMessage(s) };
+  if (!verbose) return out;
+  const ready = sandboxState(s) === 'SANDBOX_READY';
+  out.info = {
+    info: JSON.stringify({
+      pid: s.pid, processStatus: ready ? 'running' : 'stopped', stage: s.stage, netNamespace: s.netnsPath,
+      netNamespaceClosed: !ready, runtimeHandler: s.runtimeHandler,
+      runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '', image: deps.config.sandboxImage,
+      snapshotKey: `rootfs/${id}`, config: s.config, containers: deps.store.containersOf(id).map((c) => c.id),
+    }),
+  };
+  return out;
+}

@@ -1,0 +1,118 @@
+// Binds the CRI methods (cri/runtime, cri/image-methods) to the grpc-js service definitions.
+// `instrument` wraps every handler once: it logs the call, and turns whatever a handler throws
+// into a gRPC status through common `toStatus` — the only place in cri/ where that happens.
+// Methods without an implementation answer UNIMPLEMENTED with the reason.
+import type * as grpc from '@grpc/grpc-js';
+import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
+import {
+  imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames,
+} from '../proto/cri.js';
+import type { ImageService } from '../image/index.js';
+import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
+import {
+  containerStats, containerStatus, createContainer, execSync, listContainerStats, listContainers, listPodSandbox,
+  listPodSandboxStats, podSandboxStats, podSandboxStatus, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
+  startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
+  type RuntimeDeps,
+} from './runtime/index.js';
+import { isKind } from '../common/index.js';
+
+type Req<T extends CriMethodTable, K extends keyof T> = InstanceType<T[K]['requestType']>;
+type Handlers<T extends CriMethodTable> = {
+  [K in UnaryMethodNames<T>]?: (req: Req<T, K>) => Promise<CriResponseInput<T, K>> | CriResponseInput<T, K>;
+};
+type RT = typeof runtimeServiceMethods;
+type IT = typeof imageServiceMethods;
+
+const STREAMING_LATER = 'streaming (Exec/Attach/PortForward) comes with the streaming issue';
+const WHY_UNIMPLEMENTED: Record<string, string> = {
+  Exec: STREAMING_LATER, Attach: STREAMING_LATER, PortForward: STREAMING_LATER,
+  CheckpointContainer: 'checkpoint/restore (CRIU) is not supported by berth, as by containerd 1.6',
+};
+
+/** Id resolution for idempotent removals: an unknown id is success, not NotFound. */
+function orNothing(fn: () => Promise<void>): Promise<void> {
+  return Promise.resolve().then(fn).catch((err: unknown) => {
+    if (!isKind(err, 'not-found')) throw err;
+  });
+}
+
+export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
+  const cid = (id: string | null | undefined) => deps.store.containers.resolveId(id ?? '');
+  const sid = (id: string | null | undefined) => deps.store.sandboxes.resolveId(id ?? '');
+  return {
+    Version: () => version(),
+    Status: (req) => status(deps, req.verbose === true),
+    UpdateRuntimeConfig: (req) => { updateRuntimeConfig(deps, req); return {}; },
+    RunPodSandbox: (req) => runPodSandbox(deps, req),
+    StopPodSandbox: async (req) => { await stopPodSandbox(deps, sid(req.podSandboxId)); return {}; },
+    RemovePodSandbox: async (req) => { await orNothing(() => removePodSandbox(deps, sid(req.podSandboxId))); return {}; },
+    PodSandboxStatus: (req) => podSandboxStatus(deps, sid(req.podSandboxId), req.verbose === true),
+    ListPodSandbox: (req) => ({ items: listPodSandbox(deps, req.filter) }),
+    CreateContainer: (req) => createContainer(deps, req),
+    StartContainer: async (req) => { await startContainer(deps, cid(req.containerId)); return {}; },
+    StopContainer: async (req) => { await stopContainer(deps, cid(req.containerId), toNum(req.timeout)); return {}; },
+    RemoveContainer: async (req) => { await orNothing(() => removeContainer(deps, cid(req.containerId))); return {}; },
+    ListContainers: (req) => ({ containers: listContainers(deps, req.filter) }),
+    ContainerStatus: (req) => containerStatus(deps, cid(req.containerId), req.verbose === true),
+    UpdateContainerResources: async (req) => { await updateContainerResources(deps, cid(req.containerId), req); return {}; },
+    ReopenContainerLog: (req) => { reopenContainerLog(deps, cid(req.containerId)); return {}; },
+    ExecSync: (req) => execSync(deps, cid(req.containerId), req.cmd ?? [], toNum(req.timeout)),
+    ContainerStats: async (req) => ({ stats: await containerStats(deps, deps.store.containers.get(cid(req.containerId))) }),
+    ListContainerStats: async (req) => ({ stats: await listContainerStats(deps, req.filter) }),
+    PodSandboxStats: async (req) => ({ stats: await podSandboxStats(deps, deps.store.sandboxes.get(sid(req.podSandboxId))) }),
+    ListPodSandboxStats: async (req) => ({ stats: await listPodSandboxStats(deps, req.filter) }),
+  };
+}
+
+export function imageHandlers(images: ImageService): Handlers<IT> {
+  return {
+    PullImage: (req) => pullImage(images, req),
+    ListImages: (req) => listImages(images, req),
+    ImageStatus: (req) => imageStatus(images, req),
+    RemoveImage: async (req) => { await removeImage(images, req); return {}; },
+    ImageFsInfo: () => imageFsInfo(images),
+  };
+}
+
+type GrpcUnary = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
+type GrpcStream = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
+
+/** grpc-js handlers for a whole table: the given ones instrumented, the rest UNIMPLEMENTED. */
+export function instrument<T extends CriMethodTable>(
+  service: string, table: T, handlers: Handlers<T>, log: Logger, streams: Record<string, GrpcStream> = {},
+): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, m] of Object.entries(table)) {
+    if (m.responseStream) {
+      out[name] = streams[name] ?? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const s = toStatus(new UnimplementedError(`${service}/${name} is not implemented by berth`));
+        call.destroy(Object.assign(new Error(s.message), { code: s.code, details: s.message }));
+      });
+      continue;
+    }
+    const fn = (handlers as Record<string, ((req: unknown) => unknown) | undefined>)[name];
+    const unary: GrpcUnary = (call, cb) => {
+      const started = Date.now();
+      log.debug({ method: name, request: call.request }, 'CRI call');
+      Promise.resolve()
+        .then(() => {
+          if (!fn) throw new UnimplementedError(`${name}: ${WHY_UNIMPLEMENTED[name] ?? 'not implemented by berth'}`);
+          return fn(call.request);
+        })
+        .then(
+          (res) => {
+            log.debug({ method: name, ms: Date.now() - started }, 'CRI call done');
+            cb(null, res ?? {});
+          },
+          (err: unknown) => {
+            const s = toStatus(err);
+            log.warn({ method: name, code: s.code, err, ms: Date.now() - started }, 'CRI call failed');
+            cb({ code: s.code, details: s.message });
+          },
+        );
+    };
+    out[name] = unary;
+  }
+  return out;
+}

@@ -1,0 +1,162 @@
+// A real berth daemon for the CRI integration tests: cli/berth.ts bundled with esbuild, run as its
+// own process on a temp root/state/socket, driven with the typed gRPC client. `stop()` removes
+// every pod through the CRI, stops the daemon, then kills whatever is left (shims with this
+// socket in their argv and their children), unmounts everything under the temp dir and deletes it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleEntry } from '../helpers/bundle.js';
+import { createCriClients, type CriClients } from '../../proto/cri.js';
+import { unmountAll } from '../../sys/index.js';
+
+export interface Berth {
+  readonly dir: string;
+  readonly address: string;
+  readonly logDir: string;
+  cri: CriClients;
+  /** Starts (again) the daemon on the same root/state/socket. */
+  start(): Promise<void>;
+  /** Sends `signal` and waits for the daemon to exit (pods keep running). */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  daemonLog(): string;
+  stop(): Promise<void>;
+}
+
+function shimPids(address: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim'))) out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let kids: string[] = [];
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) kids = kids.concat(readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    } catch {
+      return;
+    }
+    for (const k of kids) {
+      out.push(Number(k));
+      walk(Number(k));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Pids of the shims serving this daemon. */
+export const shimsOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.address);
+
+export const SANDBOX_IMAGE_UNREACHABLE = '127.0.0.1:1/pause:3.9';
+
+export async function startBerth(opts: { sandboxImage?: string; maxLineSize?: number } = {}): Promise<Berth> {
+  const entry = await bundleEntry('cli/berth.ts');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-cri-'));
+  const address = path.join(dir, 'berth.sock');
+  const logDir = path.join(dir, 'pod-logs');
+  const config = path.join(dir, 'config.toml');
+  await writeFile(config, [
+    `sandbox_image = "${opts.sandboxImage ?? SANDBOX_IMAGE_UNREACHABLE}"`,
+    `max_container_log_line_size = ${opts.maxLineSize ?? 16384}`,
+    '[cni]', 'bin_dir = "/usr/lib/cni"', `conf_dir = "${path.join(dir, 'cni')}"`, '',
+  ].join('\n'));
+  let child: ChildProcess | undefined;
+  let logFd = -1;
+  let exited: Promise<void> = Promise.resolve();
+  const b: Berth = {
+    dir, address, logDir,
+    cri: undefined as unknown as CriClients,
+    async start() {
+      logFd = openSync(path.join(dir, 'daemon.log'), 'a');
+      child = spawn(process.execPath, [entry, '--config', config, '--address', address, '--root', path.join(dir, 'root'),
+        '--state', path.join(dir, 'state'), '--log-level', 'debug'], { stdio: ['ignore', logFd, logFd] });
+      const c = child;
+      exited = new Promise<void>((r) => c.once('exit', () => r()));
+      closeSync(logFd);
+      const deadline = Date.now() + 30_000;
+      b.cri?.close();
+      for (;;) {
+        if (c.exitCode !== null) throw new Error(`berth exited with ${c.exitCode}:\n${b.daemonLog()}`);
+        if (existsSync(address)) {
+          const cri = createCriClients(address, { timeoutMs: 60_000 });
+          try {
+            await cri.runtime.Version({}, { timeoutMs: 2_000 });
+            b.cri = cri;
+            return;
+          } catch {
+            cri.close();
+          }
+        }
+        if (Date.now() > deadline) throw new Error(`berth did not serve ${address}:\n${b.daemonLog()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async kill(signal) {
+      b.cri?.close();
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        await exited;
+      }
+    },
+    daemonLog: () => (existsSync(path.join(dir, 'daemon.log')) ? readFileSync(path.join(dir, 'daemon.log'), 'utf8') : ''),
+    async stop() {
+      try {
+        if (child && child.exitCode === null && child.signalCode === null) {
+          const pods = await b.cri.runtime.ListPodSandbox({}, { timeoutMs: 10_000 }).catch(() => ({ items: [] }));
+          for (const p of pods.items) {
+            await b.cri.runtime.StopPodSandbox({ podSandboxId: p.id }, { timeoutMs: 30_000 }).catch(() => undefined);
+            await b.cri.runtime.RemovePodSandbox({ podSandboxId: p.id }, { timeoutMs: 30_000 }).catch(() => undefined);
+          }
+        }
+      } finally {
+        await b.kill('SIGKILL');
+        for (const shim of shimPids(address)) {
+          for (const p of [...descendants(shim), shim]) {
+            try {
+              process.kill(p, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        unmountAll(dir);
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+  await b.start();
+  return b;
+}
+
+/** A pod config with a unique name and a log directory under the daemon's temp dir. */
+export function podConfig(b: Berth, name: string, extra: Record<string, unknown> = {}) {
+  const uid = `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return {
+    metadata: { name, namespace: 'berth-test', uid, attempt: 0 },
+    logDirectory: path.join(b.logDir, uid), hostname: name, labels: { app: name }, ...extra,
+  };
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`). */
+export async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
