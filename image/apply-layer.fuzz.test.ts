@@ -35,7 +35,7 @@ async function snapshotOf(dir: string): Promise<string[]> {
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     const st = await fs.lstat(p);
-    out.push(`${p}:${st.mode}:${st.size}:${st.nlink}`);
+    out.push(`${p}:${st.mode}:${st.size}:${st.nlink}:${st.mtimeMs}`);
     if (e.isDirectory()) out.push(...await snapshotOf(p));
   }
   return out.sort();

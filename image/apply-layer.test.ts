@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../common/index.js';
-import { hostileEntries, makeLayer, type HostileKind, type LayerEntry } from '../test/fixtures/oci-image.js';
+import { hostileEntries, hostileKinds, hostileTargetsExisting, makeLayer, type LayerEntry } from '../test/fixtures/oci-image.js';
 import { applyLayer } from './apply-layer.js';
 
 let tmp: string;
@@ -75,13 +75,12 @@ describe('applyLayer', () => {
     expect(await fs.readFile(path.join(root, 'f'), 'utf8')).toBe('new');
   });
 
-  const kinds: HostileKind[] = ['traversal', 'absolute', 'symlink-escape', 'symlink-parent-escape', 'hardlink-escape', 'whiteout-outside'];
-  it.each(kinds)('refuses the hostile layer %s, naming the entry', async (kind) => {
+  it.each(hostileKinds)('refuses the hostile layer %s, naming the entry', async (kind) => {
     const outsideDir = path.join(tmp, 'outside');
     await fs.mkdir(outsideDir);
     const victim = path.join(outsideDir, 'victim');
     await fs.writeFile(victim, 'safe');
-    const target = kind === 'hardlink-escape' || kind === 'whiteout-outside' ? victim : path.join(outsideDir, 'pwned');
+    const target = hostileTargetsExisting(kind) ? victim : path.join(outsideDir, 'pwned');
     const l = await makeLayer(hostileEntries(kind, target));
     let err: unknown;
     try {
@@ -94,6 +93,46 @@ describe('applyLayer', () => {
     expect((await fs.readdir(outsideDir)).sort()).toEqual(['victim']);
     expect(await fs.readFile(victim, 'utf8')).toBe('safe');
     await expect(fs.stat(path.join(root, 'stolen'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('re-roots an absolute symlinked parent pointing at a real host dir: the write lands inside', async () => {
+    const outsideDir = path.join(tmp, 'outside');
+    await fs.mkdir(outsideDir);
+    await apply([{ name: 'escape', type: 'symlink', linkname: outsideDir }, { name: 'escape/pwned', content: 'x' },
+      { name: 'escape/.wh.victim' }, { name: 'hl', type: 'link', linkname: 'escape/pwned' }]);
+    expect(await fs.readdir(outsideDir)).toEqual([]);
+    expect(await fs.readFile(path.join(root, outsideDir, 'pwned'), 'utf8')).toBe('x');
+    expect((await fs.lstat(path.join(root, 'hl'))).nlink).toBe(2);
+  });
+
+  it('never touches a host dir through a parent a later entry turned into a symlink (dir times)', async () => {
+    // `a/sub/` gets its mtime at the end of the layer; by then `a` is a symlink to the host.
+    const outsideDir = path.join(tmp, 'outside');
+    await fs.mkdir(path.join(outsideDir, 'sub'), { recursive: true });
+    const old = new Date('2001-01-01T00:00:00Z');
+    await fs.utimes(path.join(outsideDir, 'sub'), old, old);
+    await apply([{ name: 'a/', type: 'directory' }, { name: 'a/sub/', type: 'directory' }, { name: '.wh.a' },
+      { name: 'a', type: 'symlink', linkname: outsideDir }]);
+    expect((await fs.stat(path.join(outsideDir, 'sub'))).mtime.toISOString()).toBe(old.toISOString());
+    expect(await fs.readlink(path.join(root, 'a'))).toBe(outsideDir);
+  });
+
+  it('replaces device nodes and fifos instead of writing into them', async () => {
+    await apply([{ name: 'disk', type: 'block-device', devmajor: 7, devminor: 0 },
+      { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }, { name: 'pipe', type: 'fifo' }]);
+    await apply([{ name: 'disk', content: 'a' }, { name: 'null', content: 'b' }, { name: 'pipe', content: 'c' }]);
+    for (const [n, c] of [['disk', 'a'], ['null', 'b'], ['pipe', 'c']] as const) {
+      expect((await fs.lstat(path.join(root, n))).isFile()).toBe(true);
+      expect(await fs.readFile(path.join(root, n), 'utf8')).toBe(c);
+    }
+  });
+
+  it('refuses a symlink loop on the path with InvalidArgument', async () => {
+    const l = await makeLayer([{ name: 'x', type: 'symlink', linkname: 'y' }, { name: 'y', type: 'symlink', linkname: 'x' },
+      { name: 'x/f', content: '1' }]);
+    await expect(applyLayer(root, Readable.from([l.data]), 'gzip')).rejects.toMatchObject({
+      kind: 'invalid-argument', message: expect.stringMatching(/too many levels of symbolic links/),
+    });
   });
 
   it('reports a corrupt gzip stream as InvalidArgument', async () => {

@@ -12,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
 import type { Compression } from './media-types.js';
-import { entryComponents, resolveDirInside, resolveEntry } from './safe-resolve.js';
+import { entryComponents, isRealDirInside, resolveDirInside, resolveEntry } from './safe-resolve.js';
 import { ENOTSUP, EPERM, S_IFBLK, S_IFCHR, S_IFIFO, errnoOf, lsetxattr, mknod } from './syscalls.js';
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -82,7 +82,7 @@ export async function applyLayer(root: string, source: Readable, compression: Co
   const feeding = compression === 'gzip' ? pipeline(source, createGunzip(), sink) : pipeline(source, sink);
   feeding.catch((err: unknown) => extract.destroy(err as Error)); // awaited below too
   const written = new Set<string>();
-  const dirTimes: { full: string; mtime: Date }[] = [];
+  const dirTimes: DirTime[] = [];
   let size = 0;
   try {
     for await (const entry of extract) {
@@ -102,15 +102,22 @@ export async function applyLayer(root: string, source: Readable, compression: Co
     throw err;
   }
   for (const d of dirTimes.reverse()) {
-    // A later entry of the same layer may have replaced or removed the directory.
-    const st = await fs.lstat(d.full).catch(() => undefined);
-    if (st?.isDirectory()) await fs.lutimes(d.full, d.mtime, d.mtime);
+    // A later entry of the same layer may have replaced or removed the directory, or turned one
+    // of its parents into a symlink (which the kernel would follow out of the root): only a
+    // symlink-free path to the very inode this layer made or kept gets its time.
+    if (await isRealDirInside(root, d.full, d.ino)) await fs.lutimes(d.full, d.mtime, d.mtime);
   }
   return { diffId: `sha256:${hash.digest('hex')}`, size };
 }
 
+interface DirTime {
+  readonly full: string;
+  readonly ino: number;
+  readonly mtime: Date;
+}
+
 async function applyEntry(root: string, h: Header, body: AsyncIterable<Uint8Array>, written: Set<string>,
-  dirTimes: { full: string; mtime: Date }[]): Promise<void> {
+  dirTimes: DirTime[]): Promise<void> {
   const what = `layer entry ${JSON.stringify(h.name)}`;
   if ((h.type as string) === 'pax-global-header') return;
   const comps = entryComponents(h.name, what);
@@ -142,7 +149,7 @@ async function applyEntry(root: string, h: Header, body: AsyncIterable<Uint8Arra
   switch (type) {
     case 'directory':
       if (!keptDir) await fs.mkdir(full, { mode: 0o700 });
-      dirTimes.push({ full, mtime });
+      dirTimes.push({ full, mtime, ino: (await fs.lstat(full)).ino });
       break;
     case 'file':
     case 'contiguous-file':

@@ -80,3 +80,20 @@ export async function resolveEntry(root: string, comps: readonly string[], what:
   const dir = await resolveDirInside(root, comps.slice(0, -1), what, true);
   return { dir, name, full: path.join(dir, name) };
 }
+
+/**
+ * True when `full` (a path under `root`) is reached from `root` through real directories only,
+ * no symlink on the way, and is itself the directory with inode `ino`.
+ */
+export async function isRealDirInside(root: string, full: string, ino: number): Promise<boolean> {
+  const rel = path.relative(root, full);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return false;
+  let p = root;
+  let st;
+  for (const c of rel.split(path.sep)) {
+    p = path.join(p, c);
+    st = await lstatOrUndefined(p);
+    if (!st?.isDirectory()) return false;
+  }
+  return st?.ino === ino;
+}
