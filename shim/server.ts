@@ -53,6 +53,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
   process.on('SIGPIPE', () => undefined);
+  // The pod dies with this process (pod guard): a bug in one call must not take every container.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
   await server.listen(flags.socket ? flags.socket : { fd: 3 });
   log.info({ socket: socketPath }, 'shim serving');
 }

@@ -47,6 +47,8 @@ export class TaskService {
   private readonly containers = new Map<string, Container>();
   private readonly lifecycle = new KeyedMutex();
   private readonly procLock = new KeyedMutex();
+  /** Creates in flight: a Shutdown racing a grouped Create must not end the shim. */
+  private creating = 0;
   /** memory cgroup path -> container id, for OOM events. */
   private readonly oomCgroups = new Map<string, string>();
 
@@ -103,52 +105,57 @@ export class TaskService {
 
   create(req: containerd.task.v2.CreateTaskRequest.$Properties): Promise<{ pid: number }> {
     const id = validateIdentifier(req.id ?? '', 'container id');
-    return this.lifecycle.run(id, async () => {
-      if (this.containers.has(id)) throw new AlreadyExistsError(`container ${id}: already exists`);
-      if (req.checkpoint) throw new UnimplementedError('checkpoint restore is not supported by containerd-shim-berth-v2');
-      const bundle = req.bundle ?? '';
-      if (!path.isAbsolute(bundle)) throw new InvalidArgumentError(`bundle ${JSON.stringify(bundle)} is not an absolute path`);
-      const opts = runcOptions(req.options);
-      const spec = readSpec(bundle);
-      const undo = new CleanupStack();
-      const log = this.deps.log.child({ id });
-      try {
-        writeFileSync(path.join(bundle, 'options.json'), JSON.stringify(optionsJson(opts)), { mode: 0o600 });
-        writeFileSync(path.join(bundle, 'runtime'), opts.binaryName ?? '', { mode: 0o600 });
-        const mounts = req.rootfs ?? [];
-        const rootfs = path.join(bundle, 'rootfs');
-        if (mounts.length > 0) {
-          mkdirSync(rootfs, { recursive: true, mode: 0o711 });
-          mountAll(mounts.map((m) => ({ type: m.type ?? '', source: m.source ?? '', options: m.options ?? [] })), rootfs);
-          undo.push(`unmount ${rootfs}`, () => unmountAll(rootfs));
-        }
-        const runc = this.makeRunc(opts, bundle);
-        const stdio = stdioOf(req);
-        const init = new Proc(id, '', stdio, 0);
-        const c = new Container(id, bundle, runc, init, hasOwnPidNamespace(spec), mounts.length > 0);
-        const pidFile = path.join(bundle, 'init.pid');
-        const pid = await this.spawnProcess(init, undo, (io, cs) => runc.create(id, bundle, pidFile, cs, io.runcStdio), pidFile, (p) => {
-          undo.push(`runc delete ${id}`, () => runc.delete(id, true));
-          init.state = { kind: 'created', pid: p };
-          this.watchExit(c, init, p);
-        });
-        this.containers.set(id, c);
-        undo.release();
-        this.changed();
-        this.deps.publisher.publish({
-          topic: '/tasks/create',
-          event: {
-            containerId: id, bundle, rootfs: mounts, checkpoint: req.checkpoint ?? '', pid,
-            io: { stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, terminal: stdio.terminal },
-          },
-        });
-        log.info({ pid }, 'container created');
-        return { pid };
-      } catch (err) {
-        await undo.unwind(log);
-        throw err;
-      }
+    this.creating++;
+    return this.lifecycle.run(id, () => this.createLocked(id, req)).finally(() => {
+      this.creating--;
     });
+  }
+
+  private async createLocked(id: string, req: containerd.task.v2.CreateTaskRequest.$Properties): Promise<{ pid: number }> {
+    if (this.containers.has(id)) throw new AlreadyExistsError(`container ${id}: already exists`);
+    if (req.checkpoint) throw new UnimplementedError('checkpoint restore is not supported by containerd-shim-berth-v2');
+    const bundle = req.bundle ?? '';
+    if (!path.isAbsolute(bundle)) throw new InvalidArgumentError(`bundle ${JSON.stringify(bundle)} is not an absolute path`);
+    const opts = runcOptions(req.options);
+    const spec = readSpec(bundle);
+    const undo = new CleanupStack();
+    const log = this.deps.log.child({ id });
+    try {
+      writeFileSync(path.join(bundle, 'options.json'), JSON.stringify(optionsJson(opts)), { mode: 0o600 });
+      writeFileSync(path.join(bundle, 'runtime'), opts.binaryName ?? '', { mode: 0o600 });
+      const mounts = req.rootfs ?? [];
+      const rootfs = path.join(bundle, 'rootfs');
+      if (mounts.length > 0) {
+        mkdirSync(rootfs, { recursive: true, mode: 0o711 });
+        mountAll(mounts.map((m) => ({ type: m.type ?? '', source: m.source ?? '', options: m.options ?? [] })), rootfs);
+        undo.push(`unmount ${rootfs}`, () => unmountAll(rootfs));
+      }
+      const runc = this.makeRunc(opts, bundle);
+      const stdio = stdioOf(req);
+      const init = new Proc(id, '', stdio, 0);
+      const c = new Container(id, bundle, runc, init, hasOwnPidNamespace(spec), mounts.length > 0);
+      const pidFile = path.join(bundle, 'init.pid');
+      const pid = await this.spawnProcess(init, undo, (io, cs) => runc.create(id, bundle, pidFile, cs, io.runcStdio), pidFile, (p) => {
+        undo.push(`runc delete ${id}`, () => runc.delete(id, true));
+        init.state = { kind: 'created', pid: p };
+        this.watchExit(c, init, p);
+      });
+      this.containers.set(id, c);
+      undo.release();
+      this.changed();
+      this.deps.publisher.publish({
+        topic: '/tasks/create',
+        event: {
+          containerId: id, bundle, rootfs: mounts, checkpoint: req.checkpoint ?? '', pid,
+          io: { stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, terminal: stdio.terminal },
+        },
+      });
+      log.info({ pid }, 'container created');
+      return { pid };
+    } catch (err) {
+      await undo.unwind(log);
+      throw err;
+    }
   }
 
   private makeRunc(opts: RuncOptionsProps, bundle: string): Runc {
@@ -455,7 +462,7 @@ export class TaskService {
 
   shutdown(): Record<string, never> {
     // A grouped shim lives until the last container of its pod is deleted.
-    if (this.containers.size === 0) setImmediate(this.deps.onShutdown);
+    if (this.containers.size === 0 && this.creating === 0) setImmediate(this.deps.onShutdown);
     return {};
   }
 
