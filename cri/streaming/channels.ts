@@ -1,0 +1,90 @@
+// Node streams that sit between a backend and one protocol channel (a WebSocket channel byte or
+// a SPDY stream). Output waits for the transport to accept each chunk, so a slow client makes
+// the backend's pipe pause instead of the server buffering; input pauses the transport while
+// the backend is not reading.
+import { Duplex, Readable, Writable, finished } from 'node:stream';
+
+const HIGH_WATER_MARK = 64 * 1024;
+
+export type SendFn = (chunk: Buffer, done: (err?: Error | null) => void) => void;
+
+export class OutputChannel extends Writable {
+  readonly #send: SendFn;
+  constructor(send: SendFn) {
+    super({ highWaterMark: HIGH_WATER_MARK });
+    this.#send = send;
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (chunk.length === 0) { done(); return; }
+    this.#send(chunk, done);
+  }
+}
+
+/** Client bytes of one channel, handed to the backend as a Readable. */
+export class InputChannel extends Readable {
+  readonly #setPaused: (paused: boolean) => void;
+  #paused = false;
+  constructor(setPaused: (paused: boolean) => void) {
+    super({ highWaterMark: HIGH_WATER_MARK });
+    this.#setPaused = setPaused;
+  }
+  /** Data from the client; pauses the transport when the backend falls behind. */
+  deliver(chunk: Buffer): void {
+    if (this.readableEnded || this.destroyed) return;
+    if (!this.push(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.#setPaused(true);
+    }
+  }
+  finish(): void {
+    if (!this.readableEnded && !this.destroyed) this.push(null);
+    this.#unpause();
+  }
+  override _read(): void {
+    this.#unpause();
+  }
+  #unpause(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#setPaused(false);
+    }
+  }
+}
+
+/** Ends `w` (if the backend has not) and waits until everything written reached the transport. */
+export function endAndFlush(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    if (w.writableFinished || w.destroyed) { resolve(); return; }
+    finished(w, () => resolve());
+    if (!w.writableEnded) w.end();
+  });
+}
+
+/** One forwarded TCP connection: client bytes in, pod bytes out over the same channel pair. */
+export class ForwardChannel extends Duplex {
+  readonly #send: SendFn;
+  readonly #input: InputChannel;
+  constructor(send: SendFn, setPaused: (paused: boolean) => void) {
+    super({ highWaterMark: HIGH_WATER_MARK, allowHalfOpen: true });
+    this.#send = send;
+    // Reuse InputChannel's pause bookkeeping: its data is re-pushed into this duplex.
+    this.#input = new InputChannel(setPaused);
+    this.#input.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) this.#input.pause();
+    });
+    this.#input.on('end', () => this.push(null));
+  }
+  deliver(chunk: Buffer): void {
+    this.#input.deliver(chunk);
+  }
+  finish(): void {
+    this.#input.finish();
+  }
+  override _read(): void {
+    this.#input.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (chunk.length === 0) { done(); return; }
+    this.#send(chunk, done);
+  }
+}
