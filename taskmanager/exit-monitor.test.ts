@@ -67,6 +67,38 @@ describe('ExitMonitor', () => {
     await expect.poll(() => handled, { timeout: 2_000 }).toEqual(['c2/c2', 'c1/c1', 'c1/e1']);
   });
 
+  it('keeps a container\'s order while its first delivery is still in flight', async () => {
+    const { db, dir, close } = await openDb();
+    cleanups.push(async () => { await close(); await rm(dir, { recursive: true, force: true }); });
+    const mon = new ExitMonitor({ db, retryInitialMs: 20, retryMaxMs: 80 });
+    cleanups.push(async () => mon.close());
+    let failures = 1;
+    const handled: string[] = [];
+    mon.subscribe('slow', async (e) => {
+      // The init exit's handler is slow (a store write) and fails once.
+      if (e.id === 'c1') await new Promise((r) => setTimeout(r, 100));
+      if (e.id === 'c1' && failures > 0) { failures--; throw new Error('store busy'); }
+      handled.push(e.id);
+    });
+    await mon.record(exit('c1', 1), 'wait');
+    await mon.record(exit('e1', 2), 'wait'); // recorded while c1's first attempt is running
+    await expect.poll(() => handled, { timeout: 2_000 }).toEqual(['c1', 'e1']);
+  });
+
+  it('drops the registration of a wait that found the exit already recorded', async () => {
+    const { db, dir, close } = await openDb();
+    cleanups.push(async () => { await close(); await rm(dir, { recursive: true, force: true }); });
+    const mon = new ExitMonitor({ db });
+    await mon.record(exit('c1', 5), 'wait');
+    for (let i = 0; i < 3; i++) expect((await mon.waitFor('ns1', 'c1')).exitStatus).toBe(5);
+    expect(mon.pendingWaits).toBe(0);
+    const later = mon.waitFor('ns1', 'c1', 'e9');
+    await expect.poll(() => mon.pendingWaits).toBe(1);
+    await mon.record(exit('e9', 0), 'wait');
+    expect((await later).exitStatus).toBe(0);
+    expect(mon.pendingWaits).toBe(0);
+  });
+
   it('replays exits recorded but not handled before a restart', async () => {
     const { db, dir, close } = await openDb();
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

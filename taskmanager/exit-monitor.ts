@@ -78,12 +78,10 @@ class Subscriber {
       q.items.push(d);
       return;
     }
-    void this.#attempt(d).then((ok) => {
-      if (ok) return;
-      const existing = this.#queues.get(qkey);
-      if (existing) existing.items.unshift(d);
-      else this.#schedule(qkey, { items: [d], delay: this.opts.initialMs });
-    });
+    // The queue exists while the first attempt is in flight too: a second exit of the same
+    // container that arrives meanwhile waits behind it instead of overtaking it.
+    this.#queues.set(qkey, { items: [d], delay: this.opts.initialMs });
+    void this.#drain(qkey);
   }
 
   async #attempt(d: Delivery): Promise<boolean> {
@@ -97,10 +95,10 @@ class Subscriber {
     }
   }
 
-  #schedule(qkey: string, q: { items: Delivery[]; delay: number; timer?: NodeJS.Timeout }): void {
-    this.#queues.set(qkey, q);
+  #schedule(q: { delay: number; timer?: NodeJS.Timeout }, qkey: string): void {
     if (this.#closed) return;
     q.timer = setTimeout(() => void this.#drain(qkey), q.delay);
+    q.delay = Math.min(q.delay * 2, this.opts.maxMs);
   }
 
   async #drain(qkey: string): Promise<void> {
@@ -108,8 +106,7 @@ class Subscriber {
     if (!q || this.#closed) return;
     while (q.items.length > 0) {
       if (!(await this.#attempt(q.items[0]!))) {
-        q.delay = Math.min(q.delay * 2, this.opts.maxMs);
-        this.#schedule(qkey, q);
+        this.#schedule(q, qkey);
         return;
       }
       q.items.shift();
@@ -179,9 +176,26 @@ export class ExitMonitor {
       const list = this.#waiters.get(key) ?? [];
       list.push(resolve);
       this.#waiters.set(key, list);
-      // Checked after registering, so a record landing in between is not missed.
-      this.get(namespace, containerId, id).then((e) => { if (e) resolve(e); }, reject);
+      // Checked after registering, so a record landing in between is not missed. When the exit
+      // is already recorded the registration is dropped again, or every wait() would leave one.
+      const unregister = (): void => {
+        const waiting = this.#waiters.get(key);
+        const at = waiting?.indexOf(resolve) ?? -1;
+        if (at >= 0) waiting!.splice(at, 1);
+        if (waiting?.length === 0) this.#waiters.delete(key);
+      };
+      this.get(namespace, containerId, id).then(
+        (e) => { if (e) { unregister(); resolve(e); } },
+        (err: unknown) => { unregister(); reject(err); },
+      );
     });
+  }
+
+  /** Callers blocked in waitFor() (diagnostics and leak tests). */
+  get pendingWaits(): number {
+    let n = 0;
+    for (const list of this.#waiters.values()) n += list.length;
+    return n;
   }
 
   /** Forgets a process's exit (its task or exec was deleted; the id may be used again). */
