@@ -4,7 +4,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetns, isNetns, netnsPath } from '../../cri/network/index.js';
+import { rm } from 'node:fs/promises';
+import { createNetns, installDefaultCniConfig, isNetns, netnsPath } from '../../cri/network/index.js';
 import { fetchText, leftovers, makeNetEnv, NOTHING_LEFT, sh, startHttpd, unreachable, type NetEnv } from './network-harness.js';
 
 let env: NetEnv;
@@ -105,6 +106,21 @@ describe('pod network with the real plugins', () => {
     // a new module instance knows nothing in memory; even the conf dir changed meanwhile
     await env.writeConflist([], '10-test.conflist');
     await env.networking().teardownPodNetwork({ id: 'rs1' });
+    expect(await leftovers(env)).toEqual(NOTHING_LEFT);
+  });
+
+  it('the shipped default conflist (bridge + host-local + portmap + loopback) works with the real plugins', async () => {
+    await rm(join(env.confDir, '10-test.conflist'));
+    const written = await installDefaultCniConfig(env.confDir, { networkName: env.network, bridge: env.bridge, subnet: env.subnet, dataDir: env.dataDir });
+    expect(written).toBe(join(env.confDir, '10-berth-bridge.conflist'));
+    const hostPort = 20_000 + Math.floor(Math.random() * 20_000);
+    const net = env.networking();
+    await createNetns(env.stateDir, 'dflt');
+    const r = await net.setupPodNetwork(pod('dflt', { portMappings: [{ containerPort: 80, hostPort }] }));
+    await startHttpd(env, netnsPath(env.stateDir, 'dflt'), 80, 'default net');
+    expect(await fetchText(`http://${r.ip}:80/index.html`)).toBe('default net');
+    expect(await fetchText(`http://127.0.0.1:${hostPort}/index.html`)).toBe('default net');
+    await net.teardownPodNetwork({ id: 'dflt' });
     expect(await leftovers(env)).toEqual(NOTHING_LEFT);
   });
 });
