@@ -39,7 +39,8 @@ export class ImageService {
   readonly #o: Required<Pick<ImageServiceOptions, 'root' | 'idleTimeoutMs' | 'maxConcurrentDownloads'>> & ImageServiceOptions;
   readonly #leases = new Leases();
   readonly #downloads = new KeyedMutex();
-  // 'gc' serializes record changes with collection so GC never sees a half-recorded image.
+  // 'gc' serializes collection with image removal and rootfs creation (pulls are guarded by
+  // leases and per-item locks instead, see gc()).
   readonly #lock = new KeyedMutex();
 
   private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore) {
@@ -101,33 +102,47 @@ export class ImageService {
     await this.gc();
   }
 
-  /** Deletes blobs and committed snapshots no image, container rootfs or pull in flight uses. */
+  /**
+   * Deletes blobs and committed snapshots no image, container rootfs or pull in flight uses.
+   * Pulls run beside it, so "in use" is asked afresh right before each deletion, under the same
+   * per-digest / per-snapshot lock a pull takes to decide it already has the item: a pull either
+   * leases the item first (and it stays) or finds it gone and fetches or unpacks it again. A pull
+   * keeps its leases until its record is visible, so no moment exists where an item it needs is
+   * neither leased nor referenced.
+   */
   gc(): Promise<{ blobs: number; snapshots: number }> {
     return this.#lock.run('gc', async () => {
-      const keepBlobs = new Set<string>();
-      const keepSnaps = new Set<string>();
-      for (const img of this.images.list()) {
-        img.blobs.forEach((b) => keepBlobs.add(b));
-        img.chainIds.forEach((c) => keepSnaps.add(c));
-      }
-      for (const s of this.snapshots.list()) {
-        if (s.kind !== 'active') continue;
-        keepSnaps.add(s.key);
-        for (let p = s.parent; p !== ''; p = this.snapshots.get(p)?.parent ?? '') keepSnaps.add(p);
-      }
       let blobs = 0;
       for (const d of await this.content.list()) {
-        if (keepBlobs.has(d) || this.#leases.has(d)) continue;
-        await this.content.delete(d);
-        blobs++;
+        await this.#downloads.run(d, async () => {
+          if (this.#inUse(d)) return;
+          await this.content.delete(d);
+          blobs++;
+        });
       }
       // Children before parents: remove in descending id order (a child is always newer).
-      const dead = this.snapshots.list()
-        .filter((s) => !keepSnaps.has(s.key) && !this.#leases.has(s.key))
-        .sort((a, b) => b.id - a.id);
-      for (const s of dead) await this.snapshots.remove(s.key);
-      return { blobs, snapshots: dead.length };
+      const candidates = this.snapshots.list().filter((s) => !this.#inUse(s.key)).sort((a, b) => b.id - a.id);
+      let snapshots = 0;
+      for (const s of candidates) {
+        if (await this.snapshots.remove(s.key, () => this.#inUse(s.key))) snapshots++;
+      }
+      return { blobs, snapshots };
     });
+  }
+
+  /** A blob digest or snapshot key some image, active snapshot (with its chain) or pull needs. */
+  #inUse(name: string): boolean {
+    if (this.#leases.has(name)) return true;
+    for (const img of this.images.list()) {
+      if (img.blobs.includes(name) || img.chainIds.includes(name)) return true;
+    }
+    for (const s of this.snapshots.list()) {
+      if (s.kind !== 'active') continue;
+      for (let k = s.key; k !== ''; k = this.snapshots.get(k)?.parent ?? '') {
+        if (k === name) return true;
+      }
+    }
+    return false;
   }
 
   /** ImageFsInfo: bytes and inodes used under the snapshot and content dirs. */

@@ -98,10 +98,14 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     deps.leases.add(names);
     leased.push(...names);
   };
+  // Under the blob's download lock, like GC's deletion: a blob seen here is not being deleted.
+  const storeManifest = (digest: string, body: Buffer) => deps.downloads.run(digest, async () => {
+    if (!(await deps.content.has(digest))) await deps.content.writeBytes(body, digest);
+  });
   try {
     const top = await client.fetchManifest(ref.digest ?? ref.tag!);
     lease(top.digest);
-    if (!(await deps.content.has(top.digest))) await deps.content.writeBytes(top.body, top.digest);
+    await storeManifest(top.digest, top.body);
     const topDoc = parseManifestOrIndex(top.body, top.mediaType, `manifest ${formatReference(ref)}`);
     let size = top.body.length;
     let manifestDigest = top.digest;
@@ -111,7 +115,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       const m = await client.fetchManifest(desc.digest);
       if (m.body.length !== desc.size) throw new FailedPreconditionError(`manifest ${desc.digest}: size ${m.body.length}, index says ${desc.size}`);
       lease(m.digest);
-      if (!(await deps.content.has(m.digest))) await deps.content.writeBytes(m.body, m.digest);
+      await storeManifest(m.digest, m.body);
       const doc = parseManifestOrIndex(m.body, desc.mediaType, `manifest ${desc.digest}`);
       if (doc.kind !== 'manifest') throw new InvalidArgumentError(`manifest ${desc.digest}: nested indexes are not supported`);
       manifest = doc.manifest;

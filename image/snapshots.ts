@@ -161,17 +161,23 @@ export class Snapshotter {
     return [overlayMount(this.chainDirs(rec.parent), path.join(base, 'fs'), path.join(base, 'work'))];
   }
 
-  /** Removes snapshot `key` (record first, then its directory). Children must be gone first. */
-  remove(key: string): Promise<void> {
+  /**
+   * Removes snapshot `key` (record first, then its directory). Children must be gone first.
+   * `keep`, asked under the snapshot's lock (the one commitLayer holds), can veto the removal:
+   * then nothing happens and the result is false.
+   */
+  remove(key: string, keep?: () => boolean): Promise<boolean> {
     return this.#locks.run(key, async () => {
       const rec = this.#byKey.get(key);
       if (!rec) throw new NotFoundError(`snapshot ${key}: not found`);
+      if (keep?.()) return false;
       for (const other of this.#byKey.values()) {
         if (other.parent === key) throw new FailedPreconditionError(`snapshot ${key}: has child ${other.key}`);
       }
       await this.#db.del(key);
       this.#byKey.delete(key);
       await fs.rm(path.join(this.dir, String(rec.id)), { recursive: true, force: true });
+      return true;
     });
   }
 }

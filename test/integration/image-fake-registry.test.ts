@@ -147,6 +147,72 @@ describe('concurrent pulls', () => {
   });
 });
 
+describe('GC racing pulls', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  async function expectWhole(svc: ImageService, img: BuiltImage, chainIds: readonly string[]) {
+    for (const b of [img.manifest, img.config, ...img.layers]) expect(await svc.content.has(b.digest), b.digest).toBe(true);
+    for (const c of chainIds) expect(svc.snapshots.get(c), c).toBeDefined();
+  }
+
+  it('a GC that started before a pull recorded its image keeps that image whole', async () => {
+    const img = makeImage([await busyboxLayer(), await makeLayer([{ name: 'f', content: 'x' }])]);
+    const reg = await serve(img);
+    const { svc } = await openService();
+    let pulled: Promise<unknown> = Promise.resolve();
+    let gcRun: Promise<unknown> = Promise.resolve();
+    const upsert = svc.images.upsert.bind(svc.images);
+    const list = svc.content.list.bind(svc.content);
+    let held = false;
+    // The GC starts just before the record is written and lists blobs only after the pull is done.
+    svc.images.upsert = (rec) => {
+      gcRun = svc.gc();
+      return upsert(rec);
+    };
+    svc.content.list = async () => {
+      if (!held) {
+        held = true;
+        await pulled.catch(() => undefined);
+      }
+      return list();
+    };
+    pulled = svc.pull(`${reg.host}/x/y:v1`);
+    const rec = await pulled as Awaited<ReturnType<ImageService['pull']>>;
+    await gcRun;
+    expect(svc.list().map((r) => r.id)).toEqual([rec.id]);
+    await expectWhole(svc, img, rec.chainIds);
+  });
+
+  it('a pull that reuses a blob GC is deleting downloads it again', async () => {
+    const img = makeImage([await busyboxLayer(), await makeLayer([{ name: 'f', content: 'y' }])]);
+    const reg = await serve(img);
+    const { svc } = await openService();
+    const ref = `${reg.host}/x/y:v1`;
+    const first = await svc.pull(ref);
+    await svc.images.delete(first.id); // unreferenced now, not yet collected
+    const del = svc.content.delete.bind(svc.content);
+    const has = svc.content.has.bind(svc.content);
+    const asked = new Set<string>();
+    let again: Promise<Awaited<ReturnType<ImageService['pull']>>> | undefined;
+    svc.content.has = (d) => {
+      asked.add(d);
+      return has(d);
+    };
+    svc.content.delete = async (d) => {
+      if (!again) {
+        // A new pull of the same image starts while this blob is on its way out.
+        again = svc.pull(ref);
+        for (let i = 0; i < 60 && !asked.has(d); i++) await sleep(5);
+      }
+      return del(d);
+    };
+    await svc.gc();
+    const rec = await again!;
+    expect(rec.id).toBe(first.id);
+    expect(svc.list()).toHaveLength(1);
+    await expectWhole(svc, img, rec.chainIds);
+  });
+});
+
 describe('bearer auth', () => {
   it('gets an anonymous token from the realm', async () => {
     const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
