@@ -69,7 +69,12 @@ export class TtrpcClient {
 
   /** Connects to `unix:///abs/path`, `/abs/path`, or an abstract socket name. */
   static connect(address: string, opts: ClientOptions = {}): Promise<TtrpcClient> {
-    const path = socketPathOf(address);
+    let path: string;
+    try {
+      path = socketPathOf(address);
+    } catch (err) {
+      return Promise.reject(err); // a bad address rejects like every other failure, never throws
+    }
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const socket = net.createConnection({ path });

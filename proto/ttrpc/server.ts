@@ -43,6 +43,9 @@ export interface ServerOptions {
 
 export type ListenTarget = string | { fd: number };
 
+/** Longest error message a status reply carries (characters). */
+const MAX_STATUS_MESSAGE = 64 * 1024;
+
 export class TtrpcServer {
   readonly #services = new Map<string, Map<string, BoundMethod>>();
   readonly #connections = new Set<ServerConnection>();
@@ -95,6 +98,10 @@ export class TtrpcServer {
     } catch (err) {
       this.#server = undefined;
       throw err;
+    } finally {
+      // A listening server still emits 'error' (accept failing with EMFILE, ...): without a
+      // listener that would crash the daemon; the server keeps listening after it.
+      if (this.#server === server) server.on('error', (err) => this.#log.warn({ err }, 'ttrpc: server error'));
     }
   }
 
@@ -213,7 +220,7 @@ class ServerConnection {
   }
 
   #sendStatus(streamId: number, code: number, message: string): void {
-    this.#send(streamId, encodeResponse({ status: { code, message }, payload: new Uint8Array(0) }));
+    this.#send(streamId, statusResponse(code, message));
   }
 
   #send(streamId: number, body: Uint8Array): void {
@@ -293,9 +300,12 @@ class ServerConnection {
     };
     const fail = (err: unknown) => {
       const st = statusFromError(err);
-      answer(encodeResponse({ status: { code: st.code, message: st.message }, payload: new Uint8Array(0) }));
+      answer(statusResponse(st.code, st.message));
     };
     let timer: NodeJS.Timeout | undefined;
+    // A call aborted by its connection closing will never be answered: its deadline timer must
+    // not stay armed (and keep the process alive) until it fires.
+    ac.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
         const err = new DeadlineExceededError(`ttrpc: ${req.service}/${req.method}: context deadline exceeded`);
@@ -323,6 +333,15 @@ class ServerConnection {
       )
       .catch((err: unknown) => this.#log.warn({ err }, 'ttrpc: failed to answer a call'));
   }
+}
+
+/**
+ * A status-only reply. The message is cut to MAX_STATUS_MESSAGE: a handler error quoting a huge
+ * input must still produce a reply, not a frame over the 4 MiB limit that is never sent.
+ */
+function statusResponse(code: number, message: string): Uint8Array {
+  const text = message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}... (truncated)` : message;
+  return encodeResponse({ status: { code, message: text }, payload: new Uint8Array(0) });
 }
 
 function errText(err: unknown): string {

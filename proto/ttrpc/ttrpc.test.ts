@@ -115,6 +115,7 @@ describe('ttrpc client and server', () => {
         }),
       Fail: (req) => {
         if (req.text === 'plain') throw new Error('boom');
+        if (req.text === 'huge') throw new NotFoundError(`container ${'x'.repeat(5 << 20)}: not found`);
         if (req.text === 'errno') throw Object.assign(new Error('open /x: no such file'), { code: 'ENOENT' });
         throw new NotFoundError(`container ${req.text}: not found`);
       },
@@ -309,6 +310,23 @@ describe('ttrpc client and server', () => {
     } finally {
       second.destroy();
     }
+  });
+
+  it('answers a handler error with a huge message, cut short, instead of never answering', async () => {
+    const c = await connect();
+    const err = await codeOf(createServiceClient(c, SERVICE, methods).Fail({ text: 'huge' }, { timeoutMs: 5_000 }));
+    expect(err.code).toBe(Code.NOT_FOUND);
+    expect(err.message).toMatch(/^container x+\.\.\. \(truncated\)$/);
+    expect(err.message.length).toBeLessThan(MAX_MESSAGE_SIZE);
+    // The connection is still good.
+    expect((await createServiceClient(c, SERVICE, methods).Echo({ text: 'after' })).text).toBe('after@-');
+  });
+
+  it('rejects (never throws) a connect to an address it cannot use', async () => {
+    let p: Promise<TtrpcClient> | undefined;
+    expect(() => { p = TtrpcClient.connect('http://example.com/sock'); }).not.toThrow();
+    await expect(p).rejects.toMatchObject({ kind: 'invalid-argument', message: expect.stringContaining('unsupported address scheme') });
+    await expect(TtrpcClient.connect('')).rejects.toMatchObject({ kind: 'invalid-argument' });
   });
 
   it('fails connect to a missing socket with UNAVAILABLE and serves abstract names', async () => {
