@@ -1,12 +1,13 @@
-// Bundles berth entry points (daemon, shim) with esbuild into bench/.build/, never into dist/
-// (other engineers build there). npm packages stay external and resolve from the project.
+// Bundles berth entry points (daemon, shim) with esbuild into bench/results/tmp/build/, never
+// into dist/ (other engineers build there). That dir is gitignored and outside the lint (eslint
+// ignores bench/results/**). npm packages stay external and resolve from the project.
 import { build } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../common/index.js';
 
-/** The project root, found from this file whether it runs from source, dist/bench or bench/.build. */
+/** The project root, found from this file whether it runs from source, dist/bench or the bench bundle. */
 export function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json'))) {
@@ -17,9 +18,9 @@ export function projectRoot(): string {
   return dir;
 }
 
-export const buildDir = (): string => path.join(projectRoot(), 'bench', '.build');
+export const buildDir = (): string => path.join(projectRoot(), 'bench', 'results', 'tmp', 'build');
 
-/** Bundles `entry` (relative to the project root) to bench/.build/<name>.mjs; NotFound when the entry is missing. */
+/** Bundles `entry` (relative to the project root) to bench/results/tmp/build/<name>.mjs; NotFound when the entry is missing. */
 export async function bundle(entry: string, name: string): Promise<string> {
   const root = projectRoot();
   const src = path.join(root, entry);
@@ -40,7 +41,7 @@ export async function bundle(entry: string, name: string): Promise<string> {
   return outfile;
 }
 
-/** The berth shim, bundled, behind a `containerd-shim-berth-v2` launcher in bench/.build/bin (put it on PATH). */
+/** The berth shim, bundled, behind a `containerd-shim-berth-v2` launcher in <build>/bin (put it on PATH). */
 export async function bundleBerthShim(): Promise<{ binDir: string; launcher: string; script: string }> {
   const script = await bundle('shim/main.ts', 'containerd-shim-berth-v2');
   const binDir = path.join(buildDir(), 'bin');

@@ -79,6 +79,7 @@ export class Daemon {
         await this.client.runtime.Version({ version: 'v1' }, { timeoutMs: 2_000 });
         return true;
       } catch {
+        this.resetClient();
         return false;
       }
     }, timeoutMs, 10);
@@ -142,6 +143,14 @@ export class Daemon {
     }
     await unmountUnder(this.spec.dir);
     await rm(this.spec.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Drops the channel after a failed call: grpc-js backs off (1 s and more) before redialing a
+   * socket that refused it, which would otherwise be measured as the daemon's restart time.
+   */
+  resetClient(): void {
+    this.closeClient();
   }
 
   private closeClient(): void {

@@ -6,7 +6,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isBerthError } from '../common/index.js';
 import type { Daemon } from './daemon.js';
-import { addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type Pod, type PodEnv } from './pods.js';
+import {
+  addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type Phases, type Pod, type PodEnv,
+} from './pods.js';
 import { mustRun, nowMs, pssKiB, rand, sleep, waitFor } from './proc.js';
 
 export type Samples = Record<string, number[]>;
@@ -20,21 +22,41 @@ export interface FigureContext extends PodEnv {
   /** Run the 200-pod restart figure too. */
   restart200: boolean;
   log: (msg: string) => void;
+  /** A line for the report (deduplicated). */
+  remark: (msg: string) => void;
 }
 
 async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
   await eachLimited(pods, 4, (p) => removePod(d, p.id));
 }
 
+/**
+ * The daemon's own breakdown of RunPodSandbox, when it offers one: a JSON object of phase -> ms
+ * under `info.timings` of a verbose PodSandboxStatus (store, netns+CNI, snapshot, shim start,
+ * runc create/start). Neither daemon offers it yet; the remark says so once.
+ */
+async function reportDaemonTimings(d: Daemon, ctx: FigureContext, pod: Pod | undefined): Promise<void> {
+  if (!pod || d.name !== 'berth') return;
+  const st = await d.client.runtime.PodSandboxStatus({ podSandboxId: pod.id, verbose: true }).catch(() => undefined);
+  const raw = st?.info?.timings;
+  if (!raw) {
+    ctx.remark('berth pod-start breakdown by phase: n/a (PodSandboxStatus verbose info has no "timings" yet)');
+    return;
+  }
+  ctx.remark(`berth RunPodSandbox phases of the last sequential pod (ms): ${raw}`);
+}
+
 export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const seq: number[] = [];
   const made: Pod[] = [];
+  const phases: Phases[] = [];
   try {
     for (let i = 0; i < ctx.pods; i++) {
       const t = nowMs();
-      made.push(await startPodWithSleep(d, ctx));
+      made.push(await startPodWithSleep(d, ctx, phases));
       seq.push(nowMs() - t);
     }
+    await reportDaemonTimings(d, ctx, made[made.length - 1]);
     await removePods(d, made.splice(0));
     const par: number[] = [];
     const t0 = nowMs();
@@ -44,7 +66,10 @@ export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> 
       par.push(nowMs() - t);
     }));
     const wall = nowMs() - t0;
-    return { 'pod-start-seq': seq, 'pod-start-par': par, 'pod-start-par-wall': [wall] };
+    return {
+      'pod-start-seq': seq, 'pod-start-par': par, 'pod-start-par-wall': [wall],
+      'phase-run': phases.map((p) => p.run), 'phase-create': phases.map((p) => p.create), 'phase-start': phases.map((p) => p.start),
+    };
   } finally {
     await removePods(d, made);
   }
@@ -85,6 +110,7 @@ async function allRunning(d: Daemon, ids: ReadonlySet<string>): Promise<boolean>
     for (const c of res.containers) if (ids.has(c.id ?? "") && c.state === CONTAINER_RUNNING) running++;
     return running === ids.size;
   } catch {
+    d.resetClient();
     return false;
   }
 }

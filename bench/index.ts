@@ -59,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-// Run when executed directly (node dist/bench/index.js or the bench/.build bundle), not when imported.
+// Run when executed directly (node dist/bench/index.js or the esbuild bundle in bench/results/tmp/build), not when imported.
 const self = fileURLToPath(import.meta.url);
 if (process.argv[1] && path.resolve(process.argv[1]) === self) {
   main(process.argv.slice(2)).then(

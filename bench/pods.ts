@@ -73,10 +73,21 @@ export async function addContainer(d: Daemon, env: PodEnv, pod: Pod, name: strin
 
 export const SLEEP = ['sleep', '2147483647'];
 
+export interface Phases {
+  run: number;
+  create: number;
+  start: number;
+}
+
 /** Figure 1's unit of work: a pod with one running `sleep` container, verified RUNNING. */
-export async function startPodWithSleep(d: Daemon, env: PodEnv): Promise<Pod> {
+export async function startPodWithSleep(d: Daemon, env: PodEnv, phases?: Phases[]): Promise<Pod> {
+  const t0 = performance.now();
   const pod = await runPod(d, env);
-  const cid = await addContainer(d, env, pod, 'sleep', { command: SLEEP });
+  const t1 = performance.now();
+  const cid = await addContainer(d, env, pod, 'sleep', { command: SLEEP, start: false });
+  const t2 = performance.now();
+  await d.client.runtime.StartContainer({ containerId: cid });
+  phases?.push({ run: t1 - t0, create: t2 - t1, start: performance.now() - t2 });
   const st = await d.client.runtime.ContainerStatus({ containerId: cid });
   if (st.status?.state !== CONTAINER_RUNNING) throw new InternalError(`container ${cid} is not running after StartContainer (state ${st.status?.state})`);
   return pod;

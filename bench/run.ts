@@ -89,6 +89,9 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       const ctx: FigureContext = {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
         bigImage: images.big, bigBytes: images.bigBytes, restart200: o.restart200, log: o.log,
+        remark: (m) => {
+          if (!result.remarks.includes(m)) result.remarks.push(m);
+        },
       };
       for (const fig of criFigures) {
         for (let rep = 0; rep < o.reps && !interrupted; rep++) {

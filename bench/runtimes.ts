@@ -31,6 +31,8 @@ function configToml(o: { root: string; state: string; socket: string; runcRoot: 
     '  level = "warn"',
     `[${CRI}]`,
     `  sandbox_image = "${o.shared.pauseImage}"`,
+    // This machine refuses to lower oom_score_adj (the pause spec asks for -998): keep it >= the daemon's.
+    '  restrict_oom_score_adj = true',
     `[${CRI}.containerd]`,
     '  default_runtime_name = "runc"',
     `[${CRI}.containerd.runtimes.runc]`,

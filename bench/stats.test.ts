@@ -33,6 +33,9 @@ describe('bench statistics', () => {
     expect(ratio(30, 60)).toBe(0.5);
     expect(ratio(undefined, 60)).toBeUndefined();
     expect(ratio(30, 0)).toBeUndefined();
+    expect(ratio(-1, 5)).toBeUndefined();
+    expect(ratio(5, -1)).toBeUndefined();
+    expect(ratio(0, 5)).toBe(0);
   });
 
   it('formats values, ratios with targets and spreads', () => {

@@ -41,10 +41,13 @@ export function summarize(values: readonly number[]): Summary | undefined {
   };
 }
 
-/** berth / containerd, or undefined when either side is missing or the denominator is 0. */
+/**
+ * berth / containerd, or undefined when either side is missing, the denominator is not positive
+ * or the numerator is negative (a PSS "growth" below zero is noise, not a ratio).
+ */
 export function ratio(berth: number | undefined, containerd: number | undefined): number | undefined {
   if (berth === undefined || containerd === undefined) return undefined;
-  if (!Number.isFinite(berth) || !Number.isFinite(containerd) || containerd === 0) return undefined;
+  if (!Number.isFinite(berth) || !Number.isFinite(containerd) || containerd <= 0 || berth < 0) return undefined;
   return berth / containerd;
 }
 
