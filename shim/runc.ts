@@ -150,7 +150,9 @@ export class Runc {
   }
 }
 
+// Only runc's "container does not exist" is a NOT_FOUND; everything else (an executable missing
+// inside the container included) is UNKNOWN, as the runc shim answers it.
 function runcError(message: string): BerthError {
-  if (/does not exist|not found|no such file/i.test(message)) return new NotFoundError(message);
+  if (/container does not exist|container .* does not exist/i.test(message)) return new NotFoundError(message);
   return new BerthError('unknown', message);
 }
