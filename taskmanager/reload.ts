@@ -65,7 +65,7 @@ async function reloadOne(tm: TaskManager, b: BundlePaths): Promise<ReloadOutcome
       return await removed('the shim does not know this task');
     }
     const ioDir = bundleFile(b, 'io');
-    const stdio = await reopenStdio(ioDir, '');
+    const stdio = await reopenStdio(ioDir, '', tm.log);
     for (const execId of await execIdsIn(ioDir)) await removeStdio(ioDir, execId); // execs are not reloaded
     const entry: TaskEntry = {
       namespace: b.namespace, id: b.id, bundle: b, shim: conn, pid: c.taskPid, stdio,

@@ -4,7 +4,7 @@
 // the pipe (up to the pipe size) and is read after reload reopens the FIFOs.
 import { readdir, rm } from 'node:fs/promises';
 import type net from 'node:net';
-import { joinWithin } from '../common/index.js';
+import { joinWithin, silentLogger, type Logger } from '../common/index.js';
 import { makeFifo, openFifoReader, openFifoWriter } from './fifo.js';
 import type { StdioPaths } from './task-client.js';
 
@@ -22,21 +22,33 @@ function fifoPaths(ioDir: string, execId: string): { stdin: string; stdout: stri
   return { stdin: joinWithin(ioDir, `${p}-stdin`), stdout: joinWithin(ioDir, `${p}-stdout`), stderr: joinWithin(ioDir, `${p}-stderr`) };
 }
 
+/**
+ * Every stream handed out gets an 'error' listener: a caller writing to a stdin it (or CloseIO)
+ * already ended, or a FIFO read failing, must be a log line, not an uncaught 'error' event that
+ * ends the daemon. Callers may add their own listeners as well.
+ */
+function guarded(s: net.Socket, stream: string, log: Logger): net.Socket {
+  s.on('error', (err) => log.warn({ err, stream }, 'task stdio stream error'));
+  return s;
+}
+
 /** Creates and opens the FIFOs of one process. With a terminal there is no stderr. */
-export async function createStdio(ioDir: string, execId: string, opts: { stdin?: boolean; terminal?: boolean }): Promise<ProcessStdio> {
+export async function createStdio(
+  ioDir: string, execId: string, opts: { stdin?: boolean; terminal?: boolean }, log: Logger = silentLogger,
+): Promise<ProcessStdio> {
   const f = fifoPaths(ioDir, execId);
   const terminal = opts.terminal ?? false;
   const out: ProcessStdio = { paths: { terminal, stdin: opts.stdin ? f.stdin : '', stdout: f.stdout, stderr: terminal ? '' : f.stderr } };
   try {
     if (opts.stdin) {
       await makeFifo(f.stdin);
-      out.stdin = openFifoWriter(f.stdin);
+      out.stdin = guarded(openFifoWriter(f.stdin), f.stdin, log);
     }
     await makeFifo(f.stdout);
-    out.stdout = openFifoReader(f.stdout);
+    out.stdout = guarded(openFifoReader(f.stdout), f.stdout, log);
     if (!terminal) {
       await makeFifo(f.stderr);
-      out.stderr = openFifoReader(f.stderr);
+      out.stderr = guarded(openFifoReader(f.stderr), f.stderr, log);
     }
     return out;
   } catch (err) {
@@ -47,7 +59,7 @@ export async function createStdio(ioDir: string, execId: string, opts: { stdin?:
 }
 
 /** Reopens the FIFOs of a process that exist in `ioDir` (after a daemon restart). */
-export async function reopenStdio(ioDir: string, execId: string): Promise<ProcessStdio> {
+export async function reopenStdio(ioDir: string, execId: string, log: Logger = silentLogger): Promise<ProcessStdio> {
   const names = new Set(await readdir(ioDir).catch(() => [] as string[]));
   const f = fifoPaths(ioDir, execId);
   const p = procName(execId);
@@ -55,9 +67,14 @@ export async function reopenStdio(ioDir: string, execId: string): Promise<Proces
   const out: ProcessStdio = {
     paths: { terminal: !has('stderr'), stdin: has('stdin') ? f.stdin : '', stdout: has('stdout') ? f.stdout : '', stderr: has('stderr') ? f.stderr : '' },
   };
-  if (has('stdin')) out.stdin = openFifoWriter(f.stdin);
-  if (has('stdout')) out.stdout = openFifoReader(f.stdout);
-  if (has('stderr')) out.stderr = openFifoReader(f.stderr);
+  try {
+    if (has('stdin')) out.stdin = guarded(openFifoWriter(f.stdin), f.stdin, log);
+    if (has('stdout')) out.stdout = guarded(openFifoReader(f.stdout), f.stdout, log);
+    if (has('stderr')) out.stderr = guarded(openFifoReader(f.stderr), f.stderr, log);
+  } catch (err) {
+    closeStdio(out); // the ones already open must not leak their fds
+    throw err;
+  }
   return out;
 }
 

@@ -172,7 +172,9 @@ export class TaskManager {
     };
     this.pool = new ShimPool({
       callTimeoutMs: this.timeouts.call, connectTimeoutMs: this.timeouts.connect, log: this.log,
-      onDead: (conn, cause) => void this.handleDeadShim(conn, cause),
+      onDead: (conn, cause) => {
+        this.handleDeadShim(conn, cause).catch((err: unknown) => this.log.error({ err, address: conn.address }, 'dead shim cleanup failed'));
+      },
     });
   }
 
@@ -228,7 +230,7 @@ export class TaskManager {
       undo.push(`release shim ${address}`, async () => {
         if (conn.tasks.size === 0) await this.pool.shutdown(conn, req.id, this.timeouts.shutdown);
       });
-      const stdio = await createStdio(bundleFile(b, 'io'), '', { stdin: req.stdin ?? false, terminal: req.terminal ?? false });
+      const stdio = await createStdio(bundleFile(b, 'io'), '', { stdin: req.stdin ?? false, terminal: req.terminal ?? false }, this.log);
       undo.push('close stdio', () => closeStdio(stdio));
       await this.exits.forget(req.namespace, req.id, req.id); // a new task: its exit is not recorded yet
       const pid = await conn.api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options);
@@ -360,7 +362,7 @@ export class TaskManager {
     if (e.execs.has(execId)) throw new AlreadyExistsError(`exec ${execId} in task ${id}: already exists`);
     if (req.spec === null || typeof req.spec !== 'object') throw new InvalidArgumentError(`exec ${execId}: process spec must be an object`);
     const ioDir = bundleFile(e.bundle, 'io');
-    const stdio = await createStdio(ioDir, execId, { stdin: req.stdin ?? false, terminal: req.terminal ?? false });
+    const stdio = await createStdio(ioDir, execId, { stdin: req.stdin ?? false, terminal: req.terminal ?? false }, this.log);
     try {
       await this.exits.forget(namespace, id, execId);
       await e.shim.api.exec(id, execId, stdio.paths, req.spec);
