@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { isKind } from '../../common/index.js';
 import { CAPABILITY_NAMES } from './capabilities.js';
 import { containerSpec, type ContainerSpecInput } from './container-spec.js';
 import { DEFAULT_MASKED_PATHS } from './default-spec.js';
+import { MAX_ROOTFS_FILE_SIZE } from './rootfs-reader.js';
 import { fakeHost } from './test-host.js';
 import type { CriContainerConfig, CriPodSandboxConfig, ImageConfig } from './types.js';
 
@@ -119,6 +121,17 @@ describe('user', () => {
     const s = containerSpec(input({ linux: { securityContext: { runAsUsername: 'eve' } } }, { rootfs: evil }));
     expect(s.process.user.uid).toBe(77);
     expect(kindOf(() => containerSpec(input({ linux: { securityContext: { runAsUsername: 'root' } } }, { rootfs: evil })))).toBe('invalid-argument');
+  });
+  it('refuses an image /etc/passwd that is a FIFO or oversized instead of blocking or reading forever', () => {
+    const hostile = path.join(dir, 'hostile');
+    mkdirSync(path.join(hostile, 'etc'), { recursive: true });
+    execFileSync('mkfifo', [path.join(hostile, 'etc/passwd')]); // open(2) without O_NONBLOCK blocks the daemon here
+    writeFileSync(path.join(hostile, 'etc/group'), `big:x:1:\n${'#'.repeat(MAX_ROOTFS_FILE_SIZE)}\n`);
+    const asUser = (u: CriContainerConfig, img = '') => () => containerSpec(input(u, { rootfs: hostile, imageConfig: { ...image, User: img } }));
+    expect(kindOf(asUser({}, '1000'))).toBe('invalid-argument');
+    expect(() => asUser({}, '1000')()).toThrow(/\/etc\/passwd in the image rootfs is not a regular file/);
+    rmSync(path.join(hostile, 'etc/passwd'));
+    expect(() => asUser({}, '0:big')()).toThrow(/\/etc\/group in the image rootfs is \d+ bytes, more than/);
   });
 });
 
