@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# berth quickstart: ONE command on a fresh Debian 12 machine (as root, from a checkout):
+#   sudo deploy/install.sh
+# installs the Debian packages and npm dependencies, builds, puts berth / berthctl / the berth
+# shim on PATH, installs the default config, starts berth in the background, runs a demo pod
+# (a busybox container from an image built on this machine) and prints its log.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+BIN=/usr/local/bin
+SOCK=/run/berth/berth.sock
+LOG=/var/log/berth.log
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'install: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (berth manages mounts, namespaces and cgroups)"
+command -v node >/dev/null || die "Node.js 20 or newer is required (https://nodejs.org or NodeSource's Debian packages)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js 20 or newer is required, found $(node --version)"
+
+step "Debian packages"
+apt-get update -qq
+bash "$REPO/deploy/install-deps.sh"
+
+step "npm dependencies and build"
+cd "$REPO"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+npm run build
+
+step "installing berth, berthctl and containerd-shim-berth-v2 into $BIN"
+ln -sf "$REPO/dist/cli/berth.js" "$BIN/berth"
+ln -sf "$REPO/dist/cli/berthctl.js" "$BIN/berthctl"
+chmod 755 "$REPO/dist/cli/berth.js" "$REPO/dist/cli/berthctl.js"
+if [ -f "$REPO/dist/shim/containerd-shim-berth-v2.mjs" ]; then
+  chmod 755 "$REPO/dist/shim/containerd-shim-berth-v2.mjs"
+  ln -sf "$REPO/dist/shim/containerd-shim-berth-v2.mjs" "$BIN/containerd-shim-berth-v2"
+fi
+command -v containerd-shim-runc-v2 >/dev/null || die "containerd-shim-runc-v2 is missing (Debian package containerd)"
+
+step "config: /etc/berth/config.toml"
+mkdir -p /etc/berth
+if [ -f /etc/berth/config.toml ]; then echo "keeping the existing /etc/berth/config.toml"; else cp "$REPO/deploy/config.toml" /etc/berth/config.toml; fi
+
+step "starting berth (log: $LOG)"
+if [ -S "$SOCK" ] && berthctl pods >/dev/null 2>&1; then
+  echo "berth is already running"
+else
+  mkdir -p /run/berth
+  nohup "$BIN/berth" >>"$LOG" 2>&1 </dev/null &
+  echo $! >/run/berth/berth.pid
+  for _ in $(seq 1 100); do
+    if [ -S "$SOCK" ] && berthctl pods >/dev/null 2>&1; then break; fi
+    sleep 0.2
+  done
+  berthctl pods >/dev/null 2>&1 || { tail -n 20 "$LOG" >&2; die "berth did not start"; }
+fi
+
+step "demo pod"
+berthctl demo
+
+cat <<EOT
+
+berth is running on unix://$SOCK (log: $LOG).
+  berthctl pods | berthctl ps -a | berthctl logs <container> | berthctl stop <id> | berthctl rm <id>
+  crictl --runtime-endpoint unix://$SOCK --image-endpoint unix://$SOCK pods
+  (or put "runtime-endpoint: unix://$SOCK" in /etc/crictl.yaml)
+kubelet: --container-runtime-endpoint=unix://$SOCK
+Stop berth with: kill -TERM \$(cat /run/berth/berth.pid) (pods keep running; the next start reloads them).
+EOT
