@@ -2,20 +2,15 @@
 // crash or a hang), a failed Create leaves nothing behind, and the shim keeps serving.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
 import {
-  CALL, bundleDir, connectTask, makeTaskBundle, mountsUnder, rand, runcOptions, setUpShimEnv, shimPids, shimStart,
-  tearDownChecked, waitForEvents, type ShimEnv,
+  CALL, bundleDir, connectTask, makeTaskBundle, mountsUnder, rand, runcOptions, shimPids, shimStart,
+  shimEnvPerTest, waitForEvents,
 } from './shim-harness.js';
 import { makeBusyboxRootfs } from '../fixtures/index.js';
 
-let env: ShimEnv | undefined;
-afterEach(async () => {
-  const e = env;
-  env = undefined;
-  await tearDownChecked(e);
-});
+const newEnv = shimEnvPerTest();
 
 async function failure(p: Promise<unknown>): Promise<{ kind: string; message: string }> {
   const err = await p.then(() => new Error('expected the call to fail'), (e: unknown) => e);
@@ -24,7 +19,7 @@ async function failure(p: Promise<unknown>): Promise<{ kind: string; message: st
 
 describe('containerd-shim-berth-v2 bad input', () => {
   it('answers typed errors and keeps serving', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `b-${rand()}`;
     await makeTaskBundle(e, id, { args: ['sleep', '60'] });
     const task = await connectTask(e, await shimStart(e, id));
@@ -57,7 +52,7 @@ describe('containerd-shim-berth-v2 bad input', () => {
   });
 
   it('undoes a failed Create: rootfs unmounted, no task, the shim still serves', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `f-${rand()}`;
     await makeTaskBundle(e, id, { args: ['/no/such/binary'] });
     const task = await connectTask(e, await shimStart(e, id));

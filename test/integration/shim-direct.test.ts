@@ -3,24 +3,19 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
 import { containerd, google, socketPathOf } from '../../proto/index.js';
 import { shimSocketAddress } from '../../shim/index.js';
 import {
-  CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, setUpShimEnv, shimPids,
-  shimStart, tearDownChecked, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
+  CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, shimPids,
+  shimStart, shimEnvPerTest, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
 } from './shim-harness.js';
 
 const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4 };
 
-let env: ShimEnv | undefined;
-afterEach(async () => {
-  const e = env;
-  env = undefined;
-  await tearDownChecked(e);
-});
+const newEnv = shimEnvPerTest();
 
 function rmdirQuietly(dir: string): boolean {
   try {
@@ -45,7 +40,7 @@ async function createAndStart(e: ShimEnv, task: TaskClient, id: string, stdout?:
 
 describe('containerd-shim-berth-v2 over ttrpc', () => {
   it('-v prints a version; start with no namespace fails without a socket', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const v = spawnSync(process.execPath, [e.shimEntry, '-v'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
     expect(v.stdout).toMatch(/^containerd-shim-berth-v2:\n {2}Version: {2}\S+/);
@@ -62,7 +57,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('start replaces a stale socket, writes address and shim.pid, and makes the server a bit more OOM-killable', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `st-${rand()}`;
     const bundle = await makeTaskBundle(e, id, { args: ['true'] });
     const expected = shimSocketAddress(e.address, e.ns, id, e.socketDir);
@@ -90,7 +85,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('start moves the server into Options.shim_cgroup given on stdin', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `cg-${rand()}`;
     await makeTaskBundle(e, id, { args: ['true'] });
     const cgroup = `/berth-shim-${rand()}`;
@@ -120,7 +115,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('serves a pod of 3 tasks from ONE shim: same address, exit codes via Wait, Shutdown after the last delete', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const sb = `sb-${rand()}`;
     const ids = [sb, `c1-${rand()}`, `c2-${rand()}`];
     const scripts = ['exec sleep 60', 'exit 3', 'exit 5'];
@@ -166,7 +161,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('runs exec processes with output and with a TTY; Pids, Pause/Resume, State and errors as the runc shim', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `x-${rand()}`;
     await makeTaskBundle(e, id, { args: ['sleep', '60'] });
     const task = await connectTask(e, await shimStart(e, id));
@@ -224,7 +219,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('publishes events in order: an init exit only after its exec exits', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const id = `ev-${rand()}`;
     await makeTaskBundle(e, id, { args: ['sleep', '60'] });
     const task = await connectTask(e, await shimStart(e, id));
@@ -244,7 +239,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
   });
 
   it('kill -9 of the shim takes the pod\'s containers with it; `delete` then cleans each bundle', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const sb = `sb-${rand()}`;
     const ids = [sb, `c-${rand()}`];
     let address = '';

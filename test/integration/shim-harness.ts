@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSyn
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import {
   EVENTS_SERVICE, TASK_SERVICE, TtrpcClient, TtrpcServer, containerd, createServiceClient, eventsServiceMethods, taskServiceMethods,
   type ServiceClient,
@@ -241,4 +241,15 @@ export async function makeShimWrapper(dir: string): Promise<string> {
   writeFileSync(wrapper, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${script} "$@"\n`);
   chmodSync(wrapper, 0o755);
   return wrapper;
+}
+
+/** Registers an afterEach that tears down (and checks) the env; returns the per-test factory. */
+export function shimEnvPerTest(): () => Promise<ShimEnv> {
+  let env: ShimEnv | undefined;
+  afterEach(async () => {
+    const e = env;
+    env = undefined;
+    await tearDownChecked(e);
+  });
+  return async () => (env = await setUpShimEnv());
 }

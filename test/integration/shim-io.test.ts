@@ -2,19 +2,14 @@
 // crun through Options.BinaryName, a container without its own pid namespace, OOM events.
 import { closeSync, constants, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containerd } from '../../proto/index.js';
 import {
-  CALL, bundleDir, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runcOptions, setUpShimEnv, shimStart,
-  tearDownChecked, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
+  CALL, bundleDir, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runcOptions, shimStart,
+  shimEnvPerTest, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
 } from './shim-harness.js';
 
-let env: ShimEnv | undefined;
-afterEach(async () => {
-  const e = env;
-  env = undefined;
-  await tearDownChecked(e);
-});
+const newEnv = shimEnvPerTest();
 
 /** A FIFO the test writes (a process's stdin); opened O_RDWR so it never blocks. */
 function inputFifo(e: ShimEnv, name: string): { path: string; write: (s: string) => void; close: () => void } {
@@ -40,7 +35,7 @@ function cgroupFile(pid: number, controller: string, file: string): string {
 
 describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
   it('copies a stdin FIFO into an exec and gives it EOF on CloseIO', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const { id, task } = await oneTask(e, ['sleep', '60']);
     const stdin = inputFifo(e, 'in');
     const out = outputFifo(e, 'out');
@@ -59,7 +54,7 @@ describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
   });
 
   it('resizes a TTY exec (ResizePty) and updates resources (Update)', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const { id, task, pid } = await oneTask(e, ['sleep', '60']);
     const stdin = inputFifo(e, 'tin');
     const out = outputFifo(e, 'tout');
@@ -82,7 +77,7 @@ describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
 
   it('runs the OCI runtime named by Options.BinaryName', async () => {
     // crun itself refuses this host's hybrid cgroup layout, so a logging runc wrapper stands in.
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const calls = path.join(e.tmp, 'calls');
     const wrapper = path.join(e.tmp, 'my-runc');
     writeFileSync(wrapper, `#!/bin/sh\necho "$1 $2 $3 $4 $5 $6 $7" >> ${calls}\nexec runc "$@"\n`, { mode: 0o755 });
@@ -96,7 +91,7 @@ describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
   });
 
   it('kills the processes left behind by an init that has no pid namespace of its own', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const { id, task } = await oneTask(e, ['sh', '-c', 'sleep 60 & echo $! > /bg.pid; exec sleep 60'], (spec) => {
       const linux = spec.linux as { namespaces: { type: string }[] };
       linux.namespaces = linux.namespaces.filter((n) => n.type !== 'pid');
@@ -112,7 +107,7 @@ describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
   });
 
   it('publishes /tasks/oom when the container hits its memory limit', async () => {
-    const e = (env = await setUpShimEnv());
+    const e = await newEnv();
     const { id, task } = await oneTask(e, ['sh', '-c', 'a=0123456789abcdef; while :; do a=$a$a; done'], (spec) => {
       (spec.linux as { resources: Record<string, unknown> }).resources.memory = { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 };
     });
