@@ -57,10 +57,13 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('daemon restart with $runt
     const outFile = path.join(cfg.outDir, 'counter.out');
     await expect.poll(async () => (await counterLines(outFile)).length, { timeout: 10_000 }).toBeGreaterThan(3);
 
+    const quitterPid = (await d1.send({ op: 'state', id: 'quitter' })).result.pid as number;
+    expect(quitterPid).toBeGreaterThan(0);
     await d1.kill9();
-    // While the daemon is down: the quitter exits 7, the counter keeps writing into its FIFO.
+    // While the daemon is down: the quitter exits 7 (proved gone, not assumed after a sleep),
+    // and the counter keeps writing into its FIFO.
     await writeFile(path.join(env.rootfs, 'tmp/quit-now'), '');
-    await new Promise((r) => setTimeout(r, 1_500));
+    await expect.poll(() => isAlive(quitterPid), { timeout: 10_000 }).toBe(false);
     const shimsBefore = await shimServers(env.namespace);
     expect(shimsBefore).toHaveLength(2);
 
