@@ -214,6 +214,16 @@ describe('validation names the full dotted key', () => {
     );
   });
 
+  it('keys named like Object.prototype members are unknown keys, not silently accepted or lost', () => {
+    expect(loadError('constructor = 1')).toMatch(/^config: constructor: unknown key/);
+    expect(loadError('toString = "x"')).toMatch(/^config: toString: unknown key/);
+    expect(loadError('[containerd]\nhasOwnProperty = 2')).toMatch(/^config: containerd.hasOwnProperty: unknown key/);
+    expect(loadError('__proto__ = { a = 1 }')).toMatch(/^config: __proto__: unknown key/);
+    expect(loadError('[containerd.runtimes.__proto__]\nruntime_type = "io.containerd.runc.v2"')).toMatch(
+      /^config: containerd.runtimes.__proto__: reserved name/,
+    );
+  });
+
   it('bad duration', () => {
     expect(loadError('stream_idle_timeout = "4 hours"')).toMatch(/^config: stream_idle_timeout: invalid duration "4 hours"/);
     expect(loadError(`version = 2\n${CRI}]\nstream_idle_timeout = 14400\n`)).toBe(

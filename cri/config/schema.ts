@@ -108,7 +108,8 @@ export function parseValue(schema: Schema, value: unknown, path: Path, ctx: Pars
       if (!isTable(value)) return expected(path, 'table', value);
       const out: Record<string, unknown> = {};
       for (const [key, v] of Object.entries(value)) {
-        const field = schema.fields[key];
+        // Own keys only: `constructor`, `toString`, `__proto__` are unknown keys like any other.
+        const field = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined;
         if (!field) {
           if (schema.unknown === 'ignore') {
             ctx.ignored.push(formatPath([...path, key]));
@@ -127,7 +128,11 @@ export function parseValue(schema: Schema, value: unknown, path: Path, ctx: Pars
     case 'map': {
       if (!isTable(value)) return expected(path, 'table', value);
       const out: Record<string, unknown> = {};
-      for (const [key, v] of Object.entries(value)) out[key] = parseValue(schema.of, v, [...path, key], ctx);
+      for (const [key, v] of Object.entries(value)) {
+        // Assigning `__proto__` would swap the map's prototype and silently drop the entry.
+        if (key === '__proto__') fail([...path, key], 'reserved name, not usable as a key');
+        out[key] = parseValue(schema.of, v, [...path, key], ctx);
+      }
       return out;
     }
     case 'raw-table':
