@@ -55,7 +55,8 @@ export class InputChannel extends Readable {
 export function endAndFlush(w: Writable): Promise<void> {
   return new Promise((resolve) => {
     if (w.writableFinished || w.destroyed) { resolve(); return; }
-    finished(w, () => resolve());
+    // readable: false — a SPDY stream is a Duplex whose read side may never end.
+    finished(w, { readable: false }, () => resolve());
     if (!w.writableEnded) w.end();
   });
 }

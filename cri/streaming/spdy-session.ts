@@ -138,9 +138,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     return stream;
   }
 
-  /** Accepts a peer stream: sends SYN_REPLY with no headers. */
+  /** Accepts a peer stream with SYN_REPLY. Go spdystream ignores reply headers; spdy-transport
+   *  (and the spec) want `:status`, so they are sent. */
   async reply(stream: SpdyStream): Promise<void> {
-    const block = await this.#codec.compress({});
+    const block = await this.#codec.compress({ ':status': '200', ':version': 'HTTP/1.1' });
     this.#write(encodeControl(FrameType.SYN_REPLY, 0, streamBlockPayload(stream.id, block)));
   }
 

@@ -81,6 +81,7 @@ function expectedStreams(req: SessionRequest, protocol: string): Set<StreamType>
 function waitForStreams(session: SpdySession, want: Set<StreamType>, timeoutMs: number): Promise<Map<StreamType, SpdyStream>> {
   return new Promise((resolve, reject) => {
     const got = new Map<StreamType, SpdyStream>();
+    const replies: Promise<void>[] = [];
     const timer = setTimeout(() => {
       cleanup();
       reject(new Error(`timed out waiting for client to create streams (got ${[...got.keys()].join(', ') || 'none'})`));
@@ -93,8 +94,12 @@ function waitForStreams(session: SpdySession, want: Set<StreamType>, timeoutMs: 
         return;
       }
       got.set(type, stream);
-      void session.reply(stream).catch(() => undefined);
-      if (got.size === want.size) { cleanup(); resolve(got); }
+      replies.push(session.reply(stream));
+      if (got.size === want.size) {
+        cleanup();
+        // every SYN_REPLY goes out before the first DATA frame of the session
+        Promise.all(replies).then(() => resolve(got), reject);
+      }
     };
     const cleanup = () => {
       clearTimeout(timer);
@@ -143,7 +148,8 @@ function servePortForward(session: SpdySession, podSandboxId: string, opts: Spdy
       session.reset(stream);
       return;
     }
-    void session.reply(stream).catch(() => undefined);
+    const replied = session.reply(stream);
+    replied.catch(() => undefined); // awaited below once paired
     const pair = pending.get(requestId) ?? {};
     if (pair[type]) { session.reset(stream); return; }
     pair[type] = stream;
@@ -153,6 +159,7 @@ function servePortForward(session: SpdySession, podSandboxId: string, opts: Spdy
     const { data, error } = pair;
     void (async () => {
       try {
+        await replied;
         await opts.backend.portForward({ podSandboxId, port, stream: data, signal: opts.signal });
       } catch (err) {
         opts.log.warn({ err, port, podSandboxId }, 'port forward failed');
