@@ -1,12 +1,13 @@
 // containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
 // the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
 import { containerd, google, socketPathOf } from '../../proto/index.js';
 import { shimSocketAddress } from '../../shim/index.js';
+import { projectRoot } from '../helpers/bundle.js';
 import {
   CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, shimPids,
   shimStart, shimEnvPerTest, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
@@ -44,6 +45,14 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     const v = spawnSync(process.execPath, [e.shimEntry, '-v'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
     expect(v.stdout).toMatch(/^containerd-shim-berth-v2:\n {2}Version: {2}\S+/);
+    // the shipped launcher finds ../dist/shim/containerd-shim-berth-v2.mjs beside itself, also via a symlink
+    mkdirSync(path.join(e.tmp, 'pkg/shim'), { recursive: true });
+    mkdirSync(path.join(e.tmp, 'pkg/dist/shim'), { recursive: true });
+    copyFileSync(path.join(projectRoot, 'shim/containerd-shim-berth-v2'), path.join(e.tmp, 'pkg/shim/containerd-shim-berth-v2'));
+    symlinkSync(e.shimEntry, path.join(e.tmp, 'pkg/dist/shim/containerd-shim-berth-v2.mjs'));
+    symlinkSync(path.join(e.tmp, 'pkg/shim/containerd-shim-berth-v2'), path.join(e.tmp, 'launcher'));
+    const launched = spawnSync(path.join(e.tmp, 'launcher'), ['-v'], { encoding: 'utf8' });
+    expect(launched.stdout, launched.stderr).toBe(v.stdout);
     const bundle = await makeTaskBundle(e, 'v', { args: ['true'] });
     const bad = spawnSync(process.execPath, [e.shimEntry, '-namespace', '', '-id', 'v', 'start'], {
       cwd: bundle, encoding: 'utf8', env: { ...process.env, BERTH_SHIM_SOCKET_DIR: e.socketDir },
