@@ -27,13 +27,23 @@ export async function ensureSandboxImage(images: ImageService, sandboxImage: str
   const have = images.status(sandboxImage);
   if (have) return have;
   if (isLocalImage(sandboxImage)) return buildLocalImage(images, sandboxImage);
+  // An offline machine must not pay a failing pull (DNS, connect timeouts) on every pod.
+  const failed = pullFailures.get(images)?.get(sandboxImage);
+  const local = images.status(LOCAL_PAUSE_IMAGE);
+  if (local && failed !== undefined && Date.now() - failed < PULL_RETRY_MS) return local;
   try {
     return await images.pull(sandboxImage);
   } catch (err) {
     log.warn({ err, image: sandboxImage }, `sandbox image cannot be pulled; using the locally built ${LOCAL_PAUSE_IMAGE}`);
+    if (!pullFailures.has(images)) pullFailures.set(images, new Map());
+    pullFailures.get(images)!.set(sandboxImage, Date.now());
     return buildLocalImage(images, LOCAL_PAUSE_IMAGE);
   }
 }
+
+/** After a failed sandbox image pull, the local pause image is used for this long before retrying. */
+const PULL_RETRY_MS = 5 * 60_000;
+const pullFailures = new WeakMap<ImageService, Map<string, number>>();
 
 function lowerDirs(mounts: readonly Mount[]): string[] {
   for (const m of mounts) {

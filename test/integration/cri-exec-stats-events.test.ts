@@ -117,6 +117,25 @@ describe('names and ids', () => {
   });
 });
 
+describe('OOM', () => {
+  it('a container killed by the OOM killer is EXITED with reason OOMKilled', async () => {
+    const { containerId: id } = await b.cri.runtime.CreateContainer({
+      podSandboxId: pod, sandboxConfig: config,
+      config: {
+        metadata: { name: 'hog' }, image: { image: IMAGE }, command: ['/bin/tail', '/dev/zero'],
+        linux: { resources: { memoryLimitInBytes: 32 * 1024 * 1024 } },
+      },
+    });
+    await b.cri.runtime.StartContainer({ containerId: id });
+    const s = await until(async () => {
+      const st = (await b.cri.runtime.ContainerStatus({ containerId: id })).status!;
+      return st.state === v1.ContainerState.CONTAINER_EXITED && st.reason === 'OOMKilled' ? st : undefined;
+    }, 'OOMKilled');
+    expect(s.exitCode).toBe(137);
+    await b.cri.runtime.RemoveContainer({ containerId: id });
+  }, 60_000);
+});
+
 describe('GetContainerEvents', () => {
   it('streams CREATED, STARTED, STOPPED, DELETED in order', async () => {
     const { containerId: id } = await b.cri.runtime.CreateContainer({

@@ -3,7 +3,7 @@
 // every pod through the CRI, stops the daemon, then kills whatever is left (shims with this
 // socket in their argv and their children), unmounts everything under the temp dir and deletes it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -132,6 +132,8 @@ export async function startBerth(opts: { sandboxImage?: string; maxLineSize?: nu
           }
         }
         await new Promise((r) => setTimeout(r, 200));
+        // BERTH_TEST_DAEMON_LOG=<file>: keep the daemon's log for debugging.
+        if (process.env.BERTH_TEST_DAEMON_LOG) appendFileSync(process.env.BERTH_TEST_DAEMON_LOG, b.daemonLog());
         unmountAll(dir);
         await rm(dir, { recursive: true, force: true });
       }
