@@ -13,6 +13,8 @@ export class OutputChannel extends Writable {
   constructor(send: SendFn) {
     super({ highWaterMark: HIGH_WATER_MARK });
     this.#send = send;
+    // A failed send means the client left; the session's abort signal tells the backend.
+    this.on('error', () => undefined);
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     if (chunk.length === 0) { done(); return; }
@@ -68,6 +70,7 @@ export class ForwardChannel extends Duplex {
   constructor(send: SendFn, setPaused: (paused: boolean) => void) {
     super({ highWaterMark: HIGH_WATER_MARK, allowHalfOpen: true });
     this.#send = send;
+    this.on('error', () => undefined); // as OutputChannel: the abort signal reports it
     // Reuse InputChannel's pause bookkeeping: its data is re-pushed into this duplex.
     this.#input = new InputChannel(setPaused);
     this.#input.on('data', (chunk: Buffer) => {

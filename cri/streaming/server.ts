@@ -135,10 +135,6 @@ export class StreamingServer {
       rejectUpgrade(socket, 404, 'Not Found', {}, '404 page not found\n');
       return;
     }
-    socket.setTimeout(this.#opts.idleTimeoutMs, () => {
-      this.#log.info({ kind: cached.kind }, 'stream idle timeout; closing');
-      socket.destroy();
-    });
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (upgrade === 'websocket') this.#onWebSocket(req, socket, head, cached);
     else if (upgrade === 'spdy/3.1') {
@@ -171,6 +167,11 @@ export class StreamingServer {
 
   /** Runs one connection's session; the socket closing aborts it, and close() waits for it. */
   #track(socket: Socket, serve: (signal: AbortSignal) => Promise<void>): void {
+    // Armed here, after the upgrade: ws resets the socket timeout while taking the socket over.
+    socket.setTimeout(this.#opts.idleTimeoutMs, () => {
+      this.#log.info('stream idle timeout; closing');
+      socket.destroy();
+    });
     const ac = new AbortController();
     const abort = () => {
       if (!ac.signal.aborted) ac.abort(new Error('stream connection closed'));
