@@ -58,7 +58,7 @@ export class ContainerLog {
         continue;
       }
       const max = this.maxLineSize;
-      if (max > 0 && buf.length >= max) {
+      if (max > 0 && buf.length > max) {
         this.#write(name, buf.subarray(0, max), 'P');
         buf = buf.subarray(max);
         continue;
