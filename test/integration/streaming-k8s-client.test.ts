@@ -174,6 +174,41 @@ describe('PortForward over WebSocket with client-node', () => {
   });
 });
 
+describe('older WebSocket protocols (raw ws client)', () => {
+  function rawExec(protocol: string, cmd: string[]): Promise<{ protocol: string; messages: (string | Buffer)[] }> {
+    const { url } = server.getExecUrl({ containerId: 'c', cmd, stdout: true, stderr: true });
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, [protocol]);
+      const messages: (string | Buffer)[] = [];
+      ws.on('message', (d: Buffer, isBinary) => messages.push(isBinary ? d : d.toString()));
+      ws.on('close', () => resolve({ protocol: ws.protocol, messages }));
+      ws.on('error', reject);
+    });
+  }
+
+  it('base64.channel.k8s.io: ASCII channel digits and base64 payloads, error text on failure', async () => {
+    const r = await rawExec('base64.channel.k8s.io', ['sh', '-c', 'printf out; exit 4']);
+    expect(r.protocol).toBe('base64.channel.k8s.io');
+    expect(r.messages[0]).toBe('1'); // the empty announcement on stdout
+    expect(r.messages).toContain(`1${Buffer.from('out').toString('base64')}`);
+    const err = r.messages.find((m) => typeof m === 'string' && m.startsWith('3')) as string;
+    expect(Buffer.from(err.slice(1), 'base64').toString()).toMatch(/non-zero exit code: exit status 4/);
+  });
+
+  it('v4.base64.channel.k8s.io carries the JSON Status', async () => {
+    const r = await rawExec('v4.base64.channel.k8s.io', ['true']);
+    const err = r.messages.find((m) => typeof m === 'string' && m.startsWith('3')) as string;
+    expect(JSON.parse(Buffer.from(err.slice(1), 'base64').toString())).toEqual({ metadata: {}, status: 'Success' });
+  });
+
+  it('channel.k8s.io (v1) writes nothing on the error channel on success', async () => {
+    const r = await rawExec('channel.k8s.io', ['echo', 'x']);
+    const bufs = r.messages.filter((m): m is Buffer => Buffer.isBuffer(m));
+    expect(bufs.map((b) => b[0])).not.toContain(3);
+    expect(Buffer.concat(bufs.filter((b) => b[0] === 1).map((b) => b.subarray(1))).toString()).toBe('x\n');
+  });
+});
+
 describe('tokens and validation', () => {
   it('answers 404 to unknown and used tokens, for plain GETs and upgrades', async () => {
     expect((await fetch(`${server.baseUrl}/exec/AAAAAAAA`)).status).toBe(404);
