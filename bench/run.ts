@@ -108,9 +108,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
           }
         }
       }
-      if (!daemons.some((d) => d.name === 'containerd') || !result.notes.containerd) {
-        result.remarks.push(`containerd handler runc (containerd-shim-runc-v2); berth handler ${o.handler}.`);
-      }
+      result.remarks.push(`CRI rows: containerd with handler runc (containerd-shim-runc-v2); berth with handler ${o.handler}.`);
     }
     if (wants('floor') && !interrupted) {
       o.log('floor: runc run -d and CNI ADD');
