@@ -116,7 +116,13 @@ export class StreamingServer {
   }
 
   #lookup(rawUrl: string | undefined): CachedRequest | undefined {
-    const m = ROUTE.exec(new URL(rawUrl ?? '/', 'http://x').pathname);
+    let path: string;
+    try {
+      path = new URL(rawUrl ?? '/', 'http://x').pathname;
+    } catch {
+      return undefined; // an unparsable request target is just an unknown URL
+    }
+    const m = ROUTE.exec(path);
     if (!m) return undefined;
     const cached = this.#tokens.consume(m[2]!);
     return cached && cached.kind === m[1] ? cached : undefined;
@@ -198,7 +204,12 @@ function wsProtocolsFor(rawUrl: string | undefined): readonly string[] {
 
 /** Ports from `?ports=80,8080` (kubectl puts them in the query for WebSocket port forward). */
 function portsFromQuery(rawUrl: string | undefined): number[] {
-  const url = new URL(rawUrl ?? '/', 'http://x');
+  let url: URL;
+  try {
+    url = new URL(rawUrl ?? '/', 'http://x');
+  } catch {
+    return [];
+  }
   return url.searchParams.getAll('ports').flatMap((v) => v.split(',')).map((v) => Number(v.trim()))
     .filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535);
 }

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
@@ -225,6 +226,24 @@ describe('tokens and validation', () => {
       ws.on('error', () => undefined);
     });
     expect(status).toBe(404);
+  });
+
+  it('survives garbage request targets and upgrades (404, server keeps serving)', async () => {
+    const u = new URL(server.baseUrl);
+    for (const target of ['http://[', '/exec/../../etc', '/exec/' + 'A'.repeat(5000)]) {
+      const reply = await new Promise<string>((resolve) => {
+        const s = net.connect(Number(u.port), u.hostname, () => {
+          s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+        });
+        let text = '';
+        s.on('data', (d) => { text += d.toString(); });
+        s.on('close', () => resolve(text));
+        s.on('error', () => resolve(text));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 (400|404)/);
+    }
+    const r = await k8sExec(['echo', 'still here']);
+    expect(r.stdout).toBe('still here\n');
   });
 
   it('rejects bad requests with InvalidArgument', () => {
