@@ -7,6 +7,7 @@ import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileS
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { bundleEntry } from '../helpers/bundle.js';
 import { createCriClients, type CriClients } from '../../proto/cri.js';
 import { unmountAll } from '../../sys/index.js';
@@ -161,4 +162,25 @@ export async function until<T>(fn: () => Promise<T | undefined | false> | T | un
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export const LOCAL_BUSYBOX = 'berth.local/busybox:latest';
+
+/**
+ * Starts one daemon for the calling test file (beforeAll), with the local busybox image pulled,
+ * and stops it with everything it made (afterAll). Read the daemon through the returned getter.
+ */
+export function useBerth(opts: Parameters<typeof startBerth>[0] = {}): () => Berth {
+  let b: Berth | undefined;
+  beforeAll(async () => {
+    b = await startBerth(opts);
+    await b.cri.image.PullImage({ image: { image: LOCAL_BUSYBOX } });
+  }, 120_000);
+  afterAll(async () => {
+    await b?.stop();
+  }, 120_000);
+  return () => {
+    if (!b) throw new Error('berth is not started');
+    return b;
+  };
 }

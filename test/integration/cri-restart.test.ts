@@ -4,21 +4,18 @@
 // line is lost across the restart.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { runtime } from '../../proto/cri.js';
-import { podConfig, shimsOf, startBerth, until, type Berth } from './cri-harness.js';
+import { podConfig, shimsOf, until, useBerth, type Berth } from './cri-harness.js';
 
 const v1 = runtime.v1;
 const IMAGE = 'berth.local/busybox:latest';
 
+const berth = useBerth();
 let b: Berth;
-beforeAll(async () => {
-  b = await startBerth();
-  await b.cri.image.PullImage({ image: { image: IMAGE } });
-}, 120_000);
-afterAll(async () => {
-  await b?.stop();
-}, 120_000);
+beforeEach(() => {
+  b = berth();
+});
 
 const state = async (id: string) => (await b.cri.runtime.ContainerStatus({ containerId: id })).status!;
 

@@ -2,21 +2,18 @@
 // netns, pod files, snapshots, tasks), and a host-network pod uses the host's network namespace.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { runtime } from '../../proto/cri.js';
-import { podConfig, shimsOf, startBerth, until, type Berth } from './cri-harness.js';
+import { podConfig, shimsOf, until, useBerth, type Berth } from './cri-harness.js';
 
 const v1 = runtime.v1;
 const IMAGE = 'berth.local/busybox:latest';
+const berth = useBerth();
 let b: Berth;
-beforeAll(async () => {
-  b = await startBerth();
-  await b.cri.image.PullImage({ image: { image: IMAGE } });
-}, 120_000);
-afterAll(async () => {
-  await b?.stop();
-}, 120_000);
+beforeEach(() => {
+  b = berth();
+});
 
 const ls = (...p: string[]) => { try { return readdirSync(path.join(b.dir, ...p)).sort(); } catch { return []; } };
 const snapshot = () => ({ netns: ls('state', 'netns'), sandboxes: ls('root', 'cri', 'sandboxes'), shm: ls('state', 'cri', 'sandboxes'), shims: shimsOf(b).length });
