@@ -118,19 +118,21 @@ function runcOptions(e: ShimEnv): { type_url: string; value: Uint8Array } {
 }
 
 /** start → serving, `count` times; each shim is shut down (no task) afterwards. */
-async function startToServing(e: ShimEnv, count: number): Promise<number[]> {
-  const out: number[] = [];
+async function startToServing(e: ShimEnv, count: number): Promise<{ serving: number[]; action: number[] }> {
+  const serving: number[] = [];
+  const action: number[] = [];
   for (let i = 0; i < count; i++) {
     const id = `s-${rand()}`;
     const bundle = await makeTaskBundle(e, id, id, false);
     const t0 = nowMs();
     const address = await shimStart(e, id, bundle);
+    action.push(nowMs() - t0);
     const task = await connect(e, address);
     await task.Connect({ id }, CALL);
-    out.push(nowMs() - t0);
+    serving.push(nowMs() - t0);
     await task.Shutdown({ id }, CALL).catch(() => undefined); // the shim may close before answering
   }
-  return out;
+  return { serving, action };
 }
 
 /** PSS per pod: `pods` pods of a pause task + 2 containers, one shim per pod. */
@@ -160,7 +162,7 @@ export async function shimFigures(kind: ShimKind, berthShimScript: string | unde
   try {
     const start = await startToServing(e, o.starts);
     const pss = await pssPerPod(e, o.pods);
-    return { 'shim-start': start, 'shim-pss': [pss] };
+    return { 'shim-start': start.serving, 'shim-start-action': start.action, 'shim-pss': [pss] };
   } finally {
     await closeEnv(e);
   }
