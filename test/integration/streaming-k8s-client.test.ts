@@ -1,7 +1,6 @@
 // @kubernetes/client-node's Exec, Attach and PortForward (real third-party WebSocket clients)
 // against berth's streaming server, wired to a backend that runs real host processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -12,15 +11,8 @@ import { Code } from '../../common/index.js';
 import { StreamingServer } from '../../cri/streaming/index.js';
 import { HostProcessBackend } from '../../cri/streaming/host-backend.js';
 
-// client-node 2.x pulls undici 8, which needs two Node 22 APIs at load time; neither is used by
-// the WebSocket clients under test. Stub them before the (dynamic) import.
-const nodeRequire = createRequire(import.meta.url);
-const zlibMod = nodeRequire('node:zlib') as Record<string, unknown>;
-zlibMod.createZstdDecompress ??= () => { throw new Error('zstd is not available on this Node'); };
-const workerThreads = nodeRequire('node:worker_threads') as Record<string, unknown>;
-workerThreads.markAsUncloneable ??= () => undefined;
-const { Attach, Exec, KubeConfig, PortForward } = await import('@kubernetes/client-node');
-const { WebSocketHandler } = await import('@kubernetes/client-node/dist/web-socket-handler.js');
+import { Attach, Exec, KubeConfig, PortForward } from '@kubernetes/client-node';
+import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 
 let server: StreamingServer;
 const backend = new HostProcessBackend();
