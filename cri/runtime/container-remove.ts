@@ -26,6 +26,7 @@ export function removeContainer(deps: Deps, id: string): Promise<void> {
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);
     await deps.store.containerNames.releaseById(id);
+    await deps.tasks.exits.forget(CRI_NAMESPACE, id).catch((err: unknown) => deps.log.warn({ err, containerId: id }, 'cannot forget exit record'));
     deps.log.info({ containerId: id, podSandboxId: last.sandboxId }, 'container removed');
     containerEvent(deps, last, 'deleted');
   });

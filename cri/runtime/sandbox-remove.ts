@@ -38,6 +38,7 @@ export async function removePodSandbox(deps: Deps, id: string, opts: { force?: b
     if (s.netnsPath !== '') await removeNetns(s.netnsPath);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
+    await deps.tasks.exits.forget(CRI_NAMESPACE, id).catch((err: unknown) => deps.log.warn({ err, podSandboxId: id }, 'cannot forget exit record'));
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');
     sandboxDeleted(deps, s);
   });
