@@ -11,8 +11,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidArgumentError, type Logger } from '../common/index.js';
-import { ConsoleSocket, openPty, resizePty, type PtyStreams } from '../sys/index.js';
-import { makePipe } from './pipe.js';
+import { ConsoleSocket, openPty, pipe2, resizePty, type PtyStreams } from '../sys/index.js';
 
 export interface StdioPaths {
   stdin: string;
@@ -60,7 +59,7 @@ export class ProcessIO {
         return io;
       }
       if (io.paths.stdin) {
-        const [r, w] = makePipe();
+        const [r, w] = pipe2();
         io.handoff.push(r);
         io.runcStdio[0] = r;
         const writer = new net.Socket({ fd: w, readable: false, writable: true });

@@ -21,6 +21,7 @@ export {
   writeFd,
   closeFd,
   dupCloexec,
+  pipe2,
   setWinsize,
   getWinsize,
   setxattr,
@@ -34,6 +35,7 @@ export {
   MNT_FORCE,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
+  O_CLOEXEC,
   type WaitResult,
 } from './libc.js';
 export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions } from './reaper.js';

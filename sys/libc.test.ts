@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isKind } from '../common/index.js';
 import * as sys from './index.js';
@@ -95,5 +95,26 @@ describe('libc', () => {
       sys.closeFd(dup);
       sys.closeFd(efd);
     }
+  });
+
+  it('makes close-on-exec pipes by default, and plain ones on request', () => {
+    const flags = (fd: number): number => parseInt(/flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
+    const [r, w] = sys.pipe2();
+    const [r2, w2] = sys.pipe2(0);
+    try {
+      expect(flags(r) & sys.O_CLOEXEC).not.toBe(0);
+      expect(flags(w) & sys.O_CLOEXEC).not.toBe(0);
+      expect(flags(r2) & sys.O_CLOEXEC).toBe(0);
+      const hi = Buffer.from('hi');
+      expect(sys.writeFd(w, hi)).toBe(2);
+      sys.closeFd(w);
+      const got = Buffer.alloc(4);
+      expect(readSync(r, got)).toBe(2);
+      expect(got.subarray(0, 2).toString()).toBe('hi');
+      expect(readSync(r, got)).toBe(0); // the write end closed: EOF
+    } finally {
+      for (const fd of [r, r2, w2]) sys.closeFd(fd);
+    }
+    expect(() => sys.pipe2(-1)).toThrow(expect.objectContaining({ name: 'SyscallError', errnoName: 'EINVAL', kind: 'invalid-argument' }));
   });
 });

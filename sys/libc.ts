@@ -70,6 +70,7 @@ const PROTOTYPES = {
   read: 'long read(int fd, _Out_ uint8_t *buf, unsigned long count)',
   write: 'long write(int fd, const uint8_t *buf, unsigned long count)',
   close: 'int close(int fd)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
   fcntl: 'int fcntl(int fd, int cmd, int arg)',
   ioctl: 'int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)',
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
@@ -129,6 +130,7 @@ export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
 const PR_SET_CHILD_SUBREAPER = 36;
 const PR_GET_CHILD_SUBREAPER = 37;
 const F_DUPFD_CLOEXEC = 1030;
@@ -226,6 +228,17 @@ export function writeFd(fd: number, data: Buffer): number {
 
 export function closeFd(fd: number): void {
   sys('close', `fd ${fd}`, fd);
+}
+
+/**
+ * pipe2(2): [read end, write end], close-on-exec by default. A container's stdin must be a real
+ * pipe whose write end the shim keeps (CloseIO = close it = EOF), which child_process cannot give:
+ * it destroys a child's stdin pipe when the child (runc) exits.
+ */
+export function pipe2(flags = O_CLOEXEC): [number, number] {
+  const fds = new Int32Array(2);
+  sys('pipe2', undefined, fds, flags);
+  return [fds[0] as number, fds[1] as number];
 }
 
 /** dup with FD_CLOEXEC set on the copy. */
