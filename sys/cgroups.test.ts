@@ -1,7 +1,9 @@
 import { describe, it, expect, afterEach, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { isKind } from '../common/index.js';
-import { becomeSubreaper, cgroupOfPid, cgroupVersion, OomWatcher, readCgroupStats, Reaper } from './index.js';
+import { becomeSubreaper, cgroupDir, cgroupOfPid, cgroupVersion, OomWatcher, readCgroupStats, readCgroupStatsOfPid, Reaper } from './index.js';
 import { TestContainer } from './testdata/runc-bundle.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -44,6 +46,41 @@ describe('cgroups', () => {
     expect(s.memory.limitBytes).toBe(limit);
     expect(s.pids.current).toBeGreaterThanOrEqual(1);
     expect(s.pids.limit).toBeNull();
+  });
+
+  it.skipIf(cgroupVersion() === 2)('reads each v1 controller at the process\'s own path when they differ', async () => {
+    // The process sits at three different paths in the memory, cpuacct and pids hierarchies.
+    const tag = `berth-sys-split-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const paths = { memory: `/${tag}-mem`, cpuacct: `/${tag}-cpu`, pids: `/${tag}-pids` };
+    const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    const gone = new Promise((r) => child.once('exit', r));
+    cleanups.push(async () => {
+      child.kill('SIGKILL');
+      await gone;
+      for (const [controller, p] of Object.entries(paths)) {
+        try {
+          rmdirSync(cgroupDir(p, controller, 1));
+        } catch {
+          // never made
+        }
+      }
+    });
+    await new Promise((r) => child.once('spawn', r));
+    const pid = child.pid as number;
+    for (const [controller, p] of Object.entries(paths)) {
+      const dir = cgroupDir(p, controller, 1);
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    }
+    writeFileSync(path.join(cgroupDir(paths.pids, 'pids', 1), 'pids.max'), '7');
+    expect(cgroupOfPid(pid, 'cpuacct')).toBe(paths.cpuacct);
+    const s = readCgroupStatsOfPid(pid);
+    expect(s.pids).toEqual({ current: 1, limit: 7 });
+    expect(s.memory.limitBytes).toBeNull();
+    expect(s.cpu.usageNs).toBeGreaterThanOrEqual(0);
+    // one path for every controller finds no cpuacct/pids cgroup at the memory path
+    expect(() => readCgroupStats(cgroupOfPid(pid, 'memory'))).toThrow(expect.objectContaining({ kind: 'not-found' }));
+    expect(() => readCgroupStatsOfPid(2 ** 22 + 1)).toThrow(expect.objectContaining({ kind: 'not-found' }));
   });
 
   it('reports a missing cgroup as not-found', () => {

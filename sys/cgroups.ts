@@ -110,17 +110,29 @@ export function parseFlatKeyed(text: string): Map<string, number> {
 
 /** Reads cpu, memory and pids stats of a cgroup. NotFoundError when the cgroup does not exist. */
 export function readCgroupStats(cgroupPath: string, version: CgroupVersion = cgroupVersion()): CgroupStats {
-  return version === 2 ? readV2(cgroupPath) : readV1(cgroupPath);
+  return version === 2 ? readV2(cgroupPath) : readV1((controller) => cgroupDir(cgroupPath, controller, 1));
+}
+
+/**
+ * The stats of the cgroups `pid` belongs to. On v1 each controller is read at the process's own
+ * path for that controller (/proc/<pid>/cgroup): hierarchies may place one process at different
+ * paths (a host that nests only its memory hierarchy, or a process moved in one controller only).
+ * NotFoundError when the process or one of its cgroups is gone.
+ */
+export function readCgroupStatsOfPid(pid: number | 'self', version: CgroupVersion = cgroupVersion()): CgroupStats {
+  if (version === 2) return readV2(cgroupOfPid(pid));
+  return readV1((controller) => cgroupDir(cgroupOfPid(pid, controller), controller, 1));
 }
 
 function workingSet(usage: number, inactiveFile: number): number {
   return usage > inactiveFile ? usage - inactiveFile : 0;
 }
 
-function readV1(cgroupPath: string): CgroupStats {
-  const cpuacct = cgroupDir(cgroupPath, 'cpuacct', 1);
-  const mem = cgroupDir(cgroupPath, 'memory', 1);
-  const pids = cgroupDir(cgroupPath, 'pids', 1);
+/** `dirOf(controller)`: the cgroup's directory in that controller's hierarchy. */
+function readV1(dirOf: (controller: string) => string): CgroupStats {
+  const cpuacct = dirOf('cpuacct');
+  const mem = dirOf('memory');
+  const pids = dirOf('pids');
   const ticks = parseFlatKeyed(readText(cpuacct, 'cpuacct.stat'));
   const ms = parseFlatKeyed(readText(mem, 'memory.stat'));
   const usage = readNumber(mem, 'memory.usage_in_bytes');

@@ -42,5 +42,5 @@ export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation,
 export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountOptions, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
-export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';
+export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, readCgroupStatsOfPid, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';
 export { OomWatcher, type OomWatcherOptions } from './oom.js';

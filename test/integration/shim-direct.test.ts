@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, symlinkSy
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
-import { containerd, google, socketPathOf } from '../../proto/index.js';
+import { containerd, google, io, socketPathOf } from '../../proto/index.js';
 import { shimSocketAddress } from '../../shim/index.js';
 import { projectRoot } from '../helpers/bundle.js';
 import {
@@ -220,6 +220,9 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
 
     const stats = await task.Stats({ id }, CALL);
     expect(stats.stats?.type_url).toBe('io.containerd.cgroups.v1.Metrics');
+    const metrics = io.containerd.cgroups.v1.Metrics.decode(stats.stats?.value ?? new Uint8Array(0));
+    expect(Number(metrics.pids?.current)).toBeGreaterThanOrEqual(2); // init + exec e3
+    expect(Number(metrics.memory?.usage?.usage)).toBeGreaterThan(0);
 
     await task.Kill({ id, signal: 9 }, CALL);
     expect((await task.Wait({ id })).exitStatus).toBe(137);
