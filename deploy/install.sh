@@ -31,10 +31,8 @@ step "installing berth, berthctl and containerd-shim-berth-v2 into $BIN"
 ln -sf "$REPO/dist/cli/berth.js" "$BIN/berth"
 ln -sf "$REPO/dist/cli/berthctl.js" "$BIN/berthctl"
 chmod 755 "$REPO/dist/cli/berth.js" "$REPO/dist/cli/berthctl.js"
-if [ -f "$REPO/dist/shim/containerd-shim-berth-v2.mjs" ]; then
-  chmod 755 "$REPO/dist/shim/containerd-shim-berth-v2.mjs"
-  ln -sf "$REPO/dist/shim/containerd-shim-berth-v2.mjs" "$BIN/containerd-shim-berth-v2"
-fi
+# The shim launcher runs the one-file bundle dist/shim/containerd-shim-berth-v2.mjs.
+ln -sf "$REPO/shim/containerd-shim-berth-v2" "$BIN/containerd-shim-berth-v2"
 command -v containerd-shim-runc-v2 >/dev/null || die "containerd-shim-runc-v2 is missing (Debian package containerd)"
 
 step "config: /etc/berth/config.toml"
