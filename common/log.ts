@@ -1,12 +1,48 @@
 // pino loggers. Components take a Logger and add their ids with `.child({ podId, containerId })`.
-import { pino, type Logger as PinoLogger, type LevelWithSilent, type DestinationStream } from 'pino';
+// pino is loaded on first use, not at import: every process that imports common/ (the shim's
+// `start` action runs once per container) would otherwise pay ~10 ms to evaluate it. It is
+// required at run time (not bundled), so a bundle that never logs never evaluates it.
+import { createRequire } from 'node:module';
+import type { Logger as PinoLogger, LevelWithSilent, DestinationStream } from 'pino';
 
 export type Logger = PinoLogger;
 
+type PinoModule = typeof import('pino');
+let pinoModule: PinoModule | undefined;
+
+function loadPino(): PinoModule['pino'] {
+  pinoModule ??= createRequire(import.meta.url)('pino') as PinoModule;
+  return pinoModule.pino;
+}
+
 export function createLogger(opts: { level?: LevelWithSilent; name?: string; destination?: DestinationStream } = {}): Logger {
+  const pino = loadPino();
   const options = { level: opts.level ?? 'info', ...(opts.name ? { name: opts.name } : {}) };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
+/**
+ * A Logger that builds the real one on its first use. Methods are bound to the real logger (so
+ * `child()` and the level methods see pino's own `this`), and each is bound once.
+ */
+function lazyLogger(make: () => Logger): Logger {
+  let real: Logger | undefined;
+  const target = (): Logger => (real ??= make());
+  const bound = new WeakMap<object, unknown>();
+  return new Proxy({} as Logger, {
+    get(_, prop) {
+      const r = target();
+      const value: unknown = Reflect.get(r, prop, r);
+      if (typeof value !== 'function') return value;
+      let b = bound.get(value);
+      if (!b) bound.set(value, (b = (value as (...a: unknown[]) => unknown).bind(r)));
+      return b;
+    },
+    set: (_, prop, value) => Reflect.set(target(), prop, value),
+    has: (_, prop) => Reflect.has(target(), prop),
+    getPrototypeOf: () => Reflect.getPrototypeOf(target()),
+  });
+}
+
 /** A logger that drops everything: for unit tests and library callers that pass none. */
-export const silentLogger: Logger = pino({ level: 'silent' });
+export const silentLogger: Logger = lazyLogger(() => loadPino()({ level: 'silent' }));

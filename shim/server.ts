@@ -2,8 +2,8 @@
 // subreaper, serve containerd.task.v2.Task on the inherited fd 3 (or -socket), forward events to
 // TTRPC_ADDRESS, and exit after a Shutdown that finds no container left.
 import { constants, openSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pino } from 'pino';
 import { silentLogger, type Logger } from '../common/index.js';
 import { TASK_SERVICE, TtrpcServer, socketPathOf, taskServiceMethods } from '../proto/index.js';
 import { OomWatcher, Reaper, becomeSubreaper } from '../sys/index.js';
@@ -76,6 +76,8 @@ function openLog(debug: boolean): Logger {
   } catch {
     return silentLogger;
   }
+  // Required at run time like common's logger (one copy of pino per process, none in the bundle).
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const dest = pino.destination({ fd, sync: false });
   dest.on('error', () => undefined);
   return pino({ level: debug ? 'debug' : 'info', base: null, timestamp: pino.stdTimeFunctions.isoTime }, dest);

@@ -1,7 +1,7 @@
 // containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
 // the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
@@ -91,6 +91,37 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
     expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
     expect(existsSync(stale)).toBe(false);
+  });
+
+  it('start never evaluates pino (a new server and an existing one); the server does', async () => {
+    const e = await newEnv();
+    const id = `pn-${rand()}`;
+    const bundle = await makeTaskBundle(e, id, { args: ['true'] });
+    // A preload that reports, at exit, whether pino was loaded (run time require) or evaluated
+    // (its evaluation pulls in worker_threads, which nothing else on these paths loads).
+    const reports = path.join(e.tmp, 'probe');
+    mkdirSync(reports);
+    const probe = path.join(e.tmp, 'probe.cjs');
+    writeFileSync(probe, `process.on('exit', () => {
+  const pino = Object.keys(require.cache).some((k) => k.includes('/node_modules/pino/'));
+  const worker = process.moduleLoadList.includes('NativeModule worker_threads');
+  require('fs').writeFileSync(${JSON.stringify(reports)} + '/' + process.pid + '.json', JSON.stringify({ start: process.argv.includes('start'), pino, worker }));
+});\n`);
+    const start = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [
+      '--require', probe, e.shimEntry, '-namespace', e.ns, '-address', e.address, '-id', id, 'start',
+    ], { cwd: bundle, env: { ...process.env, BERTH_SHIM_SOCKET_DIR: e.socketDir, TTRPC_ADDRESS: e.eventsPath }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const first = start();
+    const second = start(); // finds the server serving
+    expect([first.status, second.status]).toEqual([0, 0]);
+    expect([first.stderr, second.stderr]).toEqual(['', '']);
+    expect(second.stdout).toBe(first.stdout);
+    const task = await connectTask(e, String(first.stdout));
+    await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+    expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
+    const seen = readdirSync(reports).map((f) => JSON.parse(readFileSync(path.join(reports, f), 'utf8')) as { start: boolean; pino: boolean; worker: boolean });
+    expect(seen.filter((r) => r.start)).toEqual([{ start: true, pino: false, worker: false }, { start: true, pino: false, worker: false }]);
+    // the server (it inherits the preload through execArgv) logs to the bundle's FIFO with pino
+    expect(seen.filter((r) => !r.start)).toEqual([{ start: false, pino: true, worker: true }]);
   });
 
   it('start moves the server into Options.shim_cgroup given on stdin', async () => {
