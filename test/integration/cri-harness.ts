@@ -62,7 +62,25 @@ export const shimsOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.addre
 
 export const SANDBOX_IMAGE_UNREACHABLE = '127.0.0.1:1/pause:3.9';
 
-export async function startBerth(opts: { sandboxImage?: string; maxLineSize?: number } = {}): Promise<Berth> {
+/**
+ * The CRI runtime handlers the suites run against: `runc` (the real containerd-shim-runc-v2) and
+ * `berth` (berth's own shim through the wrapper test/global-setup.ts puts in BERTH_SHIM_PATH;
+ * skipped when that is unset).
+ */
+export type CriHandler = 'runc' | 'berth';
+export const CRI_HANDLERS: CriHandler[] = process.env.BERTH_SHIM_PATH ? ['runc', 'berth'] : ['runc'];
+
+/** The shim binary name each handler's processes carry in argv. */
+export const SHIM_BINARY: Record<CriHandler, string> = { runc: 'containerd-shim-runc-v2', berth: 'containerd-shim-berth-v2' };
+
+export interface BerthOptions {
+  sandboxImage?: string;
+  maxLineSize?: number;
+  /** The daemon's default runtime handler (default `runc`), used by every pod the test runs. */
+  handler?: CriHandler;
+}
+
+export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   const entry = await bundleEntry('cli/berth.ts');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-cri-'));
   const address = path.join(dir, 'berth.sock');
@@ -71,7 +89,10 @@ export async function startBerth(opts: { sandboxImage?: string; maxLineSize?: nu
   await writeFile(config, [
     `sandbox_image = "${opts.sandboxImage ?? SANDBOX_IMAGE_UNREACHABLE}"`,
     `max_container_log_line_size = ${opts.maxLineSize ?? 16384}`,
-    '[cni]', 'bin_dir = "/usr/lib/cni"', `conf_dir = "${path.join(dir, 'cni')}"`, '',
+    '[cni]', 'bin_dir = "/usr/lib/cni"', `conf_dir = "${path.join(dir, 'cni')}"`,
+    '[containerd]', `default_runtime_name = "${opts.handler ?? 'runc'}"`,
+    '[containerd.runtimes.berth]', 'runtime_type = "io.containerd.berth.v2"',
+    `runtime_path = ${JSON.stringify(process.env.BERTH_SHIM_PATH ?? '')}`, '',
   ].join('\n'));
   let child: ChildProcess | undefined;
   let logFd = -1;
@@ -170,7 +191,7 @@ export const LOCAL_BUSYBOX = 'berth.local/busybox:latest';
  * Starts one daemon for the calling test file (beforeAll), with the local busybox image pulled,
  * and stops it with everything it made (afterAll). Read the daemon through the returned getter.
  */
-export function useBerth(opts: Parameters<typeof startBerth>[0] = {}): () => Berth {
+export function useBerth(opts: BerthOptions = {}): () => Berth {
   let b: Berth | undefined;
   beforeAll(async () => {
     b = await startBerth(opts);

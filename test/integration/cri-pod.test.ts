@@ -1,32 +1,29 @@
-// A pod with two containers on a real berth daemon and the real containerd-shim-runc-v2, from
-// RunPodSandbox to RemovePodSandbox: states, exit codes and reasons, CRI log format, one shim per
-// pod, netns and files gone afterwards. The pause image is built locally (its configured
+// A pod with three containers on a real berth daemon, under each runtime handler (the real
+// containerd-shim-runc-v2 and berth's own shim), from RunPodSandbox to RemovePodSandbox: states,
+// exit codes and reasons, CRI log format, one shim per pod, netns and files gone afterwards. The pause image is built locally (its configured
 // sandbox_image cannot be pulled), the container image is berth's local busybox.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { runtime } from '../../proto/cri.js';
-import { podConfig, shimsOf, startBerth, until, type Berth } from './cri-harness.js';
+import { CRI_HANDLERS, podConfig, SHIM_BINARY, shimsOf, until, useBerth, type Berth } from './cri-harness.js';
 
 const v1 = runtime.v1;
 const IMAGE = 'berth.local/busybox:latest';
 const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (stdout|stderr) ([PF]) (.*)$/;
 
-let b: Berth;
-beforeAll(async () => {
-  b = await startBerth({ maxLineSize: 64 });
-  await b.cri.image.PullImage({ image: { image: IMAGE } });
-}, 120_000);
-afterAll(async () => {
-  await b?.stop();
-}, 120_000);
-
 function container(name: string, args: string[], extra: Record<string, unknown> = {}) {
   return { metadata: { name, attempt: 0 }, image: { image: IMAGE }, command: ['/bin/sh', '-c'], args, logPath: `${name}/0.log`, ...extra };
 }
 
-describe('CRI: a pod from start to removal', () => {
+describe.each(CRI_HANDLERS)('CRI on the %s shim: a pod from start to removal', (handler) => {
+  const berth = useBerth({ maxLineSize: 64, handler });
+  let b: Berth;
+  beforeEach(() => {
+    b = berth();
+  });
+
   it('Version and Status', async () => {
     const v = await b.cri.runtime.Version({ version: 'v1' });
     expect([v.runtimeName, v.runtimeApiVersion]).toEqual(['berth', 'v1']);
@@ -91,8 +88,9 @@ describe('CRI: a pod from start to removal', () => {
     const byLabel = await b.cri.runtime.ListPodSandbox({ filter: { labelSelector: { app: 'two' } } });
     expect(byLabel.items.map((p) => p.id)).toContain(pod);
 
-    // One shim serves the whole pod.
+    // One shim, of the handler's kind, serves the whole pod.
     expect(shimsOf(b)).toHaveLength(1);
+    expect(readFileSync(`/proc/${shimsOf(b)[0]}/cmdline`, 'utf8')).toContain(SHIM_BINARY[handler]);
 
     // Stop: SIGTERM (the image's default stop signal) is ignored by the trap -> SIGKILL after 1 s.
     await b.cri.runtime.StopContainer({ containerId: sleeper, timeout: 1 });
