@@ -3,7 +3,7 @@
 // stderr as one buffer, so nothing but the address may ever be printed here.
 // Only node built-ins and tiny modules are loaded on this path (it runs once per container).
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { InternalError } from '../common/index.js';
@@ -34,18 +34,39 @@ export async function startShim(flags: ShimFlags, bundle = process.cwd()): Promi
     unlinkSync(socketPath);
     server = await listen(socketPath);
   }
-  chmodSync(socketPath, 0o600);
-  writeAddress(bundle, address);
-  const pid = await spawnServer(flags, bundle, server);
-  writeFileSync(path.join(bundle, 'shim.pid'), String(pid));
-  const options = await readStdin(2_000);
-  if (options.length > 0) {
-    const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
-    const cgroup = shimCgroupOf(options);
-    if (cgroup) joinCgroup(pid, cgroup);
+  // From here on a failure must leave nothing: no server, no socket, no address, no shim.pid
+  // (containerd would otherwise find a half-started shim on its next `start` for the group).
+  const undo: (() => void)[] = [];
+  try {
+    undo.push(() => {
+      server.close(); // libuv unlinks the path it bound...
+      rmSync(socketPath, { force: true }); // ...and this covers a close that has not run yet
+    });
+    chmodSync(socketPath, 0o600);
+    undo.push(() => rmSync(path.join(bundle, 'address'), { force: true }));
+    writeAddress(bundle, address);
+    const pid = await spawnServer(flags, bundle, server);
+    undo.push(() => process.kill(pid, 'SIGKILL'));
+    undo.push(() => rmSync(path.join(bundle, 'shim.pid'), { force: true }));
+    writeFileSync(path.join(bundle, 'shim.pid'), String(pid));
+    const options = await readStdin(2_000);
+    if (options.length > 0) {
+      const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
+      const cgroup = shimCgroupOf(options);
+      if (cgroup) joinCgroup(pid, cgroup);
+    }
+    raiseOomScore(pid);
+    return { address, pid };
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        step();
+      } catch {
+        // best effort: the error that made start fail is the one to report
+      }
+    }
+    throw err;
   }
-  raiseOomScore(pid);
-  return { address, pid };
 }
 
 // containerd writes the task's runtime options (a protobuf Any) on stdin and closes it, or gives
@@ -94,8 +115,12 @@ function canConnect(socketPath: string, timeoutMs: number): Promise<boolean> {
 
 function writeAddress(bundle: string, address: string): void {
   const tmp = path.join(bundle, '.address');
-  writeFileSync(tmp, address, { mode: 0o600 });
-  renameSync(tmp, path.join(bundle, 'address'));
+  try {
+    writeFileSync(tmp, address, { mode: 0o600 });
+    renameSync(tmp, path.join(bundle, 'address'));
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 // The listener goes in as fd 3 by its handle's fd number; the parent must then just exit and

@@ -124,6 +124,32 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect(seen.filter((r) => !r.start)).toEqual([{ start: false, pino: true, worker: true }]);
   });
 
+  it('a failed start leaves no socket, address, shim.pid or server behind and says why on stderr', async () => {
+    const e = await newEnv();
+    const id = `sf-${rand()}`;
+    const bundle = await makeTaskBundle(e, id, { args: ['true'] });
+    const missingCgroup = `/berth-no-such-cgroup-${rand()}`;
+    const options = containerd.runc.v1.Options.encode({ shimCgroup: missingCgroup }).finish();
+    const inputs: [Uint8Array, RegExp][] = [
+      [google.protobuf.Any.encode({ type_url: 'containerd.runc.v1.Options', value: options }).finish(), new RegExp(`shim cgroup ${missingCgroup} does not exist`)],
+      [new Uint8Array([0xff, 0xff, 0xff]), /stdin is not a protobuf Any/],
+    ];
+    for (const [stdin, why] of inputs) {
+      const { code, out } = await runShimAction(e, id, 'start', stdin);
+      expect(code).toBe(1);
+      expect(out.toString()).toMatch(why);
+      expect(readdirSync(e.socketDir)).toEqual([]);
+      expect(['address', '.address', 'shim.pid'].filter((f) => existsSync(path.join(bundle, f)))).toEqual([]);
+      expect(await waitUntil(() => shimPids(e.ns).length === 0, 5_000)).toBe(true);
+    }
+    // and the bundle is still good for a start that works
+    const address = await shimStart(e, id);
+    expect(address).toBe(shimSocketAddress(e.address, e.ns, id, e.socketDir));
+    const task = await connectTask(e, address);
+    await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+    expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
+  });
+
   it('start moves the server into Options.shim_cgroup given on stdin', async () => {
     const e = await newEnv();
     const id = `cg-${rand()}`;
@@ -142,6 +168,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
       const any = google.protobuf.Any.encode({ type_url: 'containerd.runc.v1.Options', value: options }).finish();
       const { code, out } = await runShimAction(e, id, 'start', any);
       expect(code, out.toString()).toBe(0);
+      expect(out.toString()).toBe(shimSocketAddress(e.address, e.ns, id, e.socketDir)); // stdout+stderr: the address only
       const [server] = shimPids(e.ns);
       const lines = readFileSync(`/proc/${server}/cgroup`, 'utf8').trim().split('\n').filter((l) => !l.startsWith('0::'));
       expect(lines.length).toBe(hierarchies.length);
