@@ -522,11 +522,18 @@ function readSpec(bundle: string): unknown {
 /** CreateTaskRequest.options: runc Options when given as such; any other type is ignored. */
 export function runcOptions(any: { type_url?: string | null; value?: Uint8Array | null } | null | undefined): RuncOptionsProps {
   if (!any?.type_url || any.type_url !== RUNC_OPTIONS_TYPE_URL) return {};
+  let opts: RuncOptionsProps;
   try {
-    return containerd.runc.v1.Options.decode(any.value ?? new Uint8Array(0));
+    opts = containerd.runc.v1.Options.decode(any.value ?? new Uint8Array(0));
   } catch (err) {
     throw new InvalidArgumentError(`invalid ${RUNC_OPTIONS_TYPE_URL}: ${(err as Error).message}`, { cause: err });
   }
+  // Both end up as fields of the pod guard's tab-separated kill list: a tab or a newline would
+  // forge entries that make the sentinel kill containers outside this pod.
+  for (const [name, value] of [['binary_name', opts.binaryName], ['root', opts.root]] as const) {
+    if (value && /[\x00-\x1f\x7f]/.test(value)) throw new InvalidArgumentError(`${RUNC_OPTIONS_TYPE_URL}: ${name} ${JSON.stringify(value)} contains control characters`);
+  }
+  return opts;
 }
 
 /** options.json as the runc shim writes it: snake_case keys, zero values left out. */

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
+import { containerd } from '../../proto/index.js';
 import {
   CALL, bundleDir, connectTask, makeTaskBundle, mountsUnder, rand, runcOptions, shimPids, shimStart,
   shimEnvPerTest, waitForEvents,
@@ -30,6 +31,13 @@ describe('containerd-shim-berth-v2 bad input', () => {
     expect(await failure(task.Create({ id: `n-${rand()}`, bundle: path.join(e.tmp, 'no-such-bundle') }, CALL))).toMatchObject({ kind: 'invalid-argument' });
     expect(await failure(task.Create({ id, bundle, options: { type_url: 'containerd.runc.v1.Options', value: new Uint8Array([0xff, 0xff]) } }, CALL)))
       .toMatchObject({ kind: 'invalid-argument' });
+    // a root or binary that would forge lines of the pod guard's kill list (a kill outside the pod)
+    for (const forged of [{ root: `${e.runcRoot}\nrunc\t/run/containerd/runc/k8s.io\tvictim` }, { root: e.runcRoot, binaryName: 'runc\tx' }]) {
+      const options = { type_url: 'containerd.runc.v1.Options', value: containerd.runc.v1.Options.encode(forged).finish() };
+      const err = await failure(task.Create({ id, bundle, options }, CALL));
+      expect(err).toMatchObject({ kind: 'invalid-argument' });
+      expect(err.message).toMatch(/contains control characters/);
+    }
     expect(await failure(task.Create({ id, bundle, stdout: 'binary:///usr/bin/logger', options: runcOptions(e) }, CALL)))
       .toMatchObject({ kind: 'invalid-argument' });
     expect(await failure(task.Checkpoint({ id, path: '/x' }, CALL))).toMatchObject({ kind: 'unimplemented' });
