@@ -1,7 +1,7 @@
 // containerd-shim-berth-v2 driven directly over ttrpc, as containerd drives a shim: `start` in
 // the bundle, Create/Start/Wait/... on the printed address, events on a fake TTRPC_ADDRESS.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
@@ -9,7 +9,7 @@ import { containerd, google, io, socketPathOf } from '../../proto/index.js';
 import { shimSocketAddress } from '../../shim/index.js';
 import { projectRoot } from '../helpers/bundle.js';
 import {
-  CALL, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, shimPids,
+  CALL, bundleDir, connectTask, guardPids, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runShimAction, runcOptions, shimPids,
   shimStart, shimEnvPerTest, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
 } from './shim-harness.js';
 
@@ -306,6 +306,57 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect(execExit).toMatchObject({ containerId: id, id: 'ex', pid: execPid, exitStatus: 137 });
     expect(initExit).toMatchObject({ containerId: id, id, pid: initPid, exitStatus: 137 });
     expect(e.events[4]?.typeUrl).toBe('containerd.events.TaskExit');
+  });
+
+  it('the pod guard kills only its own pod (not a reused id now in another pod) and never outlives its shim', async () => {
+    const e = await newEnv();
+    const [sbA, sbB, reused] = [`sa-${rand()}`, `sb-${rand()}`, `r-${rand()}`];
+    const annotate = (sb: string) => ({ args: ['sleep', '60'], annotations: { [SANDBOX_ID]: sb } });
+    await makeTaskBundle(e, sbA, annotate(sbA));
+    await makeTaskBundle(e, sbB, annotate(sbB));
+    const a = await connectTask(e, await shimStart(e, sbA));
+    const b = await connectTask(e, await shimStart(e, sbB));
+    const addrA = socketPathOf(readFileSync(path.join(bundleDir(e, sbA), 'address'), 'utf8'));
+    const pidA = await createAndStart(e, a, sbA);
+    const pidB = await createAndStart(e, b, sbB);
+    // `reused` lives and dies in pod A, then the same id is created in pod B
+    const reusedBundle = await makeTaskBundle(e, reused, annotate(sbA));
+    expect(await shimStart(e, reused)).toBe(`unix://${addrA}`);
+    await createAndStart(e, a, reused);
+    await a.Kill({ id: reused, signal: 9 }, CALL);
+    await a.Wait({ id: reused });
+    await a.Delete({ id: reused }, CALL);
+    const spec = JSON.parse(readFileSync(path.join(reusedBundle, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+    spec.annotations[SANDBOX_ID] = sbB;
+    writeFileSync(path.join(reusedBundle, 'config.json'), JSON.stringify(spec));
+    expect(await shimStart(e, reused)).not.toBe(`unix://${addrA}`);
+    const pidReused = await createAndStart(e, b, reused);
+    expect(readFileSync(`${addrA}.pod`, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[2])).toEqual([sbA]);
+    expect(guardPids(e)).toHaveLength(2);
+    // a sentinel holds only its pipe from the shim: never the shim's listening socket, which
+    // would keep a dead shim's address accepting (and hanging) connections
+    for (const g of guardPids(e)) {
+      const sockets = readdirSync(`/proc/${g}/fd`).filter((fd) => fd !== '0' && readlinkSync(`/proc/${g}/fd/${fd}`).startsWith('socket:'));
+      expect(sockets).toEqual([]);
+    }
+
+    const [shimA] = shimPids(e.ns).filter((p) => Number(readFileSync(path.join(bundleDir(e, sbA), 'shim.pid'), 'utf8')) === p);
+    process.kill(shimA as number, 'SIGKILL');
+    expect(await waitUntil(() => !isAlive(pidA))).toBe(true);
+    expect(await waitUntil(() => guardPids(e).length === 1)).toBe(true); // A's sentinel did its job and left
+    expect(existsSync(`${addrA}.pod`)).toBe(false);
+    expect([isAlive(pidB), isAlive(pidReused)]).toEqual([true, true]);
+
+    // an orderly end of pod B: its sentinel leaves without killing anything and takes its list along
+    for (const id of [reused, sbB]) {
+      await b.Kill({ id, signal: 9 }, CALL);
+      await b.Wait({ id });
+      await b.Delete({ id }, CALL);
+    }
+    await b.Shutdown({ id: sbB }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
+    expect(await waitUntil(() => guardPids(e).length === 0 && shimPids(e.ns).length === 0)).toBe(true);
+    // only A's socket file is left (a SIGKILLed shim cannot remove it; the next `start` replaces it)
+    expect(readdirSync(e.socketDir)).toEqual([path.basename(addrA)]);
   });
 
   it('kill -9 of the shim takes the pod\'s containers with it; `delete` then cleans each bundle', async () => {

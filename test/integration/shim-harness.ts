@@ -152,21 +152,38 @@ export async function waitForEvents(env: ShimEnv, n: number, timeoutMs = 10_000)
   return env.events.map((e) => e.topic);
 }
 
-/** Pids of shim processes of this test (found by their -namespace argument). */
-export function shimPids(ns: string): number[] {
-  const out: number[] = [];
+/** Every process's argv (from /proc/<pid>/cmdline). */
+function processArgvs(): [number, string[]][] {
+  const out: [number, string[]][] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let argv: string[];
     try {
-      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      out.push([Number(entry), readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')]);
     } catch {
-      continue;
+      // gone
     }
-    const at = argv.indexOf('-namespace');
-    if (at > 0 && argv[at + 1] === ns && argv.every((a) => a !== 'start' && a !== 'delete')) out.push(Number(entry));
   }
   return out;
+}
+
+/** Pids of shim processes of this test (found by their -namespace argument). */
+export function shimPids(ns: string): number[] {
+  return processArgvs()
+    .filter(([, argv]) => {
+      const at = argv.indexOf('-namespace');
+      return at > 0 && argv[at + 1] === ns && argv.every((a) => a !== 'start' && a !== 'delete');
+    })
+    .map(([pid]) => pid);
+}
+
+/** Pids of pod-guard sentinels (shim/pod-guard.ts) whose kill list lies in this test's socket dir. */
+export function guardPids(env: Pick<ShimEnv, 'socketDir'>): number[] {
+  return processArgvs()
+    .filter(([pid, argv]) => {
+      const at = argv.indexOf('berth-pod-guard');
+      return at > 0 && (argv[at + 1] ?? '').startsWith(env.socketDir + '/') && isAlive(pid);
+    })
+    .map(([pid]) => pid);
 }
 
 /** A process that exists and is not a zombie. */
@@ -206,14 +223,25 @@ export async function tearDown(env: ShimEnv): Promise<void> {
   for (const r of env.readers) r.close();
   env.eventsServer.destroy();
   await env.eventsServer.close();
-  await waitUntil(() => shimPids(env.ns).length === 0, 5_000);
+  await waitUntil(() => shimPids(env.ns).length === 0 && guardPids(env).length === 0, 5_000);
+  for (const pid of guardPids(env)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
   if (existsSync(env.tmp)) await rm(env.tmp, { recursive: true, force: true });
 }
 
-/** tearDown, then prove nothing is left: no shim, no mount, no temp dir. */
+/** tearDown, then prove nothing is left: no shim, no pod guard, no mount, no temp dir. */
 export async function tearDownChecked(env: ShimEnv | undefined): Promise<void> {
   if (!env) return;
+  // a shim gone by now (Shutdown or SIGKILL) must not have left its sentinel running
+  const shimsLeft = shimPids(env.ns).length;
+  const guardsLeft = shimsLeft === 0 ? await waitUntil(() => guardPids(env).length === 0, 5_000) : true;
   await tearDown(env);
+  expect(guardsLeft, 'a pod guard outlived its shim').toBe(true);
   expect(shimPids(env.ns)).toEqual([]);
   expect(mountsUnder(env.tmp)).toEqual([]);
   expect(existsSync(env.tmp)).toBe(false);
