@@ -30,13 +30,20 @@ export async function serve(flags: ShimFlags): Promise<void> {
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('shutting down');
-      if (socketPath) rmSync(socketPath, { force: true });
-      guard?.dismiss();
-      oom.close();
-      await server.close({ timeoutMs: 1_000 });
-      await publisher.close(PUBLISHER_DRAIN_MS);
-      reaper.close();
-      process.exit(0);
+      // Whatever fails on the way out, the process still exits: a shim (and its sentinel) left
+      // half-closed would serve nothing and never be cleaned up.
+      try {
+        if (socketPath) rmSync(socketPath, { force: true });
+        guard?.dismiss();
+        oom.close();
+        await server.close({ timeoutMs: 1_000 });
+        await publisher.close(PUBLISHER_DRAIN_MS);
+        reaper.close();
+      } catch (err) {
+        log.error({ err }, 'shutdown step failed');
+      } finally {
+        process.exit(0);
+      }
     })());
 
   const service = new TaskService({
