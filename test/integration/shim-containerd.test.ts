@@ -3,7 +3,7 @@
 // io.containerd.berth.v2, and ctr drives whole task lives through it, including a containerd
 // restart that must reconnect to the running shim through Connect.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -112,9 +112,26 @@ afterEach(async () => {
   for (const mp of mountsUnder(daemon.tmp).reverse()) spawnSync('umount', ['-l', mp]);
   await waitUntil(() => shimPids(daemon.ns).length === 0, 5_000);
   expect(shimPids(daemon.ns)).toEqual([]);
+  // ctr's containers live at /<namespace>/<id> in every hierarchy; runc removes the leaves,
+  // nobody removes the namespace's own cgroup
+  await waitUntil(() => namespaceCgroups(daemon.ns).every(rmdirQuietly), 5_000);
+  expect(namespaceCgroups(daemon.ns)).toEqual([]);
   await rm(daemon.tmp, { recursive: true, force: true });
   expect(mountsUnder(daemon.tmp)).toEqual([]);
 });
+
+function namespaceCgroups(ns: string): string[] {
+  return readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h, ns)).filter((dir) => existsSync(dir));
+}
+
+function rmdirQuietly(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('containerd-shim-berth-v2 under real containerd 1.6', () => {
   it('ctr run --runtime io.containerd.berth.v2 exits with the container\'s code; exec, ps, pause/resume, kill work', async () => {
