@@ -11,9 +11,10 @@ import { ImageService } from '../image/index.js';
 import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
-import { ContainerLogs, handleExit, handleTaskEvent, recoverState, type RuntimeDeps } from './runtime/index.js';
+import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { serveCri, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
+import { StreamingServer } from './streaming/index.js';
 
 export interface Daemon {
   readonly deps: RuntimeDeps;
@@ -68,6 +69,13 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     await recoverState(deps, outcomes);
     recovered();
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
+    const streaming = await StreamingServer.start({
+      backend: streamingBackend(deps), address: config.streamServerAddress, port: config.streamServerPort,
+      idleTimeoutMs: config.streamIdleTimeoutMs, log,
+    });
+    closers.push(() => streaming.close());
+    deps.streaming = streaming;
+    log.info({ url: streaming.baseUrl }, 'streaming server listening');
     const server = await serveCri(config.grpc.address, deps, images, log);
     closers.push(() => server.close());
     return { deps, server, close: closeAll };

@@ -10,8 +10,8 @@ import {
 import type { ImageService } from '../image/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
 import {
-  containerStats, containerStatus, createContainer, execSync, listContainerStats, listContainers, listPodSandbox,
-  listPodSandboxStats, podSandboxStats, podSandboxStatus, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
+  attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
+  listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
   startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
   type RuntimeDeps,
 } from './runtime/index.js';
@@ -24,9 +24,7 @@ type Handlers<T extends CriMethodTable> = {
 type RT = typeof runtimeServiceMethods;
 type IT = typeof imageServiceMethods;
 
-const STREAMING_LATER = 'streaming (Exec/Attach/PortForward) comes with the streaming issue';
 const WHY_UNIMPLEMENTED: Record<string, string> = {
-  Exec: STREAMING_LATER, Attach: STREAMING_LATER, PortForward: STREAMING_LATER,
   CheckpointContainer: 'checkpoint/restore (CRIU) is not supported by berth, as by containerd 1.6',
 };
 
@@ -58,6 +56,9 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
     UpdateContainerResources: async (req) => { await updateContainerResources(deps, cid(req.containerId), req); return {}; },
     ReopenContainerLog: (req) => { reopenContainerLog(deps, cid(req.containerId)); return {}; },
     ExecSync: (req) => execSync(deps, cid(req.containerId), req.cmd ?? [], toNum(req.timeout)),
+    Exec: (req) => execUrl(deps, cid(req.containerId), req),
+    Attach: (req) => attachUrl(deps, cid(req.containerId), req),
+    PortForward: (req) => portForwardUrl(deps, sid(req.podSandboxId), req),
     ContainerStats: async (req) => ({ stats: await containerStats(deps, deps.store.containers.get(cid(req.containerId))) }),
     ListContainerStats: async (req) => ({ stats: await listContainerStats(deps, req.filter) }),
     PodSandboxStats: async (req) => ({ stats: await podSandboxStats(deps, deps.store.sandboxes.get(sid(req.podSandboxId))) }),

@@ -5,6 +5,7 @@ import type { TaskManager } from '../../taskmanager/index.js';
 import type { BerthConfig } from '../config/index.js';
 import type { ContainerEventHub, StopWaiters } from '../events/index.js';
 import type { Store } from '../store/index.js';
+import type { StreamingServer } from '../streaming/index.js';
 import type { ContainerLogs } from './container-log.js';
 
 /** containerd's CRI namespace: every task berth's CRI makes lives in it. */
@@ -26,6 +27,8 @@ export interface RuntimeDeps {
    *  is always recorded (and emitted) before STOPPED. */
   readonly starting: KeyedMutex;
   readonly log: Logger;
+  /** The streaming server behind Exec/Attach/PortForward URLs (set once it listens). */
+  streaming?: Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
   /** Set by UpdateRuntimeConfig (CNI is a later issue: recorded, not used yet). */
   podCidr: string;
 }

@@ -12,6 +12,8 @@ export { removeContainer } from './container-remove.js';
 export { containerStatus, podSandboxStatus } from './statuses.js';
 export { listContainers, listPodSandbox } from './lists.js';
 export { execSync, EXEC_OUTPUT_CAP } from './exec-sync.js';
+export { streamingBackend } from './streaming-backend.js';
+export { execUrl, attachUrl, portForwardUrl } from './streaming-urls.js';
 export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStats } from './stats.js';
 export { version, status, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
