@@ -1,7 +1,7 @@
 // Shims per pod through the CRI, under each runtime handler: every pod gets ONE shim of the
 // handler's kind, the parent (subreaper) of the pod's pause and container processes; `kill -9` of
-// a pod's shim while berth runs reports every container of that pod EXITED (with a STOPPED event),
-// makes the pod NOTREADY and leaves none of its processes behind, while the other pod runs on.
+// a pod's shim while berth runs reports every container of that pod EXITED and the pod NOTREADY
+// (each with a STOPPED event) and leaves none of its processes behind, while the other pod runs on.
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runtime } from '../../proto/cri.js';
@@ -79,7 +79,7 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim: shims per pod', (handler) => {
       }
       await until(async () => (await b.cri.runtime.PodSandboxStatus({ podSandboxId: a.pod })).status!.state === v1.PodSandboxState.SANDBOX_NOTREADY,
         'the pod NOTREADY', 5_000);
-      await until(() => a.ids.every((id) => stopped.includes(id)), 'STOPPED events', 5_000);
+      await until(() => [a.pod, ...a.ids].every((id) => stopped.includes(id)), 'STOPPED events of the pod and its containers', 5_000);
       await until(() => a.pids.every((pid) => !proc(pid).alive), 'the pod\'s processes to be gone', 5_000);
       expect(shimsOf(b)).toEqual([shimB]);
 
