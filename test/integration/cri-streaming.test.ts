@@ -2,7 +2,7 @@
 // socket, @kubernetes/client-node (WebSocket) and spdy-transport (SPDY/3.1) connect to them, and
 // the sessions run in real containers on the real runc shim; port-forward reaches a busybox
 // httpd bound to 127.0.0.1 inside the pod's network namespace.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { Attach, Exec, KubeConfig, PortForward, type V1Status } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { isKind } from '../../common/index.js';
+import { bundleEntry } from '../helpers/bundle.js';
 import { LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
 
 const berth = useBerth();
@@ -310,6 +311,52 @@ describe('PortForward through the CRI with client-node', () => {
       expect(r.error).toMatch(/ECONNREFUSED/);
     } finally {
       host.close();
+    }
+  });
+});
+
+describe('berthctl exec and port-forward', () => {
+  /** Runs berthctl with `input` on stdin; resolves with its output and exit code. */
+  async function berthctl(args: string[], input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
+    const ctl = await bundleEntry('cli/berthctl.ts');
+    const child = spawn(process.execPath, [ctl, '--address', berth().address, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdin.end(input);
+    const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+    return { stdout, stderr, code };
+  }
+
+  it('exec: stdout, stderr and the exit code of the command; -i passes stdin', async () => {
+    const r = await berthctl(['exec', ctr.sleeper.slice(0, 12), '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 4']);
+    expect(r).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 4 });
+    const cat = await berthctl(['exec', '-i', ctr.sleeper, '--', '/bin/cat'], 'piped in\n');
+    expect(cat).toEqual({ stdout: 'piped in\n', stderr: '', code: 0 });
+    const gone = await berthctl(['exec', 'f00dbeef', '--', 'true']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/not found/);
+  });
+
+  it('port-forward: a local port reaches the httpd inside the pod', async () => {
+    const ctl = await bundleEntry('cli/berthctl.ts');
+    const child = spawn(process.execPath, [ctl, '--address', berth().address, 'port-forward', pod, `0:${HTTP_PORT}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      const local = await until(() => /127\.0\.0\.1:(\d+) ->/.exec(out)?.[1], 'berthctl to listen');
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(Number(local), '127.0.0.1', () => s.write('GET /index.html HTTP/1.0\r\n\r\n'));
+        let text = '';
+        s.on('data', (d: Buffer) => { text += d.toString(); });
+        s.on('close', () => resolve(text));
+        s.on('error', reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.[01] 200 OK/);
+      expect(reply).toContain('hello-from-pod');
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 });
