@@ -11,6 +11,7 @@ import { ImageService } from '../image/index.js';
 import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
+import { PodNetworking } from './network/index.js';
 import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { serveCri, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
@@ -21,6 +22,11 @@ export interface Daemon {
   readonly server: CriServer;
   close(): Promise<void>;
 }
+
+/** Debian installs the CNI plugins in /usr/lib/cni, not containerd's default /opt/cni/bin: it is
+ *  searched after the configured dir(s), so a plugin in bin_dir still wins. */
+const DEBIAN_CNI_DIR = '/usr/lib/cni';
+const cniBinDirs = (binDir: string): string[] => [...new Set([...binDir.split(':').filter((d) => d !== ''), DEBIAN_CNI_DIR])];
 
 export async function startDaemon(config: BerthConfig, log: Logger): Promise<Daemon> {
   const root = config.root;
@@ -52,8 +58,12 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const logs = new ContainerLogs(config.maxContainerLogLineSize, log);
     closers.push(() => tasks.close());
     closers.push(() => logs.closeAll());
+    const network = new PodNetworking({
+      binDir: cniBinDirs(config.cni.binDir), confDir: config.cni.confDir, maxConfNum: config.cni.maxConfNum, ipPref: config.cni.ipPref,
+      stateDir: state, log: log.child({ component: 'network' }),
+    });
     const deps: RuntimeDeps = {
-      config, store, images, tasks, events: new ContainerEventHub(), stops: new StopWaiters(), logs,
+      config, store, images, tasks, events: new ContainerEventHub(), stops: new StopWaiters(), logs, network,
       dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };

@@ -4,6 +4,7 @@ import type { ImageService } from '../../image/index.js';
 import type { TaskManager } from '../../taskmanager/index.js';
 import type { BerthConfig } from '../config/index.js';
 import type { ContainerEventHub, StopWaiters } from '../events/index.js';
+import type { PodNetworking } from '../network/index.js';
 import type { Store } from '../store/index.js';
 import type { StreamingServer } from '../streaming/index.js';
 import type { ContainerLogs } from './container-log.js';
@@ -19,6 +20,8 @@ export interface RuntimeDeps {
   readonly events: ContainerEventHub;
   readonly stops: StopWaiters;
   readonly logs: ContainerLogs;
+  /** Pod netns + CNI (one per daemon; its netns paths are netnsPath(config.state, id)). */
+  readonly network: PodNetworking;
   /** <root>/cri and <state>/cri: per-sandbox files (hosts, resolv.conf, shm). */
   readonly dirs: { readonly root: string; readonly state: string };
   /** Per-id serialization of lifecycle calls (sandbox and container ids). */
@@ -29,6 +32,6 @@ export interface RuntimeDeps {
   readonly log: Logger;
   /** The streaming server behind Exec/Attach/PortForward URLs (set once it listens). */
   streaming?: Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
-  /** Set by UpdateRuntimeConfig (CNI is a later issue: recorded, not used yet). */
+  /** Set by UpdateRuntimeConfig (recorded and shown in Status; conf_template is not implemented). */
   podCidr: string;
 }

@@ -9,6 +9,7 @@
 //   container RUNNING, shim dead           -> exit from `<shim> delete` (else 255), reason Unknown
 //   container RUNNING, no task at all      -> FinishedAt = now, 255, reason Unknown
 //   sandbox READY, no task                 -> NOTREADY; sandbox 'removing' -> removal finished
+//   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
 //   task no record knows                   -> killed and deleted
 import { isKind } from '../../common/index.js';
 import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
@@ -16,7 +17,7 @@ import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.j
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { removePodSandbox } from './sandbox-remove.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 async function reattach(deps: Deps, id: string, task: TaskHandle): Promise<void> {
   const log = deps.log.child({ containerId: id });
@@ -42,6 +43,26 @@ async function reattach(deps: Deps, id: string, task: TaskHandle): Promise<void>
   await deps.store.containers.update(id, (r) => ({ ...r, pid: task.pid, startedAt: nowNanos() }));
 }
 
+/**
+ * Keeps the network of every pod whose RunPodSandbox finished and that was neither stopped nor
+ * being removed; everything else (setup or teardown cut short, pods stopped or removed while the
+ * daemon died) is DELeted and unpinned. Torn-down pods are NOTREADY from then on.
+ */
+async function recoverNetworks(deps: Deps): Promise<void> {
+  const keep = deps.store.sandboxes.list().filter((s) => s.stage === 'complete' && !isSet(s.stoppedAt)).map((s) => s.id);
+  const report = await deps.network.recoverNetworks(keep).catch((err: unknown) => {
+    deps.log.error({ err }, 'reload: pod network recovery failed');
+    return { kept: [], tornDown: [], failed: [] };
+  });
+  for (const { id, error } of report.failed) deps.log.error({ err: error, podSandboxId: id }, 'reload: pod network teardown failed; StopPodSandbox retries it');
+  for (const id of report.tornDown) {
+    if (!deps.store.sandboxes.has(id)) continue;
+    const s = deps.store.sandboxes.get(id);
+    if (s.stage !== 'removing' && !isSet(s.stoppedAt)) await deps.store.sandboxes.update(id, (r) => ({ ...r, stoppedAt: nowNanos() }));
+  }
+  if (report.tornDown.length > 0) deps.log.info({ sandboxes: report.tornDown }, 'reload: unfinished pod networks torn down');
+}
+
 export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[]): Promise<void> {
   const mine = outcomes.filter((o) => o.namespace === CRI_NAMESPACE);
   const alive = new Set<string>();
@@ -64,6 +85,7 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
       deps.log.warn({ containerId: c.id }, 'reload: container lost while berth was down');
     }
   }
+  await recoverNetworks(deps);
   for (const s of deps.store.sandboxes.list()) {
     if (s.stage === 'removing') {
       void removePodSandbox(deps, s.id, { force: true }).catch((err: unknown) => deps.log.error({ err, podSandboxId: s.id }, 'cannot finish removal'));

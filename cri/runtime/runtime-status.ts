@@ -1,6 +1,5 @@
-// Version, Status and UpdateRuntimeConfig. NetworkReady is true once a CNI config file exists in
-// conf_dir (the CNI plugin itself arrives with the network issue; pods get loopback until then).
-import { readdirSync } from 'node:fs';
+// Version, Status and UpdateRuntimeConfig. NetworkReady is the CNI config state: false
+// (NetworkPluginNotReady) while conf_dir holds no loadable network config.
 import type { runtime } from '../../proto/cri.js';
 import { configDump } from '../config/index.js';
 import type { RuntimeDeps } from './deps.js';
@@ -12,23 +11,13 @@ export function version(): runtime.v1.VersionResponse.$Properties {
   return { version: '0.1.0', runtimeName: RUNTIME_NAME, runtimeVersion: RUNTIME_VERSION, runtimeApiVersion: 'v1' };
 }
 
-function cniConfigured(confDir: string): boolean {
-  try {
-    return readdirSync(confDir).some((f) => /\.(conf|conflist|json)$/.test(f));
-  } catch {
-    return false;
-  }
-}
-
-export function status(deps: Pick<RuntimeDeps, 'config' | 'podCidr'>, verbose: boolean): runtime.v1.StatusResponse.$Properties {
-  const netReady = cniConfigured(deps.config.cni.confDir);
+export async function status(deps: Pick<RuntimeDeps, 'config' | 'podCidr' | 'network'>, verbose: boolean): Promise<runtime.v1.StatusResponse.$Properties> {
+  const net = await deps.network.networkStatus();
   return {
     status: {
       conditions: [
         { type: 'RuntimeReady', status: true, reason: '', message: '' },
-        netReady
-          ? { type: 'NetworkReady', status: true, reason: '', message: '' }
-          : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: `Network plugin returns error: no network config found in ${deps.config.cni.confDir}` },
+        { type: 'NetworkReady', status: net.ready, reason: net.reason, message: net.ready ? '' : `Network plugin returns error: ${net.message}` },
       ],
     },
     ...(verbose ? { info: { config: JSON.stringify({ toml: configDump(deps.config), podCidr: deps.podCidr }) } } : {}),

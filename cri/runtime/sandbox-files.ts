@@ -38,15 +38,16 @@ function resolvConf(dns: JsonObject | undefined): string | undefined {
 
 /** Writes the pod's files and mounts its shm (unless the pod uses the host IPC namespace). */
 export async function setupSandboxFiles(
-  dirs: { root: string; state: string }, id: string, config: JsonObject, opts: { hostNetwork: boolean; hostIpc: boolean },
+  dirs: { root: string; state: string }, id: string, config: JsonObject, opts: { hostIpc: boolean },
 ): Promise<SandboxFiles> {
   const p = sandboxFilePaths(dirs, id);
   await mkdir(p.rootDir, { recursive: true, mode: 0o755 });
   await mkdir(p.stateDir, { recursive: true, mode: 0o711 });
   const hostname = typeof config.hostname === 'string' && config.hostname !== '' ? config.hostname : os.hostname();
   await writeFile(p.hostnamePath, `${hostname}\n`);
-  if (opts.hostNetwork) await copyFile('/etc/hosts', p.hostsPath);
-  else await writeFile(p.hostsPath, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  // every pod gets the host's /etc/hosts, as with containerd (kubelet mounts its own managed
+  // hosts file into the app containers of non-host-network pods)
+  await copyFile('/etc/hosts', p.hostsPath).catch(() => writeFile(p.hostsPath, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`));
   const rc = resolvConf(config.dnsConfig as JsonObject | undefined);
   if (rc !== undefined) await writeFile(p.resolvConfPath, rc);
   else await copyFile('/etc/resolv.conf', p.resolvConfPath).catch(() => writeFile(p.resolvConfPath, ''));

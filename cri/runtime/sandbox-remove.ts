@@ -3,14 +3,14 @@
 // every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids: OK.
 import { FailedPreconditionError, isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
-import { removeNetns } from '../network/index.js';
 import { sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
+import { teardownNetwork } from './sandbox-network.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 export async function removePodSandbox(deps: Deps, id: string, opts: { force?: boolean } = {}): Promise<void> {
   await deps.locks.run(id, async () => {
@@ -35,7 +35,7 @@ export async function removePodSandbox(deps: Deps, id: string, opts: { force?: b
     await deps.images.removeRootfs(id);
     await removeSandboxFiles(deps.dirs, id);
     const s = deps.store.sandboxes.get(id);
-    if (s.netnsPath !== '') await removeNetns(s.netnsPath);
+    await teardownNetwork(deps, s);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
     await deps.tasks.exits.forget(CRI_NAMESPACE, id).catch((err: unknown) => deps.log.warn({ err, podSandboxId: id }, 'cannot forget exit record'));

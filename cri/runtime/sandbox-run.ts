@@ -1,5 +1,5 @@
-// RunPodSandbox: reserve the name -> record (stage created) -> netns (POD network) -> sandbox
-// image -> pod files -> pause rootfs -> spec -> task create + start in the pod's shim -> READY.
+// RunPodSandbox: reserve the name -> record (stage created) -> netns + CNI ADD (POD network) ->
+// sandbox image -> pod files -> pause rootfs -> spec -> task create + start in the pod's shim -> READY.
 // The stage is written before each step's side effect, so a restart knows what may be half
 // done; any failure unwinds every earlier step (CleanupStack, own deadline per step).
 import { randomBytes } from 'node:crypto';
@@ -15,9 +15,10 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo, taskRuntime } from './handler.js';
 import { ensureSandboxImage, ociImageConfig, taskMounts, withRootfsView } from './image-resolve.js';
 import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
+import { setupNetwork } from './sandbox-network.js';
 import { sandboxStarted } from './sandbox-events.js';
 
-type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'log' | 'events'>;
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 const NODE = 2; // runtime.v1.NamespaceMode.NODE
 
@@ -54,11 +55,17 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         await stage('netns', { netnsPath: netns });
         await createNetns(netns);
         undo.push(`remove netns ${netns}`, () => removeNetns(netns));
+        await stage('network');
+        // a failed setup undoes itself; a daemon killed mid-setup is undone by recoverNetworks
+        const net = await setupNetwork(deps, id, metadata, netns, config);
+        undo.push(`tear down pod network of ${id}`, () => deps.network.teardownPodNetwork({ id }, { removeNetns: false }));
+        await stage('network', { ip: net.ip, additionalIps: [...net.additionalIps] });
+        log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
       }
 
       const image = await ensureSandboxImage(deps.images, deps.config.sandboxImage, log);
       undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
-      const files = await setupSandboxFiles(deps.dirs, id, config, { hostNetwork: ns.network === NODE, hostIpc: ns.ipc === NODE });
+      const files = await setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE });
       const rootfs = await deps.images.prepareRootfs(id, image.id);
       undo.push(`remove pause rootfs ${id}`, () => deps.images.removeRootfs(id));
       const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({

@@ -1,14 +1,15 @@
 // StopPodSandbox: every container stopped (SIGKILL), the pause task killed and its exit
-// recorded, the network namespace removed. Idempotent: a stopped pod stops again quietly.
+// recorded, then CNI DEL and the network namespace unpinned. Idempotent: a stopped pod stops again
+// quietly; a teardown that failed is retried by the next stop (or by the restart's recovery).
 import { isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
-import { removeNetns } from '../network/index.js';
 import { isSet, nowNanos } from '../store/index.js';
 import { stopContainer } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { sandboxStopped } from './sandbox-events.js';
+import { teardownNetwork } from './sandbox-network.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events' | 'network'>;
 
 const PAUSE_KILL_WAIT_MS = 30_000;
 
@@ -31,7 +32,7 @@ export async function stopPodSandbox(deps: Deps, id: string): Promise<void> {
       changed = true;
       return { ...r, pid: 0, stoppedAt: nowNanos() };
     });
-    if (cur.netnsPath !== '') await removeNetns(cur.netnsPath);
     if (changed) sandboxStopped(deps, cur); // else the exit handler reported it
+    await teardownNetwork(deps, cur);
   });
 }

@@ -11,11 +11,14 @@ import { afterAll, beforeAll } from 'vitest';
 import { bundleEntry } from '../helpers/bundle.js';
 import { createCriClients, type CriClients } from '../../proto/cri.js';
 import { unmountAll } from '../../sys/index.js';
+import { makeTestNetwork, type TestNetwork } from './cri-network-env.js';
 
 export interface Berth {
   readonly dir: string;
   readonly address: string;
   readonly logDir: string;
+  /** The daemon's pod network (its conf dir, bridge, subnet; leftovers(b.net.env) counts). */
+  readonly net: TestNetwork;
   cri: CriClients;
   /** Starts (again) the daemon on the same root/state/socket. */
   start(): Promise<void>;
@@ -78,6 +81,8 @@ export interface BerthOptions {
   maxLineSize?: number;
   /** The daemon's default runtime handler (default `runc`), used by every pod the test runs. */
   handler?: CriHandler;
+  /** false: the CNI conf dir stays empty (NetworkReady false; only host-network pods run). */
+  cniConfig?: boolean;
 }
 
 export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
@@ -86,10 +91,11 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   const address = path.join(dir, 'berth.sock');
   const logDir = path.join(dir, 'pod-logs');
   const config = path.join(dir, 'config.toml');
+  const net = await makeTestNetwork(path.join(dir, 'state'), { withConfig: opts.cniConfig });
   await writeFile(config, [
     `sandbox_image = "${opts.sandboxImage ?? SANDBOX_IMAGE_UNREACHABLE}"`,
     `max_container_log_line_size = ${opts.maxLineSize ?? 16384}`,
-    '[cni]', 'bin_dir = "/usr/lib/cni"', `conf_dir = "${path.join(dir, 'cni')}"`,
+    ...net.configLines,
     '[containerd]', `default_runtime_name = "${opts.handler ?? 'runc'}"`,
     '[containerd.runtimes.berth]', 'runtime_type = "io.containerd.berth.v2"',
     `runtime_path = ${JSON.stringify(process.env.BERTH_SHIM_PATH ?? '')}`, '',
@@ -98,7 +104,7 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   let logFd = -1;
   let exited: Promise<void> = Promise.resolve();
   const b: Berth = {
-    dir, address, logDir,
+    dir, address, logDir, net,
     cri: undefined as unknown as CriClients,
     async start() {
       logFd = openSync(path.join(dir, 'daemon.log'), 'a');
@@ -154,6 +160,7 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
           }
         }
         await new Promise((r) => setTimeout(r, 200));
+        await net.cleanup().catch((err: unknown) => console.error('pod network cleanup failed', err));
         // BERTH_TEST_DAEMON_LOG=<file>: keep the daemon's log for debugging.
         if (process.env.BERTH_TEST_DAEMON_LOG) appendFileSync(process.env.BERTH_TEST_DAEMON_LOG, b.daemonLog());
         unmountAll(dir);
