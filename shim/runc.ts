@@ -26,6 +26,7 @@ export interface RunOptions {
 type StdioEntry = 'ignore' | 'pipe' | number;
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DRAIN_MS = 1_000;
 /** runc state root base when Options.root is empty (the namespace is appended). */
 export const DEFAULT_RUNC_ROOT = '/run/containerd/runc';
 
@@ -117,19 +118,34 @@ export class Runc {
         clearTimeout(timer);
         reject(new BerthError('unknown', `${this.opts.binary} ${args[0]}: ${err.message}`, { cause: err }));
       });
-      // 'exit', not 'close': with pass-through stdio the container keeps runc's pipes open.
+      // runc's output may still be in its pipes when 'exit' fires ('ps'/'state' JSON cut short);
+      // 'close' says they are drained. A process that inherited a pipe could hold it open, so
+      // after 'exit' the output is judged at 'close' or after DRAIN_MS, whichever comes first.
+      let judged = false;
+      const judge = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (judged) return;
+        judged = true;
+        clearTimeout(timer);
+        const stdout = Buffer.concat(out).toString();
+        if (code === 0) {
+          resolve(stdout);
+          return;
+        }
+        const detail = Buffer.concat(errOut).toString().trim() || this.lastLogError() || `exit ${code ?? signal}`;
+        this.log.debug({ args, detail }, 'runc failed');
+        reject(runcError(`${this.opts.binary} ${args[0]} failed: ${detail}`));
+      };
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        // Let buffered pipe data arrive before judging the output.
-        setImmediate(() => {
-          const stdout = Buffer.concat(out).toString();
-          if (code === 0) {
-            resolve(stdout);
-            return;
-          }
-          const detail = Buffer.concat(errOut).toString().trim() || this.lastLogError() || `exit ${code ?? signal}`;
-          this.log.debug({ args, detail }, 'runc failed');
-          reject(runcError(`${this.opts.binary} ${args[0]} failed: ${detail}`));
+        const drain = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          judge(code, signal);
+        }, DRAIN_MS);
+        drain.unref();
+        child.once('close', () => {
+          clearTimeout(drain);
+          judge(code, signal);
         });
       });
     });
