@@ -1,0 +1,90 @@
+// The berth daemon SIGKILLed in the middle of a pod's CNI work, then restarted on the same state:
+// counts of pinned netns, veths on the test bridge, host-local IP files and nat rules return to
+// their baseline, pods that were running keep their network, and the CRI can stop and remove the
+// cut-short pod. The kill comes from a fake chained plugin (`berthcrash`, after bridge + portmap)
+// that SIGKILLs its parent, the daemon, on ADD or DEL while a marker file exists.
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isKind } from '../../common/index.js';
+import { runtime } from '../../proto/cri.js';
+import { LOCAL_BUSYBOX, podConfig, startBerth, type Berth } from './cri-harness.js';
+import { leftovers, NOTHING_LEFT, writeFakePlugin } from './network-harness.js';
+
+const v1 = runtime.v1;
+const PORTMAP = { type: 'portmap', capabilities: { portMappings: true }, snat: true };
+
+let b: Berth;
+let marker: string;
+beforeEach(async () => {
+  b = await startBerth();
+  marker = join(b.dir, 'crash-now');
+  await writeFakePlugin(b.net.env, 'berthcrash', { crashParentOn: ['ADD', 'DEL'], marker });
+  await b.net.env.writeConflist([PORTMAP, { type: 'berthcrash' }]);
+  await b.cri.image.PullImage({ image: { image: LOCAL_BUSYBOX } });
+}, 120_000);
+afterEach(async () => {
+  await rm(marker, { force: true });
+  await b.stop();
+}, 120_000);
+
+/** The daemon is gone: the call fails UNAVAILABLE (connection lost), never hangs. */
+async function callDuringCrash(call: () => Promise<unknown>): Promise<void> {
+  const err = await call().then(() => undefined, (e: unknown) => e);
+  expect(isKind(err, 'unavailable')).toBe(true);
+  await b.kill('SIGKILL'); // reaps the exited process; no-op for the signal
+}
+
+const state = async (pod: string) => (await b.cri.runtime.PodSandboxStatus({ podSandboxId: pod })).status!.state;
+
+describe('berth killed during pod network work, then restarted', () => {
+  it('during RunPodSandbox network setup: the half-made network is undone, a running pod keeps its own', async () => {
+    const survivor = podConfig(b, 'survivor', { portMappings: [{ containerPort: 80, hostPort: 31_000 + Math.floor(Math.random() * 9_000) }] });
+    const { podSandboxId: kept } = await b.cri.runtime.RunPodSandbox({ config: survivor });
+    const baseline = await leftovers(b.net.env);
+    expect(baseline).toMatchObject({ netns: 1, veths: 1, ips: 1 });
+
+    await writeFile(marker, '');
+    await callDuringCrash(() => b.cri.runtime.RunPodSandbox({ config: podConfig(b, 'victim') }));
+    const crashed = await leftovers(b.net.env);
+    expect(crashed).toMatchObject({ netns: 2, veths: 2, ips: 2 }); // bridge + portmap ADD had run
+
+    await rm(marker);
+    await b.start();
+    expect(await leftovers(b.net.env)).toEqual(baseline);
+    const pods = (await b.cri.runtime.ListPodSandbox({})).items;
+    const victim = pods.find((p) => p.metadata?.name === 'victim')!;
+    expect(await state(victim.id!)).toBe(v1.PodSandboxState.SANDBOX_NOTREADY);
+    expect(await state(kept)).toBe(v1.PodSandboxState.SANDBOX_READY);
+    expect((await b.cri.runtime.PodSandboxStatus({ podSandboxId: kept })).status!.network!.ip).toMatch(/^10\.21[45]\./);
+
+    await b.cri.runtime.StopPodSandbox({ podSandboxId: victim.id! });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId: victim.id! });
+    await b.cri.runtime.StopPodSandbox({ podSandboxId: kept });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId: kept });
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 120_000);
+
+  it('during StopPodSandbox network teardown: the restart finishes the teardown', async () => {
+    const config = podConfig(b, 'stopping', { portMappings: [{ containerPort: 80, hostPort: 31_000 + Math.floor(Math.random() * 9_000) }] });
+    const { podSandboxId: pod } = await b.cri.runtime.RunPodSandbox({ config });
+    const { containerId } = await b.cri.runtime.CreateContainer({
+      podSandboxId: pod, sandboxConfig: config, config: { metadata: { name: 'c' }, image: { image: LOCAL_BUSYBOX }, command: ['/bin/sleep', '300'] },
+    });
+    await b.cri.runtime.StartContainer({ containerId });
+    expect(await leftovers(b.net.env)).toMatchObject({ netns: 1, veths: 1, ips: 1 });
+
+    await writeFile(marker, '');
+    await callDuringCrash(() => b.cri.runtime.StopPodSandbox({ podSandboxId: pod }));
+    expect(await leftovers(b.net.env)).toMatchObject({ netns: 1, veths: 1, ips: 1 }); // killed before bridge DEL
+
+    await rm(marker);
+    await b.start();
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+    expect(await state(pod)).toBe(v1.PodSandboxState.SANDBOX_NOTREADY);
+    await b.cri.runtime.StopPodSandbox({ podSandboxId: pod });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId: pod });
+    expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 120_000);
+});
