@@ -2,7 +2,8 @@
 // counts of pinned netns, veths on the test bridge, host-local IP files and nat rules return to
 // their baseline, pods that were running keep their network, and the CRI can stop and remove the
 // cut-short pod. The kill comes from a fake chained plugin (`berthcrash`, after bridge + portmap)
-// that SIGKILLs its parent, the daemon, on ADD or DEL while a marker file exists.
+// that SIGKILLs its parent, the daemon, on ADD or DEL while a marker file exists. Also: a plugin
+// that fails ADD fails RunPodSandbox with its message, leaving nothing behind.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,4 +88,16 @@ describe('berth killed during pod network work, then restarted', () => {
     expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
     expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
   }, 120_000);
+});
+
+describe('a failing CNI plugin', () => {
+  it("RunPodSandbox fails with the plugin's message and leaves no pod, netns, veth, IP or rule", async () => {
+    await writeFakePlugin(b.net.env, 'berthfail', { failOn: ['ADD'], msg: 'no address for you' });
+    await b.net.env.writeConflist([PORTMAP, { type: 'berthfail' }]);
+    const err = await b.cri.runtime.RunPodSandbox({ config: podConfig(b, 'refused') }).then(() => undefined, (e: unknown) => e);
+    expect(isKind(err, 'internal')).toBe(true);
+    expect((err as Error).message).toMatch(/failed to setup network for sandbox "[0-9a-f]{64}": .*plugin type="berthfail" failed \(add\): no address for you/);
+    expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 60_000);
 });
