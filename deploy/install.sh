@@ -2,7 +2,8 @@
 # berth quickstart: ONE command on a fresh Debian 12 machine (as root, from a checkout):
 #   sudo deploy/install.sh
 # installs the Debian packages and npm dependencies, builds, puts berth / berthctl / the berth
-# shim on PATH, installs the default config, starts berth in the background, runs a demo pod
+# shim on PATH, installs the default config and (when /etc/cni/net.d is empty) the default pod
+# network, starts berth in the background, runs a demo pod
 # (a busybox container from an image built on this machine) and prints its log.
 set -euo pipefail
 
@@ -38,6 +39,10 @@ command -v containerd-shim-runc-v2 >/dev/null || die "containerd-shim-runc-v2 is
 step "config: /etc/berth/config.toml"
 mkdir -p /etc/berth
 if [ -f /etc/berth/config.toml ]; then echo "keeping the existing /etc/berth/config.toml"; else cp "$REPO/deploy/config.toml" /etc/berth/config.toml; fi
+
+step "pod network: default CNI config"
+# bridge berth0, 10.88.0.0/16, portmap; only when /etc/cni/net.d holds no network config yet
+sh "$REPO/deploy/cni/install-default.sh" /etc/cni/net.d
 
 step "starting berth (log: $LOG)"
 if [ -S "$SOCK" ] && berthctl pods >/dev/null 2>&1; then
