@@ -25,6 +25,29 @@ export function runningContainer(deps: Pick<RuntimeDeps, 'store'>, id: string) {
   return c;
 }
 
+/** How long a TTY exec waits for the client's first size (clients send it on connect). */
+const FIRST_SIZE_WAIT_MS = 250;
+
+async function* resumeSizes(head: Promise<IteratorResult<TerminalSize>>, it: AsyncIterator<TerminalSize>): AsyncIterable<TerminalSize> {
+  for (let r = await head; r.done !== true; r = await it.next()) yield r.value;
+}
+
+/**
+ * The client's first terminal size, so the exec starts with it (process.consoleSize) instead of
+ * racing the command against the first ResizePty; the later sizes stay in `rest`.
+ */
+async function firstSize(resize: AsyncIterable<TerminalSize> | undefined): Promise<{ first?: TerminalSize; rest?: AsyncIterable<TerminalSize> }> {
+  if (!resize) return {};
+  const it = resize[Symbol.asyncIterator]();
+  const head = it.next();
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([head, new Promise<undefined>((res) => { timer = setTimeout(() => res(undefined), FIRST_SIZE_WAIT_MS); })]);
+  clearTimeout(timer);
+  if (r === undefined) return { rest: resumeSizes(head, it) };
+  if (r.done === true) return {};
+  return { first: r.value, rest: resumeSizes(it.next(), it) };
+}
+
 async function applyResizes(resize: AsyncIterable<TerminalSize> | undefined, apply: (s: TerminalSize) => Promise<void>): Promise<void> {
   if (!resize) return;
   for await (const s of resize) await apply(s);
@@ -44,8 +67,10 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
   const spec = JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as { process: Record<string, unknown> };
   const execId = `exec-${randomBytes(8).toString('hex')}`;
   const log = deps.log.child({ containerId: id, execId });
+  const sizes = req.tty ? await firstSize(req.resize) : {};
+  const consoleSize = sizes.first ? { consoleSize: { height: sizes.first.height, width: sizes.first.width } } : {};
   const handle = await deps.tasks.exec(CRI_NAMESPACE, id, execId, {
-    spec: { ...spec.process, args: [...req.cmd], terminal: req.tty }, terminal: req.tty, stdin: req.stdin !== undefined,
+    spec: { ...spec.process, args: [...req.cmd], terminal: req.tty, ...consoleSize }, terminal: req.tty, stdin: req.stdin !== undefined,
   });
   const out = new OutputPump(handle.stdout, req.stdout);
   const err = new OutputPump(handle.stderr, req.stderr);
@@ -67,7 +92,8 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
         else deps.tasks.closeIO(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.debug({ err: e }, 'cannot close exec stdin'));
       });
     }
-    void applyResizes(req.resize, (s) => deps.tasks.resizePty(CRI_NAMESPACE, id, s.width, s.height, execId))
+    const resizePty = (s: TerminalSize) => deps.tasks.resizePty(CRI_NAMESPACE, id, s.width, s.height, execId);
+    void (sizes.first ? resizePty(sizes.first) : Promise.resolve()).then(() => applyResizes(sizes.rest, resizePty))
       .catch((e: unknown) => log.debug({ err: e }, 'exec resize failed'));
     const exit = await exited;
     await Promise.all([out.drain(req.signal), err.drain(req.signal)]);

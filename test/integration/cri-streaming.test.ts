@@ -1,7 +1,7 @@
 // Exec, Attach and PortForward end to end: a real berth daemon returns the URLs through its CRI
 // socket, @kubernetes/client-node (WebSocket) and spdy-transport (SPDY/3.1) connect to them, and
-// the sessions run in real containers on the real runc shim; port-forward reaches a busybox
-// httpd bound to 127.0.0.1 inside the pod's network namespace.
+// the sessions run in real containers on the runc shim and on berth's own; port-forward reaches a
+// busybox httpd bound to 127.0.0.1 inside the pod's network namespace.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,49 +16,7 @@ import { Attach, Exec, KubeConfig, PortForward, type V1Status } from '@kubernete
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { isKind } from '../../common/index.js';
 import { bundleEntry } from '../helpers/bundle.js';
-import { LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
-
-const berth = useBerth();
-let pod = '';
-const ctr: Record<'sleeper' | 'echoer' | 'httpd' | 'done', string> = { sleeper: '', echoer: '', httpd: '', done: '' };
-const HTTP_PORT = 8080;
-const BRIDGE = `bs${randomBytes(4).toString('hex')}`;
-const run = promisify(execFile);
-
-afterAll(async () => {
-  await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
-});
-
-beforeAll(async () => {
-  const b = berth();
-  // The pod needs no outside network (port-forward targets its 127.0.0.1), but CNI must give it an
-  // address: a bridge of this test's own (no gateway, no masquerade, a static address) leaves
-  // nothing on the host but the bridge, deleted in afterAll.
-  await mkdir(path.join(b.dir, 'cni'), { recursive: true });
-  await writeFile(path.join(b.dir, 'cni', '05-stream.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: `stream-${BRIDGE}`,
-    plugins: [
-      { type: 'bridge', bridge: BRIDGE, isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: '10.254.254.2/24' }] } },
-      { type: 'loopback' },
-    ],
-  }));
-  const config = podConfig(b, 'stream');
-  pod = (await b.cri.runtime.RunPodSandbox({ config })).podSandboxId;
-  const make = async (name: keyof typeof ctr, command: string[], extra: Record<string, unknown> = {}) => {
-    const { containerId } = await b.cri.runtime.CreateContainer({
-      podSandboxId: pod, sandboxConfig: config,
-      config: { metadata: { name }, image: { image: LOCAL_BUSYBOX }, command, logPath: `${name}.log`, ...extra },
-    });
-    await b.cri.runtime.StartContainer({ containerId });
-    ctr[name] = containerId;
-  };
-  await make('sleeper', ['/bin/sleep', '3600']);
-  await make('echoer', ['/bin/sh', '-c', 'while read l; do echo out:$l; echo err:$l >&2; done'], { stdin: true });
-  await make('httpd', ['/bin/sh', '-c',
-    `mkdir -p /www && echo hello-from-pod > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:${HTTP_PORT} -h /www`]);
-  await make('done', ['/bin/true']);
-  await until(async () => (await b.cri.runtime.ContainerStatus({ containerId: ctr.done })).status!.state === 2, 'container done to exit');
-}, 120_000);
+import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
 
 /** client-node pointed straight at a URL berth returned (no API server in between). */
 function k8s(url: string) {
@@ -90,273 +48,357 @@ async function poll(cond: () => boolean, what: string): Promise<void> {
   await until(() => cond(), what, 15_000);
 }
 
-interface ExecResult { stdout: string; stderr: string; status: V1Status | undefined }
+describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
+  const berth = useBerth({ handler });
+  let pod = '';
+  const ctr: Record<'sleeper' | 'echoer' | 'term' | 'httpd' | 'done', string> = { sleeper: '', echoer: '', term: '', httpd: '', done: '' };
+  const HTTP_PORT = 8080;
+  const BRIDGE = `bs${randomBytes(4).toString('hex')}`;
+  const run = promisify(execFile);
 
-async function exec(cmd: string[], o: { stdin?: Readable; tty?: boolean; stdout?: Collect; container?: string } = {}): Promise<ExecResult> {
-  const tty = o.tty ?? false;
-  const { url } = await berth().cri.runtime.Exec({
-    containerId: o.container ?? ctr.sleeper, cmd, tty, stdin: o.stdin !== undefined, stdout: true, stderr: !tty,
-  });
-  const { kc, handler } = k8s(url);
-  const stdout = o.stdout ?? new Collect();
-  const stderr = new Collect();
-  let status: V1Status | undefined;
-  const ws = await new Exec(kc, handler).exec('ns', 'pod', 'c', cmd, stdout, tty ? null : stderr, o.stdin ?? null, tty, (s) => { status = s; });
-  await ended(ws as unknown as WebSocket);
-  return { stdout: stdout.text, stderr: stderr.text, status };
-}
-
-/** The processes of a container as `ps` in it lists them (without the ps itself). */
-async function processes(containerId: string): Promise<string> {
-  const r = await berth().cri.runtime.ExecSync({ containerId, cmd: ['/bin/ps', '-o', 'pid,args'], timeout: 10 });
-  return Buffer.from(r.stdout).toString().split('\n').filter((l) => !l.includes('ps -o')).join('\n');
-}
-
-describe('Exec through the CRI with client-node (WebSocket)', () => {
-  it('returns a URL of the streaming server', async () => {
-    const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper.slice(0, 10), cmd: ['true'], stdout: true });
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{8}$/);
+  afterAll(async () => {
+    await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
   });
 
-  it('separates stdout and stderr and reports exit codes', async () => {
-    const ok = await exec(['/bin/sh', '-c', 'echo out; echo err >&2; cat /etc/hostname']);
-    expect([ok.stdout, ok.stderr]).toEqual(['out\nstream\n', 'err\n']);
-    expect(ok.status).toEqual({ metadata: {}, status: 'Success' });
-    const bad = await exec(['/bin/sh', '-c', 'echo bye; exit 3']);
-    expect(bad.stdout).toBe('bye\n');
-    expect(bad.status?.reason).toBe('NonZeroExitCode');
-    expect(bad.status?.details?.causes?.[0]).toEqual({ reason: 'ExitCode', message: '3' });
-  });
-
-  it('echoes stdin through cat and ends when stdin closes', async () => {
-    const r = await exec(['/bin/cat'], { stdin: Readable.from([Buffer.from('hello\n'), Buffer.from('container\n')]) });
-    expect(r.stdout).toBe('hello\ncontainer\n');
-    expect(r.status?.status).toBe('Success');
-  });
-
-  it('reports a command that cannot start as a Failure status', async () => {
-    const r = await exec(['/no/such/binary']);
-    expect(r.status?.status).toBe('Failure');
-    expect(r.status?.message).toMatch(/no such file|not found|executable/i);
-  });
-
-  it('applies the client terminal size to the exec TTY (stty size)', async () => {
-    const stdin = new PassThrough();
-    const term = new Terminal();
-    const write = term._write.bind(term);
-    term._write = (c, e, done) => {
-      write(c, e, done);
-      if (term.text.includes('ready') && !stdin.writableEnded) stdin.end('go\n');
-    };
-    const r = await exec(['/bin/sh', '-c', 'echo ready; read x; /bin/busybox stty size'], { tty: true, stdin, stdout: term });
-    expect(r.stdout).toContain('31 97');
-    expect(r.status?.status).toBe('Success');
-  });
-
-  it('runs 20 execs at once, each with its own output and exit code', async () => {
-    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => exec(['/bin/sh', '-c', 'echo n$0; exit $(($0 % 3))', String(i)])));
-    all.forEach((r, i) => {
-      expect(r.stdout).toBe(`n${i}\n`);
-      if (i % 3 === 0) expect(r.status?.status).toBe('Success');
-      else expect(r.status?.details?.causes?.[0]?.message).toBe(String(i % 3));
-    });
-  }, 60_000);
-
-  it('kills the exec process when the client disconnects mid-stream', async () => {
-    const marker = `sleep ${4000 + Math.floor(Math.random() * 1000)}`;
-    const cmd = ['/bin/sh', '-c', `echo started; exec ${marker}`];
-    const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd, stdout: true, stderr: true });
-    const { kc, handler } = k8s(url);
-    const out = new Collect();
-    const ws = (await new Exec(kc, handler).exec('ns', 'pod', 'c', cmd, out, new Collect(), null, false)) as unknown as WebSocket;
-    await poll(() => out.text.includes('started'), 'the exec to start');
-    expect(await processes(ctr.sleeper)).toContain(marker);
-    ws.terminate();
-    await until(async () => !(await processes(ctr.sleeper)).includes(marker), 'the exec process to be killed');
-    const r = await exec(['/bin/echo', 'still serving']);
-    expect(r.stdout).toBe('still serving\n');
-  });
-
-  it('refuses unknown and stopped containers and bad requests with typed errors', async () => {
-    const rt = berth().cri.runtime;
-    await expect(rt.Exec({ containerId: 'f00dbeef', cmd: ['true'], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'not-found'));
-    await expect(rt.Exec({ containerId: ctr.done, cmd: ['true'], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'failed-precondition'));
-    await expect(rt.Attach({ containerId: ctr.done, stdout: true })).rejects.toSatisfy((e) => isKind(e, 'failed-precondition'));
-    await expect(rt.Exec({ containerId: ctr.sleeper, cmd: ['sh'], tty: true, stdout: true, stderr: true }))
-      .rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
-    await expect(rt.Exec({ containerId: ctr.sleeper, cmd: [], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
-    await expect(rt.PortForward({ podSandboxId: 'f00dbeef', port: [80] })).rejects.toSatisfy((e) => isKind(e, 'not-found'));
-    await expect(rt.PortForward({ podSandboxId: pod, port: [70000] })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
-  });
-});
-
-describe('Exec over SPDY/3.1 with spdy-transport', () => {
-  const require = createRequire(import.meta.url);
-  const spdy = require('spdy-transport') as {
-    connection: { create(s: Duplex, o: { protocol: string; isServer: boolean }): SpdyConn };
-  };
-  interface SpdyConn {
-    start(version: number): void;
-    request(o: { method: string; path: string; headers: Record<string, string> }, cb: (err: Error | null, s: Duplex) => void): Duplex;
-    end(): void;
-  }
-
-  /** Upgrades to SPDY/3.1 with kubectl's headers; resolves with the negotiated protocol and a client. */
-  function dial(url: string): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
-    const u = new URL(url);
-    const socket = net.connect(Number(u.port), u.hostname);
-    socket.write([`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
-      'X-Stream-Protocol-Version: v4.channel.k8s.io', 'Content-Length: 0', '', ''].join('\r\n'));
-    return new Promise((resolve, reject) => {
-      let head = Buffer.alloc(0);
-      const onData = (c: Buffer) => {
-        head = Buffer.concat([head, c]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        socket.off('data', onData);
-        socket.pause();
-        const text = head.subarray(0, end).toString();
-        if (!text.startsWith('HTTP/1.1 101')) { reject(new Error(text)); return; }
-        if (head.length > end + 4) socket.unshift(head.subarray(end + 4));
-        const conn = spdy.connection.create(socket, { protocol: 'spdy', isServer: false });
-        conn.start(3.1);
-        socket.resume();
-        resolve({ protocol: /X-Stream-Protocol-Version: (\S+)/i.exec(text)?.[1] ?? '', conn, socket });
-      };
-      socket.on('data', onData);
-      socket.once('error', reject);
-    });
-  }
-
-  const open = (conn: SpdyConn, streamtype: string) => new Promise<Duplex>((resolve, reject) => {
-    conn.request({ method: 'POST', path: '/', headers: { streamtype } }, (err, s) => (err ? reject(err) : resolve(s)));
-  });
-  const read = (s: Duplex) => new Promise<string>((resolve) => {
-    const parts: Buffer[] = [];
-    s.on('data', (c: Buffer) => parts.push(c));
-    s.once('end', () => resolve(Buffer.concat(parts).toString()));
-  });
-
-  it('carries stdin, stdout, stderr and the v4 exit status', async () => {
-    const { url } = await berth().cri.runtime.Exec({
-      containerId: ctr.sleeper, cmd: ['/bin/sh', '-c', 'cat; echo err >&2; exit 5'], stdin: true, stdout: true, stderr: true,
-    });
-    const { protocol, conn, socket } = await dial(url);
-    try {
-      expect(protocol).toBe('v4.channel.k8s.io');
-      const error = await open(conn, 'error');
-      const stdin = await open(conn, 'stdin');
-      const [out, err, status] = [read(await open(conn, 'stdout')), read(await open(conn, 'stderr')), read(error)];
-      stdin.end('over spdy');
-      expect(await out).toBe('over spdy');
-      expect(await err).toBe('err\n');
-      const st = JSON.parse(await status) as V1Status;
-      expect([st.status, st.reason, st.details?.causes?.[0]?.message]).toEqual(['Failure', 'NonZeroExitCode', '5']);
-    } finally {
-      socket.destroy();
-    }
-  });
-});
-
-describe('Attach through the CRI with client-node', () => {
-  it('joins the live stdio of a stdin container: stdin in, stdout and stderr out; the log still gets it', async () => {
-    const { url } = await berth().cri.runtime.Attach({ containerId: ctr.echoer, stdin: true, stdout: true, stderr: true });
-    const { kc, handler } = k8s(url);
-    const out = new Collect();
-    const err = new Collect();
-    const stdin = new PassThrough();
-    const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'echoer', out, err, stdin, false)) as unknown as WebSocket;
-    stdin.write('one\n');
-    await poll(() => out.text.includes('out:one') && err.text.includes('err:one'), 'attach output');
-    ws.close();
-    await ended(ws);
-    expect([out.text, err.text]).toEqual(['out:one\n', 'err:one\n']);
-    const s = (await berth().cri.runtime.ContainerStatus({ containerId: ctr.echoer })).status!;
-    expect(s.state).toBe(1); // detaching never stops the container
-    await until(async () => (await readFile(s.logPath!, 'utf8')).includes('stdout F out:one'), 'the log to have the line');
-  });
-});
-
-describe('PortForward through the CRI with client-node', () => {
-  async function forward(port: number, request: string): Promise<{ data: string; error: string }> {
-    const { url } = await berth().cri.runtime.PortForward({ podSandboxId: pod, port: [port] });
-    const { kc, handler } = k8s(url);
-    const data = new Collect();
-    const error = new Collect();
-    const input = new PassThrough();
-    const ws = (await new PortForward(kc, true, handler).portForward('ns', 'pod', [port], data, error, input)) as unknown as WebSocket;
-    input.write(request);
-    await poll(() => data.text.includes('hello-from-pod') || error.text.length > 0, 'a reply from the pod');
-    ws.close();
-    await ended(ws);
-    return { data: data.text, error: error.text };
-  }
-
-  it('reaches an httpd listening on 127.0.0.1 inside the pod network namespace, several at once', async () => {
-    await until(async () => (await processes(ctr.httpd)).includes('httpd'), 'httpd to run');
-    const replies = await Promise.all([1, 2, 3].map(() => forward(HTTP_PORT, 'GET /index.html HTTP/1.0\r\n\r\n')));
-    for (const r of replies) {
-      expect(r.data).toMatch(/^HTTP\/1\.[01] 200 OK/);
-      expect(r.data).toContain('hello-from-pod');
-    }
-  });
-
-  it('is in the pod network namespace, not the host one: a host-only listener is refused with the error text', async () => {
-    const host = net.createServer((s) => s.end('from-host'));
-    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
-    try {
-      const port = (host.address() as net.AddressInfo).port;
-      const r = await forward(port, 'x');
-      expect(r.data).not.toContain('from-host');
-      expect(r.error).toMatch(/ECONNREFUSED/);
-    } finally {
-      host.close();
-    }
-  });
-});
-
-describe('berthctl exec and port-forward', () => {
-  /** Runs berthctl with `input` on stdin; resolves with its output and exit code. */
-  async function berthctl(args: string[], input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
-    const ctl = await bundleEntry('cli/berthctl.ts');
-    const child = spawn(process.execPath, [ctl, '--address', berth().address, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdin.end(input);
-    const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
-    return { stdout, stderr, code };
-  }
-
-  it('exec: stdout, stderr and the exit code of the command; -i passes stdin', async () => {
-    const r = await berthctl(['exec', ctr.sleeper.slice(0, 12), '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 4']);
-    expect(r).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 4 });
-    const cat = await berthctl(['exec', '-i', ctr.sleeper, '--', '/bin/cat'], 'piped in\n');
-    expect(cat).toEqual({ stdout: 'piped in\n', stderr: '', code: 0 });
-    const gone = await berthctl(['exec', 'f00dbeef', '--', 'true']);
-    expect(gone.code).toBe(1);
-    expect(gone.stderr).toMatch(/not found/);
-  });
-
-  it('port-forward: a local port reaches the httpd inside the pod', async () => {
-    const ctl = await bundleEntry('cli/berthctl.ts');
-    const child = spawn(process.execPath, [ctl, '--address', berth().address, 'port-forward', pod, `0:${HTTP_PORT}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    try {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      const local = await until(() => /127\.0\.0\.1:(\d+) ->/.exec(out)?.[1], 'berthctl to listen');
-      const reply = await new Promise<string>((resolve, reject) => {
-        const s = net.connect(Number(local), '127.0.0.1', () => s.write('GET /index.html HTTP/1.0\r\n\r\n'));
-        let text = '';
-        s.on('data', (d: Buffer) => { text += d.toString(); });
-        s.on('close', () => resolve(text));
-        s.on('error', reject);
+  beforeAll(async () => {
+    const b = berth();
+    // The pod needs no outside network (port-forward targets its 127.0.0.1), but CNI must give it an
+    // address: a bridge of this test's own (no gateway, no masquerade, a static address) leaves
+    // nothing on the host but the bridge, deleted in afterAll.
+    await mkdir(path.join(b.dir, 'cni'), { recursive: true });
+    await writeFile(path.join(b.dir, 'cni', '05-stream.conflist'), JSON.stringify({
+      cniVersion: '1.0.0', name: `stream-${BRIDGE}`,
+      plugins: [
+        { type: 'bridge', bridge: BRIDGE, isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: '10.254.254.2/24' }] } },
+        { type: 'loopback' },
+      ],
+    }));
+    const config = podConfig(b, 'stream');
+    pod = (await b.cri.runtime.RunPodSandbox({ config })).podSandboxId;
+    const make = async (name: keyof typeof ctr, command: string[], extra: Record<string, unknown> = {}) => {
+      const { containerId } = await b.cri.runtime.CreateContainer({
+        podSandboxId: pod, sandboxConfig: config,
+        config: { metadata: { name }, image: { image: LOCAL_BUSYBOX }, command, logPath: `${name}.log`, ...extra },
       });
-      expect(reply).toMatch(/^HTTP\/1\.[01] 200 OK/);
-      expect(reply).toContain('hello-from-pod');
-    } finally {
-      child.kill('SIGKILL');
+      await b.cri.runtime.StartContainer({ containerId });
+      ctr[name] = containerId;
+    };
+    await make('sleeper', ['/bin/sleep', '3600']);
+    await make('echoer', ['/bin/sh', '-c', 'while read l; do echo out:$l; echo err:$l >&2; done'], { stdin: true });
+    await make('term', ['/bin/sh'], { stdin: true, tty: true });
+    await make('httpd', ['/bin/sh', '-c',
+      `mkdir -p /www && echo hello-from-pod > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:${HTTP_PORT} -h /www`]);
+    await make('done', ['/bin/true']);
+    await until(async () => (await b.cri.runtime.ContainerStatus({ containerId: ctr.done })).status!.state === 2, 'container done to exit');
+  }, 120_000);
+
+  interface ExecResult { stdout: string; stderr: string; status: V1Status | undefined }
+
+  async function exec(cmd: string[], o: { stdin?: Readable; tty?: boolean; stdout?: Collect; container?: string } = {}): Promise<ExecResult> {
+    const tty = o.tty ?? false;
+    const { url } = await berth().cri.runtime.Exec({
+      containerId: o.container ?? ctr.sleeper, cmd, tty, stdin: o.stdin !== undefined, stdout: true, stderr: !tty,
+    });
+    const { kc, handler } = k8s(url);
+    const stdout = o.stdout ?? new Collect();
+    const stderr = new Collect();
+    let status: V1Status | undefined;
+    const ws = await new Exec(kc, handler).exec('ns', 'pod', 'c', cmd, stdout, tty ? null : stderr, o.stdin ?? null, tty, (s) => { status = s; });
+    await ended(ws as unknown as WebSocket);
+    return { stdout: stdout.text, stderr: stderr.text, status };
+  }
+
+  /** The processes of a container as `ps` in it lists them (without the ps itself). */
+  async function processes(containerId: string): Promise<string> {
+    const r = await berth().cri.runtime.ExecSync({ containerId, cmd: ['/bin/ps', '-o', 'pid,args'], timeout: 10 });
+    return Buffer.from(r.stdout).toString().split('\n').filter((l) => !l.includes('ps -o')).join('\n');
+  }
+
+  describe('Exec through the CRI with client-node (WebSocket)', () => {
+    it('returns a URL of the streaming server', async () => {
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper.slice(0, 10), cmd: ['true'], stdout: true });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{8}$/);
+    });
+
+    it('separates stdout and stderr and reports exit codes', async () => {
+      const ok = await exec(['/bin/sh', '-c', 'echo out; echo err >&2; cat /etc/hostname']);
+      expect([ok.stdout, ok.stderr]).toEqual(['out\nstream\n', 'err\n']);
+      expect(ok.status).toEqual({ metadata: {}, status: 'Success' });
+      const bad = await exec(['/bin/sh', '-c', 'echo bye; exit 3']);
+      expect(bad.stdout).toBe('bye\n');
+      expect(bad.status?.reason).toBe('NonZeroExitCode');
+      expect(bad.status?.details?.causes?.[0]).toEqual({ reason: 'ExitCode', message: '3' });
+    });
+
+    it('echoes stdin through cat and ends when stdin closes', async () => {
+      const r = await exec(['/bin/cat'], { stdin: Readable.from([Buffer.from('hello\n'), Buffer.from('container\n')]) });
+      expect(r.stdout).toBe('hello\ncontainer\n');
+      expect(r.status?.status).toBe('Success');
+    });
+
+    it('reports a command that cannot start as a Failure status', async () => {
+      const r = await exec(['/no/such/binary']);
+      expect(r.status?.status).toBe('Failure');
+      expect(r.status?.message).toMatch(/no such file|not found|executable/i);
+    });
+
+    it('applies the client terminal size to the exec TTY (stty size)', async () => {
+      const stdin = new PassThrough();
+      const term = new Terminal();
+      const write = term._write.bind(term);
+      term._write = (c, e, done) => {
+        write(c, e, done);
+        if (term.text.includes('ready') && !stdin.writableEnded) stdin.end('go\n');
+      };
+      const r = await exec(['/bin/sh', '-c', 'echo ready; read x; /bin/busybox stty size'], { tty: true, stdin, stdout: term });
+      expect(r.stdout).toContain('31 97');
+      expect(r.status?.status).toBe('Success');
+    });
+
+    it('delivers a large output completely (10 MB through the FIFO, the shim and the WebSocket)', async () => {
+      let bytes = 0;
+      const counter = new Writable({ write(c: Buffer, _e, done) { bytes += c.length; done(); } });
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['/bin/head', '-c', '10000000', '/dev/zero'], stdout: true });
+      const { kc, handler } = k8s(url);
+      let status: V1Status | undefined;
+      const ws = await new Exec(kc, handler).exec('ns', 'pod', 'c', ['head'], counter, null, null, false, (s) => { status = s; });
+      await ended(ws as unknown as WebSocket);
+      expect(bytes).toBe(10_000_000);
+      expect(status?.status).toBe('Success');
+    });
+
+    it('runs 20 execs at once, each with its own output and exit code', async () => {
+      const all = await Promise.all(Array.from({ length: 20 }, (_, i) => exec(['/bin/sh', '-c', 'echo n$0; exit $(($0 % 3))', String(i)])));
+      all.forEach((r, i) => {
+        expect(r.stdout).toBe(`n${i}\n`);
+        if (i % 3 === 0) expect(r.status?.status).toBe('Success');
+        else expect(r.status?.details?.causes?.[0]?.message).toBe(String(i % 3));
+      });
+    }, 60_000);
+
+    it('kills the exec process when the client disconnects mid-stream', async () => {
+      const marker = `sleep ${4000 + Math.floor(Math.random() * 1000)}`;
+      const cmd = ['/bin/sh', '-c', `echo started; exec ${marker}`];
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd, stdout: true, stderr: true });
+      const { kc, handler } = k8s(url);
+      const out = new Collect();
+      const ws = (await new Exec(kc, handler).exec('ns', 'pod', 'c', cmd, out, new Collect(), null, false)) as unknown as WebSocket;
+      await poll(() => out.text.includes('started'), 'the exec to start');
+      expect(await processes(ctr.sleeper)).toContain(marker);
+      ws.terminate();
+      await until(async () => !(await processes(ctr.sleeper)).includes(marker), 'the exec process to be killed');
+      const r = await exec(['/bin/echo', 'still serving']);
+      expect(r.stdout).toBe('still serving\n');
+    });
+
+    it('refuses unknown and stopped containers and bad requests with typed errors', async () => {
+      const rt = berth().cri.runtime;
+      await expect(rt.Exec({ containerId: 'f00dbeef', cmd: ['true'], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'not-found'));
+      await expect(rt.Exec({ containerId: ctr.done, cmd: ['true'], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'failed-precondition'));
+      await expect(rt.Attach({ containerId: ctr.done, stdout: true })).rejects.toSatisfy((e) => isKind(e, 'failed-precondition'));
+      await expect(rt.Exec({ containerId: ctr.sleeper, cmd: ['sh'], tty: true, stdout: true, stderr: true }))
+        .rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
+      await expect(rt.Exec({ containerId: ctr.sleeper, cmd: [], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
+      await expect(rt.PortForward({ podSandboxId: 'f00dbeef', port: [80] })).rejects.toSatisfy((e) => isKind(e, 'not-found'));
+      await expect(rt.PortForward({ podSandboxId: pod, port: [70000] })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
+    });
+  });
+
+  describe('Exec over SPDY/3.1 with spdy-transport', () => {
+    const require = createRequire(import.meta.url);
+    const spdy = require('spdy-transport') as {
+      connection: { create(s: Duplex, o: { protocol: string; isServer: boolean }): SpdyConn };
+    };
+    interface SpdyConn {
+      start(version: number): void;
+      request(o: { method: string; path: string; headers: Record<string, string> }, cb: (err: Error | null, s: Duplex) => void): Duplex;
+      end(): void;
     }
+
+    /** Upgrades to SPDY/3.1 with kubectl's headers; resolves with the negotiated protocol and a client. */
+    function dial(url: string): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
+      const u = new URL(url);
+      const socket = net.connect(Number(u.port), u.hostname);
+      socket.write([`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
+        'X-Stream-Protocol-Version: v4.channel.k8s.io', 'Content-Length: 0', '', ''].join('\r\n'));
+      return new Promise((resolve, reject) => {
+        let head = Buffer.alloc(0);
+        const onData = (c: Buffer) => {
+          head = Buffer.concat([head, c]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          socket.off('data', onData);
+          socket.pause();
+          const text = head.subarray(0, end).toString();
+          if (!text.startsWith('HTTP/1.1 101')) { reject(new Error(text)); return; }
+          if (head.length > end + 4) socket.unshift(head.subarray(end + 4));
+          const conn = spdy.connection.create(socket, { protocol: 'spdy', isServer: false });
+          conn.start(3.1);
+          socket.resume();
+          resolve({ protocol: /X-Stream-Protocol-Version: (\S+)/i.exec(text)?.[1] ?? '', conn, socket });
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+      });
+    }
+
+    const open = (conn: SpdyConn, streamtype: string) => new Promise<Duplex>((resolve, reject) => {
+      conn.request({ method: 'POST', path: '/', headers: { streamtype } }, (err, s) => (err ? reject(err) : resolve(s)));
+    });
+    const read = (s: Duplex) => new Promise<string>((resolve) => {
+      const parts: Buffer[] = [];
+      s.on('data', (c: Buffer) => parts.push(c));
+      s.once('end', () => resolve(Buffer.concat(parts).toString()));
+    });
+
+    it('carries stdin, stdout, stderr and the v4 exit status', async () => {
+      const { url } = await berth().cri.runtime.Exec({
+        containerId: ctr.sleeper, cmd: ['/bin/sh', '-c', 'cat; echo err >&2; exit 5'], stdin: true, stdout: true, stderr: true,
+      });
+      const { protocol, conn, socket } = await dial(url);
+      try {
+        expect(protocol).toBe('v4.channel.k8s.io');
+        const error = await open(conn, 'error');
+        const stdin = await open(conn, 'stdin');
+        const [out, err, status] = [read(await open(conn, 'stdout')), read(await open(conn, 'stderr')), read(error)];
+        stdin.end('over spdy');
+        expect(await out).toBe('over spdy');
+        expect(await err).toBe('err\n');
+        const st = JSON.parse(await status) as V1Status;
+        expect([st.status, st.reason, st.details?.causes?.[0]?.message]).toEqual(['Failure', 'NonZeroExitCode', '5']);
+      } finally {
+        socket.destroy();
+      }
+    });
+  });
+
+  describe('Attach through the CRI with client-node', () => {
+    it('joins the live stdio of a stdin container: stdin in, stdout and stderr out; the log still gets it', async () => {
+      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.echoer, stdin: true, stdout: true, stderr: true });
+      const { kc, handler } = k8s(url);
+      const out = new Collect();
+      const err = new Collect();
+      const stdin = new PassThrough();
+      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'echoer', out, err, stdin, false)) as unknown as WebSocket;
+      stdin.write('one\n');
+      await poll(() => out.text.includes('out:one') && err.text.includes('err:one'), 'attach output');
+      ws.close();
+      await ended(ws);
+      expect([out.text, err.text]).toEqual(['out:one\n', 'err:one\n']);
+      const s = (await berth().cri.runtime.ContainerStatus({ containerId: ctr.echoer })).status!;
+      expect(s.state).toBe(1); // detaching never stops the container
+      await until(async () => (await readFile(s.logPath!, 'utf8')).includes('stdout F out:one'), 'the log to have the line');
+    });
+  });
+
+  describe('Attach to a TTY container', () => {
+    it('applies the client terminal size to the container console and detaches without stopping it', async () => {
+      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.term, tty: true, stdin: true, stdout: true });
+      const { kc, handler } = k8s(url);
+      const term = new Terminal();
+      const stdin = new PassThrough();
+      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'term', term, null, stdin, true)) as unknown as WebSocket;
+      // the resize and the keystrokes travel separately: ask until the shell answers with the new size
+      await until(async () => {
+        stdin.write('/bin/busybox stty size\n');
+        await new Promise((r) => setTimeout(r, 200));
+        return /\r?\n31 97\r?\n/.test(term.text);
+      }, 'stty size to show the client size');
+      ws.close();
+      await ended(ws);
+      expect((await berth().cri.runtime.ContainerStatus({ containerId: ctr.term })).status!.state).toBe(1);
+    });
+  });
+
+  describe('PortForward through the CRI with client-node', () => {
+    async function forward(port: number, request: string): Promise<{ data: string; error: string }> {
+      const { url } = await berth().cri.runtime.PortForward({ podSandboxId: pod, port: [port] });
+      const { kc, handler } = k8s(url);
+      const data = new Collect();
+      const error = new Collect();
+      const input = new PassThrough();
+      const ws = (await new PortForward(kc, true, handler).portForward('ns', 'pod', [port], data, error, input)) as unknown as WebSocket;
+      input.write(request);
+      await poll(() => data.text.includes('hello-from-pod') || error.text.length > 0, 'a reply from the pod');
+      ws.close();
+      await ended(ws);
+      return { data: data.text, error: error.text };
+    }
+
+    it('reaches an httpd listening on 127.0.0.1 inside the pod network namespace, several at once', async () => {
+      await until(async () => (await processes(ctr.httpd)).includes('httpd'), 'httpd to run');
+      const replies = await Promise.all([1, 2, 3].map(() => forward(HTTP_PORT, 'GET /index.html HTTP/1.0\r\n\r\n')));
+      for (const r of replies) {
+        expect(r.data).toMatch(/^HTTP\/1\.[01] 200 OK/);
+        expect(r.data).toContain('hello-from-pod');
+      }
+    });
+
+    it('is in the pod network namespace, not the host one: a host-only listener is refused with the error text', async () => {
+      const host = net.createServer((s) => s.end('from-host'));
+      await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+      try {
+        const port = (host.address() as net.AddressInfo).port;
+        const r = await forward(port, 'x');
+        expect(r.data).not.toContain('from-host');
+        expect(r.error).toMatch(/ECONNREFUSED/);
+      } finally {
+        host.close();
+      }
+    });
+  });
+
+  describe('berthctl exec and port-forward', () => {
+    /** Runs berthctl with `input` on stdin; resolves with its output and exit code. */
+    async function berthctl(args: string[], input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
+      const ctl = await bundleEntry('cli/berthctl.ts');
+      const child = spawn(process.execPath, [ctl, '--address', berth().address, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stdin.end(input);
+      const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+      return { stdout, stderr, code };
+    }
+
+    it('exec: stdout, stderr and the exit code of the command; -i passes stdin', async () => {
+      const r = await berthctl(['exec', ctr.sleeper.slice(0, 12), '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 4']);
+      expect(r).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 4 });
+      const cat = await berthctl(['exec', '-i', ctr.sleeper, '--', '/bin/cat'], 'piped in\n');
+      expect(cat).toEqual({ stdout: 'piped in\n', stderr: '', code: 0 });
+      const gone = await berthctl(['exec', 'f00dbeef', '--', 'true']);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toMatch(/not found/);
+    });
+
+    it('exec -it on a terminal (util-linux script gives it one): raw mode, the local size reaches the TTY', async () => {
+      const ctl = await bundleEntry('cli/berthctl.ts');
+      const inner = [process.execPath, ctl, '--address', berth().address, 'exec', '-it', ctr.sleeper, '--', '/bin/busybox', 'stty', 'size']
+        .map((a) => `'${a}'`).join(' ');
+      const { stdout } = await run('/usr/bin/script', ['-qec', `stty rows 22 cols 77; ${inner}`, '/dev/null'], { timeout: 60_000 });
+      expect(stdout).toMatch(/^22 77\r?$/m);
+    });
+
+    it('port-forward: a local port reaches the httpd inside the pod', async () => {
+      const ctl = await bundleEntry('cli/berthctl.ts');
+      const child = spawn(process.execPath, [ctl, '--address', berth().address, 'port-forward', pod, `0:${HTTP_PORT}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+        const local = await until(() => /127\.0\.0\.1:(\d+) ->/.exec(out)?.[1], 'berthctl to listen');
+        const reply = await new Promise<string>((resolve, reject) => {
+          const s = net.connect(Number(local), '127.0.0.1', () => s.write('GET /index.html HTTP/1.0\r\n\r\n'));
+          let text = '';
+          s.on('data', (d: Buffer) => { text += d.toString(); });
+          s.on('close', () => resolve(text));
+          s.on('error', reject);
+        });
+        expect(reply).toMatch(/^HTTP\/1\.[01] 200 OK/);
+        expect(reply).toContain('hello-from-pod');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
   });
 });
