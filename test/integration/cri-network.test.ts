@@ -1,7 +1,8 @@
 // Pod networking through the CRI socket of a real berth daemon with the real CNI plugins (a
 // private bridge, subnet and host-local dataDir per daemon; traffic stays on it or on loopback):
-// pod-to-pod by pod IP, a hostPort on 127.0.0.1 whose rule goes with the pod, host network,
-// /etc/hosts and /etc/resolv.conf, and NetworkReady / RunPodSandbox without any CNI config.
+// pod-to-pod by pod IP, a hostPort on 127.0.0.1 whose rule goes with the pod, undo of a later
+// failing step, host network, /etc/hosts and /etc/resolv.conf, and NetworkReady / RunPodSandbox
+// without any CNI config.
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -88,6 +89,17 @@ describe('CRI pod network (bridge + host-local + portmap)', () => {
     await b.cri.runtime.RemovePodSandbox({ podSandboxId: pod });
     expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
   }, 90_000);
+
+  it('a RunPodSandbox failing after CNI ADD (at the spec step) DELs the network: no netns, veth, IP or rule left', async () => {
+    const b = berth();
+    const config = podConfig(b, 'late-fail', {
+      portMappings: [{ containerPort: 80, hostPort: randomInt(20_000, 40_000) }], linux: { sysctls: { 'kernel.no_such_sysctl': '1' } },
+    });
+    const err = await b.cri.runtime.RunPodSandbox({ config }).then(() => undefined, (e: unknown) => e);
+    expect(isKind(err, 'invalid-argument')).toBe(true);
+    expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 60_000);
 
   it('a hostNetwork pod has no pod IP and sees the host interfaces', async () => {
     const b = berth();
