@@ -109,12 +109,15 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       await b.cri.runtime.RemovePodSandbox({ podSandboxId: 'deadbeef' });
     });
 
-    it('Exec, Attach, PortForward and CheckpointContainer are Unimplemented', async () => {
-      const un = (e: unknown) => isKind(e, 'unimplemented');
-      await expect(b.cri.runtime.Exec({ containerId: sleeper, cmd: ['sh'], stdout: true })).rejects.toSatisfy(un);
-      await expect(b.cri.runtime.Attach({ containerId: sleeper, stdout: true })).rejects.toSatisfy(un);
-      await expect(b.cri.runtime.PortForward({ podSandboxId: pod, port: [80] })).rejects.toSatisfy(un);
-      await expect(b.cri.runtime.CheckpointContainer({ containerId: sleeper })).rejects.toSatisfy(un);
+    it('Exec, Attach and PortForward return streaming URLs (NotFound for unknown ids); CheckpointContainer is Unimplemented', async () => {
+      const url = /^http:\/\/127\.0\.0\.1:\d+\/(exec|attach|portforward)\/\S+$/;
+      expect((await b.cri.runtime.Exec({ containerId: sleeper, cmd: ['sh'], stdout: true })).url).toMatch(url);
+      expect((await b.cri.runtime.Attach({ containerId: sleeper, stdout: true })).url).toMatch(url);
+      expect((await b.cri.runtime.PortForward({ podSandboxId: pod, port: [80] })).url).toMatch(url);
+      const nf = (e: unknown) => isKind(e, 'not-found');
+      await expect(b.cri.runtime.Exec({ containerId: 'deadbeef', cmd: ['sh'], stdout: true })).rejects.toSatisfy(nf);
+      await expect(b.cri.runtime.PortForward({ podSandboxId: 'deadbeef', port: [80] })).rejects.toSatisfy(nf);
+      await expect(b.cri.runtime.CheckpointContainer({ containerId: sleeper })).rejects.toSatisfy((e) => isKind(e, 'unimplemented'));
     });
   });
 
