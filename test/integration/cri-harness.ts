@@ -168,7 +168,12 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
       }
     },
   };
-  await b.start();
+  try {
+    await b.start();
+  } catch (err) {
+    await b.stop().catch(() => undefined); // the temp dir, the test network and its subnet claim go too
+    throw err;
+  }
   return b;
 }
 
