@@ -3,15 +3,14 @@
 // the sessions run in real containers on the runc shim and on berth's own; port-forward reaches a
 // busybox httpd bound to 127.0.0.1 inside the pod's network namespace.
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { PassThrough, Readable, Writable, type Duplex } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Attach, Exec, KubeConfig, PortForward, type V1Status } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
@@ -42,6 +41,7 @@ class Terminal extends Collect {
   rows = 31;
 }
 
+const run = promisify(execFile);
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 const ended = (ws: WebSocket): Promise<void> =>
@@ -56,26 +56,8 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
   let pod = '';
   const ctr: Record<'sleeper' | 'echoer' | 'term' | 'once' | 'httpd' | 'done', string> = { sleeper: '', echoer: '', term: '', once: '', httpd: '', done: '' };
   const HTTP_PORT = 8080;
-  const BRIDGE = `bs${randomBytes(4).toString('hex')}`;
-  const run = promisify(execFile);
-
-  afterAll(async () => {
-    await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
-  });
-
   beforeAll(async () => {
     const b = berth();
-    // The pod needs no outside network (port-forward targets its 127.0.0.1), but CNI must give it an
-    // address: a bridge of this test's own (no gateway, no masquerade, a static address) leaves
-    // nothing on the host but the bridge, deleted in afterAll.
-    await mkdir(path.join(b.dir, 'cni'), { recursive: true });
-    await writeFile(path.join(b.dir, 'cni', '05-stream.conflist'), JSON.stringify({
-      cniVersion: '1.0.0', name: `stream-${BRIDGE}`,
-      plugins: [
-        { type: 'bridge', bridge: BRIDGE, isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: '10.254.254.2/24' }] } },
-        { type: 'loopback' },
-      ],
-    }));
     const config = podConfig(b, 'stream');
     pod = (await b.cri.runtime.RunPodSandbox({ config })).podSandboxId;
     const make = async (name: keyof typeof ctr, command: string[], extra: Record<string, unknown> = {}) => {
@@ -110,6 +92,17 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     const ws = await new Exec(kc, handler).exec('ns', 'pod', 'c', cmd, stdout, tty ? null : stderr, o.stdin ?? null, tty, (s) => { status = s; });
     await ended(ws as unknown as WebSocket);
     return { stdout: stdout.text, stderr: stderr.text, status };
+  }
+
+  /** client-node's Attach with stdin; a TTY attach gets a terminal-like stdout (its size is sent). */
+  async function attach(containerId: string, tty = false) {
+    const { url } = await berth().cri.runtime.Attach({ containerId, tty, stdin: true, stdout: true, stderr: !tty });
+    const { kc, handler } = k8s(url);
+    const out = tty ? new Terminal() : new Collect();
+    const err = new Collect();
+    const stdin = new PassThrough();
+    const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'c', out, tty ? null : err, stdin, tty)) as unknown as WebSocket;
+    return { ws, out, err, stdin };
   }
 
   /** Exec FIFOs left in a task's io dir (the task manager keeps them in <state>/…/<ns>/<id>/io). */
@@ -324,12 +317,7 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
 
   describe('Attach through the CRI with client-node', () => {
     it('joins the live stdio of a stdin container: stdin in, stdout and stderr out; the log still gets it', async () => {
-      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.echoer, stdin: true, stdout: true, stderr: true });
-      const { kc, handler } = k8s(url);
-      const out = new Collect();
-      const err = new Collect();
-      const stdin = new PassThrough();
-      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'echoer', out, err, stdin, false)) as unknown as WebSocket;
+      const { ws, out, err, stdin } = await attach(ctr.echoer);
       stdin.write('one\n');
       await poll(() => out.text.includes('out:one') && err.text.includes('err:one'), 'attach output');
       ws.close();
@@ -343,11 +331,7 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
 
   describe('Attach with stdinOnce', () => {
     it('closes the container stdin when the attached client closes its stdin: cat ends, the container exits 0', async () => {
-      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.once, stdin: true, stdout: true, stderr: true });
-      const { kc, handler } = k8s(url);
-      const out = new Collect();
-      const stdin = new PassThrough();
-      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'once', out, new Collect(), stdin, false)) as unknown as WebSocket;
+      const { ws, out, stdin } = await attach(ctr.once);
       stdin.write('last words\n');
       await poll(() => out.text.includes('last words'), 'cat to echo');
       stdin.end();
@@ -363,11 +347,7 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
 
   describe('Attach to a TTY container', () => {
     it('applies the client terminal size to the container console and detaches without stopping it', async () => {
-      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.term, tty: true, stdin: true, stdout: true });
-      const { kc, handler } = k8s(url);
-      const term = new Terminal();
-      const stdin = new PassThrough();
-      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'term', term, null, stdin, true)) as unknown as WebSocket;
+      const { ws, out: term, stdin } = await attach(ctr.term, true);
       // the resize and the keystrokes travel separately: ask until the shell answers with the new size
       await until(async () => {
         stdin.write('/bin/busybox stty size\n');
@@ -479,11 +459,7 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
       const r = await exec(['/bin/sh', '-c', 'echo again; exit 6']);
       expect(r.stdout).toBe('again\n');
       expect(r.status?.details?.causes?.[0]?.message).toBe('6');
-      const { url } = await berth().cri.runtime.Attach({ containerId: ctr.echoer, stdin: true, stdout: true, stderr: true });
-      const { kc, handler } = k8s(url);
-      const out = new Collect();
-      const stdin = new PassThrough();
-      const ws = (await new Attach(kc, handler).attach('ns', 'pod', 'echoer', out, new Collect(), stdin, false)) as unknown as WebSocket;
+      const { ws, out, stdin } = await attach(ctr.echoer);
       stdin.write('two\n');
       await poll(() => out.text.includes('out:two'), 'attach output after the restart');
       ws.close();
