@@ -1,7 +1,7 @@
 // ImageService through berth against a real docker-registry (pull, list, status, remove, fs
-// info); a two-layer image whose user is a NAME resolved from its /etc/passwd; kubelet-style log
-// rotation with ReopenContainerLog; UpdateContainerResources reaching the container's cgroup;
-// under each runtime handler (the real runc shim and berth's own shim).
+// info); two-layer images whose user is a NAME (and name:group) resolved from their /etc/passwd
+// and /etc/group; kubelet-style log rotation with ReopenContainerLog; UpdateContainerResources
+// reaching the container's cgroup; under each runtime handler (the runc shim and berth's own).
 import { readFileSync, renameSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,6 +20,7 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
   let reg: TestRegistry;
   let layouts: string;
   let ref = '';
+  let groupRef = '';
 
   beforeAll(async () => {
     layouts = await mkdtemp(path.join(os.tmpdir(), 'berth-cri-layouts-'));
@@ -33,6 +34,10 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
     [b, reg] = await Promise.all([startBerth({ handler }), startRegistry()]);
     await reg.push(path.join(layouts, 'app'), 'v1', 'test/app');
     ref = `${reg.host}/test/app:v1`;
+    // the same files with USER name:group (a group BY NAME, from the image's /etc/group)
+    await writeLayout(path.join(layouts, 'app-group'), 'group', makeImage([await busyboxLayer(), userLayer], { user: 'app:extra', cmd: ['sh', '-c', 'id'] }));
+    await reg.push(path.join(layouts, 'app-group'), 'group', 'test/app');
+    groupRef = `${reg.host}/test/app:group`;
   }, 120_000);
   afterAll(async () => {
     await b?.stop();
@@ -65,10 +70,19 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       await until(async () => (await b.cri.runtime.ContainerStatus({ containerId })).status!.state === v1.ContainerState.CONTAINER_EXITED, 'exit');
       const log = readFileSync(path.join(config.logDirectory, 'id.log'), 'utf8');
       expect(log).toMatch(/ stdout F uid=1234\(app\) gid=2345\(app\) groups=2345\(app\),3456\(extra\)$/m);
+      // USER app:extra: the group by name; the supplemental groups are the user's memberships (containerd's rule)
+      await b.cri.image.PullImage({ image: { image: groupRef } });
+      const { containerId: byGroup } = await b.cri.runtime.CreateContainer({
+        podSandboxId: pod, sandboxConfig: config, config: { metadata: { name: 'idgroup' }, image: { image: groupRef }, logPath: 'idgroup.log' },
+      });
+      await b.cri.runtime.StartContainer({ containerId: byGroup });
+      await until(async () => (await b.cri.runtime.ContainerStatus({ containerId: byGroup })).status!.state === v1.ContainerState.CONTAINER_EXITED, 'exit');
+      expect(readFileSync(path.join(config.logDirectory, 'idgroup.log'), 'utf8')).toMatch(/ stdout F uid=1234\(app\) gid=3456\(extra\) groups=3456\(extra\)$/m);
       await b.cri.runtime.StopPodSandbox({ podSandboxId: pod });
       await b.cri.runtime.RemovePodSandbox({ podSandboxId: pod });
       await b.cri.image.RemoveImage({ image: { image: ref } });
       await b.cri.image.RemoveImage({ image: { image: ref } }); // idempotent
+      await b.cri.image.RemoveImage({ image: { image: groupRef } });
       expect((await b.cri.image.ImageStatus({ image: { image: ref } })).image).toBeNull();
     }, 60_000);
   });
