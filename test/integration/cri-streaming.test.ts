@@ -259,11 +259,11 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     }
 
     /** Upgrades to SPDY/3.1 with kubectl's headers; resolves with the negotiated protocol and a client. */
-    function dial(url: string): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
+    function dial(url: string, protocol = 'v4.channel.k8s.io'): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
       const u = new URL(url);
       const socket = net.connect(Number(u.port), u.hostname);
       socket.write([`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
-        'X-Stream-Protocol-Version: v4.channel.k8s.io', 'Content-Length: 0', '', ''].join('\r\n'));
+        `X-Stream-Protocol-Version: ${protocol}`, 'Content-Length: 0', '', ''].join('\r\n'));
       return new Promise((resolve, reject) => {
         let head = Buffer.alloc(0);
         const onData = (c: Buffer) => {
@@ -285,8 +285,8 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
       });
     }
 
-    const open = (conn: SpdyConn, streamtype: string) => new Promise<Duplex>((resolve, reject) => {
-      conn.request({ method: 'POST', path: '/', headers: { streamtype } }, (err, s) => (err ? reject(err) : resolve(s)));
+    const open = (conn: SpdyConn, streamtype: string, more: Record<string, string> = {}) => new Promise<Duplex>((resolve, reject) => {
+      conn.request({ method: 'POST', path: '/', headers: { streamtype, ...more } }, (err, s) => (err ? reject(err) : resolve(s)));
     });
     const read = (s: Duplex) => new Promise<string>((resolve) => {
       const parts: Buffer[] = [];
@@ -309,6 +309,27 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
         expect(await err).toBe('err\n');
         const st = JSON.parse(await status) as V1Status;
         expect([st.status, st.reason, st.details?.causes?.[0]?.message]).toEqual(['Failure', 'NonZeroExitCode', '5']);
+      } finally {
+        socket.destroy();
+      }
+    });
+
+    it('port-forwards as kubectl does (portforward.k8s.io: data/error stream pairs by requestID)', async () => {
+      await until(async () => (await processes(ctr.httpd)).includes('httpd'), 'httpd to run');
+      const { url } = await berth().cri.runtime.PortForward({ podSandboxId: pod });
+      const { protocol, conn, socket } = await dial(url, 'portforward.k8s.io');
+      try {
+        expect(protocol).toBe('portforward.k8s.io');
+        const forward = async (requestid: string, port: number) => {
+          const error = await open(conn, 'error', { port: String(port), requestid });
+          const data = await open(conn, 'data', { port: String(port), requestid });
+          const [body, err] = [read(data), read(error)];
+          data.write('GET /index.html HTTP/1.0\r\n\r\n');
+          return { body: await body, err: await err };
+        };
+        const [a, b, refused] = await Promise.all([forward('0', HTTP_PORT), forward('1', HTTP_PORT), forward('2', 1)]);
+        for (const r of [a, b]) expect([r.body.includes('hello-from-pod'), r.err]).toEqual([true, '']);
+        expect(refused.err).toMatch(new RegExp(`^error forwarding port 1 to pod ${pod}.*ECONNREFUSED`));
       } finally {
         socket.destroy();
       }
@@ -428,6 +449,28 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
         .map((a) => `'${a}'`).join(' ');
       const { stdout } = await run('/usr/bin/script', ['-qec', `stty rows 22 cols 77; ${inner}`, '/dev/null'], { timeout: 60_000 });
       expect(stdout).toMatch(/^22 77\r?$/m);
+    });
+
+    it('attach -i: stdin to the container, its stdout and stderr to ours; SIGINT detaches', async () => {
+      const ctl = await bundleEntry('cli/berthctl.ts');
+      const child = spawn(process.execPath, [ctl, '--address', berth().address, 'attach', '-i', ctr.echoer], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+        child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+        // attached once the first line comes back: keep typing until then
+        await until(async () => {
+          child.stdin.write('via-berthctl\n');
+          await new Promise((r) => setTimeout(r, 100));
+          return out.includes('out:via-berthctl') && err.includes('err:via-berthctl');
+        }, 'berthctl attach to echo');
+        child.kill('SIGINT');
+        await new Promise((r) => child.once('close', r));
+        expect((await berth().cri.runtime.ContainerStatus({ containerId: ctr.echoer })).status!.state).toBe(1);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
 
     it('port-forward: a local port reaches the httpd inside the pod', async () => {
