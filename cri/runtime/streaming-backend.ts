@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { FailedPreconditionError } from '../../common/index.js';
+import { runtime } from '../../proto/cri.js';
 import type {
   BackendAttachRequest, BackendExecRequest, BackendPortForwardRequest, StreamingBackend, TerminalSize,
 } from '../streaming/index.js';
@@ -13,7 +14,7 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { OutputPump, OutputTee, aborted } from './streaming-io.js';
 import { forwardPort } from './streaming-portforward.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'log'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'log' | 'events'>;
 
 const EOT = Buffer.from([0x04]);
 
@@ -108,6 +109,22 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
   }
 }
 
+/**
+ * Resolves when the container is no longer running: its STOPPED event (emitted once the exit is
+ * recorded and its log drained) or a state that already changed. cancel() unsubscribes, so a
+ * detached client leaves nothing behind (an exit-monitor wait could not be taken back).
+ */
+function containerStopped(deps: Pick<RuntimeDeps, 'store' | 'events'>, id: string): { stopped: Promise<'stopped'>; cancel: () => void } {
+  let cancel: () => void = () => undefined;
+  const stopped = new Promise<'stopped'>((resolve) => {
+    cancel = deps.events.subscribe((e) => {
+      if (e.containerId === id && e.containerEventType === runtime.v1.ContainerEventType.CONTAINER_STOPPED_EVENT) resolve('stopped');
+    });
+    if (!deps.store.containers.has(id) || containerState(deps.store.containers.get(id)) !== 'CONTAINER_RUNNING') resolve('stopped');
+  });
+  return { stopped, cancel };
+}
+
 async function attach(deps: Deps, req: BackendAttachRequest): Promise<void> {
   const id = req.containerId;
   const c = runningContainer(deps, id);
@@ -129,12 +146,13 @@ async function attach(deps: Deps, req: BackendAttachRequest): Promise<void> {
     void applyResizes(req.resize, (s) => deps.tasks.resizePty(CRI_NAMESPACE, id, s.width, s.height))
       .catch((e: unknown) => log.debug({ err: e }, 'attach resize failed'));
   }
+  const exit = containerStopped(deps, id);
   try {
-    const exited = deps.tasks.wait(CRI_NAMESPACE, id).then(() => 'exited' as const);
-    if (await Promise.race([exited, aborted(req.signal)]) === 'exited') {
+    if (await Promise.race([exit.stopped, aborted(req.signal)]) === 'stopped') {
       await Promise.all(tees.map((t) => t.drain(req.signal)));
     }
   } finally {
+    exit.cancel();
     if (req.stdin && stdin) req.stdin.unpipe(stdin);
     for (const t of tees) t.stop();
   }
