@@ -12,7 +12,7 @@ import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
 import { PodNetworking } from './network/index.js';
-import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamingBackend, type RuntimeDeps } from './runtime/index.js';
+import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { serveCri, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
 import { StreamingServer } from './streaming/index.js';
@@ -80,7 +80,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     recovered();
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     const streaming = await StreamingServer.start({
-      backend: streamingBackend(deps), address: config.streamServerAddress, port: config.streamServerPort,
+      backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
       idleTimeoutMs: config.streamIdleTimeoutMs, log,
     });
     closers.push(() => streaming.close());

@@ -13,7 +13,7 @@ export { containerStatus, podSandboxStatus } from './statuses.js';
 export { listContainers, listPodSandbox } from './lists.js';
 export { execSync, EXEC_OUTPUT_CAP } from './exec-sync.js';
 export { streamingBackend } from './streaming-backend.js';
-export { execUrl, attachUrl, portForwardUrl } from './streaming-urls.js';
+export { execUrl, attachUrl, portForwardUrl, streamServerAddress } from './streaming-urls.js';
 export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStats } from './stats.js';
 export { version, status, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
