@@ -419,6 +419,43 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     });
   });
 
+  describe('PortForward into a host-network pod', () => {
+    it('dials the host loopback directly (no netns to enter)', async () => {
+      const b = berth();
+      const config = podConfig(b, 'hostnet', { linux: { securityContext: { namespaceOptions: { network: 2 /* NODE */ } } } });
+      const hostPod = (await b.cri.runtime.RunPodSandbox({ config })).podSandboxId;
+      try {
+        const port = await new Promise<number>((resolve) => {
+          const probe = net.createServer().listen(0, '127.0.0.1', () => {
+            const p = (probe.address() as net.AddressInfo).port;
+            probe.close(() => resolve(p));
+          });
+        });
+        const { containerId } = await b.cri.runtime.CreateContainer({
+          podSandboxId: hostPod, sandboxConfig: config,
+          config: {
+            metadata: { name: 'web' }, image: { image: LOCAL_BUSYBOX }, logPath: 'web.log',
+            command: ['/bin/sh', '-c', `mkdir -p /www && echo hello-host-pod > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:${port} -h /www`],
+          },
+        });
+        await b.cri.runtime.StartContainer({ containerId });
+        await until(async () => (await processes(containerId)).includes('httpd'), 'httpd to run');
+        const { url } = await b.cri.runtime.PortForward({ podSandboxId: hostPod, port: [port] });
+        const { kc, handler } = k8s(url);
+        const data = new Collect();
+        const input = new PassThrough();
+        const ws = (await new PortForward(kc, true, handler).portForward('ns', 'pod', [port], data, new Collect(), input)) as unknown as WebSocket;
+        input.write('GET /index.html HTTP/1.0\r\n\r\n');
+        await poll(() => data.text.includes('hello-host-pod'), 'the reply over the host loopback');
+        ws.close();
+        await ended(ws);
+      } finally {
+        await b.cri.runtime.StopPodSandbox({ podSandboxId: hostPod });
+        await b.cri.runtime.RemovePodSandbox({ podSandboxId: hostPod });
+      }
+    });
+  });
+
   describe('berthctl exec and port-forward', () => {
     /** Runs berthctl with `input` on stdin; resolves with its output and exit code. */
     async function berthctl(args: string[], input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
