@@ -111,6 +111,19 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     return (await readdir(io)).filter((n) => n.startsWith('exec-'));
   }
 
+  /** The daemon's children that are port-forward helpers (`nsenter … node -e <helper> <port>` after the exec). */
+  function forwardHelpers(): number[] {
+    const daemon = daemonPid();
+    return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((p) => {
+      try {
+        const ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        return ppid === daemon && readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('-e');
+      } catch {
+        return false;
+      }
+    }).map(Number);
+  }
+
   /** The daemon's pid: the process with this socket after --address that is not a shim. */
   function daemonPid(): number {
     for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
@@ -403,6 +416,17 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
         expect(r.data).toMatch(/^HTTP\/1\.[01] 200 OK/);
         expect(r.data).toContain('hello-from-pod');
       }
+      await until(() => forwardHelpers().length === 0, 'the port-forward helpers to exit');
+    });
+
+    it('kills the helper of a connection whose client hangs up before the pod answers', async () => {
+      const { url } = await berth().cri.runtime.PortForward({ podSandboxId: pod, port: [HTTP_PORT] });
+      const { kc, handler } = k8s(url);
+      const ws = (await new PortForward(kc, true, handler).portForward('ns', 'pod', [HTTP_PORT], new Collect(), new Collect(), new PassThrough())) as unknown as WebSocket;
+      await until(() => forwardHelpers().length === 1, 'the helper to connect'); // httpd waits for a request
+      ws.close();
+      await ended(ws);
+      await until(() => forwardHelpers().length === 0, 'the helper to be killed');
     });
 
     it('is in the pod network namespace, not the host one: a host-only listener is refused with the error text', async () => {
