@@ -21,6 +21,7 @@ const SCRIPT = [
 
 export class PodGuard {
   private readonly stdin: Writable;
+  private dismissed = false;
 
   constructor(
     private readonly listFile: string,
@@ -40,6 +41,9 @@ export class PodGuard {
   }
 
   update(containers: readonly Container[]): void {
+    // A call that finishes while the shim shuts down must not write the list again: the
+    // sentinel has already left and nobody would remove the file.
+    if (this.dismissed) return;
     const lines = containers.map((c) => `${c.runc.opts.binary}\t${c.runc.opts.root}\t${c.id}\n`).join('');
     try {
       const tmp = `${this.listFile}.tmp`;
@@ -52,6 +56,7 @@ export class PodGuard {
 
   /** Orderly shutdown: the sentinel exits without killing. */
   dismiss(): void {
+    this.dismissed = true;
     this.stdin.end('exit\n');
     rmSync(this.listFile, { force: true });
   }
