@@ -6,12 +6,16 @@
 //  - stdin: a pipe whose read end the process gets; the shim copies the FIFO into the write end
 //    and closes it on CloseIO (or when the client closes its side), which is the process's EOF;
 //  - terminal: runc sends the pty master to our console socket; the shim copies master -> stdout
-//    FIFO and stdin FIFO -> master, and resizes it on ResizePty.
-import { closeSync, constants, openSync } from 'node:fs';
+//    FIFO and stdin FIFO -> master, and resizes it on ResizePty. libuv reports EOF on the master
+//    as soon as the last slave fd closes (POLLHUP after a short read), while the pty may still
+//    hold output: the shim then reads its own dup of the master until EIO and copies that too,
+//    and close() waits (at most PTY_DRAIN_MS) for it to reach the FIFO, so the last output of a
+//    process that exited is not lost (the runc shim drains its console the same way).
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { InvalidArgumentError, type Logger } from '../common/index.js';
-import { ConsoleSocket, openPty, pipe2, resizePty, type PtyStreams } from '../sys/index.js';
+import { ConsoleSocket, dupCloexec, openPty, pipe2, resizePty, type PtyStreams } from '../sys/index.js';
 
 export interface StdioPaths {
   stdin: string;
@@ -34,6 +38,9 @@ function openRdwr(p: string): number {
   return openSync(p, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
 }
 
+/** How long close() waits for a pty's remaining output to reach the stdout FIFO. */
+const PTY_DRAIN_MS = 1_000;
+
 export class ProcessIO {
   /** fds handed to runc; the shim closes its copies once runc has started the process. */
   private readonly handoff: number[] = [];
@@ -42,6 +49,8 @@ export class ProcessIO {
   private stdinSource: Readable | undefined;
   private console: ConsoleSocket | undefined;
   private pty: PtyStreams | undefined;
+  /** The stdout FIFO the pty output is piped into (it ends once the pty reads EIO). */
+  private ptyOut: Writable | undefined;
   private ptyFd: number | undefined;
   readonly runcStdio: RuncStdio = ['ignore', 'ignore', 'ignore'];
 
@@ -82,7 +91,7 @@ export class ProcessIO {
       }
       return io;
     } catch (err) {
-      io.close();
+      void io.close();
       throw err;
     }
   }
@@ -99,16 +108,22 @@ export class ProcessIO {
     this.console = undefined;
     try {
       const master = await cs.receiveMaster({ timeoutMs: 10_000 });
-      this.ptyFd = master;
+      const own = dupCloexec(master); // for resize and the final drain, after the streams closed theirs
+      this.ptyFd = own;
       this.pty = openPty(master);
-      if (this.paths.stdout) {
-        const out = new net.Socket({ fd: openRdwr(this.paths.stdout), readable: false, writable: true });
+      const out = this.paths.stdout ? new net.Socket({ fd: openRdwr(this.paths.stdout), readable: false, writable: true }) : undefined;
+      if (out) {
         out.on('error', (err) => this.log.debug({ err }, 'pty stdout fifo error'));
-        this.pty.output.pipe(out);
+        this.pty.output.pipe(out, { end: false });
         this.streams.push(out);
+        this.ptyOut = out;
       } else {
         this.pty.output.resume();
       }
+      this.pty.output.once('end', () => {
+        for (const chunk of readRest(own)) out?.write(chunk);
+        out?.end();
+      });
       if (this.paths.stdin) {
         const source = new net.Socket({ fd: openRdwr(this.paths.stdin), readable: true, writable: false });
         source.on('error', (err) => this.log.debug({ err }, 'pty stdin fifo error'));
@@ -135,17 +150,61 @@ export class ProcessIO {
     this.pty?.input.end();
   }
 
-  /** Everything closed: after the process exited, or when create failed. */
-  close(): void {
+  /**
+   * Everything closed: after the process exited, or when create failed. A pty's remaining output
+   * is copied out first (for at most PTY_DRAIN_MS).
+   */
+  async close(): Promise<void> {
     for (const fd of this.handoff.splice(0)) closeQuietly(fd);
     this.stdinSource?.destroy();
     this.stdinWriter?.destroy();
+    await this.drainPty();
     for (const s of this.streams.splice(0)) s.destroy();
     this.pty?.close();
     this.pty = undefined;
     void this.console?.close();
     this.console = undefined;
+    if (this.ptyFd !== undefined) closeQuietly(this.ptyFd);
+    this.ptyFd = undefined;
   }
+
+  /** Resolves once the pty output has ended and reached the FIFO, or after PTY_DRAIN_MS. */
+  private async drainPty(): Promise<void> {
+    const output = this.pty?.output;
+    if (!output) return;
+    const out = this.ptyOut;
+    const drained = out ? out.writableFinished || out.destroyed : output.readableEnded || output.destroyed;
+    if (drained) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PTY_DRAIN_MS);
+      const target = out ?? output;
+      target.once(out ? 'finish' : 'end', resolve);
+      target.once('close', resolve);
+      target.once('error', () => resolve());
+    });
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * What a pty master still holds after libuv saw the hang-up: read until EIO (no slave left, all
+ * read), EAGAIN (a slave is open again) or any other error, for at most PTY_DRAIN_MS.
+ */
+function readRest(fd: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (const until = Date.now() + PTY_DRAIN_MS; Date.now() < until; ) {
+    const buf = Buffer.alloc(64 * 1024);
+    let n: number;
+    try {
+      n = readSync(fd, buf);
+    } catch {
+      break;
+    }
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+  }
+  return chunks;
 }
 
 function closeQuietly(fd: number): void {

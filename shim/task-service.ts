@@ -308,7 +308,7 @@ export class TaskService {
         const p = c.process(execId);
         p.state = toDeleted(p.state, new Date());
         c.execs.delete(execId);
-        p.io?.close();
+        await p.io?.close();
         return replyOf(p);
       }
       const p = c.init;
@@ -323,8 +323,7 @@ export class TaskService {
         await c.runc.delete(c.id, true).catch((err: unknown) => this.tolerateMissing(err));
       }
       p.state = toDeleted(p.state, new Date());
-      for (const e of c.execs.values()) e.io?.close();
-      p.io?.close();
+      await Promise.all([...c.execs.values(), p].map((e) => e.io?.close()));
       this.unwatchOom(c);
       if (c.rootfsMounted) unmountAll(path.join(c.bundle, 'rootfs'));
       this.containers.delete(c.id);
