@@ -41,4 +41,17 @@ describe('Runc', () => {
     const runc = new Runc({ binary: 'runc', root: '/nonexistent' }, spawner, silentLogger);
     await expect(runc.kill('c', 9, false)).rejects.toMatchObject({ kind: 'not-found', message: 'runc kill failed: container does not exist' });
   });
+
+  it('names the failed verb once, though runc starts its own message with it too', async () => {
+    const runcSays = 'runc create failed: unable to start container process: exec: "nosuch": executable file not found in $PATH';
+    const spawner: Spawner = () => {
+      const child = lateOutputSpawner('', 1)('runc', [], { stdio: 'pipe' });
+      setTimeout(() => (child.stderr as PassThrough).write(runcSays), 7);
+      return child;
+    };
+    const runc = new Runc({ binary: 'runc', root: '/nonexistent' }, spawner, silentLogger);
+    const err = await runc.create('c', '/b', '/b/init.pid', undefined, undefined).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ kind: 'unknown', message: 'runc create failed: unable to start container process: exec: "nosuch": executable file not found in $PATH' });
+    expect(err.message.split('create failed:')).toHaveLength(2);
+  });
 });

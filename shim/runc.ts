@@ -133,7 +133,7 @@ export class Runc {
         }
         const detail = Buffer.concat(errOut).toString().trim() || this.lastLogError() || `exit ${code ?? signal}`;
         this.log.debug({ args, detail }, 'runc failed');
-        reject(runcError(`${this.opts.binary} ${args[0]} failed: ${detail}`));
+        reject(runcError(`${this.opts.binary} ${args[0]} failed: ${withoutOwnPrefix(detail, args[0] ?? '')}`));
       };
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
@@ -164,6 +164,13 @@ export class Runc {
     }
     return undefined;
   }
+}
+
+/** runc (1.1) starts its own error with "runc <verb> failed: ": said once is enough. */
+function withoutOwnPrefix(detail: string, verb: string): string {
+  const prefix = `${verb} failed: `;
+  const at = detail.indexOf(prefix);
+  return at >= 0 && /^[\w./-]+ $/.test(detail.slice(0, at)) ? detail.slice(at + prefix.length) : detail;
 }
 
 // Only runc's "container does not exist" is a NOT_FOUND; everything else (an executable missing

@@ -69,6 +69,7 @@ describe('containerd-shim-berth-v2 bad input', () => {
     const err = await failure(task.Create({ id, bundle, rootfs: [{ type: 'bind', source: src, options: ['rbind', 'rw'] }], options: runcOptions(e) }, CALL));
     expect(err.kind).toBe('unknown');
     expect(err.message).toMatch(/runc create failed: .*no such file or directory/);
+    expect(err.message.split('runc create failed:'), 'the failed verb is named once').toHaveLength(2);
     expect(mountsUnder(e.tmp)).toEqual([]);
     expect(await failure(task.State({ id }, CALL))).toMatchObject({ kind: 'not-found' });
     expect(existsSync(path.join(e.runcRoot, e.ns, id))).toBe(false);
