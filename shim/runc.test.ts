@@ -50,7 +50,7 @@ describe('Runc', () => {
       return child;
     };
     const runc = new Runc({ binary: 'runc', root: '/nonexistent' }, spawner, silentLogger);
-    const err = await runc.create('c', '/b', '/b/init.pid', undefined, undefined).catch((e: unknown) => e as Error);
+    const err = (await runc.create('c', '/b', '/b/init.pid', undefined, undefined).then(() => undefined, (e: unknown) => e)) as Error;
     expect(err).toMatchObject({ kind: 'unknown', message: 'runc create failed: unable to start container process: exec: "nosuch": executable file not found in $PATH' });
     expect(err.message.split('create failed:')).toHaveLength(2);
   });
