@@ -5,7 +5,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isKind } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
-import { cgroupOfPid, readCgroupStats, type CgroupStats } from '../../sys/index.js';
+import { readCgroupStats, readCgroupStatsOfPid, type CgroupStats } from '../../sys/index.js';
 import { labelsOf, matchesLabels, nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { annotationsOf, int64 } from './convert.js';
 import type { RuntimeDeps } from './deps.js';
@@ -13,10 +13,11 @@ import type { RuntimeDeps } from './deps.js';
 type Deps = Pick<RuntimeDeps, 'store' | 'images'>;
 type ContainerStats = runtime.v1.ContainerStats.$Properties;
 
+/** Each controller at the process's own path for it: hierarchies may place it differently. */
 function cgroupStats(pid: number): CgroupStats | undefined {
   if (pid <= 0) return undefined;
   try {
-    return readCgroupStats(cgroupOfPid(pid, 'memory'));
+    return readCgroupStatsOfPid(pid);
   } catch (err) {
     if (isKind(err, 'not-found')) return undefined; // exited meanwhile
     throw err;

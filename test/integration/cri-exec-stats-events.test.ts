@@ -71,6 +71,8 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       expect(Number(s.memory!.workingSetBytes!.value)).toBeGreaterThan(0);
       const list = await b.cri.runtime.ListContainerStats({ filter: { podSandboxId: pod } });
       expect(list.stats.map((x) => x.attributes!.id)).toEqual([sleeper]);
+      expect(Number(list.stats[0]!.cpu!.usageCoreNanoSeconds!.value)).toBeGreaterThan(0);
+      expect(Number(list.stats[0]!.memory!.workingSetBytes!.value)).toBeGreaterThan(0);
       const ps = (await b.cri.runtime.PodSandboxStats({ podSandboxId: pod })).stats!;
       expect(Number(ps.linux!.memory!.workingSetBytes!.value)).toBeGreaterThan(0);
       expect((ps.linux?.containers ?? []).map((c) => c.attributes!.id)).toEqual([sleeper]);
