@@ -151,6 +151,13 @@ describe('name reservations', () => {
 });
 
 describe('exits', () => {
+  it('never records a finish before the start (an exit stamped a moment before startedAt)', async () => {
+    const s = await open();
+    await s.containers.create(containerRecord('early', 'sb1', { startedAt: '1700000001190000000', pid: 7 }));
+    await s.recordExit('early', { exitCode: 3, exitedAt: '1700000001189000000' });
+    expect(s.containers.get('early')).toMatchObject({ exitCode: 3, finishedAt: '1700000001190000000' });
+  });
+
   it('first exit wins (Wait vs TaskExit de-dup); OOM reason kept; unknown cleared', async () => {
     const s = await open();
     await s.containers.create(containerRecord('c1', 'sb1', { startedAt: '1700000001000000000', pid: 99, unknown: true }));

@@ -84,7 +84,10 @@ export class Store {
         if (isSet(c.finishedAt)) return c;
         recorded = true;
         const { unknown: _unknown, ...rest } = c;
-        return { ...rest, pid: 0, finishedAt: exit.exitedAt, exitCode: exit.exitCode };
+        // The daemon stamps startedAt after Start returns; a process that exits at once can carry
+        // an exit time a moment earlier. CRI clients expect finishedAt >= startedAt.
+        const finishedAt = isSet(c.startedAt) && BigInt(c.startedAt) > BigInt(exit.exitedAt) ? c.startedAt : exit.exitedAt;
+        return { ...rest, pid: 0, finishedAt, exitCode: exit.exitCode };
       }));
       return { target: found ? 'container' : 'none', recorded };
     }
