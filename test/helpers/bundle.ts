@@ -4,7 +4,7 @@
 // project's node_modules.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,4 +37,22 @@ export function bundleEntry(entry: string): Promise<string> {
     built.set(entry, p);
   }
   return p;
+}
+
+/**
+ * Writes `<dir>/containerd-shim-berth-v2`, a wrapper that execs node on the test bundle of
+ * shim/main.ts, and returns its absolute path. Put `dir` on a daemon's PATH (runtime name
+ * io.containerd.berth.v2) or use the path itself as the runtime.
+ */
+export async function makeShimWrapper(dir: string): Promise<string> {
+  const entry = await bundleEntry('shim/main.ts');
+  mkdirSync(dir, { recursive: true });
+  // The shim's argv names the script: a symlink makes it read `containerd-shim-berth-v2.mjs`, so
+  // process listings (and other suites' `containerd-shim` filters) recognise the shim.
+  const script = path.join(dir, 'containerd-shim-berth-v2.mjs');
+  symlinkSync(entry, script);
+  const wrapper = path.join(dir, 'containerd-shim-berth-v2');
+  writeFileSync(wrapper, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${script} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return wrapper;
 }

@@ -3,7 +3,7 @@
 // shim's `start`/`delete` actions run exactly as containerd 1.6 runs them, and a teardown that
 // removes every process, mount, socket and directory a test made.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -253,23 +253,7 @@ export function processSpec(args: string[], terminal = false): { type_url: strin
   return { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: new TextEncoder().encode(JSON.stringify(spec)) };
 }
 
-/**
- * Writes `<dir>/containerd-shim-berth-v2`, a wrapper that execs node on the test bundle of
- * shim/main.ts, and returns its absolute path. Put `dir` on a daemon's PATH (runtime name
- * io.containerd.berth.v2) or use the path itself as the runtime.
- */
-export async function makeShimWrapper(dir: string): Promise<string> {
-  const entry = await bundleEntry('shim/main.ts');
-  mkdirSync(dir, { recursive: true });
-  // The shim's argv names the script: a symlink makes it read `containerd-shim-berth-v2.mjs`, so
-  // process listings (and other suites' `containerd-shim` filters) recognise the shim.
-  const script = path.join(dir, 'containerd-shim-berth-v2.mjs');
-  symlinkSync(entry, script);
-  const wrapper = path.join(dir, 'containerd-shim-berth-v2');
-  writeFileSync(wrapper, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${script} "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  return wrapper;
-}
+export { makeShimWrapper } from '../helpers/bundle.js';
 
 /** Registers an afterEach that tears down (and checks) the env; returns the per-test factory. */
 export function shimEnvPerTest(): () => Promise<ShimEnv> {
