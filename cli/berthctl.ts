@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// berthctl: a minimal CLI for people, speaking CRI to the berth socket. pods, ps, logs, stop, rm,
-// exec/attach/port-forward (WebSocket clients of the streaming URLs) and `demo` (the quickstart pod). The full CLI comes later; crictl works against berth too.
+// berthctl: the CLI for people, speaking CRI to the berth socket: pods, ps, images, pull (with
+// progress), rmi, inspect, logs (-f), stop, rm, exec/attach/port-forward (WebSocket clients of the
+// streaming URLs), shims (per-pod shim overhead from /proc), play (a Kubernetes Pod manifest run
+// through the CRI) and `demo` (the quickstart pod). crictl works against berth too.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,6 +10,7 @@ import { Command } from 'commander';
 import { toStatus } from '../common/index.js';
 import { createCriClients, runtime, type CriClients } from '../proto/cri.js';
 import WebSocket from 'ws';
+import { followLog, humanBytes, printLog, shimsTable, withPullProgress } from './berthctl-views.js';
 
 const v1 = runtime.v1;
 const DEFAULT_ADDRESS = process.env.BERTH_ADDRESS ?? '/run/berth/berth.sock';
@@ -32,22 +35,6 @@ async function withClient<T>(address: string, fn: (c: CriClients) => Promise<T>)
   } finally {
     c.close();
   }
-}
-
-/** Prints a CRI log file's content (without the timestamp/stream/tag prefix unless asked). */
-function printLog(file: string, timestamps: boolean): void {
-  const text = readFileSync(file, 'utf8');
-  let partial = '';
-  for (const line of text.split('\n')) {
-    const m = /^(\S+) (stdout|stderr) ([PF]) (.*)$/.exec(line);
-    if (!m) continue;
-    partial += m[4];
-    if (m[3] === 'P') continue;
-    const out = m[2] === 'stderr' ? process.stderr : process.stdout;
-    out.write(timestamps ? `${m[1]} ${partial}\n` : `${partial}\n`);
-    partial = '';
-  }
-  if (partial !== '') process.stdout.write(`${partial}\n`);
 }
 
 async function demo(c: CriClients, logRoot: string): Promise<void> {
@@ -177,10 +164,112 @@ async function main(): Promise<void> {
       ...containers.map((x) => [short(x.id), x.image?.image ?? '', ago(x.createdAt), ctrState(x.state), x.metadata?.name ?? '', short(x.podSandboxId)])]);
   }));
   program.command('logs <container>').description("print a container's log").option('-t, --timestamps', 'show timestamps')
-    .action((id: string, o: { timestamps?: boolean }) => withClient(address(), async (c) => {
+    .option('-f, --follow', 'keep printing until the container exits')
+    .action((id: string, o: { timestamps?: boolean; follow?: boolean }) => withClient(address(), async (c) => {
       const s = (await c.runtime.ContainerStatus({ containerId: id })).status!;
       if (!s.logPath) throw new Error(`container ${id} has no log path`);
-      printLog(path.resolve(s.logPath), o.timestamps === true);
+      if (!o.follow) {
+        printLog(path.resolve(s.logPath), o.timestamps === true);
+        return;
+      }
+      await followLog(path.resolve(s.logPath), o.timestamps === true, async () => {
+        const now = (await c.runtime.ContainerStatus({ containerId: id })).status!;
+        return now.state !== v1.ContainerState.CONTAINER_RUNNING && now.state !== v1.ContainerState.CONTAINER_CREATED;
+      });
+    }));
+  program.command('images').description('list images').option('-q, --quiet', 'only image ids')
+    .action((o: { quiet?: boolean }) => withClient(address(), async (c) => {
+      const { images } = await c.image.ListImages({});
+      if (o.quiet) {
+        for (const i of images) process.stdout.write(`${i.id}\n`);
+        return;
+      }
+      const rows = images.flatMap((i) => {
+        const tags = i.repoTags?.length ? i.repoTags : ['<none>:<none>'];
+        return tags.map((t) => {
+          const at = t.lastIndexOf(':');
+          const digest = i.repoDigests?.[0]?.split('@')[1] ?? '<none>';
+          return [t.slice(0, at), t.slice(at + 1), digest.slice(0, 19), (i.id ?? '').replace(/^sha256:/, '').slice(0, 13), humanBytes(Number(i.size ?? 0))];
+        });
+      });
+      table([['IMAGE', 'TAG', 'DIGEST', 'IMAGE ID', 'SIZE'], ...rows]);
+    }));
+  program.command('pull <image>').description('pull an image (progress from the daemon\'s content ingest directory)')
+    .option('--root <dir>', "the daemon's --root (where its content store is)", '/var/lib/berth')
+    .action((ref: string, o: { root: string }) => withClient(address(), async (c) => {
+      const t0 = Date.now();
+      const { imageRef } = await withPullProgress(o.root, process.stderr.isTTY === true, () => c.image.PullImage({ image: { image: ref } }));
+      const st = await c.image.ImageStatus({ image: { image: imageRef } });
+      process.stdout.write(`${ref}: ${imageRef} (${humanBytes(Number(st.image?.size ?? 0))}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }));
+  program.command('rmi <images...>').description('remove images').action((refs: string[]) => withClient(address(), async (c) => {
+    for (const ref of refs) {
+      // RemoveImage is idempotent in the CRI; a person wants to hear about a typo (as crictl rmi).
+      if (!(await c.image.ImageStatus({ image: { image: ref } })).image) throw new Error(`no such image ${ref}`);
+      await c.image.RemoveImage({ image: { image: ref } });
+      process.stdout.write(`${ref}\n`);
+    }
+  }));
+  program.command('inspect <id>').description('verbose status of a pod, container or image, as JSON')
+    .action((id: string) => withClient(address(), async (c) => {
+      const parse = (info: Record<string, string> | null | undefined) => Object.fromEntries(Object.entries(info ?? {}).map(([k, v]) => {
+        try {
+          return [k, JSON.parse(v) as unknown];
+        } catch {
+          return [k, v];
+        }
+      }));
+      const print = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
+      const pods = (await c.runtime.ListPodSandbox({})).items.filter((p) => p.id?.startsWith(id));
+      const ctrs = (await c.runtime.ListContainers({})).containers.filter((x) => x.id?.startsWith(id));
+      if (pods.length + ctrs.length > 1) throw new Error(`${id} names more than one pod or container`);
+      if (pods[0]) {
+        const r = await c.runtime.PodSandboxStatus({ podSandboxId: pods[0].id, verbose: true });
+        return print({ status: r.status, info: parse(r.info) });
+      }
+      if (ctrs[0]) {
+        const r = await c.runtime.ContainerStatus({ containerId: ctrs[0].id, verbose: true });
+        return print({ status: r.status, info: parse(r.info) });
+      }
+      const r = await c.image.ImageStatus({ image: { image: id }, verbose: true });
+      if (!r.image) throw new Error(`no pod, container or image ${id}`);
+      return print({ status: r.image, info: parse(r.info) });
+    }));
+  program.command('shims').description('per pod: its shim process, containers and memory (PSS from /proc)')
+    .action(() => withClient(address(), async (c) => {
+      const pods = (await c.runtime.ListPodSandbox({})).items;
+      const withPid = await Promise.all(pods.map(async (p) => {
+        const r = await c.runtime.PodSandboxStatus({ podSandboxId: p.id, verbose: true });
+        const info = JSON.parse(r.info?.info ?? '{}') as { pid?: number };
+        const containers = (await c.runtime.ListContainers({ filter: { podSandboxId: p.id } })).containers;
+        return { pod: p, pid: info.pid ?? 0, containers: containers.filter((x) => x.state === v1.ContainerState.CONTAINER_RUNNING).length };
+      }));
+      shimsTable(withPid.map((x) => ({ id: short(x.pod.id), name: x.pod.metadata?.name ?? '', runtime: x.pod.runtimeHandler ?? '', pausePid: x.pid, containers: x.containers })));
+    }));
+  program.command('play <manifest>').description('run the Pods of a Kubernetes manifest (YAML; - for stdin) through the CRI')
+    .option('--down', 'stop and remove the pods the manifest names instead')
+    .option('--log-dir <dir>', 'pod log root', '/var/log/pods')
+    .option('--volume-dir <dir>', 'where emptyDir volumes are made', '/var/lib/berthctl/pods')
+    .option('--init-timeout <s>', 'seconds an init container may run', '300')
+    .action((file: string, o: { down?: boolean; logDir: string; volumeDir: string; initTimeout: string }) => withClient(address(), async (c) => {
+      const { loadPods, planPods, playPod, findPods, removePod } = await import('./play.js');
+      const pods = await loadPods(readFileSync(file === '-' ? 0 : file, 'utf8'));
+      const opts = { logRoot: path.resolve(o.logDir), volumeRoot: path.resolve(o.volumeDir) };
+      const plans = await planPods(pods, opts);
+      if (o.down) {
+        for (const plan of plans) {
+          const found = await findPods(c, plan.namespace, plan.name);
+          for (const p of found) await removePod(c, p, opts.volumeRoot);
+          process.stdout.write(`${plan.namespace}/${plan.name}: ${found.length === 0 ? 'not found' : `removed ${found.map((p) => short(p.id)).join(' ')}`}\n`);
+        }
+        return;
+      }
+      const rows = [['POD', 'POD ID', 'CONTAINER', 'CONTAINER ID', 'INIT']];
+      for (const [i, plan] of plans.entries()) {
+        const played = await playPod(c, pods[i]!, plan, { ...opts, initTimeoutMs: Number(o.initTimeout) * 1000, print: (l) => process.stderr.write(`${l}\n`) });
+        for (const x of played.containers) rows.push([`${plan.namespace}/${plan.name}`, short(played.podSandboxId), x.name, short(x.id), x.init ? 'yes' : '']);
+      }
+      table(rows);
     }));
   program.command('stop <ids...>').description('stop containers or pods').option('--timeout <s>', 'seconds before SIGKILL', '10')
     .action((ids: string[], o: { timeout: string }) => withClient(address(), async (c) => {
