@@ -2,10 +2,11 @@
 // into dist/ (other engineers build there). That dir is gitignored and outside the lint (eslint
 // ignores bench/results/**). npm packages stay external and resolve from the project.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../common/index.js';
+import { SHIM_BUNDLE_NAME, bundleShim, writeShimWrapper } from '../shim/bundle.js';
 
 /** The project root, found from this file whether it runs from source, dist/bench or the bench bundle. */
 export function projectRoot(): string {
@@ -41,14 +42,15 @@ export async function bundle(entry: string, name: string): Promise<string> {
   return outfile;
 }
 
-/** The berth shim, bundled, behind a `containerd-shim-berth-v2` launcher in <build>/bin (put it on PATH). */
+/**
+ * The berth shim built as the install builds it (shim/bundle.ts: one CommonJS file) behind a
+ * `containerd-shim-berth-v2` wrapper in <build>/bin that runs the project's launcher script on it
+ * (put binDir on PATH, or run the launcher as containerd would).
+ */
 export async function bundleBerthShim(): Promise<{ binDir: string; launcher: string; script: string }> {
-  const script = await bundle('shim/main.ts', 'containerd-shim-berth-v2');
+  const root = projectRoot();
+  const script = await bundleShim(root, path.join(buildDir(), SHIM_BUNDLE_NAME));
   const binDir = path.join(buildDir(), 'bin');
-  mkdirSync(binDir, { recursive: true });
-  const launcher = path.join(binDir, 'containerd-shim-berth-v2');
-  // Same flags as shim/containerd-shim-berth-v2 (the installed launcher).
-  writeFileSync(launcher, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${script} "$@"\n`);
-  chmodSync(launcher, 0o755);
+  const launcher = writeShimWrapper(root, binDir, script);
   return { binDir, launcher, script };
 }

@@ -133,7 +133,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
 async function runShimFigures(o: BenchOptions, result: RunResult): Promise<void> {
   let script: string | undefined;
   try {
-    script = (await bundleBerthShim()).script;
+    script = (await bundleBerthShim()).launcher;
   } catch (err) {
     result.remarks.push(`berth shim: n/a (${errText(err)})`);
   }

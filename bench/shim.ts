@@ -34,7 +34,7 @@ interface ShimEnv {
   env: NodeJS.ProcessEnv;
 }
 
-async function openEnv(kind: ShimKind, berthShimScript: string | undefined): Promise<ShimEnv> {
+async function openEnv(kind: ShimKind, berthShim: string | undefined): Promise<ShimEnv> {
   // Short: a unix socket path must fit in 107 bytes.
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bb-'));
   const events = new TtrpcServer();
@@ -44,7 +44,7 @@ async function openEnv(kind: ShimKind, berthShimScript: string | undefined): Pro
   delete env.NODE_EXTRA_CA_CERTS;
   let argv0: string[];
   if (kind === 'runc') argv0 = ['/usr/bin/containerd-shim-runc-v2'];
-  else if (berthShimScript) argv0 = [process.execPath, '--max-semi-space-size=1', berthShimScript];
+  else if (berthShim) argv0 = [berthShim]; // the launcher, as containerd runs it
   else throw new InternalError('the berth shim bundle is missing');
   return {
     kind, tmp, ns: `bench-${rand()}`, address: path.join(tmp, 'c.sock'), runcRoot: path.join(tmp, 'runc'), events,
@@ -157,8 +157,8 @@ async function pssPerPod(e: ShimEnv, pods: number): Promise<number> {
 }
 
 /** One repetition for one shim kind. */
-export async function shimFigures(kind: ShimKind, berthShimScript: string | undefined, o: { starts: number; pods: number }): Promise<Samples> {
-  const e = await openEnv(kind, berthShimScript);
+export async function shimFigures(kind: ShimKind, berthShim: string | undefined, o: { starts: number; pods: number }): Promise<Samples> {
+  const e = await openEnv(kind, berthShim);
   try {
     const start = await startToServing(e, o.starts);
     const pss = await pssPerPod(e, o.pods);

@@ -3,5 +3,5 @@
 export * from './errors.js';
 export { CleanupStack } from './cleanup-stack.js';
 export { KeyedMutex } from './keyed-mutex.js';
-export { createLogger, silentLogger, type Logger } from './log.js';
+export { createLogger, deferredLogger, silentLogger, type DeferredLogger, type Logger } from './log.js';
 export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';

@@ -46,3 +46,60 @@ function lazyLogger(make: () => Logger): Logger {
 
 /** A logger that drops everything: for unit tests and library callers that pass none. */
 export const silentLogger: Logger = lazyLogger(() => loadPino()({ level: 'silent' }));
+
+const LEVEL_METHODS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
+/** Records kept while a deferred logger waits for its real one (older ones are dropped). */
+const DEFERRED_MAX = 1_000;
+
+export interface DeferredLogger {
+  /** Use this now; calls are kept and replayed (in order, with their children's bindings). */
+  readonly logger: Logger;
+  /** Hands over the real logger: kept records are written to it, later calls go straight to it. */
+  resolve(real: Logger): void;
+}
+
+/**
+ * A Logger usable before its real one exists, so a process can defer loading pino (~20 ms)
+ * until after its latency-critical start. Supports the level methods and `child()`.
+ */
+export function deferredLogger(): DeferredLogger {
+  const queue: { chain: Record<string, unknown>[]; level: string; args: unknown[] }[] = [];
+  let root: Logger | undefined;
+  const realFor = (chain: Record<string, unknown>[]): Logger => {
+    let l = root!;
+    for (const b of chain) l = l.child(b);
+    return l;
+  };
+  const make = (chain: Record<string, unknown>[]): Logger => {
+    let real: Logger | undefined;
+    const current = (): Logger | undefined => (real ??= root ? realFor(chain) : undefined);
+    return new Proxy({} as Logger, {
+      get(_, prop) {
+        const r = current();
+        if (r) {
+          const v: unknown = Reflect.get(r, prop, r);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v;
+        }
+        if (prop === 'child') return (bindings: Record<string, unknown>) => make([...chain, bindings]);
+        if (typeof prop === 'string' && LEVEL_METHODS.has(prop)) {
+          return (...args: unknown[]) => {
+            if (queue.length >= DEFERRED_MAX) queue.shift();
+            queue.push({ chain, level: prop, args });
+          };
+        }
+        return undefined;
+      },
+    });
+  };
+  const logger = make([]);
+  return {
+    logger,
+    resolve(real) {
+      root = real;
+      for (const rec of queue.splice(0)) {
+        const l = realFor(rec.chain) as unknown as Record<string, (...a: unknown[]) => void>;
+        l[rec.level]!(...rec.args);
+      }
+    },
+  };
+}

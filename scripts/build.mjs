@@ -1,7 +1,7 @@
 // Build: type-checked compile of every layer into dist/, the generated protobuf modules copied
 // beside it, and the shim bundled into one file (its start path pays for every module it loads).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,22 +23,9 @@ for (const bin of ['cli/berth.js', 'cli/berthctl.js']) {
   if (existsSync(p)) chmodSync(p, 0o755);
 }
 
-// The shim: one ESM file, koffi left external (a native addon cannot be bundled).
-const shimEntry = path.join(root, 'shim/main.ts');
-if (existsSync(shimEntry)) {
-  const { build } = await import('esbuild');
-  mkdirSync(path.join(dist, 'shim'), { recursive: true });
-  const out = path.join(dist, 'shim/containerd-shim-berth-v2.mjs');
-  await build({
-    entryPoints: [shimEntry],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outfile: out,
-    external: ['koffi'],
-    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+// The shim: one CommonJS file beside the launcher's default path (shim/bundle.ts says why CJS).
+if (existsSync(path.join(root, 'shim/main.ts'))) {
+  const { bundleShim, SHIM_BUNDLE_NAME } = await import(path.join(dist, 'shim/bundle.js'));
+  await bundleShim(root, path.join(dist, 'shim', SHIM_BUNDLE_NAME));
 }
 console.log('build: ok');

@@ -1,6 +1,7 @@
 // containerd-shim-berth-v2: the entry point esbuild bundles into one file. The `start` action
 // runs once per container and must stay cheap, so everything beyond flag parsing is imported
 // lazily: `start` never loads protobuf, ttrpc, koffi, the runc driver or the reaper.
+import { writeSync } from 'node:fs';
 import { InvalidArgumentError, toStatus } from '../common/index.js';
 import { parseFlags } from './flags.js';
 
@@ -14,8 +15,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (flags.action) {
     case 'start': {
-      const { startShim } = await import('./start.js');
-      const { address } = await startShim(requireNamespace(flags));
+      const { startDetached } = await import('./start.js');
+      const address = await startDetached(requireNamespace(flags));
       await write(address); // no newline: containerd uses the output verbatim
       return 0;
     }
@@ -46,7 +47,17 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    process.stderr.write(`containerd-shim-berth-v2: ${toStatus(err).message}\n`);
+    const message = toStatus(err).message;
+    // A server started by the launcher's `start` has /dev/null as stderr: `start` prints this.
+    const reportFd = Number(process.env.BERTH_SHIM_START_FD ?? -1);
+    if (reportFd >= 0) {
+      try {
+        writeSync(reportFd, `err:${message}`);
+      } catch {
+        // the launcher is gone; nobody is left to tell
+      }
+    }
+    process.stderr.write(`containerd-shim-berth-v2: ${message}\n`);
     process.exit(1);
   },
 );

@@ -19,7 +19,9 @@ describe('PodGuard', () => {
     cleanups.push(() => { reaper.close(); rmSync(dir, { recursive: true, force: true }); });
     const list = path.join(dir, 'sock.pod');
     const guard = new PodGuard(list, reaper, silentLogger);
+    expect(guard.started).toBe(false); // no sentinel until there is something to guard
     guard.update([fakeContainer('a')]);
+    expect(guard.started).toBe(true);
     expect(existsSync(list)).toBe(true);
     guard.dismiss();
     expect(existsSync(list)).toBe(false);

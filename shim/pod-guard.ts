@@ -20,30 +20,42 @@ const SCRIPT = [
 ].join('\n');
 
 export class PodGuard {
-  private readonly stdin: Writable;
+  private stdin: Writable | undefined;
   private dismissed = false;
 
+  // The sentinel starts with the first kill list, not here: a shim that finds its pod already
+  // served (and exits) must never leave a sentinel that would act on the serving shim's list.
   constructor(
     private readonly listFile: string,
-    reaper: Reaper,
+    private readonly reaper: Reaper,
     private readonly log: Logger,
-  ) {
-    const child = reaper.spawn('/bin/sh', ['-c', SCRIPT, 'berth-pod-guard', listFile], {
+  ) {}
+
+  /** Whether the sentinel process has been started. */
+  get started(): boolean {
+    return this.stdin !== undefined;
+  }
+
+  private ensureSentinel(): void {
+    if (this.stdin) return;
+    const child = this.reaper.spawn('/bin/sh', ['-c', SCRIPT, 'berth-pod-guard', this.listFile], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true, // its own process group: whatever kills the shim's group must not reach it
       cwd: '/',
     });
-    child.on('error', (err) => log.warn({ err }, 'pod guard failed to start'));
+    child.on('error', (err) => this.log.warn({ err }, 'pod guard failed to start'));
     child.unref();
-    this.stdin = child.stdin as Writable;
-    this.stdin.on('error', () => undefined);
-    (this.stdin as unknown as { unref?: () => void }).unref?.();
+    const stdin = child.stdin as Writable;
+    stdin.on('error', () => undefined);
+    (stdin as unknown as { unref?: () => void }).unref?.();
+    this.stdin = stdin;
   }
 
   update(containers: readonly Container[]): void {
     // A call that finishes while the shim shuts down must not write the list again: the
     // sentinel has already left and nobody would remove the file.
     if (this.dismissed) return;
+    this.ensureSentinel();
     const lines = containers.map((c) => `${c.runc.opts.binary}\t${c.runc.opts.root}\t${c.id}\n`).join('');
     try {
       const tmp = `${this.listFile}.tmp`;
@@ -57,7 +69,7 @@ export class PodGuard {
   /** Orderly shutdown: the sentinel exits without killing. */
   dismiss(): void {
     this.dismissed = true;
-    this.stdin.end('exit\n');
+    this.stdin?.end('exit\n');
     rmSync(this.listFile, { force: true });
   }
 }

@@ -1,24 +1,42 @@
 // The long-lived shim server (shim-v2.md §5): log to the bundle's `log` FIFO, become the child
-// subreaper, serve containerd.task.v2.Task on the inherited fd 3 (or -socket), forward events to
-// TTRPC_ADDRESS, and exit after a Shutdown that finds no container left.
+// subreaper, serve containerd.task.v2.Task, forward events to TTRPC_ADDRESS, and exit after a
+// Shutdown that finds no container left. Started by `start` (BERTH_SHIM_START_FD set) it binds the
+// pod's socket itself and reports to `start` (shim/start.ts); otherwise it serves -socket or an
+// inherited listening fd 3. pino is loaded only once it serves (records wait in a deferred logger).
 import { constants, openSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { silentLogger, type Logger } from '../common/index.js';
+import { deferredLogger, silentLogger, type Logger } from '../common/index.js';
 import { TASK_SERVICE, TtrpcServer, socketPathOf, taskServiceMethods } from '../proto/index.js';
 import { OomWatcher, Reaper, becomeSubreaper } from '../sys/index.js';
 import type { ShimFlags } from './flags.js';
 import { PodGuard } from './pod-guard.js';
 import { TtrpcPublisher } from './publisher.js';
+import { START_FD_ENV, inPlaceStart, type InPlaceStart } from './start.js';
 import { readContainerStats } from './stats.js';
 import { TaskService } from './task-service.js';
 
 const PUBLISHER_DRAIN_MS = 5_000;
 
 export async function serve(flags: ShimFlags): Promise<void> {
-  const log = openLog(flags.debug).child({ namespace: flags.namespace, id: flags.id, pid: process.pid });
+  const reportFd = process.env[START_FD_ENV] ? Number(process.env[START_FD_ENV]) : -1;
+  if (reportFd < 0) return run(flags, undefined);
+  let start: InPlaceStart | undefined;
+  try {
+    start = inPlaceStart(flags, reportFd);
+    await run(flags, start);
+  } catch (err) {
+    if (!start) throw err; // main reports it (on the report fd: the env var is still set)
+    start.reportError(err);
+    process.exit(1);
+  }
+}
+
+async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<void> {
+  const deferred = deferredLogger();
+  const log = deferred.logger.child({ namespace: flags.namespace, id: flags.id, pid: process.pid });
   // Read now: the first bundle (our cwd) may be removed while later containers still run.
-  const socketPath = flags.socket || readSocketPath();
+  const socketPath = start ? start.target.socketPath : flags.socket || readSocketPath();
   becomeSubreaper();
   const reaper = new Reaper({ logger: log });
   const publisher = new TtrpcPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, log);
@@ -63,8 +81,24 @@ export async function serve(flags: ShimFlags): Promise<void> {
   // The pod dies with this process (pod guard): a bug in one call must not take every container.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
-  await server.listen(flags.socket ? flags.socket : { fd: 3 });
+  if (start) {
+    if (!(await start.bind((p) => server.listen(p)))) {
+      // The pod's shim already serves this socket: report its address and leave.
+      start.reportOk();
+      process.exit(0);
+    }
+    try {
+      await start.settle();
+    } catch (err) {
+      server.destroy();
+      throw err;
+    }
+    start.reportOk();
+  } else {
+    await server.listen(flags.socket ? flags.socket : { fd: 3 });
+  }
   log.info({ socket: socketPath }, 'shim serving');
+  setImmediate(() => deferred.resolve(openLog(flags.debug)));
 }
 
 function readSocketPath(): string | undefined {

@@ -1,83 +1,137 @@
-// The `start` action (shim-v2.md §2-3): find or create the pod's socket, hand the listener to a
-// detached long-lived server, write `address`, print the address. containerd reads stdout and
-// stderr as one buffer, so nothing but the address may ever be printed here.
-// Only node built-ins and tiny modules are loaded on this path (it runs once per container).
+// The `start` action (shim-v2.md §2-3), split so that ONE Node process boots on the path from
+// `start` to serving:
+// - the long-lived server does the work itself (`startInPlace`): it binds the pod's socket (or
+//   finds the pod's shim already serving it), writes `address` and `shim.pid`, joins the shim
+//   cgroup named on stdin, makes itself a bit more OOM-killable than its caller, registers the
+//   Task service, and only then reports `ok:<address>` (or `err:<message>`) on the report fd
+//   (BERTH_SHIM_START_FD) and closes it;
+// - the short-lived `start` process only detaches that server (own session, no pipe of the
+//   caller held) and prints what it reports. The installed launcher (a /bin/sh script) does this
+//   with `setsid -f` and costs ~2 ms; `node containerd-shim-berth-v2.cjs ... start` does the same
+//   from Node (`startDetached`) for callers that run the bundle directly.
+// containerd reads stdout and stderr as one buffer, so nothing but the address may be printed.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { InternalError } from '../common/index.js';
+import { AlreadyExistsError, InternalError, toStatus } from '../common/index.js';
 import { serverArgv, type ShimFlags } from './flags.js';
 import { groupKey, readAnnotations, shimSocketAddress } from './socket-address.js';
 
-export interface StartResult {
+/** The env var naming the fd a server started by `start` reports on. */
+export const START_FD_ENV = 'BERTH_SHIM_START_FD';
+/** The pid whose oom_score_adj the server starts from (the daemon that ran `start`). */
+export const CALLER_PID_ENV = 'BERTH_SHIM_CALLER_PID';
+
+const REPORT_TIMEOUT_MS = 20_000;
+
+/** What the server needs to know about the socket it is to serve. */
+export interface StartTarget {
   address: string;
-  /** Pid of the server started now; undefined when a shim of the group was already serving. */
-  pid: number | undefined;
+  socketPath: string;
 }
 
-export async function startShim(flags: ShimFlags, bundle = process.cwd()): Promise<StartResult> {
+export function startTarget(flags: ShimFlags, bundle = process.cwd()): StartTarget {
   const key = groupKey(readAnnotations(bundle), flags.id);
   const address = shimSocketAddress(flags.address, flags.namespace, key);
-  const socketPath = address.slice('unix://'.length);
-  mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  return { address, socketPath: address.slice('unix://'.length) };
+}
 
-  let server: net.Server;
-  try {
-    server = await listen(socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    if (await canConnect(socketPath, 100)) {
-      writeAddress(bundle, address);
-      return { address, pid: undefined };
-    }
-    unlinkSync(socketPath);
-    server = await listen(socketPath);
-  }
-  // From here on a failure must leave nothing: no server, no socket, no address, no shim.pid
-  // (containerd would otherwise find a half-started shim on its next `start` for the group).
+/** The server's half of `start`, run before it serves; see the header. */
+export interface InPlaceStart {
+  /** Binds the socket; resolves false when the pod's shim already serves it (nothing is left). */
+  bind(listen: (socketPath: string) => Promise<void>): Promise<boolean>;
+  /** After bind: `address`, `shim.pid`, shim cgroup, OOM score. Undone if it throws. */
+  settle(): Promise<void>;
+  /** Reports success (the address) to `start` and lets go of the report fd. */
+  reportOk(): void;
+  /** Reports a failure; the caller then exits non-zero. */
+  reportError(err: unknown): void;
+  readonly target: StartTarget;
+}
+
+export function inPlaceStart(flags: ShimFlags, reportFd: number, bundle = process.cwd()): InPlaceStart {
+  const target = startTarget(flags, bundle);
   const undo: (() => void)[] = [];
-  try {
-    undo.push(() => {
-      server.close(); // libuv unlinks the path it bound...
-      rmSync(socketPath, { force: true }); // ...and this covers a close that has not run yet
-    });
-    chmodSync(socketPath, 0o600);
-    undo.push(() => rmSync(path.join(bundle, 'address'), { force: true }));
-    writeAddress(bundle, address);
-    const pid = await spawnServer(flags, bundle, server);
-    undo.push(() => process.kill(pid, 'SIGKILL'));
-    undo.push(() => rmSync(path.join(bundle, 'shim.pid'), { force: true }));
-    writeFileSync(path.join(bundle, 'shim.pid'), String(pid));
-    const options = await readStdin(2_000);
-    if (options.length > 0) {
-      const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
-      const cgroup = shimCgroupOf(options);
-      if (cgroup) joinCgroup(pid, cgroup);
+  let reported = false;
+  const report = (line: string): void => {
+    if (reported) return;
+    reported = true;
+    try {
+      writeSync(reportFd, line);
+    } finally {
+      closeSync(reportFd);
     }
-    raiseOomScore(pid);
-    return { address, pid };
-  } catch (err) {
-    for (const step of undo.reverse()) {
+  };
+  // Children (runc, the pod guard) must not see these.
+  const callerPid = Number(process.env[CALLER_PID_ENV] ?? process.ppid);
+  delete process.env[START_FD_ENV];
+  delete process.env[CALLER_PID_ENV];
+  return {
+    target,
+    async bind(listen) {
+      mkdirSync(path.dirname(target.socketPath), { recursive: true, mode: 0o700 });
       try {
-        step();
-      } catch {
-        // best effort: the error that made start fail is the one to report
+        await listen(target.socketPath);
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        writeAddress(bundle, target.address);
+        return false;
       }
-    }
-    throw err;
-  }
+      undo.push(() => rmSync(target.socketPath, { force: true }));
+      return true;
+    },
+    async settle() {
+      try {
+        chmodSync(target.socketPath, 0o600);
+        undo.push(() => rmSync(path.join(bundle, 'address'), { force: true }));
+        writeAddress(bundle, target.address);
+        undo.push(() => rmSync(path.join(bundle, 'shim.pid'), { force: true }));
+        writeFileSync(path.join(bundle, 'shim.pid'), String(process.pid));
+        const options = await readStdin(2_000);
+        if (options.length > 0) {
+          const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
+          const cgroup = shimCgroupOf(options);
+          if (cgroup) joinCgroup(process.pid, cgroup);
+        }
+        raiseOomScore(callerPid);
+      } catch (err) {
+        for (const step of undo.reverse()) {
+          try {
+            step();
+          } catch {
+            // best effort: the error that made start fail is the one to report
+          }
+        }
+        throw err;
+      }
+    },
+    reportOk: () => report(`ok:${target.address}`),
+    reportError: (err) => report(`err:${toStatus(err).message}`),
+  };
 }
 
 // containerd writes the task's runtime options (a protobuf Any) on stdin and closes it, or gives
-// no stdin at all (/dev/null). A terminal is never read.
+// no stdin at all (/dev/null). A terminal is never read. Afterwards fd 0 is /dev/null: the
+// caller's pipe is not held for the server's lifetime.
 function readStdin(timeoutMs: number): Promise<Buffer> {
-  if (process.stdin.isTTY) return Promise.resolve(Buffer.alloc(0));
+  const release = (): void => {
+    try {
+      closeSync(0);
+    } catch {
+      // already closed
+    }
+    openSync('/dev/null', 'r'); // the lowest free fd: 0
+  };
+  if (process.stdin.isTTY) {
+    release();
+    return Promise.resolve(Buffer.alloc(0));
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const done = (): void => {
       clearTimeout(timer);
       process.stdin.removeAllListeners();
+      process.stdin.once('close', release);
       process.stdin.destroy();
       resolve(Buffer.concat(chunks));
     };
@@ -85,31 +139,6 @@ function readStdin(timeoutMs: number): Promise<Buffer> {
     process.stdin.on('data', (c: Buffer) => chunks.push(c));
     process.stdin.once('end', done);
     process.stdin.once('error', done);
-  });
-}
-
-function listen(socketPath: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ path: socketPath, backlog: 128 }, () => {
-      server.removeListener('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-function canConnect(socketPath: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ path: socketPath });
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
   });
 }
 
@@ -123,39 +152,49 @@ function writeAddress(bundle: string, address: string): void {
   }
 }
 
-// The listener goes in as fd 3 by its handle's fd number; the parent must then just exit and
-// never close the server (libuv would unlink the socket path under the child).
-function spawnServer(flags: ShimFlags, bundle: string, server: net.Server): Promise<number> {
-  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return Promise.reject(new InternalError('shim start: listener has no fd'));
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS; // ~57 ms per Node start
-  const script = process.argv[1] as string;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, script, ...serverArgv(flags)], {
-      cwd: bundle,
-      env,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'ignore', fd],
-    });
-    child.once('error', (e) => reject(new InternalError(`shim start: cannot start the server: ${e.message}`, { cause: e })));
-    child.once('spawn', () => {
-      child.unref();
-      resolve(child.pid as number);
-    });
-  });
-}
-
 // The server is slightly more killable than the daemon that ran `start` (its oom_score_adj + 1),
 // but never made less killable than it already is: without CAP_SYS_RESOURCE only raising works.
-function raiseOomScore(pid: number): void {
+function raiseOomScore(callerPid: number): void {
   try {
-    const caller = Number(readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
-    const current = Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
+    const caller = Number(readFileSync(`/proc/${callerPid}/oom_score_adj`, 'utf8').trim());
+    const current = Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
     const target = Math.min(1000, Math.max(current, caller + 1));
-    if (target !== current) writeFileSync(`/proc/${pid}/oom_score_adj`, String(target));
+    if (target !== current) writeFileSync('/proc/self/oom_score_adj', String(target));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOENT' && code !== 'ESRCH') throw err;
   }
+}
+
+/**
+ * `start` run as `node <bundle> ... start`: the server is this script again without the action,
+ * detached (own session), handed our stdin and a report pipe as fd 3; resolves with its address.
+ */
+export function startDetached(flags: ShimFlags, bundle = process.cwd()): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, [START_FD_ENV]: '3', [CALLER_PID_ENV]: String(process.ppid) };
+  delete env.NODE_EXTRA_CA_CERTS; // ~57 ms per Node start
+  const script = process.argv[1] as string;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...serverArgv(flags)], {
+      cwd: bundle, env, detached: true, stdio: [process.stdin.isTTY ? 'ignore' : 0, 'ignore', 'ignore', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new InternalError('shim start: the server did not report within 20 s'));
+    }, REPORT_TIMEOUT_MS);
+    const report = child.stdio[3] as NodeJS.ReadableStream;
+    report.setEncoding('utf8');
+    report.on('data', (c: string) => (out += c));
+    report.once('end', () => {
+      clearTimeout(timer);
+      child.unref();
+      if (out.startsWith('ok:')) resolve(out.slice(3));
+      else reject(new InternalError(out.startsWith('err:') ? out.slice(4) : 'shim start: the server exited without reporting'));
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new InternalError(`shim start: cannot start the server: ${e.message}`, { cause: e }));
+    });
+  });
 }

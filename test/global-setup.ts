@@ -4,14 +4,14 @@
 // An explicit BERTH_SHIM_PATH wins.
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { bundleEntry, makeShimWrapper, projectRoot } from './helpers/bundle.js';
+import { bundleTestShim, makeShimWrapper, projectRoot } from './helpers/bundle.js';
 
 export default async function setup(): Promise<(() => void) | void> {
   if (process.env.BERTH_SHIM_PATH) return;
   const dir = path.join(projectRoot, 'node_modules/.cache/berth-test', `shim-bin-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   process.env.BERTH_SHIM_PATH = await makeShimWrapper(dir);
-  const entry = await bundleEntry('shim/main.ts');
+  const entry = await bundleTestShim();
   return () => {
     rmSync(dir, { recursive: true, force: true });
     rmSync(entry, { force: true });

@@ -4,9 +4,10 @@
 // project's node_modules.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleShim, writeShimWrapper } from '../../shim/bundle.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cacheDir = path.join(projectRoot, 'node_modules/.cache/berth-test');
@@ -39,20 +40,22 @@ export function bundleEntry(entry: string): Promise<string> {
   return p;
 }
 
+let shimBundle: Promise<string> | undefined;
+
+/** The shim bundled exactly as the build does it (shim/bundle.ts), once per process: the .cjs path. */
+export function bundleTestShim(): Promise<string> {
+  shimBundle ??= (async () => {
+    const hash = createHash('sha256').update(`shim:${process.pid}:${Date.now()}`).digest('hex').slice(0, 12);
+    return bundleShim(projectRoot, path.join(cacheDir, `containerd-shim-berth-v2-${hash}.cjs`));
+  })();
+  return shimBundle;
+}
+
 /**
- * Writes `<dir>/containerd-shim-berth-v2`, a wrapper that execs node on the test bundle of
- * shim/main.ts, and returns its absolute path. Put `dir` on a daemon's PATH (runtime name
- * io.containerd.berth.v2) or use the path itself as the runtime.
+ * Writes `<dir>/containerd-shim-berth-v2`, a wrapper that runs the project's launcher script on
+ * the test bundle of the shim, and returns its absolute path. Put `dir` on a daemon's PATH
+ * (runtime name io.containerd.berth.v2) or use the path itself as the runtime.
  */
 export async function makeShimWrapper(dir: string): Promise<string> {
-  const entry = await bundleEntry('shim/main.ts');
-  mkdirSync(dir, { recursive: true });
-  // The shim's argv names the script: a symlink makes it read `containerd-shim-berth-v2.mjs`, so
-  // process listings (and other suites' `containerd-shim` filters) recognise the shim.
-  const script = path.join(dir, 'containerd-shim-berth-v2.mjs');
-  symlinkSync(entry, script);
-  const wrapper = path.join(dir, 'containerd-shim-berth-v2');
-  writeFileSync(wrapper, `#!/bin/sh\nunset NODE_EXTRA_CA_CERTS\nexec ${process.execPath} --max-semi-space-size=1 ${script} "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  return wrapper;
+  return writeShimWrapper(projectRoot, dir, await bundleTestShim());
 }

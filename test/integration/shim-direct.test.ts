@@ -45,14 +45,20 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     const v = spawnSync(process.execPath, [e.shimEntry, '-v'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
     expect(v.stdout).toMatch(/^containerd-shim-berth-v2:\n {2}Version: {2}\S+/);
-    // the shipped launcher finds ../dist/shim/containerd-shim-berth-v2.mjs beside itself, also via a symlink
+    // the shipped launcher finds ../dist/shim/containerd-shim-berth-v2.cjs beside itself, also via a symlink
     mkdirSync(path.join(e.tmp, 'pkg/shim'), { recursive: true });
     mkdirSync(path.join(e.tmp, 'pkg/dist/shim'), { recursive: true });
     copyFileSync(path.join(projectRoot, 'shim/containerd-shim-berth-v2'), path.join(e.tmp, 'pkg/shim/containerd-shim-berth-v2'));
-    symlinkSync(e.shimEntry, path.join(e.tmp, 'pkg/dist/shim/containerd-shim-berth-v2.mjs'));
+    symlinkSync(e.shimEntry, path.join(e.tmp, 'pkg/dist/shim/containerd-shim-berth-v2.cjs'));
     symlinkSync(path.join(e.tmp, 'pkg/shim/containerd-shim-berth-v2'), path.join(e.tmp, 'launcher'));
     const launched = spawnSync(path.join(e.tmp, 'launcher'), ['-v'], { encoding: 'utf8' });
     expect(launched.stdout, launched.stderr).toBe(v.stdout);
+    // the launcher's own `start` (it detaches the server itself) prints the server's error
+    const badLaunch = spawnSync(path.join(e.tmp, 'launcher'), ['-namespace', '', '-id', 'v', 'start'], {
+      cwd: await makeTaskBundle(e, 'lv', { args: ['true'] }), encoding: 'utf8',
+      env: { ...process.env, BERTH_SHIM_SOCKET_DIR: e.socketDir, BERTH_SHIM_SCRIPT: e.shimEntry },
+    });
+    expect([badLaunch.status, badLaunch.stdout, badLaunch.stderr]).toEqual([1, '', 'containerd-shim-berth-v2: shim namespace cannot be empty\n']);
     const bundle = await makeTaskBundle(e, 'v', { args: ['true'] });
     const bad = spawnSync(process.execPath, [e.shimEntry, '-namespace', '', '-id', 'v', 'start'], {
       cwd: bundle, encoding: 'utf8', env: { ...process.env, BERTH_SHIM_SOCKET_DIR: e.socketDir },
@@ -93,7 +99,7 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect(existsSync(stale)).toBe(false);
   });
 
-  it('start never evaluates pino (a new server and an existing one); the server does', async () => {
+  it('start never evaluates pino; the server that finds the pod served exits without it; the serving one logs with it', async () => {
     const e = await newEnv();
     const id = `pn-${rand()}`;
     const bundle = await makeTaskBundle(e, id, { args: ['true'] });
@@ -120,8 +126,10 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
     const seen = readdirSync(reports).map((f) => JSON.parse(readFileSync(path.join(reports, f), 'utf8')) as { start: boolean; pino: boolean; worker: boolean });
     expect(seen.filter((r) => r.start)).toEqual([{ start: true, pino: false, worker: false }, { start: true, pino: false, worker: false }]);
-    // the server (it inherits the preload through execArgv) logs to the bundle's FIFO with pino
-    expect(seen.filter((r) => !r.start)).toEqual([{ start: false, pino: true, worker: true }]);
+    // the servers inherit the preload through execArgv: the second found the first serving the
+    // pod's socket and left at once; the first logs to the bundle's FIFO with pino
+    const servers = seen.filter((r) => !r.start).sort((a, b) => Number(a.pino) - Number(b.pino));
+    expect(servers).toEqual([{ start: false, pino: false, worker: false }, { start: false, pino: true, worker: true }]);
   });
 
   it('a failed start leaves no socket, address, shim.pid or server behind and says why on stderr', async () => {

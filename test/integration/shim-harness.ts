@@ -13,7 +13,7 @@ import {
   type ServiceClient,
 } from '../../proto/index.js';
 import { makeBundle, makeFifo, makeOciSpec, openFifoReader, type FifoReader, type OciSpec, type OciSpecOptions } from '../fixtures/index.js';
-import { bundleEntry } from '../helpers/bundle.js';
+import { bundleTestShim } from '../helpers/bundle.js';
 
 export const CALL = { timeoutMs: 15_000 };
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -46,7 +46,7 @@ export interface ShimEnv {
 }
 
 export async function setUpShimEnv(): Promise<ShimEnv> {
-  const shimEntry = await bundleEntry('shim/main.ts');
+  const shimEntry = await bundleTestShim();
   // Short: unix socket paths are limited to 107 bytes and the hash alone is 64.
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bs-'));
   const ns = `berth-shim-${rand()}`;
