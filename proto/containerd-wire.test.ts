@@ -1,7 +1,8 @@
 // Wire identity of the generated containerd/ttrpc/google messages, checked against bytes the
 // real containerd-shim-runc-v2 1.6.20 sent or accepted (shared/reference/ttrpc.md, task-api.md).
 import { describe, it, expect } from 'vitest';
-import { containerd, google, io, ttrpc, GO_ZERO_TIME_SECONDS, toTimestamp, fromTimestamp } from './index.js';
+import { containerd, google, ttrpc, GO_ZERO_TIME_SECONDS, toTimestamp, fromTimestamp } from './index.js';
+import { io } from './metrics.js';
 
 const v2 = containerd.task.v2;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

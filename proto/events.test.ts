@@ -2,11 +2,12 @@
 // containerd-shim-runc-v2 1.6.20 made for a TaskExit (shared/reference/events.md §2).
 import { describe, expect, it } from 'vitest';
 import {
-  CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, io, unpackCgroupMetrics,
+  CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL,
   GO_ZERO_TIME_SECONDS, OCI_PROCESS_TYPE_URL, google, TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, containerd, decodeEnvelopeEvent,
   encodeEvent, eventsServiceMethods, EVENTS_SERVICE, fromTimestamp, packJson, packMessage, RUNC_OPTIONS_TYPE_URL,
   taskServiceMethods, TASK_SERVICE, toTimestamp, topicOfTypeUrl, ttrpc, unpackJson, unpackMessage,
 } from './index.js';
+import { io, unpackCgroupMetrics } from './metrics.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));

@@ -1,7 +1,7 @@
 // proto layer, containerd side: the generated containerd/ttrpc/google messages and the helpers
 // around them. This is what the shim loads; the CRI messages live behind proto/cri.ts so the
 // shim never pays for them. See docs/proto.md.
-export { containerd, google, ttrpc, io } from './gen/containerd.js';
+export { containerd, google, ttrpc } from './gen/containerd.js';
 export { method, type MessageType, type MethodDescriptor, type PropsOf } from './message-type.js';
 export {
   TASK_SERVICE, EVENTS_SERVICE, taskServiceMethods, eventsServiceMethods,
@@ -17,7 +17,7 @@ export {
   TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, isTaskEventTopic, topicOfTypeUrl, encodeEvent, decodeEnvelopeEvent,
   type TaskEventTopic, type TaskEvent, type TaskEventInput,
 } from './events.js';
-export { unpackCgroupMetrics, type CgroupMetrics } from './metrics.js';
+// Cgroup metrics (io.containerd.cgroups.*, unpackCgroupMetrics): the proto/metrics.ts door.
 export { toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, type TimestampProps } from './timestamp.js';
 // ttrpc framing, client and server (proto/ttrpc/, its own sub-door).
 export * from './ttrpc/index.js';

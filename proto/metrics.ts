@@ -1,7 +1,11 @@
-// The cgroup metrics inside a shim Stats reply, told apart by their type URL.
+// The cgroup metrics inside a shim Stats reply, told apart by their type URL. Their generated
+// messages are a module of their own (gen/cgroups.js, not re-exported by proto/index.ts): the
+// shim imports this door on its first Stats call, never on its start path.
 import { InvalidArgumentError } from '../common/index.js';
 import { CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, decodeMessage, type AnyProps } from './any.js';
-import { io } from './gen/containerd.js';
+import { io } from './gen/cgroups.js';
+
+export { io };
 
 export type CgroupMetrics =
   | { cgroup: 1; metrics: io.containerd.cgroups.v1.Metrics }

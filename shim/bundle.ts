@@ -23,6 +23,19 @@ export async function bundleShim(root: string, outfile: string): Promise<string>
     format: 'cjs',
     outfile,
     external: ['koffi', 'pino'],
+    // Whitespace and syntax only: identifiers keep their names for stack traces in the shim log.
+    // Less source to read, parse and keep in the heap of every shim.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // protobufjs requires `long` when it is installed; berth decodes 64-bit fields as numbers
+    // (scripts/gen-proto.mjs), so the shim gets none and protobufjs takes its no-Long path.
+    plugins: [{
+      name: 'no-long',
+      setup(b) {
+        b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'berth-no-long' }));
+        b.onLoad({ filter: /.*/, namespace: 'berth-no-long' }, () => ({ contents: 'module.exports = null;', loader: 'js' }));
+      },
+    }],
     // The sources are ES modules that find external packages with createRequire(import.meta.url).
     define: { 'import.meta.url': '__berthImportMetaUrl' },
     banner: { js: "var __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -8,15 +8,17 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { deferredLogger, silentLogger, type Logger } from '../common/index.js';
 import { TASK_SERVICE, TtrpcServer, socketPathOf, taskServiceMethods } from '../proto/index.js';
-import { OomWatcher, Reaper, becomeSubreaper } from '../sys/index.js';
+import { OomWatcher, Reaper } from '../sys/index.js';
 import type { ShimFlags } from './flags.js';
 import { PodGuard } from './pod-guard.js';
 import { TtrpcPublisher } from './publisher.js';
 import { START_FD_ENV, inPlaceStart, type InPlaceStart } from './start.js';
-import { readContainerStats } from './stats.js';
 import { TaskService } from './task-service.js';
 
 const PUBLISHER_DRAIN_MS = 5_000;
+// pino is loaded this long after the shim serves (~25 ms of work kept off the daemon's first
+// calls); records logged until then are kept, and written at once if the process exits earlier.
+const LOG_OPEN_DELAY_MS = 250;
 
 export async function serve(flags: ShimFlags): Promise<void> {
   const reportFd = process.env[START_FD_ENV] ? Number(process.env[START_FD_ENV]) : -1;
@@ -37,8 +39,8 @@ async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<v
   const log = deferred.logger.child({ namespace: flags.namespace, id: flags.id, pid: process.pid });
   // Read now: the first bundle (our cwd) may be removed while later containers still run.
   const socketPath = start ? start.target.socketPath : flags.socket || readSocketPath();
-  becomeSubreaper();
-  const reaper = new Reaper({ logger: log });
+  // Child subreaper from the first spawn on (runc, the pod guard): koffi is not on the start path.
+  const reaper = new Reaper({ logger: log, subreaper: true });
   const publisher = new TtrpcPublisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, log);
   const oom = new OomWatcher({ logger: log });
   const guard = socketPath ? new PodGuard(`${socketPath}.pod`, reaper, log) : undefined;
@@ -70,7 +72,8 @@ async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<v
     publisher,
     log,
     oom,
-    stats: readContainerStats,
+    // The metrics messages are half the generated code: loaded on the first Stats call.
+    stats: async (c) => (await import('./stats.js')).readContainerStats(c),
     onShutdown: () => void shutdown(),
     onContainersChanged: (list) => guard?.update(list),
   });
@@ -98,7 +101,17 @@ async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<v
     await server.listen(flags.socket ? flags.socket : { fd: 3 });
   }
   log.info({ socket: socketPath }, 'shim serving');
-  setImmediate(() => deferred.resolve(openLog(flags.debug)));
+  let logOpened = false;
+  const openLogNow = (sync: boolean): void => {
+    if (logOpened) return;
+    logOpened = true;
+    deferred.resolve(openLog(flags.debug, sync));
+  };
+  const logTimer = setTimeout(() => openLogNow(false), LOG_OPEN_DELAY_MS);
+  process.once('exit', () => {
+    clearTimeout(logTimer);
+    openLogNow(true);
+  });
 }
 
 function readSocketPath(): string | undefined {
@@ -110,7 +123,7 @@ function readSocketPath(): string | undefined {
 }
 
 // The `log` FIFO in the bundle, opened write-only without blocking: containerd holds the reader.
-function openLog(debug: boolean): Logger {
+function openLog(debug: boolean, sync: boolean): Logger {
   let fd: number;
   try {
     fd = openSync('log', constants.O_WRONLY | constants.O_NONBLOCK);
@@ -119,7 +132,7 @@ function openLog(debug: boolean): Logger {
   }
   // Required at run time like common's logger (one copy of pino per process, none in the bundle).
   const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
-  const dest = pino.destination({ fd, sync: false });
+  const dest = pino.destination({ fd, sync });
   dest.on('error', () => undefined);
   return pino({ level: debug ? 'debug' : 'info', base: null, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }

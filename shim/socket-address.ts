@@ -1,7 +1,9 @@
 // Where a pod's shim listens (shim-v2.md §3-4): one socket per (daemon address, namespace,
 // group key), so every container of a pod finds the same shim. The group key is the first of
 // `io.containerd.runc.v2.group`, `io.kubernetes.cri.sandbox-id` in config.json, else the task id.
-import { createHash } from 'node:crypto';
+// sha256 from @noble/hashes, not node:crypto: loading node:crypto costs a shim start ~5-10 ms.
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../common/index.js';
@@ -35,6 +37,6 @@ export function readAnnotations(bundle: string): Record<string, string> {
 
 /** `unix://<dir>/<sha256hex(join(address, ns, key))>`, the runc shim's formula. */
 export function shimSocketAddress(address: string, namespace: string, key: string, dir = socketDir()): string {
-  const hash = createHash('sha256').update(path.join(address, namespace, key)).digest('hex');
+  const hash = bytesToHex(sha256(utf8ToBytes(path.join(address, namespace, key))));
   return `unix://${path.join(dir, hash)}`;
 }

@@ -1,7 +1,8 @@
 // Stats: the container's cgroup read by sys/ and packed the way the runc shim answers —
 // `io.containerd.cgroups.v1.Metrics` on a v1/hybrid host, `...v2.Metrics` on a unified one.
 import { NotFoundError } from '../common/index.js';
-import { CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, io, packMessage, type AnyProps } from '../proto/index.js';
+import { CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, packMessage, type AnyProps } from '../proto/index.js';
+import { io } from '../proto/metrics.js';
 import { cgroupVersion, readCgroupStatsOfPid, type CgroupStats } from '../sys/index.js';
 import type { Container } from './container.js';
 

@@ -34,6 +34,11 @@ export interface ReaperOptions {
   sweepMs?: number;
   /** Also reap adopted orphans nobody watches. Default true. */
   reapOrphans?: boolean;
+  /**
+   * Make this process a child subreaper before the first spawn() (koffi is loaded then, not at
+   * construction: a shim serves before it has a child). Default false.
+   */
+  subreaper?: boolean;
   logger?: Logger;
 }
 
@@ -59,11 +64,13 @@ export class Reaper {
   private readonly timer: NodeJS.Timeout;
   private readonly onSigchld = (): void => this.reapWatched();
   private readonly reapOrphans: boolean;
+  private needSubreaper: boolean;
   private readonly log: Logger;
   private closed = false;
 
   constructor(opts: ReaperOptions = {}) {
     this.reapOrphans = opts.reapOrphans ?? true;
+    this.needSubreaper = opts.subreaper ?? false;
     this.log = opts.logger ?? silentLogger;
     process.on('SIGCHLD', this.onSigchld);
     this.timer = setInterval(() => this.sweep(), opts.sweepMs ?? 1000);
@@ -113,6 +120,10 @@ export class Reaper {
 
   /** child_process.spawn with the child tracked (see trackSpawned). */
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+    if (this.needSubreaper) {
+      becomeSubreaper();
+      this.needSubreaper = false;
+    }
     const child = cpSpawn(command, args, options);
     this.trackSpawned(child);
     return child;
