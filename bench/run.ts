@@ -15,7 +15,7 @@ import { describeMachine, rand } from './proc.js';
 import { addSamples, type RunResult } from './report.js';
 import { FIGURES, type Figure } from './rows.js';
 import { berthDaemon, containerdDaemon, type SharedSetup } from './runtimes.js';
-import { shimFigures, type ShimKind } from './shim.js';
+import { nodeFloors, shimFigures, type ShimKind } from './shim.js';
 
 export interface BenchOptions {
   only: Figure[];
@@ -150,5 +150,11 @@ async function runShimFigures(o: BenchOptions, result: RunResult): Promise<void>
       }
     }
   }
-  result.remarks.push('shim rows: "berth" = containerd-shim-berth-v2 (node --max-semi-space-size=1, esbuild bundle), "containerd" = containerd-shim-runc-v2 1.6.20.');
+  try {
+    addSamples(result, 'floor', await nodeFloors(5, Math.min(o.pods, 10)));
+  } catch (err) {
+    result.errors.push({ figure: 'shim', runtime: 'floor', error: errText(err) });
+  }
+  result.remarks.push('shim floors: a bare `node --max-semi-space-size=1 -e 0` (spawn to exit) and the PSS of as many bare idle Node processes as pods: what any shim in Node pays before loading berth.');
+  result.remarks.push('shim rows: "berth" = containerd-shim-berth-v2 run by its launcher (node --max-semi-space-size=1, one CommonJS esbuild bundle), "containerd" = containerd-shim-runc-v2 1.6.20.');
 }

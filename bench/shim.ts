@@ -167,3 +167,32 @@ export async function shimFigures(kind: ShimKind, berthShim: string | undefined,
     await closeEnv(e);
   }
 }
+
+/**
+ * The floor of any shim written for Node: a bare `node --max-semi-space-size=1 -e 0` from spawn
+ * to exit (no bundle, no work), and the PSS of `pods` bare idle Node processes running side by
+ * side (what one Node process per pod costs before it loads a line of berth).
+ */
+export async function nodeFloors(starts: number, pods: number): Promise<Samples> {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const boot: number[] = [];
+  for (let i = 0; i < starts; i++) {
+    const t0 = nowMs();
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--max-semi-space-size=1', '-e', '0'], { env, stdio: 'ignore' });
+      child.once('error', reject);
+      child.once('exit', () => resolve());
+    });
+    boot.push(nowMs() - t0);
+  }
+  const idle = Array.from({ length: pods }, () =>
+    spawn(process.execPath, ['--max-semi-space-size=1', '-e', 'setInterval(() => {}, 60000)'], { env, stdio: 'ignore' }));
+  try {
+    await sleep(2_000);
+    const pss = idle.reduce((n, c) => n + (c.pid ? pssKiB(c.pid) : 0), 0) / pods / 1024;
+    return { 'shim-start': boot, 'shim-pss': [pss] };
+  } finally {
+    killPids(idle.map((c) => c.pid ?? 0).filter((p) => p > 0));
+  }
+}
