@@ -1,7 +1,9 @@
-// RunPodSandbox: reserve the name -> record (stage created) -> netns + CNI ADD (POD network) ->
-// sandbox image -> pod files -> pause rootfs -> spec -> task create + start in the pod's shim -> READY.
-// The stage is written before each step's side effect, so a restart knows what may be half
-// done; any failure unwinds every earlier step (CleanupStack, own deadline per step).
+// RunPodSandbox: reserve the name -> record (stage created) -> netns -> CNI ADD (POD network),
+// and meanwhile sandbox image -> pod files -> pause rootfs -> spec -> task create + start in the
+// pod's shim -> (network done) -> READY. The stage is written before each step's side effect, so
+// a restart knows what may be half done ('task' may have CNI ADD still in flight: recovery tears
+// down the network of every pod that is not 'complete'); any failure unwinds every earlier step
+// (CleanupStack, own deadline per step), the network only once its ADD has settled.
 import { randomBytes } from 'node:crypto';
 import { CleanupStack, InvalidArgumentError } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
@@ -50,17 +52,28 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
 
       const ns = sandboxNamespaceOptions(record);
       let netns = '';
+      let network: Promise<void> | undefined;
       if (ns.network !== NODE) {
         netns = netnsPath(deps.config.state, id);
         await stage('netns', { netnsPath: netns });
         await createNetns(netns);
         undo.push(`remove netns ${netns}`, () => removeNetns(netns));
         await stage('network');
-        // a failed setup undoes itself; a daemon killed mid-setup is undone by recoverNetworks
-        const net = await setupNetwork(deps, id, metadata, netns, config);
-        undo.push(`tear down pod network of ${id}`, () => deps.network.teardownPodNetwork({ id }, { removeNetns: false }));
-        await stage('network', { ip: net.ip, additionalIps: [...net.additionalIps] });
-        log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
+        // CNI ADD runs while the pause rootfs, spec and task are made (the pause process only
+        // joins the netns; nothing before READY needs the IP). A failed setup undoes itself; a
+        // daemon killed mid-setup is undone by recoverNetworks (only 'complete' pods keep one).
+        let added = false;
+        network = setupNetwork(deps, id, metadata, netns, config).then(async (net) => {
+          added = true;
+          await deps.store.sandboxes.update(id, (r) => ({ ...r, ip: net.ip, additionalIps: [...net.additionalIps] }));
+          log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
+        });
+        const pending = network;
+        pending.catch(() => undefined); // awaited below, or by the undo step
+        undo.push(`tear down pod network of ${id}`, async () => {
+          await pending.catch(() => undefined);
+          if (added) await deps.network.teardownPodNetwork({ id }, { removeNetns: false });
+        });
       }
 
       const image = await ensureSandboxImage(deps.images, deps.config.sandboxImage, log);
@@ -83,6 +96,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       });
       deps.logs.open(id, '', task); // the pause output is read and dropped, so its pipe never fills
       const pid = await deps.tasks.start(CRI_NAMESPACE, id);
+      await network;
       const ready = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos() }));
       undo.release();
       log.info({ pid, image: image.id }, 'pod sandbox ready');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { runtime } from '../../proto/cri.js';
-import { LOCAL_BUSYBOX, podConfig, startBerth, type Berth } from './cri-harness.js';
+import { LOCAL_BUSYBOX, podConfig, shimsOf, startBerth, until, type Berth } from './cri-harness.js';
 import { leftovers, NOTHING_LEFT, writeFakePlugin } from './network-harness.js';
 
 const v1 = runtime.v1;
@@ -100,4 +100,37 @@ describe('a failing CNI plugin', () => {
     expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
     expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
   }, 60_000);
+
+  // CNI ADD runs while the pause task is made: a slow ADD that fails finds the task already
+  // running, and the undo takes it (and its shim) away too.
+  it('a slow CNI ADD failing after the pause task started leaves no pod, shim, netns, veth, IP or rule', async () => {
+    await writeFakePlugin(b.net.env, 'berthslowfail', { failOn: ['ADD'], msg: 'too slow, then no', delayMs: 1_500 });
+    await b.net.env.writeConflist([PORTMAP, { type: 'berthslowfail' }]);
+    const running = until(() => shimsOf(b).length > 0, 'the pod shim to run during CNI ADD', 10_000);
+    const call = b.cri.runtime.RunPodSandbox({ config: podConfig(b, 'slow-refused') }).then(() => undefined, (e: unknown) => e);
+    await running;
+    const err = await call;
+    expect((err as Error).message).toMatch(/plugin type="berthslowfail" failed \(add\): too slow, then no/);
+    expect((await b.cri.runtime.ListPodSandbox({})).items).toEqual([]);
+    expect(await until(() => shimsOf(b).length === 0, 'the pod shim to be gone', 10_000)).toBe(true);
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 60_000);
+
+  it('killed during a slow CNI ADD with the pause task running: after the restart the pod is NOTREADY and removable, nothing leaks', async () => {
+    await writeFakePlugin(b.net.env, 'berthslowcrash', { crashParentOn: ['ADD'], marker, delayMs: 1_500 });
+    await b.net.env.writeConflist([PORTMAP, { type: 'berthslowcrash' }]);
+    await writeFile(marker, '');
+    const running = until(() => shimsOf(b).length > 0, 'the pod shim to run during CNI ADD', 10_000);
+    const call = callDuringCrash(() => b.cri.runtime.RunPodSandbox({ config: podConfig(b, 'slow-victim') }));
+    await running;
+    await call;
+    await rm(marker);
+    await b.start();
+    const victim = (await b.cri.runtime.ListPodSandbox({})).items.find((p) => p.metadata?.name === 'slow-victim')!;
+    expect(await state(victim.id!)).toBe(v1.PodSandboxState.SANDBOX_NOTREADY);
+    await b.cri.runtime.StopPodSandbox({ podSandboxId: victim.id! });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId: victim.id! });
+    expect(await until(() => shimsOf(b).length === 0, 'the pod shim to be gone', 10_000)).toBe(true);
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 120_000);
 });

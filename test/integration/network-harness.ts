@@ -151,14 +151,15 @@ export async function unreachable(url: string, netns?: string): Promise<boolean>
 export async function writeFakePlugin(
   env: NetEnv,
   type: string,
-  behaviour: { failOn?: string[]; hangOn?: string[]; crashParentOn?: string[]; marker?: string; msg?: string },
+  behaviour: { failOn?: string[]; hangOn?: string[]; crashParentOn?: string[]; marker?: string; msg?: string; delayMs?: number },
 ): Promise<void> {
   const script = `#!${process.execPath}
 const cmd = process.env.CNI_COMMAND;
 const b = ${JSON.stringify(behaviour)};
 let input = '';
 process.stdin.on('data', (d) => (input += d));
-process.stdin.on('end', () => {
+process.stdin.on('end', () => setTimeout(act, b.delayMs || 0));
+function act() {
   const conf = JSON.parse(input || '{}');
   if ((b.crashParentOn || []).includes(cmd) && require('fs').existsSync(b.marker)) {
     process.kill(process.ppid, 'SIGKILL');
@@ -174,7 +175,7 @@ process.stdin.on('end', () => {
     process.exit(1);
   }
   if (cmd === 'ADD') process.stdout.write(JSON.stringify(conf.prevResult || { cniVersion: conf.cniVersion, interfaces: [], ips: [] }));
-});
+}
 `;
   await writeFile(join(env.binDir, type), script, { mode: 0o755 });
 }

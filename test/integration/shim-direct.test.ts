@@ -5,7 +5,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlin
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../common/index.js';
-import { containerd, google, io, socketPathOf } from '../../proto/index.js';
+import { containerd, google, socketPathOf } from '../../proto/index.js';
+import { io } from '../../proto/metrics.js';
 import { shimSocketAddress } from '../../shim/index.js';
 import { projectRoot } from '../helpers/bundle.js';
 import {
