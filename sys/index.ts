@@ -16,6 +16,7 @@ export {
   kill,
   mount,
   umount2,
+  mkfifo,
   eventfd,
   readEventfd,
   writeFd,

@@ -66,6 +66,7 @@ const PROTOTYPES = {
   kill: 'int kill(int pid, int sig)',
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
   umount2: 'int umount2(const char *target, int flags)',
+  mkfifo: 'int mkfifo(const char *path, unsigned int mode)',
   eventfd: 'int eventfd(unsigned int initval, int flags)',
   read: 'long read(int fd, _Out_ uint8_t *buf, unsigned long count)',
   write: 'long write(int fd, const uint8_t *buf, unsigned long count)',
@@ -201,6 +202,11 @@ export function mount(source: string | null, target: string, fstype: string | nu
 
 export function umount2(target: string, flags: number): void {
   sys('umount2', target, target, flags);
+}
+
+/** mkfifo(3); the umask applies to `mode` (chmod afterwards for an exact mode). */
+export function mkfifo(path: string, mode: number): void {
+  sys('mkfifo', path, path, mode);
 }
 
 export function eventfd(initval: number, flags: number): number {
