@@ -50,8 +50,8 @@ export async function createNetns(stateDirOrPath: string, id?: string): Promise<
     throw e;
   }
   try {
-    await run('unshare', [`--net=${path}`, 'true'], { timeout: TOOL_TIMEOUT_MS });
-    await run('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], { timeout: TOOL_TIMEOUT_MS });
+    // One process chain: unshare pins the new namespace, then runs `ip` inside it.
+    await run('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], { timeout: TOOL_TIMEOUT_MS });
   } catch (err) {
     await removeNetns(path);
     const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
