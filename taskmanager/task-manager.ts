@@ -2,12 +2,13 @@
 // drives tasks over one ttrpc connection per shim, feeds every exit into the exit monitor, and
 // cleans up after dead shims. Reload after a daemon restart lives in reload.ts.
 //
-// Task life:  createTask: bundle + log FIFO -> `<shim> start` -> shim-binary-path -> dial/reuse
+// Task life:  createTask: bundle + log FIFO -> `<shim> start` (skipped when the task's pod has a
+//             live shim of the same binary: its address is reused) -> shim-binary-path -> dial/reuse
 //             -> stdio FIFOs -> Create -> Wait armed  |  start -> Start  |  ... |  delete: Delete
 //             -> (last task of the shim) Shutdown -> bundle removed.
 // Exits:      Wait (armed before Start), /tasks/exit events, and dead-shim handling all go to
 //             ExitMonitor.record, which de-duplicates and records durably before publishing.
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import {
   AlreadyExistsError, CleanupStack, InvalidArgumentError, KeyedMutex, NotFoundError, isKind, silentLogger, validateIdentifier, type Logger,
@@ -106,6 +107,10 @@ export interface TaskEntry {
 }
 
 export const taskKey = (namespace: string, id: string): string => `${namespace}/${id}`;
+
+/** The annotations a shim groups tasks by (shim-v2.md §3), first match wins. */
+const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
+const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
 
 export class TaskManager {
   readonly stateDir: string;
@@ -224,7 +229,17 @@ export class TaskManager {
       const logFifo = this.openShimLog(b);
       undo.push('close shim log', () => logFifo.destroy());
       const options = req.options ? encodeRuncOptions(req.options) : undefined;
-      const address = await shimStart(this.shimContext(binary, b), options ? encodeAnyBytes(options) : undefined, this.timeouts.start);
+      const podShim = this.#podShim(req, binary);
+      let address: string;
+      if (podShim) {
+        // The pod's shim serves already: no `<shim> start` (containerd 1.7 reuses a sandbox's shim
+        // the same way). The bundle gets the `address` file the shim would have written.
+        address = podShim.address;
+        await writeFile(bundleFile(b, '.address'), address, { mode: 0o600 });
+        await rename(bundleFile(b, '.address'), bundleFile(b, 'address'));
+      } else {
+        address = await shimStart(this.shimContext(binary, b), options ? encodeAnyBytes(options) : undefined, this.timeouts.start);
+      }
       await writeFile(bundleFile(b, 'shim-binary-path'), binary);
       const conn = await this.pool.acquire(address, req.namespace, binary);
       undo.push(`release shim ${address}`, async () => {
@@ -246,6 +261,22 @@ export class TaskManager {
       await undo.unwind(this.log, { timeoutMs: this.timeouts.cleanup });
       throw err;
     }
+  }
+
+  /**
+   * The live shim of the task's pod, when the task names a pod (io.kubernetes.cri.sandbox-id,
+   * no io.containerd.runc.v2.group of its own) whose sandbox task runs in a shim of the same
+   * binary in the same namespace; undefined means `<shim> start` decides.
+   */
+  #podShim(req: CreateTaskRequest, binary: string): ShimConn | undefined {
+    const annotations = (req.spec as { annotations?: Record<string, unknown> }).annotations;
+    if (!annotations || typeof annotations !== 'object' || annotations[GROUP_ANNOTATION] !== undefined) return undefined;
+    const sandboxId = annotations[SANDBOX_ID_ANNOTATION];
+    if (typeof sandboxId !== 'string' || sandboxId === '' || sandboxId === req.id) return undefined;
+    const sandbox = this.tasks.get(taskKey(req.namespace, sandboxId));
+    const conn = sandbox?.shim;
+    if (!conn || conn.binary !== binary || conn.closing || conn.api.client.closed) return undefined;
+    return conn;
   }
 
   #handle(e: TaskEntry): TaskHandle {

@@ -50,6 +50,11 @@ export function podSpec(args: string[], sandboxId: string): OciSpec {
   return makeOciSpec({ args, annotations: { 'io.kubernetes.cri.sandbox-id': sandboxId } });
 }
 
+/** A task of pod `sandboxId` that names its own shim group (io.containerd.runc.v2.group wins). */
+export function makeOciSpecForGroup(args: string[], sandboxId: string, group: string): OciSpec {
+  return makeOciSpec({ args, annotations: { 'io.kubernetes.cri.sandbox-id': sandboxId, 'io.containerd.runc.v2.group': group } });
+}
+
 export const rootfsMounts = (env: TmEnv): Array<{ type: string; source: string; options: string[] }> => [
   { type: 'bind', source: env.rootfs, options: ['rbind', 'rw'] },
 ];

@@ -1,9 +1,10 @@
 // One shim per pod with the real containerd-shim-runc-v2: a pause-like task and three containers
 // of the same sandbox share ONE shim process; every exit code arrives through Wait; exec works.
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  TEST_RUNTIMES, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, useTestTaskManager,
+  TEST_RUNTIMES, makeOciSpecForGroup, mountsUnder, podSpec, rootfsMounts, shimServers, shimSocketPath, useTestTaskManager,
 } from '../helpers/tm-daemon-env.js';
 
 const PAUSE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
@@ -130,6 +131,45 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('task manager with $runtim
     await tm.kill(ns, 'many', 9, { all: true });
     expect((await tm.wait(ns, 'many')).exitStatus).toBe(137);
     await tm.delete(ns, 'many');
+    await expect.poll(() => shimServers(ns), { timeout: 5_000 }).toEqual([]);
+  });
+});
+
+// A wrapper around the real runc shim that logs each action word, to count `<shim> start` runs.
+describe('task manager: the pod shim is reused without `<shim> start`', () => {
+  const ctx = useTestTaskManager({ runtime: 'io.containerd.runc.v2' });
+
+  it('runs `start` once per pod; a task with its own group annotation still gets `start`', async () => {
+    const { env, tm } = ctx;
+    const ns = env.namespace;
+    const log = path.join(env.dir, 'shim-actions');
+    const wrapper = path.join(env.dir, 'containerd-shim-runc-v2');
+    writeFileSync(wrapper, `#!/bin/sh\nfor a; do last=$a; done\necho "$last" >> ${log}\nexec /usr/bin/containerd-shim-runc-v2 "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    env.runtimePaths['io.containerd.runc.v2'] = wrapper;
+    const starts = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l === 'start').length : 0);
+    const create = (id: string, spec: unknown) => tm.createTask({ namespace: ns, id, runtime: 'io.containerd.runc.v2', spec, rootfs: rootfsMounts(env) });
+
+    const sb = await create('sb', podSpec(PAUSE, 'sb'));
+    await tm.start(ns, 'sb');
+    const c1 = await create('c1', podSpec(['sleep', '1000'], 'sb'));
+    const c2 = await create('c2', podSpec(['sleep', '1000'], 'sb'));
+    expect(starts()).toBe(1);
+    expect(new Set([sb.shimAddress, c1.shimAddress, c2.shimAddress]).size).toBe(1);
+    // the bundle gets the address file the shim would have written
+    expect(readFileSync(path.join(c1.bundle, 'address'), 'utf8')).toBe(sb.shimAddress);
+    expect(await shimServers(ns)).toHaveLength(1);
+
+    const own = await create('g1', makeOciSpecForGroup(['sleep', '1000'], 'sb', 'elsewhere'));
+    expect(starts()).toBe(2);
+    expect(own.shimAddress).not.toBe(sb.shimAddress);
+    expect(await shimServers(ns)).toHaveLength(2);
+
+    for (const id of ['c1', 'c2', 'g1', 'sb']) {
+      await tm.kill(ns, id, 9);
+      await tm.wait(ns, id);
+      await tm.delete(ns, id);
+    }
     await expect.poll(() => shimServers(ns), { timeout: 5_000 }).toEqual([]);
   });
 });
