@@ -100,9 +100,13 @@ export async function downloadAndUnpack<T>(layers: readonly T[], limit: number, 
   failed.catch(() => undefined);
   const downloads = layers.map((l) => run(async () => {
     if (stopped) return;
-    await download(l);
+    try {
+      await download(l);
+    } catch (err) {
+      stopped = true; // before the slot is handed on: the next waiting download must see it
+      throw err;
+    }
   }).catch((err: unknown) => {
-    stopped = true;
     fail(err);
     throw err;
   }));
