@@ -130,6 +130,40 @@ describe('downloads', () => {
     expect(rec.chainIds).toHaveLength(6);
     expect(reg.maxBlobsInFlight).toBe(3);
   });
+
+  it('unpacks the first layers while the later ones still download', async () => {
+    const layers = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => makeLayer([{ name: `f${i}`, content: String(i) }])));
+    const img = makeImage(layers);
+    const reg = await serve(img, { blobDelayMs: 150 });
+    const { svc } = await openService({ maxConcurrentDownloads: 3 });
+    const events: string[] = [];
+    const commitLayer = svc.snapshots.commitLayer.bind(svc.snapshots);
+    svc.snapshots.commitLayer = (chainId, ...rest) => {
+      events.push(`unpack ${chainId}`);
+      return commitLayer(chainId, ...rest);
+    };
+    const last = img.layers[5]!.digest;
+    const rec = await svc.pull(`${reg.host}/x/y:v1`, {
+      onProgress: (p) => { if (p.digest === last && p.bytes === p.total) events.push('last downloaded'); },
+    });
+    expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeGreaterThan(-1);
+    expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeLessThan(events.indexOf('last downloaded'));
+    expect(events.filter((e) => e.startsWith('unpack'))).toEqual(rec.chainIds.map((c) => `unpack ${c}`));
+  });
+
+  it('a tampered layer among concurrent downloads fails the pull and leaves no blob, snapshot or ingest file', async () => {
+    const layers = await Promise.all([1, 2, 3, 4, 5].map((i) => makeLayer([{ name: `f${i}`, content: `layer ${i}`.repeat(1000) }])));
+    const img = makeImage(layers);
+    const bad = img.layers[3]!;
+    const tampered = Buffer.from(bad.data);
+    tampered[tampered.length - 20] ^= 0xff;
+    const reg = await serve(img, { blobDelayMs: 50, tamper: new Map([[bad.digest, tampered]]) });
+    const { svc } = await openService({ maxConcurrentDownloads: 3 });
+    const err = await svc.pull(`${reg.host}/x/y:v1`).catch((e: unknown) => e);
+    expect(isKind(err, 'failed-precondition')).toBe(true);
+    expect((err as Error).message).toMatch(/unexpected commit digest/);
+    await expectEmptyStore(svc);
+  });
 });
 
 describe('concurrent pulls', () => {
