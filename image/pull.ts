@@ -1,6 +1,6 @@
-// PullImage: resolve the ref on its hosts, fetch index -> manifest (linux/amd64) -> config ->
-// layers (3 at a time, verified into the content store) while unpacking each layer into its
-// snapshot as soon as it and the layers below it are in, and record the image. Blobs and
+// PullImage: resolve the ref on its hosts, fetch index -> manifest (linux/amd64), then config and
+// layers (3 at a time, config first, verified into the content store) while unpacking each layer
+// into its snapshot as soon as it and the layers below it are in, and record the image. Blobs and
 // snapshots in flight are leased so a concurrent GC keeps them.
 import { createHash } from 'node:crypto';
 import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
@@ -9,7 +9,7 @@ import type { ContentStore } from './content-store.js';
 import { resolveHosts } from './hosts.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import {
-  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor,
+  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor, type ImageConfig,
 } from './media-types.js';
 import { formatReference, parseReference, repoName } from './reference.js';
 import { RegistryClient } from './registry-client.js';
@@ -179,18 +179,26 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
         });
       });
     };
-    await fetchBlob(manifest.config);
-    const config = parseImageConfig(await deps.content.readBytes(manifest.config.digest), `config ${manifest.config.digest}`);
-    const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== manifest.layers.length) {
-      throw new FailedPreconditionError(`image ${formatReference(ref)}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
-    }
+    // The config is fetched with the layers, first in line, and "unpacked" first: parsed and
+    // checked against the layers before any layer is unpacked.
+    let config!: ImageConfig;
+    let diffIds: readonly string[] = [];
+    let chainIds: string[] = [];
     const compressions = manifest.layers.map((l) => layerCompression(l.mediaType));
-    const chainIds = chainIdsOf(diffIds);
-    lease(...chainIds);
-    await downloadAndUnpack(manifest.layers, deps.maxConcurrentDownloads, fetchBlob, async (layer, i) => {
+    await downloadAndUnpack([manifest.config, ...manifest.layers], deps.maxConcurrentDownloads, fetchBlob, async (blob, j) => {
+      if (j === 0) {
+        config = parseImageConfig(await deps.content.readBytes(blob.digest), `config ${blob.digest}`);
+        diffIds = config.rootfs.diff_ids;
+        if (diffIds.length !== manifest.layers.length) {
+          throw new FailedPreconditionError(`image ${formatReference(ref)}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
+        }
+        chainIds = chainIdsOf(diffIds);
+        lease(...chainIds);
+        return;
+      }
+      const i = j - 1;
       await deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
-        () => deps.content.openRead(layer.digest), compressions[i]!);
+        () => deps.content.openRead(blob.digest), compressions[i]!);
     });
     size += manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0);
     const blobs = [...new Set([top.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
