@@ -1,6 +1,7 @@
 // Pulls from a tiny Node server playing a registry, for what docker-registry will not do:
 // tampered blobs, bearer-token auth, stalled transfers, hostile layers, bad diff_ids.
 import { Level } from 'level';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,21 @@ describe('pull integrity', () => {
     const reg = await serve(img);
     const { svc } = await openService();
     await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'failed-precondition', message: expect.stringMatching(/wrong diff id/) });
+    await expectEmptyStore(svc);
+  });
+
+  it('refuses a config whose diff_ids do not match the layers, leaving nothing behind', async () => {
+    const l1 = await makeLayer([{ name: 'f', content: 'x' }]);
+    const l2 = await makeLayer([{ name: 'g', content: 'y' }]);
+    const one = makeImage([l1]);
+    const desc = (b: { mediaType: string; digest: string; size: number }) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size });
+    const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+    const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config: desc(one.config), layers: [l1, l2].map(desc) }));
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const img: BuiltImage = { config: one.config, layers: [l1, l2], manifest: { data, digest, size: data.length, mediaType } };
+    const reg = await serve(img, { blobDelayMs: 20 });
+    const { svc } = await openService();
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'failed-precondition', message: expect.stringMatching(/2 layers but 1 diff_ids/) });
     await expectEmptyStore(svc);
   });
 
