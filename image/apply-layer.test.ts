@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,21 @@ async function apply(entries: LayerEntry[], gzip = true) {
 }
 
 describe('applyLayer', () => {
+  it('writes large files exactly (batched writes over many input chunks), from gzip and plain tars', async () => {
+    const big = randomBytes(3 * (1 << 20) + 12345);
+    const small = Buffer.from('tail');
+    for (const gzip of [true, false]) {
+      const l = await makeLayer([{ name: `big${gzip}`, content: big }, { name: `small${gzip}`, content: small }], { gzip });
+      // Fed in odd-sized pieces so chunk boundaries never line up with the batches.
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < l.data.length; i += 7777) pieces.push(l.data.subarray(i, i + 7777));
+      const r = await applyLayer(root, Readable.from(pieces), gzip ? 'gzip' : 'none');
+      expect(r.diffId).toBe(l.diffId);
+      expect((await fs.readFile(path.join(root, `big${gzip}`))).equals(big)).toBe(true);
+      expect(await fs.readFile(path.join(root, `small${gzip}`), 'utf8')).toBe('tail');
+    }
+  });
+
   it('keeps files, modes, owners, links, devices and times', async () => {
     await apply([
       { name: 'd/', type: 'directory', mode: 0o750, uid: 12, gid: 34 },

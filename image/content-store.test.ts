@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,5 +29,23 @@ describe('content store', () => {
     expect(() => cs.blobPath('sha256:../../x')).toThrow(expect.objectContaining({ kind: 'invalid-argument' }));
     await cs.delete(digest);
     expect(await cs.list()).toEqual([]);
+  });
+
+  it('writes big blobs arriving in small chunks exactly, and a size overrun mid-way leaves nothing', async () => {
+    const cs = await ContentStore.open(root);
+    const data = randomBytes(3 * (1 << 20) + 4321);
+    const digest = sha256Of(data);
+    const pieces = (b: Buffer) => { const out: Buffer[] = []; for (let i = 0; i < b.length; i += 16411) out.push(b.subarray(i, i + 16411)); return out; };
+    let seen = 0;
+    await cs.write(Readable.from(pieces(data)), { digest, size: data.length }, (n) => { seen += n; });
+    expect(seen).toBe(data.length);
+    expect((await cs.readBytes(digest)).equals(data)).toBe(true);
+    const chunks: Buffer[] = [];
+    for await (const c of cs.openRead(digest)) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    const other = randomBytes(2 << 20);
+    await expect(cs.write(Readable.from(pieces(other)), { digest: sha256Of(other), size: 1 << 20 })).rejects.toThrow(/more than the expected/);
+    expect(await cs.list()).toEqual([digest]);
+    expect(await fs.readdir(cs.ingestDir)).toEqual([]);
   });
 });

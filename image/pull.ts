@@ -1,6 +1,7 @@
-// PullImage: resolve the ref on its hosts, fetch index -> manifest (linux/amd64) -> config ->
-// layers (3 at a time, verified into the content store), unpack the chain into snapshots, and
-// record the image. Blobs and snapshots in flight are leased so a concurrent GC keeps them.
+// PullImage: resolve the ref on its hosts, fetch index -> manifest (linux/amd64), then config and
+// layers (3 at a time, config first, verified into the content store) while unpacking each layer
+// into its snapshot as soon as it and the layers below it are in, and record the image. Blobs and
+// snapshots in flight are leased so a concurrent GC keeps them.
 import { createHash } from 'node:crypto';
 import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
@@ -8,7 +9,7 @@ import type { ContentStore } from './content-store.js';
 import { resolveHosts } from './hosts.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import {
-  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor,
+  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor, type ImageConfig,
 } from './media-types.js';
 import { formatReference, parseReference, repoName } from './reference.js';
 import { RegistryClient } from './registry-client.js';
@@ -68,21 +69,58 @@ export function chainIdsOf(diffIds: readonly string[]): string[] {
   return out;
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= err;
-      }
+/** Runs at most `limit` of the functions handed to it at once, in the order they were handed. */
+function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (active >= limit) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
+}
+
+/**
+ * Downloads `layers` (at most `limit` at once, in order) and unpacks each with `unpack` as soon
+ * as it and every layer below it are in, so unpacking overlaps the downloads still running. The
+ * first failure stops the downloads not yet started; it is thrown once every download started
+ * has settled (so no download is left running behind a failed pull).
+ */
+export async function downloadAndUnpack<T>(layers: readonly T[], limit: number, download: (l: T) => Promise<void>,
+  unpack: (l: T, i: number) => Promise<void>): Promise<void> {
+  const run = limiter(Math.max(1, limit));
+  let stopped = false;
+  let fail!: (err: unknown) => void;
+  const failed = new Promise<never>((_r, reject) => { fail = reject; });
+  failed.catch(() => undefined);
+  const downloads = layers.map((l) => run(async () => {
+    if (stopped) return;
+    try {
+      await download(l);
+    } catch (err) {
+      stopped = true; // before the slot is handed on: the next waiting download must see it
+      throw err;
+    }
+  }).catch((err: unknown) => {
+    fail(err);
+    throw err;
+  }));
+  for (const d of downloads) d.catch(() => undefined);
+  try {
+    for (let i = 0; i < layers.length; i++) {
+      await Promise.race([downloads[i]!, failed]);
+      await unpack(layers[i]!, i);
+    }
+  } catch (err) {
+    stopped = true;
+    await Promise.allSettled(downloads);
+    throw err;
+  }
 }
 
 export async function pullImage(deps: PullDeps, refText: string, opts: PullOptions = {}): Promise<ImageRecord> {
@@ -141,21 +179,27 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
         });
       });
     };
-    await fetchBlob(manifest.config);
-    const config = parseImageConfig(await deps.content.readBytes(manifest.config.digest), `config ${manifest.config.digest}`);
-    const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== manifest.layers.length) {
-      throw new FailedPreconditionError(`image ${formatReference(ref)}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
-    }
+    // The config is fetched with the layers, first in line, and "unpacked" first: parsed and
+    // checked against the layers before any layer is unpacked.
+    let config!: ImageConfig;
+    let diffIds: readonly string[] = [];
+    let chainIds: string[] = [];
     const compressions = manifest.layers.map((l) => layerCompression(l.mediaType));
-    const chainIds = chainIdsOf(diffIds);
-    lease(...chainIds);
-    await mapLimit(manifest.layers, deps.maxConcurrentDownloads, fetchBlob);
-    for (let i = 0; i < chainIds.length; i++) {
-      const layer = manifest.layers[i]!;
+    await downloadAndUnpack([manifest.config, ...manifest.layers], deps.maxConcurrentDownloads, fetchBlob, async (blob, j) => {
+      if (j === 0) {
+        config = parseImageConfig(await deps.content.readBytes(blob.digest), `config ${blob.digest}`);
+        diffIds = config.rootfs.diff_ids;
+        if (diffIds.length !== manifest.layers.length) {
+          throw new FailedPreconditionError(`image ${formatReference(ref)}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
+        }
+        chainIds = chainIdsOf(diffIds);
+        lease(...chainIds);
+        return;
+      }
+      const i = j - 1;
       await deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
-        () => deps.content.openRead(layer.digest), compressions[i]!);
-    }
+        () => deps.content.openRead(blob.digest), compressions[i]!);
+    });
     size += manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0);
     const blobs = [...new Set([top.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
     const rec = await deps.images.upsert({

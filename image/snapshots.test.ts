@@ -53,6 +53,22 @@ describe('Snapshotter', () => {
     expect((await fs.readdir(s.dir)).sort()).toEqual(['1', '2']);
   });
 
+  it('applies through a volatile overlay (no sync of the whole upper filesystem at unmount)', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const layers = [await makeLayer([{ name: 'a', content: 'a' }]), await makeLayer([{ name: 'b', content: 'b' }])];
+    await commit(s, layers, 0);
+    const chain = chainIdsOf(layers.map((l) => l.diffId));
+    let line: string | undefined;
+    // open() runs once the apply overlay is mounted.
+    await s.commitLayer(chain[1]!, chain[0]!, layers[1]!.diffId, () => {
+      line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(tmp) && l.includes(' overlay '));
+      return Readable.from([layers[1]!.data]);
+    }, 'gzip');
+    expect(line).toMatch(/[ ,](fsync=)?volatile(,|$)/); // newer kernels show `fsync=volatile`
+    expect(mounted()).toBe(false);
+    expect(await fs.readFile(path.join(s.fsDir(s.get(chain[1]!)!), 'b'), 'utf8')).toBe('b');
+  });
+
   it('drops leftovers of an interrupted unpack on open and keeps committed ones', async () => {
     const s = await Snapshotter.open(root(), db, silentLogger);
     const layers = [await makeLayer([{ name: 'f', content: 'x' }])];

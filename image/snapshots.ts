@@ -12,6 +12,7 @@ import { applyLayer } from './apply-layer.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import type { Compression } from './media-types.js';
 import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
+import { EINVAL, errnoOf } from './syscalls.js';
 
 export interface SnapshotRecord {
   readonly key: string;
@@ -104,7 +105,7 @@ export class Snapshotter {
           const merged = path.join(tmp, 'merged');
           await fs.mkdir(work);
           await fs.mkdir(merged);
-          mountAll([overlayMount(lowers, upper, work)], merged);
+          mountApplyOverlay(lowers, upper, work, merged);
           try {
             result = await applyLayer(merged, open(), compression);
           } finally {
@@ -180,6 +181,32 @@ export class Snapshotter {
       return true;
     });
   }
+}
+
+/** Whether the kernel's overlay takes `volatile` (5.10+); settled by the first apply mount. */
+let applyVolatile: boolean | undefined;
+
+/**
+ * Mounts the temporary overlay a layer is applied through. It is `volatile` where the kernel
+ * has that option: unmounting a normal overlay syncs the whole upper filesystem (every dirty
+ * page on it, the blobs other downloads are writing included), which is most of an unpack's
+ * time; the first layer, extracted without an overlay, never had that sync either. What keeps
+ * a snapshot safe is unchanged: it is renamed into place and recorded only after it applied
+ * with the right diffID, and leftovers without a record are removed on open.
+ */
+function mountApplyOverlay(lowers: readonly string[], upper: string, work: string, merged: string): void {
+  const m = overlayMount(lowers, upper, work);
+  if (applyVolatile !== false) {
+    try {
+      mountAll([{ ...m, options: [...m.options, 'volatile'] }], merged);
+      applyVolatile = true;
+      return;
+    } catch (err) {
+      if (applyVolatile === true || errnoOf(err) !== EINVAL) throw err;
+      applyVolatile = false;
+    }
+  }
+  mountAll([m], merged);
 }
 
 export function overlayMount(lowers: readonly string[], upper: string, work: string): Mount {

@@ -1,6 +1,7 @@
 // Pulls from a tiny Node server playing a registry, for what docker-registry will not do:
 // tampered blobs, bearer-token auth, stalled transfers, hostile layers, bad diff_ids.
 import { Level } from 'level';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,6 +103,21 @@ describe('pull integrity', () => {
     await expectEmptyStore(svc);
   });
 
+  it('refuses a config whose diff_ids do not match the layers, leaving nothing behind', async () => {
+    const l1 = await makeLayer([{ name: 'f', content: 'x' }]);
+    const l2 = await makeLayer([{ name: 'g', content: 'y' }]);
+    const one = makeImage([l1]);
+    const desc = (b: { mediaType: string; digest: string; size: number }) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size });
+    const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+    const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config: desc(one.config), layers: [l1, l2].map(desc) }));
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const img: BuiltImage = { config: one.config, layers: [l1, l2], manifest: { data, digest, size: data.length, mediaType } };
+    const reg = await serve(img, { blobDelayMs: 20 });
+    const { svc } = await openService();
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'failed-precondition', message: expect.stringMatching(/2 layers but 1 diff_ids/) });
+    await expectEmptyStore(svc);
+  });
+
   it('fails a stalled download with DeadlineExceeded', async () => {
     const img = makeImage([await busyboxLayer()]);
     const reg = await serve(img, { stall: { digest: img.layers[0]!.digest, after: 1000 } });
@@ -129,6 +145,40 @@ describe('downloads', () => {
     const rec = await svc.pull(`${reg.host}/x/y:v1`);
     expect(rec.chainIds).toHaveLength(6);
     expect(reg.maxBlobsInFlight).toBe(3);
+  });
+
+  it('unpacks the first layers while the later ones still download', async () => {
+    const layers = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => makeLayer([{ name: `f${i}`, content: String(i) }])));
+    const img = makeImage(layers);
+    const reg = await serve(img, { blobDelayMs: 150 });
+    const { svc } = await openService({ maxConcurrentDownloads: 3 });
+    const events: string[] = [];
+    const commitLayer = svc.snapshots.commitLayer.bind(svc.snapshots);
+    svc.snapshots.commitLayer = (chainId, ...rest) => {
+      events.push(`unpack ${chainId}`);
+      return commitLayer(chainId, ...rest);
+    };
+    const last = img.layers[5]!.digest;
+    const rec = await svc.pull(`${reg.host}/x/y:v1`, {
+      onProgress: (p) => { if (p.digest === last && p.bytes === p.total) events.push('last downloaded'); },
+    });
+    expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeGreaterThan(-1);
+    expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeLessThan(events.indexOf('last downloaded'));
+    expect(events.filter((e) => e.startsWith('unpack'))).toEqual(rec.chainIds.map((c) => `unpack ${c}`));
+  });
+
+  it('a tampered layer among concurrent downloads fails the pull and leaves no blob, snapshot or ingest file', async () => {
+    const layers = await Promise.all([1, 2, 3, 4, 5].map((i) => makeLayer([{ name: `f${i}`, content: `layer ${i}`.repeat(1000) }])));
+    const img = makeImage(layers);
+    const bad = img.layers[3]!;
+    const tampered = Buffer.from(bad.data);
+    tampered[tampered.length - 20] ^= 0xff;
+    const reg = await serve(img, { blobDelayMs: 50, tamper: new Map([[bad.digest, tampered]]) });
+    const { svc } = await openService({ maxConcurrentDownloads: 3 });
+    const err = await svc.pull(`${reg.host}/x/y:v1`).catch((e: unknown) => e);
+    expect(isKind(err, 'failed-precondition')).toBe(true);
+    expect((err as Error).message).toMatch(/unexpected commit digest/);
+    await expectEmptyStore(svc);
   });
 });
 
