@@ -53,23 +53,33 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       const ns = sandboxNamespaceOptions(record);
       let netns = '';
       let network: Promise<void> | undefined;
+      let netnsReady: Promise<void> = Promise.resolve();
       if (ns.network !== NODE) {
         netns = netnsPath(deps.config.state, id);
         await stage('netns', { netnsPath: netns });
-        await createNetns(netns);
-        undo.push(`remove netns ${netns}`, () => removeNetns(netns));
-        await stage('network');
-        // CNI ADD runs while the pause rootfs, spec and task are made (the pause process only
-        // joins the netns; nothing before READY needs the IP). A failed setup undoes itself; a
-        // daemon killed mid-setup is undone by recoverNetworks (only 'complete' pods keep one).
+        // The netns and then CNI ADD are made while the pause rootfs, spec and task are (the
+        // pause process only joins the netns, at create; nothing before READY needs the IP). A
+        // failed step undoes itself; a daemon killed meanwhile is undone by recoverNetworks (only
+        // 'complete' pods keep a network).
+        let made = false;
+        netnsReady = createNetns(netns).then(async () => {
+          made = true;
+          await stage('network');
+        });
+        const nsPending = netnsReady;
+        nsPending.catch(() => undefined); // awaited below, or by the undo steps
+        undo.push(`remove netns ${netns}`, async () => {
+          await nsPending.catch(() => undefined);
+          if (made) await removeNetns(netns);
+        });
         let added = false;
-        network = setupNetwork(deps, id, metadata, netns, config).then(async (net) => {
+        network = nsPending.then(() => setupNetwork(deps, id, metadata, netns, config)).then(async (net) => {
           added = true;
           await deps.store.sandboxes.update(id, (r) => ({ ...r, ip: net.ip, additionalIps: [...net.additionalIps] }));
           log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
         });
         const pending = network;
-        pending.catch(() => undefined); // awaited below, or by the undo step
+        pending.catch(() => undefined);
         undo.push(`tear down pod network of ${id}`, async () => {
           await pending.catch(() => undefined);
           if (added) await deps.network.teardownPodNetwork({ id }, { removeNetns: false });
@@ -86,6 +96,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
       }));
 
+      await netnsReady; // runc create joins it
       await stage('task');
       const task = await deps.tasks.createTask({
         namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs), ...(rt.options ? { options: rt.options } : {}),
