@@ -83,6 +83,8 @@ export interface BerthOptions {
   handler?: CriHandler;
   /** false: the CNI conf dir stays empty (NetworkReady false; only host-network pods run). */
   cniConfig?: boolean;
+  /** TOML lines appended to the daemon's config (e.g. one more runtime handler). */
+  extraConfig?: string[];
 }
 
 export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
@@ -99,6 +101,7 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
     '[containerd]', `default_runtime_name = "${opts.handler ?? 'runc'}"`,
     '[containerd.runtimes.berth]', 'runtime_type = "io.containerd.berth.v2"',
     `runtime_path = ${JSON.stringify(process.env.BERTH_SHIM_PATH ?? '')}`, '',
+    ...(opts.extraConfig ?? []), '',
   ].join('\n'));
   let child: ChildProcess | undefined;
   let logFd = -1;
