@@ -1,8 +1,11 @@
-// The berth daemon, in start-up order: open the CRI store -> open the image store -> start the
-// task manager and reload its shims -> recover CRI state (events.md §6) -> serve. Exit handling
-// is subscribed before the reload but waits until recovery ends, so every exit that happened
-// while berth was down is applied to records that exist, with the task's logs attached.
-// close() leaves every pod running: shims, tasks and FIFOs stay for the next start.
+// The berth daemon, in start-up order: open the CRI store, the image store and the exit db, start
+// the task manager and reload its shims -> recover CRI state (events.md §6) -> serve. The three
+// opens and the shim reload run concurrently (a restart is on the critical path; each waits on
+// its own disk or its own shims); recovery needs them all. Exit handling is subscribed before the
+// reload but waits until recovery ends, so every exit that happened while berth was down is
+// applied to records that exist, with the task's logs attached. OOM events that arrive during
+// the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
+// FIFOs stay for the next start.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
@@ -38,25 +41,48 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     for (const c of closers.reverse()) await Promise.resolve().then(c).catch((err: unknown) => log.warn({ err }, 'shutdown step failed'));
   };
   try {
-    const store = await openStore(path.join(root, 'cri', 'store'), { log });
-    closers.push(() => store.close());
-    const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
-    await imageDb.open();
-    closers.push(() => imageDb.close());
-    const images = await ImageService.open({
-      root: path.join(root, 'images'), db: imageDb, configPath: config.registry.configPath,
-      maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
-    });
-    const exitDb = await openExitDb(path.join(root, 'exits'));
-    closers.push(() => exitDb.close());
-    const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
-    closers.push(() => exits.close());
-    const tasks = await TaskManager.open({
-      stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: path.join(root, 'io.containerd.runtime.v2.task'),
-      grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
-    });
+    let recovered!: (deps: RuntimeDeps) => void;
+    const recovery = new Promise<RuntimeDeps>((r) => { recovered = r; });
+    // Closers per step, joined in a fixed order below (store, images, exits, tasks), so shutdown
+    // order does not depend on which open finished first.
+    const storeClosers: typeof closers = [];
+    const imageClosers: typeof closers = [];
+    const taskClosers: typeof closers = [];
+    const opening = openStore(path.join(root, 'cri', 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
+    const imagesOpening = (async () => {
+      const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
+      await imageDb.open();
+      imageClosers.push(() => imageDb.close());
+      return ImageService.open({
+        root: path.join(root, 'images'), db: imageDb, configPath: config.registry.configPath,
+        maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
+      });
+    })();
+    const reloading = (async () => {
+      const exitDb = await openExitDb(path.join(root, 'exits'));
+      taskClosers.push(() => exitDb.close());
+      const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
+      taskClosers.push(() => exits.close());
+      const tasks = await TaskManager.open({
+        stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: path.join(root, 'io.containerd.runtime.v2.task'),
+        grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
+      });
+      taskClosers.push(() => tasks.close());
+      exits.subscribe('cri', async (e) => {
+        await handleExit(await recovery, e);
+      });
+      tasks.onEvent(async (ev) => handleTaskEvent({ store: await opening, log }, ev));
+      await exits.replayUndelivered();
+      return { tasks, outcomes: await tasks.reload() };
+    })();
+    // Every step settles before the first failure is thrown, so closeAll finds all it opened.
+    const [storeR, imagesR, reloadR] = await Promise.allSettled([opening, imagesOpening, reloading]);
+    closers.push(...storeClosers, ...imageClosers, ...taskClosers);
+    for (const r of [storeR, imagesR, reloadR]) if (r.status === 'rejected') throw r.reason;
+    const store = (storeR as PromiseFulfilledResult<Awaited<typeof opening>>).value;
+    const images = (imagesR as PromiseFulfilledResult<ImageService>).value;
+    const { tasks, outcomes } = (reloadR as PromiseFulfilledResult<Awaited<typeof reloading>>).value;
     const logs = new ContainerLogs(config.maxContainerLogLineSize, log);
-    closers.push(() => tasks.close());
     closers.push(() => logs.closeAll());
     const network = new PodNetworking({
       binDir: cniBinDirs(config.cni.binDir), confDir: config.cni.confDir, maxConfNum: config.cni.maxConfNum, ipPref: config.cni.ipPref,
@@ -67,17 +93,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
-    let recovered!: () => void;
-    const recovery = new Promise<void>((r) => { recovered = r; });
-    exits.subscribe('cri', async (e) => {
-      await recovery;
-      await handleExit(deps, e);
-    });
-    tasks.onEvent((ev) => handleTaskEvent(deps, ev));
-    await exits.replayUndelivered();
-    const outcomes = await tasks.reload();
     await recoverState(deps, outcomes);
-    recovered();
+    recovered(deps);
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     const streaming = await StreamingServer.start({
       backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
