@@ -1,26 +1,47 @@
-// How the berth daemon is built for the install (scripts/build.mjs → dist/cli/berth.cjs) and the
-// bench (bench/runtimes.ts): cli/berth.ts bundled by esbuild into ONE CommonJS file with its npm
-// packages inside. A restart is on the daemon's critical path (pods are unmanaged until it serves
-// again) and Node pays per module file: resolving, reading, the CJS lexer for every package an
-// ES module imports. One file is read and compiled once. Left external: the native addons
-// (classic-level, koffi: they cannot be bundled) and pino (required at run time, common/log.ts).
-import { chmodSync, mkdirSync } from 'node:fs';
+// How the berth daemon is built for the install (scripts/build.mjs → dist/cli/) and the bench
+// (bench/runtimes.ts): cli/berth.ts bundled by esbuild into ONE CommonJS file with its npm
+// packages inside (berth-daemon.cjs), and beside it the executable, berth.cjs: a small loader
+// (cli/daemon-loader.ts) that runs the bundle through a V8 code cache (cli/code-cache.ts). A
+// restart is on the daemon's critical path (pods are unmanaged until it serves again) and Node
+// pays per module file (resolving, reading, the CJS lexer for every package an ES module
+// imports) and for compiling it. Left external: the native addons (classic-level, koffi: they
+// cannot be bundled) and pino (required at run time, common/log.ts).
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { DAEMON_MAIN_NAME } from './code-cache.js';
 
-/** The bundle's file name (`dist/cli/<name>`). */
+/** The executable's file name (`dist/cli/<name>`); the bundle is DAEMON_MAIN_NAME beside it. */
 export const DAEMON_BUNDLE_NAME = 'berth.cjs';
 
-/** Bundles `<root>/cli/berth.ts` into `outfile` (CommonJS, executable: the entry's `#!/usr/bin/env node` stays first). */
+/**
+ * Bundles `<root>/cli/berth.ts` into DAEMON_MAIN_NAME beside `outfile` and the loader into
+ * `outfile` (executable: the entry's `#!/usr/bin/env node` stays first); returns `outfile`.
+ */
 export async function bundleDaemon(root: string, outfile: string): Promise<string> {
   const { build } = await import('esbuild');
-  mkdirSync(path.dirname(outfile), { recursive: true });
+  const dir = path.dirname(outfile);
+  const main = path.join(dir, DAEMON_MAIN_NAME);
+  mkdirSync(dir, { recursive: true });
+  await build({
+    entryPoints: [path.join(root, 'cli/daemon-loader.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile,
+    banner: { js: "#!/usr/bin/env node\nvar __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__berthImportMetaUrl' },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  rmSync(`${main}.v8cache`, { force: true }); // its key would not match the new bundle anyway
   await build({
     entryPoints: [path.join(root, 'cli/berth.ts')],
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    outfile,
+    outfile: main,
     external: ['classic-level', 'koffi', 'pino'],
     // Whitespace and syntax only: identifiers keep their names for stack traces in the log.
     minifyWhitespace: true,
@@ -39,6 +60,5 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
     banner: { js: "var __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     logLevel: 'warning',
   });
-  chmodSync(outfile, 0o755);
   return outfile;
 }

@@ -29,7 +29,7 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 npm run build
 
 step "installing berth, berthctl and containerd-shim-berth-v2 into $BIN"
-# The daemon is the one-file bundle dist/cli/berth.cjs (a restart loads one file, cli/bundle.ts).
+# The daemon: dist/cli/berth.cjs runs the one-file bundle berth-daemon.cjs through a code cache (cli/bundle.ts).
 ln -sf "$REPO/dist/cli/berth.cjs" "$BIN/berth"
 ln -sf "$REPO/dist/cli/berthctl.js" "$BIN/berthctl"
 chmod 755 "$REPO/dist/cli/berth.cjs" "$REPO/dist/cli/berthctl.js"

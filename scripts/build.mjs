@@ -29,7 +29,7 @@ if (existsSync(path.join(root, 'shim/main.ts'))) {
   const { bundleShim, SHIM_BUNDLE_NAME } = await import(path.join(dist, 'shim/bundle.js'));
   await bundleShim(root, path.join(dist, 'shim', SHIM_BUNDLE_NAME));
 }
-// The daemon: one CommonJS file, what the install links as `berth` (cli/bundle.ts says why).
+// The daemon: one CommonJS file and its loader, what the install links as `berth` (cli/bundle.ts says why).
 {
   const { bundleDaemon, DAEMON_BUNDLE_NAME } = await import(path.join(dist, 'cli/bundle.js'));
   await bundleDaemon(root, path.join(dist, 'cli', DAEMON_BUNDLE_NAME));
