@@ -4,8 +4,8 @@
 // (cli/daemon-loader.ts) that runs the bundle through a V8 code cache (cli/code-cache.ts). A
 // restart is on the daemon's critical path (pods are unmanaged until it serves again) and Node
 // pays per module file (resolving, reading, the CJS lexer for every package an ES module
-// imports) and for compiling it. Left external: the native addons (classic-level, koffi: they
-// cannot be bundled) and pino (required at run time, common/log.ts).
+// imports) and for compiling it. Left external: the native addons (koffi; classic-level's LevelDB
+// binding, while its JavaScript is bundled) and pino (required at run time, common/log.ts).
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DAEMON_MAIN_NAME } from './code-cache.js';
@@ -42,13 +42,25 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
     target: 'node20',
     format: 'cjs',
     outfile: main,
-    external: ['classic-level', 'koffi', 'pino'],
+    external: ['koffi', 'pino', 'node-gyp-build', 'classic-level/package.json'],
     // Whitespace and syntax only: identifiers keep their names for stack traces in the log.
     minifyWhitespace: true,
     minifySyntax: true,
     // protobufjs requires `long` when it is installed; berth decodes 64-bit fields as numbers
     // (scripts/gen-proto.mjs), so the bundle gets none and protobufjs takes its no-Long path.
     plugins: [{
+      // classic-level finds its prebuilt addon from its own directory (node-gyp-build(__dirname)):
+      // inside the bundle, ask the installed package's directory instead, resolved at run time.
+      name: 'leveldb-binding',
+      setup(b) {
+        b.onResolve({ filter: /^\.\/binding(\.js)?$/ }, (args) =>
+          /[\\/]classic-level[\\/]/.test(args.importer) ? { path: 'binding', namespace: 'berth-leveldb-binding' } : undefined);
+        b.onLoad({ filter: /.*/, namespace: 'berth-leveldb-binding' }, () => ({
+          contents: "module.exports = require('node-gyp-build')(require('node:path').dirname(require.resolve('classic-level/package.json')));",
+          loader: 'js',
+        }));
+      },
+    }, {
       name: 'no-long',
       setup(b) {
         b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'berth-no-long' }));
