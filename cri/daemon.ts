@@ -1,7 +1,10 @@
 // The berth daemon, in start-up order: open the CRI store, the image store and the exit db, start
-// the task manager and reload its shims -> recover CRI state (events.md §6) -> serve. The three
-// opens and the shim reload run concurrently (a restart is on the critical path; each waits on
-// its own disk or its own shims); recovery needs them all. Exit handling is subscribed before the
+// the task manager and reload its shims -> recover CRI state (events.md §6) -> streaming server
+// -> the CRI calls are answered. The three opens and the shim reload run concurrently (a restart
+// is on the critical path; each waits on its own disk or its own shims); recovery needs them all.
+// The CRI socket is bound as soon as the CRI store is open (its lock proves the root is ours, so
+// a socket file left there is stale), and every call waits until recovery is done: clients
+// connect meanwhile, and no answer predates recovery. Exit handling is subscribed before the
 // reload but waits until recovery ends, so every exit that happened while berth was down is
 // applied to records that exist, with the task's logs attached. OOM events that arrive during
 // the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
@@ -16,7 +19,7 @@ import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
 import { PodNetworking } from './network/index.js';
 import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
-import { serveCri, type CriServer } from './server.js';
+import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
 import { StreamingServer } from './streaming/index.js';
 
@@ -40,6 +43,14 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
   const closeAll = async () => {
     for (const c of closers.reverse()) await Promise.resolve().then(c).catch((err: unknown) => log.warn({ err }, 'shutdown step failed'));
   };
+  // The CRI socket is bound as soon as the store's lock proves this daemon owns the root; its
+  // calls wait for `backends`, settled once recovery (and the streaming server) are done.
+  let settleBackends!: { ok: (b: CriBackends) => void; fail: (err: unknown) => void };
+  const backends = new Promise<CriBackends>((ok, fail) => { settleBackends = { ok, fail }; });
+  backends.catch(() => undefined); // the caller gets the error from startDaemon itself
+  const events = new ContainerEventHub();
+  let serving: Promise<CriServer> | undefined;
+  let server: CriServer | undefined;
   try {
     let recovered!: (deps: RuntimeDeps) => void;
     const recovery = new Promise<RuntimeDeps>((r) => { recovered = r; });
@@ -49,6 +60,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const imageClosers: typeof closers = [];
     const taskClosers: typeof closers = [];
     const opening = openStore(path.join(root, 'cri', 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
+    serving = opening.then(() => serveCri(config.grpc.address, backends, events, log));
+    serving.catch(() => undefined); // awaited below; a bind failure must not be an unhandled rejection meanwhile
     const imagesOpening = (async () => {
       const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
       await imageDb.open();
@@ -73,7 +86,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       });
       tasks.onEvent(async (ev) => handleTaskEvent({ store: await opening, log }, ev));
       await exits.replayUndelivered();
-      return { tasks, outcomes: await tasks.reload() };
+      const outcomes = await tasks.reload();
+      return { tasks, outcomes };
     })();
     // Every step settles before the first failure is thrown, so closeAll finds all it opened.
     const [storeR, imagesR, reloadR] = await Promise.allSettled([opening, imagesOpening, reloading]);
@@ -89,7 +103,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       stateDir: state, log: log.child({ component: 'network' }),
     });
     const deps: RuntimeDeps = {
-      config, store, images, tasks, events: new ContainerEventHub(), stops: new StopWaiters(), logs, network,
+      config, store, images, tasks, events, stops: new StopWaiters(), logs, network,
       dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
@@ -103,10 +117,16 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     closers.push(() => streaming.close());
     deps.streaming = streaming;
     log.info({ url: streaming.baseUrl }, 'streaming server listening');
-    const server = await serveCri(config.grpc.address, deps, images, log);
-    closers.push(() => server.close());
-    return { deps, server, close: closeAll };
+    settleBackends.ok({ deps, images });
+    server = await serving;
+    const cri = server;
+    closers.push(() => cri.close());
+    return { deps, server: cri, close: closeAll };
   } catch (err) {
+    settleBackends.fail(err);
+    // A socket already bound closes first (before the stores its calls would use).
+    const bound = server ?? (await serving?.catch(() => undefined));
+    if (bound && !server) await bound.close().catch((e: unknown) => log.warn({ err: e }, 'shutdown step failed'));
     await closeAll();
     throw err;
   }
