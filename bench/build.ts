@@ -1,11 +1,12 @@
-// Bundles berth entry points (daemon, shim) with esbuild into bench/results/tmp/build/, never
-// into dist/ (other engineers build there). That dir is gitignored and outside the lint (eslint
-// ignores bench/results/**). npm packages stay external and resolve from the project.
-import { build } from 'esbuild';
-import { existsSync, mkdirSync } from 'node:fs';
+// Bundles berth's daemon and shim with esbuild (as the install does: cli/bundle.ts,
+// shim/bundle.ts) into bench/results/tmp/build/, never into dist/ (other engineers build there).
+// That dir is gitignored and outside the lint (eslint ignores bench/results/**). External
+// packages (native addons, pino) resolve from the project.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../common/index.js';
+import { DAEMON_BUNDLE_NAME, bundleDaemon } from '../cli/bundle.js';
 import { SHIM_BUNDLE_NAME, bundleShim, writeShimWrapper } from '../shim/bundle.js';
 
 /** The project root, found from this file whether it runs from source, dist/bench or the bench bundle. */
@@ -21,25 +22,9 @@ export function projectRoot(): string {
 
 export const buildDir = (): string => path.join(projectRoot(), 'bench', 'results', 'tmp', 'build');
 
-/** Bundles `entry` (relative to the project root) to bench/results/tmp/build/<name>.mjs; NotFound when the entry is missing. */
-export async function bundle(entry: string, name: string): Promise<string> {
-  const root = projectRoot();
-  const src = path.join(root, entry);
-  if (!existsSync(src)) throw new NotFoundError(`${entry} does not exist yet`);
-  mkdirSync(buildDir(), { recursive: true });
-  const outfile = path.join(buildDir(), `${name}.mjs`);
-  await build({
-    entryPoints: [src],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outfile,
-    packages: 'external',
-    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
-    logLevel: 'error',
-  });
-  return outfile;
+/** The berth daemon built as the install builds it (cli/bundle.ts: one CommonJS file, npm packages inside). */
+export function bundleBerthDaemon(): Promise<string> {
+  return bundleDaemon(projectRoot(), path.join(buildDir(), DAEMON_BUNDLE_NAME));
 }
 
 /**

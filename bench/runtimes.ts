@@ -3,7 +3,7 @@
 // state and sockets under the run's temp dir.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { bundle, bundleBerthShim } from './build.js';
+import { bundleBerthDaemon, bundleBerthShim } from './build.js';
 import { Daemon } from './daemon.js';
 import { CNI_BIN_DIR } from './network.js';
 
@@ -89,9 +89,9 @@ export async function containerdDaemon(shared: SharedSetup): Promise<Daemon> {
   });
 }
 
-/** berth from source (cli/berth.ts bundled); NotFound while the daemon entry does not exist. */
+/** berth from source (cli/berth.ts bundled as the install bundles it, cli/bundle.ts). */
 export async function berthDaemon(shared: SharedSetup, handler: 'runc' | 'berth'): Promise<Daemon> {
-  const script = await bundle('cli/berth.ts', 'berth');
+  const script = await bundleBerthDaemon();
   const shim = await bundleBerthShim().catch(() => undefined);
   const l = await layout(shared, 'berth');
   return new Daemon({

@@ -4,11 +4,13 @@
 import './bundle-preload.js';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { createLogger, toStatus } from '../common/index.js';
+import { createLogger, deferredLogger, toStatus, type DeferredLogger, type Logger } from '../common/index.js';
 import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';
 import type { LevelWithSilent } from 'pino';
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
+/** pino (~20 ms to load) is created this long after the CRI socket serves; records wait till then. */
+const LOGGER_DELAY_MS = 250;
 
 interface Flags { config?: string; address?: string; root?: string; state?: string; logLevel?: string }
 
@@ -31,13 +33,16 @@ async function main(): Promise<void> {
   };
   const config = await loadConfig(file, overrides);
   const level = (config.debug.level === 'panic' ? 'fatal' : config.debug.level) as LevelWithSilent;
-  const log = createLogger({ level, name: 'berth' });
+  // A restart is on the critical path: log into a queue until shortly after the socket serves.
+  logging = { deferred: deferredLogger(), make: () => createLogger({ level, name: 'berth' }) };
+  const log = logging.deferred.logger;
   log.info({ config: config.source ?? 'built-in defaults', address: config.grpc.address, root: config.root, state: config.state }, 'berth starting');
   const daemon = await startDaemon(config, log);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    flushLog();
     log.info({ signal }, 'shutting down; pods keep running');
     void daemon.close().then(() => process.exit(0), (err: unknown) => {
       log.error({ err }, 'shutdown failed');
@@ -47,9 +52,19 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info('berth ready');
+  setTimeout(flushLog, LOGGER_DELAY_MS).unref();
+}
+
+let logging: { deferred: DeferredLogger; make: () => Logger } | undefined;
+/** Hands the queued records to the real logger, once: after serving, at shutdown, or on failure. */
+function flushLog(): void {
+  const l = logging;
+  logging = undefined;
+  l?.deferred.resolve(l.make());
 }
 
 main().catch((err: unknown) => {
+  flushLog();
   const s = toStatus(err);
   process.stderr.write(`berth: ${s.message}\n`);
   process.exit(1);

@@ -1,8 +1,14 @@
-// The berth daemon, in start-up order: open the CRI store -> open the image store -> start the
-// task manager and reload its shims -> recover CRI state (events.md §6) -> serve. Exit handling
-// is subscribed before the reload but waits until recovery ends, so every exit that happened
-// while berth was down is applied to records that exist, with the task's logs attached.
-// close() leaves every pod running: shims, tasks and FIFOs stay for the next start.
+// The berth daemon, in start-up order: open the CRI store, the image store and the exit db, start
+// the task manager and reload its shims -> recover CRI state (events.md §6) -> streaming server
+// -> the CRI calls are answered. The three opens and the shim reload run concurrently (a restart
+// is on the critical path; each waits on its own disk or its own shims); recovery needs them all.
+// The CRI socket is bound as soon as the CRI store is open (its lock proves the root is ours, so
+// a socket file left there is stale), and every call waits until recovery is done: clients
+// connect meanwhile, and no answer predates recovery. Exit handling is subscribed before the
+// reload but waits until recovery ends, so every exit that happened while berth was down is
+// applied to records that exist, with the task's logs attached. OOM events that arrive during
+// the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
+// FIFOs stay for the next start.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
@@ -13,7 +19,7 @@ import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
 import { PodNetworking } from './network/index.js';
 import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
-import { serveCri, type CriServer } from './server.js';
+import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
 import { StreamingServer } from './streaming/index.js';
 
@@ -37,47 +43,72 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
   const closeAll = async () => {
     for (const c of closers.reverse()) await Promise.resolve().then(c).catch((err: unknown) => log.warn({ err }, 'shutdown step failed'));
   };
+  // The CRI socket is bound as soon as the store's lock proves this daemon owns the root; its
+  // calls wait for `backends`, settled once recovery (and the streaming server) are done.
+  let settleBackends!: { ok: (b: CriBackends) => void; fail: (err: unknown) => void };
+  const backends = new Promise<CriBackends>((ok, fail) => { settleBackends = { ok, fail }; });
+  backends.catch(() => undefined); // the caller gets the error from startDaemon itself
+  const events = new ContainerEventHub();
+  let serving: Promise<CriServer> | undefined;
+  let server: CriServer | undefined;
   try {
-    const store = await openStore(path.join(root, 'cri', 'store'), { log });
-    closers.push(() => store.close());
-    const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
-    await imageDb.open();
-    closers.push(() => imageDb.close());
-    const images = await ImageService.open({
-      root: path.join(root, 'images'), db: imageDb, configPath: config.registry.configPath,
-      maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
-    });
-    const exitDb = await openExitDb(path.join(root, 'exits'));
-    closers.push(() => exitDb.close());
-    const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
-    closers.push(() => exits.close());
-    const tasks = await TaskManager.open({
-      stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: path.join(root, 'io.containerd.runtime.v2.task'),
-      grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
-    });
+    let recovered!: (deps: RuntimeDeps) => void;
+    const recovery = new Promise<RuntimeDeps>((r) => { recovered = r; });
+    // Closers per step, joined in a fixed order below (store, images, exits, tasks), so shutdown
+    // order does not depend on which open finished first.
+    const storeClosers: typeof closers = [];
+    const imageClosers: typeof closers = [];
+    const taskClosers: typeof closers = [];
+    const opening = openStore(path.join(root, 'cri', 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
+    serving = opening.then(() => serveCri(config.grpc.address, backends, events, log));
+    serving.catch(() => undefined); // awaited below; a bind failure must not be an unhandled rejection meanwhile
+    const imagesOpening = (async () => {
+      const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
+      await imageDb.open();
+      imageClosers.push(() => imageDb.close());
+      return ImageService.open({
+        root: path.join(root, 'images'), db: imageDb, configPath: config.registry.configPath,
+        maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
+      });
+    })();
+    const reloading = (async () => {
+      const exitDb = await openExitDb(path.join(root, 'exits'));
+      taskClosers.push(() => exitDb.close());
+      const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
+      taskClosers.push(() => exits.close());
+      const tasks = await TaskManager.open({
+        stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: path.join(root, 'io.containerd.runtime.v2.task'),
+        grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
+      });
+      taskClosers.push(() => tasks.close());
+      exits.subscribe('cri', async (e) => {
+        await handleExit(await recovery, e);
+      });
+      tasks.onEvent(async (ev) => handleTaskEvent({ store: await opening, log }, ev));
+      await exits.replayUndelivered();
+      const outcomes = await tasks.reload();
+      return { tasks, outcomes };
+    })();
+    // Every step settles before the first failure is thrown, so closeAll finds all it opened.
+    const [storeR, imagesR, reloadR] = await Promise.allSettled([opening, imagesOpening, reloading]);
+    closers.push(...storeClosers, ...imageClosers, ...taskClosers);
+    for (const r of [storeR, imagesR, reloadR]) if (r.status === 'rejected') throw r.reason;
+    const store = (storeR as PromiseFulfilledResult<Awaited<typeof opening>>).value;
+    const images = (imagesR as PromiseFulfilledResult<ImageService>).value;
+    const { tasks, outcomes } = (reloadR as PromiseFulfilledResult<Awaited<typeof reloading>>).value;
     const logs = new ContainerLogs(config.maxContainerLogLineSize, log);
-    closers.push(() => tasks.close());
     closers.push(() => logs.closeAll());
     const network = new PodNetworking({
       binDir: cniBinDirs(config.cni.binDir), confDir: config.cni.confDir, maxConfNum: config.cni.maxConfNum, ipPref: config.cni.ipPref,
       stateDir: state, log: log.child({ component: 'network' }),
     });
     const deps: RuntimeDeps = {
-      config, store, images, tasks, events: new ContainerEventHub(), stops: new StopWaiters(), logs, network,
+      config, store, images, tasks, events, stops: new StopWaiters(), logs, network,
       dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
-    let recovered!: () => void;
-    const recovery = new Promise<void>((r) => { recovered = r; });
-    exits.subscribe('cri', async (e) => {
-      await recovery;
-      await handleExit(deps, e);
-    });
-    tasks.onEvent((ev) => handleTaskEvent(deps, ev));
-    await exits.replayUndelivered();
-    const outcomes = await tasks.reload();
     await recoverState(deps, outcomes);
-    recovered();
+    recovered(deps);
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     const streaming = await StreamingServer.start({
       backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
@@ -86,10 +117,16 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     closers.push(() => streaming.close());
     deps.streaming = streaming;
     log.info({ url: streaming.baseUrl }, 'streaming server listening');
-    const server = await serveCri(config.grpc.address, deps, images, log);
-    closers.push(() => server.close());
-    return { deps, server, close: closeAll };
+    settleBackends.ok({ deps, images });
+    server = await serving;
+    const cri = server;
+    closers.push(() => cri.close());
+    return { deps, server: cri, close: closeAll };
   } catch (err) {
+    settleBackends.fail(err);
+    // A socket already bound closes first (before the stores its calls would use).
+    const bound = server ?? (await serving?.catch(() => undefined));
+    if (bound && !server) await bound.close().catch((e: unknown) => log.warn({ err: e }, 'shutdown step failed'));
     await closeAll();
     throw err;
   }

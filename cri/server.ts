@@ -6,6 +6,7 @@ import { UnavailableError, type Logger } from '../common/index.js';
 import type { ImageService } from '../image/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceDefinition, imageServiceMethods, runtimeServiceDefinition, runtimeServiceMethods } from '../proto/cri.js';
 import { containerEventsStream } from './container-events-stream.js';
+import type { ContainerEventHub } from './events/index.js';
 import type { RuntimeDeps } from './runtime/index.js';
 import { imageHandlers, instrument, runtimeHandlers } from './service.js';
 
@@ -15,13 +16,32 @@ export interface CriServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function serveCri(address: string, deps: RuntimeDeps, images: ImageService, log: Logger): Promise<CriServer> {
+/** What the CRI methods run on; the event feed is separate so GetContainerEvents can open early. */
+export interface CriBackends {
+  readonly deps: RuntimeDeps;
+  readonly images: ImageService;
+}
+
+/**
+ * Serves the CRI on `address`. `backends` may still be pending (the daemon binds the socket while
+ * it recovers): every unary call then waits for it, so no answer predates recovery, and fails
+ * with its error if it rejects. The caller must own the root (the store's lock) before calling.
+ */
+export async function serveCri(
+  address: string, backends: CriBackends | Promise<CriBackends>, events: ContainerEventHub, log: Logger,
+): Promise<CriServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024 });
   const callLog = log.child({ component: 'cri' });
-  server.addService(runtimeServiceDefinition, instrument(RUNTIME_SERVICE, runtimeServiceMethods, runtimeHandlers(deps), callLog, {
-    GetContainerEvents: containerEventsStream(deps.events, callLog),
+  const ready = Promise.resolve(backends);
+  const runtime = ready.then((b) => runtimeHandlers(b.deps));
+  const image = ready.then((b) => imageHandlers(b.images));
+  // A failed start is reported by the daemon; calls waiting on these get it as their status.
+  runtime.catch(() => undefined);
+  image.catch(() => undefined);
+  server.addService(runtimeServiceDefinition, instrument(RUNTIME_SERVICE, runtimeServiceMethods, runtime, callLog, {
+    GetContainerEvents: containerEventsStream(events, callLog),
   }));
-  server.addService(imageServiceDefinition, instrument(IMAGE_SERVICE, imageServiceMethods, imageHandlers(images), callLog));
+  server.addService(imageServiceDefinition, instrument(IMAGE_SERVICE, imageServiceMethods, image, callLog));
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   // The store's lock proves no other daemon owns this root, so a socket left here is stale.
   await rm(address, { force: true });

@@ -81,7 +81,7 @@ type GrpcStream = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
 
 /** grpc-js handlers for a whole table: the given ones instrumented, the rest UNIMPLEMENTED. */
 export function instrument<T extends CriMethodTable>(
-  service: string, table: T, handlers: Handlers<T>, log: Logger, streams: Record<string, GrpcStream> = {},
+  service: string, table: T, handlers: Handlers<T> | Promise<Handlers<T>>, log: Logger, streams: Record<string, GrpcStream> = {},
 ): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   for (const [name, m] of Object.entries(table)) {
@@ -92,12 +92,13 @@ export function instrument<T extends CriMethodTable>(
       });
       continue;
     }
-    const fn = (handlers as Record<string, ((req: unknown) => unknown) | undefined>)[name];
     const unary: GrpcUnary = (call, cb) => {
       const started = Date.now();
       log.debug({ method: name, request: call.request }, 'CRI call');
-      Promise.resolve()
-        .then(() => {
+      // Handlers still being built (the daemon serves while it recovers): the call waits for them.
+      Promise.resolve(handlers)
+        .then((h) => {
+          const fn = (h as Record<string, ((req: unknown) => unknown) | undefined>)[name];
           if (!fn) throw new UnimplementedError(`${name}: ${WHY_UNIMPLEMENTED[name] ?? 'not implemented by berth'}`);
           return fn(call.request);
         })

@@ -29,9 +29,10 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 npm run build
 
 step "installing berth, berthctl and containerd-shim-berth-v2 into $BIN"
-ln -sf "$REPO/dist/cli/berth.js" "$BIN/berth"
+# The daemon: dist/cli/berth.cjs runs the one-file bundle berth-daemon.cjs through a code cache (cli/bundle.ts).
+ln -sf "$REPO/dist/cli/berth.cjs" "$BIN/berth"
 ln -sf "$REPO/dist/cli/berthctl.js" "$BIN/berthctl"
-chmod 755 "$REPO/dist/cli/berth.js" "$REPO/dist/cli/berthctl.js"
+chmod 755 "$REPO/dist/cli/berth.cjs" "$REPO/dist/cli/berthctl.js"
 # The shim launcher runs the one-file bundle dist/shim/containerd-shim-berth-v2.cjs.
 ln -sf "$REPO/shim/containerd-shim-berth-v2" "$BIN/containerd-shim-berth-v2"
 command -v containerd-shim-runc-v2 >/dev/null || die "containerd-shim-runc-v2 is missing (Debian package containerd)"

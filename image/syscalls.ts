@@ -1,18 +1,36 @@
-// The few libc calls Node does not offer: lsetxattr, mknod, mount, umount2 (via koffi).
-import koffi from 'koffi';
+// The few libc calls Node does not offer: lsetxattr, mknod, mount, umount2 (via koffi). koffi
+// and libc are loaded at the first call (image unpack, snapshot mounts), not at import: the
+// daemon imports this module on its start path, where loading koffi costs ~10 ms.
+import { createRequire } from 'node:module';
+import type Koffi from 'koffi';
 import { InternalError } from '../common/index.js';
 
+type KoffiFn = (...args: unknown[]) => unknown;
+let libc: {
+  koffi: typeof Koffi; lsetxattr: KoffiFn; mknod: KoffiFn; mount: KoffiFn; umount2: KoffiFn; strerror: KoffiFn;
+} | undefined;
+
 // errno is read from koffi's per-thread copy right after each call.
-const libc = koffi.load('libc.so.6');
-const lsetxattrFn = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
-const mknodFn = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
-const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-const umount2Fn = libc.func('int umount2(const char *target, int flags)');
-const strerrorFn = libc.func('const char *strerror(int errnum)');
+function fns(): NonNullable<typeof libc> {
+  if (!libc) {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      koffi,
+      lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+      mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+      umount2: lib.func('int umount2(const char *target, int flags)'),
+      strerror: lib.func('const char *strerror(int errnum)'),
+    };
+  }
+  return libc;
+}
 
 function fail(call: string, target: string): never {
-  const errno = koffi.errno();
-  const err = new InternalError(`${call} ${target}: ${String(strerrorFn(errno))} (errno ${errno})`);
+  const f = fns();
+  const errno = f.koffi.errno();
+  const err = new InternalError(`${call} ${target}: ${String(f.strerror(errno))} (errno ${errno})`);
   (err as unknown as { errno: number }).errno = errno;
   throw err;
 }
@@ -26,7 +44,7 @@ export const EPERM = 1;
 export const EINVAL = 22;
 
 export function lsetxattr(path: string, name: string, value: Buffer): void {
-  if (lsetxattrFn(path, name, value, value.length, 0) !== 0) fail(`lsetxattr(${name})`, path);
+  if (fns().lsetxattr(path, name, value, value.length, 0) !== 0) fail(`lsetxattr(${name})`, path);
 }
 
 export const S_IFIFO = 0o010000;
@@ -41,15 +59,15 @@ export function makedev(major: number, minor: number): bigint {
 }
 
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
-  if (mknodFn(path, mode, makedev(major, minor)) !== 0) fail('mknod', path);
+  if (fns().mknod(path, mode, makedev(major, minor)) !== 0) fail('mknod', path);
 }
 
 export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
-  if (mountFn(source, target, fstype, flags, data) !== 0) fail(`mount(${fstype})`, target);
+  if (fns().mount(source, target, fstype, flags, data) !== 0) fail(`mount(${fstype})`, target);
 }
 
 export const MNT_DETACH = 2;
 
 export function umount(target: string, flags = 0): void {
-  if (umount2Fn(target, flags) !== 0) fail('umount2', target);
+  if (fns().umount2(target, flags) !== 0) fail('umount2', target);
 }

@@ -1,5 +1,6 @@
 // Build: type-checked compile of every layer into dist/, the generated protobuf modules copied
-// beside it, and the shim bundled into one file (its start path pays for every module it loads).
+// beside it, and the daemon and the shim each bundled into one file (a daemon restart and every
+// shim start pay for every module file they load).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
@@ -27,5 +28,10 @@ for (const bin of ['cli/berth.js', 'cli/berthctl.js']) {
 if (existsSync(path.join(root, 'shim/main.ts'))) {
   const { bundleShim, SHIM_BUNDLE_NAME } = await import(path.join(dist, 'shim/bundle.js'));
   await bundleShim(root, path.join(dist, 'shim', SHIM_BUNDLE_NAME));
+}
+// The daemon: one CommonJS file and its loader, what the install links as `berth` (cli/bundle.ts says why).
+{
+  const { bundleDaemon, DAEMON_BUNDLE_NAME } = await import(path.join(dist, 'cli/bundle.js'));
+  await bundleDaemon(root, path.join(dist, 'cli', DAEMON_BUNDLE_NAME));
 }
 console.log('build: ok');

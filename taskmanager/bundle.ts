@@ -8,6 +8,7 @@
 //     shim-binary-path            written by the daemon after `start`
 //     io/                         berth: the stdio FIFOs of the task and its execs
 // Ids are validated and every path goes through joinWithin, so no id can leave the state dir.
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, CleanupStack, InvalidArgumentError, joinWithin, validateIdentifier, type Logger } from '../common/index.js';
@@ -73,6 +74,19 @@ export async function createBundle(b: BundlePaths, spec: unknown, log: Logger): 
 export async function readBundleFile(b: BundlePaths, name: string): Promise<string | undefined> {
   try {
     return await readFile(bundleFile(b, name), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * readBundleFile without the libuv threadpool: for reload, when the threadpool is busy opening
+ * the level stores and a few bytes from the state dir (tmpfs) cost microseconds to read.
+ */
+export function readBundleFileSync(b: BundlePaths, name: string): string | undefined {
+  try {
+    return readFileSync(bundleFile(b, name), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

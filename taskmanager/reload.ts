@@ -5,10 +5,15 @@
 // once with its REAL status (the shim kept it). A shim that is gone or does not answer gets
 // `<shim> delete`; its task's exit (delete's status, or 255) is recorded unless it already was,
 // and bundle, mounts, FIFOs and socket are removed.
+//
+// The bundle's small files (state dir, tmpfs) are read synchronously: at start-up the libuv
+// threadpool is busy opening the level stores, and queueing behind it cost tens of ms per task
+// where the reads themselves take microseconds.
+import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type net from 'node:net';
 import { isValidIdentifier } from '../common/index.js';
-import { bundleFile, bundlePaths, readBundleFile, removeBundle, type BundlePaths } from './bundle.js';
+import { bundleFile, bundlePaths, readBundleFileSync, removeBundle, type BundlePaths } from './bundle.js';
 import { removeSocketFile, type ShimConn } from './shim-pool.js';
 import { execIdsIn, removeStdio, reopenStdio } from './stdio.js';
 import type { ExitInfo } from './task-client.js';
@@ -29,6 +34,14 @@ async function subdirs(dir: string): Promise<string[]> {
   }
 }
 
+function listSync(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export async function reloadTasks(tm: TaskManager): Promise<ReloadOutcome[]> {
   const bundles: BundlePaths[] = [];
   for (const ns of await subdirs(tm.stateDir)) {
@@ -46,11 +59,11 @@ async function reloadOne(tm: TaskManager, b: BundlePaths): Promise<ReloadOutcome
     await removeBundle(b);
     return { kind: 'removed', namespace: b.namespace, id: b.id, reason };
   };
-  const files = await readdir(b.path).catch(() => [] as string[]);
+  const files = listSync(b.path);
   if (files.length === 0) return removed('bundle is empty or unreadable');
-  const binary = (await readBundleFile(b, 'shim-binary-path'))?.trim();
+  const binary = readBundleFileSync(b, 'shim-binary-path')?.trim();
   if (!binary) return removed('no shim-binary-path (the shim never started)');
-  const address = await readBundleFile(b, 'address');
+  const address = readBundleFileSync(b, 'address');
 
   let logFifo: net.Socket | undefined;
   let conn: ShimConn | undefined;
@@ -65,8 +78,9 @@ async function reloadOne(tm: TaskManager, b: BundlePaths): Promise<ReloadOutcome
       return await removed('the shim does not know this task');
     }
     const ioDir = bundleFile(b, 'io');
-    const stdio = await reopenStdio(ioDir, '', tm.log);
-    for (const execId of await execIdsIn(ioDir)) await removeStdio(ioDir, execId); // execs are not reloaded
+    const io = listSync(ioDir);
+    const stdio = await reopenStdio(ioDir, '', tm.log, io);
+    for (const execId of await execIdsIn(ioDir, io)) await removeStdio(ioDir, execId); // execs are not reloaded
     const entry: TaskEntry = {
       namespace: b.namespace, id: b.id, bundle: b, shim: conn, pid: c.taskPid, stdio,
       ...(logFifo ? { logFifo } : {}), execs: new Map(),

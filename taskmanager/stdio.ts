@@ -59,8 +59,8 @@ export async function createStdio(
 }
 
 /** Reopens the FIFOs of a process that exist in `ioDir` (after a daemon restart). */
-export async function reopenStdio(ioDir: string, execId: string, log: Logger = silentLogger): Promise<ProcessStdio> {
-  const names = new Set(await readdir(ioDir).catch(() => [] as string[]));
+export async function reopenStdio(ioDir: string, execId: string, log: Logger = silentLogger, listing?: readonly string[]): Promise<ProcessStdio> {
+  const names = new Set(listing ?? (await readdir(ioDir).catch(() => [] as string[])));
   const f = fifoPaths(ioDir, execId);
   const p = procName(execId);
   const has = (suffix: string): boolean => names.has(`${p}-${suffix}`);
@@ -90,8 +90,8 @@ export async function removeStdio(ioDir: string, execId: string): Promise<void> 
 }
 
 /** Exec ids whose FIFOs are present in `ioDir`. */
-export async function execIdsIn(ioDir: string): Promise<string[]> {
-  const names = await readdir(ioDir).catch(() => [] as string[]);
+export async function execIdsIn(ioDir: string, listing?: readonly string[]): Promise<string[]> {
+  const names = listing ?? (await readdir(ioDir).catch(() => [] as string[]));
   const ids = new Set<string>();
   for (const n of names) {
     const m = /^exec-(.+)-(stdin|stdout|stderr)$/.exec(n);
