@@ -73,12 +73,20 @@ export function deferredLogger(): DeferredLogger {
   const make = (chain: Record<string, unknown>[]): Logger => {
     let real: Logger | undefined;
     const current = (): Logger | undefined => (real ??= root ? realFor(chain) : undefined);
+    // Bound once per method (a daemon logs through this for its whole life): rebound only when
+    // the logger's own method changes (pino swaps level methods when its level is set).
+    const bound = new Map<PropertyKey, { fn: unknown; b: unknown }>();
     return new Proxy({} as Logger, {
       get(_, prop) {
         const r = current();
         if (r) {
           const v: unknown = Reflect.get(r, prop, r);
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v;
+          if (typeof v !== 'function') return v;
+          const hit = bound.get(prop);
+          if (hit && hit.fn === v) return hit.b;
+          const b = (v as (...a: unknown[]) => unknown).bind(r);
+          bound.set(prop, { fn: v, b });
+          return b;
         }
         if (prop === 'child') return (bindings: Record<string, unknown>) => make([...chain, bindings]);
         if (typeof prop === 'string' && LEVEL_METHODS.has(prop)) {
