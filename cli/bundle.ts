@@ -8,6 +8,7 @@
 // binding, while its JavaScript is bundled) and pino (required at run time, common/log.ts).
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, LIGHT_MINIFY, noLongPlugin } from '../common/esbuild.js';
 import { DAEMON_MAIN_NAME } from './code-cache.js';
 
 /** The executable's file name (`dist/cli/<name>`); the bundle is DAEMON_MAIN_NAME beside it. */
@@ -23,31 +24,19 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
   const main = path.join(dir, DAEMON_MAIN_NAME);
   mkdirSync(dir, { recursive: true });
   await build({
+    ...CJS_NODE_BUNDLE,
     entryPoints: [path.join(root, 'cli/daemon-loader.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
     outfile,
-    banner: { js: "#!/usr/bin/env node\nvar __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    define: { 'import.meta.url': '__berthImportMetaUrl' },
-    logLevel: 'warning',
+    banner: { js: `#!/usr/bin/env node\n${IMPORT_META_URL_BANNER}` },
   });
   chmodSync(outfile, 0o755);
   rmSync(`${main}.v8cache`, { force: true }); // its key would not match the new bundle anyway
   await build({
+    ...CJS_NODE_BUNDLE,
+    ...LIGHT_MINIFY,
     entryPoints: [path.join(root, 'cli/berth.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
     outfile: main,
     external: ['koffi', 'pino', 'node-gyp-build', 'classic-level/package.json'],
-    // Whitespace and syntax only: identifiers keep their names for stack traces in the log.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // protobufjs requires `long` when it is installed; berth decodes 64-bit fields as numbers
-    // (scripts/gen-proto.mjs), so the bundle gets none and protobufjs takes its no-Long path.
     plugins: [{
       // classic-level finds its prebuilt addon from its own directory (node-gyp-build(__dirname)):
       // inside the bundle, ask the installed package's directory instead, resolved at run time.
@@ -60,17 +49,8 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
           loader: 'js',
         }));
       },
-    }, {
-      name: 'no-long',
-      setup(b) {
-        b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'berth-no-long' }));
-        b.onLoad({ filter: /.*/, namespace: 'berth-no-long' }, () => ({ contents: 'module.exports = null;', loader: 'js' }));
-      },
-    }],
-    // The sources are ES modules that find external packages with createRequire(import.meta.url).
-    define: { 'import.meta.url': '__berthImportMetaUrl' },
-    banner: { js: "var __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    logLevel: 'warning',
+    }, noLongPlugin],
+    banner: { js: IMPORT_META_URL_BANNER },
   });
   return outfile;
 }

@@ -7,6 +7,7 @@
 // checked-in shim/containerd-shim-berth-v2 script on that bundle.
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, LIGHT_MINIFY, noLongPlugin } from '../common/esbuild.js';
 
 /** The bundle's file name; process listings recognise shims by the `containerd-shim` prefix. */
 export const SHIM_BUNDLE_NAME = 'containerd-shim-berth-v2.cjs';
@@ -16,30 +17,13 @@ export async function bundleShim(root: string, outfile: string): Promise<string>
   const { build } = await import('esbuild');
   mkdirSync(path.dirname(outfile), { recursive: true });
   await build({
+    ...CJS_NODE_BUNDLE,
+    ...LIGHT_MINIFY,
     entryPoints: [path.join(root, 'shim/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
     outfile,
     external: ['koffi', 'pino'],
-    // Whitespace and syntax only: identifiers keep their names for stack traces in the shim log.
-    // Less source to read, parse and keep in the heap of every shim.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // protobufjs requires `long` when it is installed; berth decodes 64-bit fields as numbers
-    // (scripts/gen-proto.mjs), so the shim gets none and protobufjs takes its no-Long path.
-    plugins: [{
-      name: 'no-long',
-      setup(b) {
-        b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'berth-no-long' }));
-        b.onLoad({ filter: /.*/, namespace: 'berth-no-long' }, () => ({ contents: 'module.exports = null;', loader: 'js' }));
-      },
-    }],
-    // The sources are ES modules that find external packages with createRequire(import.meta.url).
-    define: { 'import.meta.url': '__berthImportMetaUrl' },
-    banner: { js: "var __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    logLevel: 'warning',
+    plugins: [noLongPlugin],
+    banner: { js: IMPORT_META_URL_BANNER },
   });
   return outfile;
 }
