@@ -30,20 +30,45 @@ async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
   await eachLimited(pods, 4, (p) => removePod(d, p.id));
 }
 
-/**
- * The daemon's own breakdown of RunPodSandbox, when it offers one: a JSON object of phase -> ms
- * under `info.timings` of a verbose PodSandboxStatus (store, netns+CNI, snapshot, shim start,
- * runc create/start). Neither daemon offers it yet; the remark says so once.
- */
-async function reportDaemonTimings(d: Daemon, ctx: FigureContext, pod: Pod | undefined): Promise<void> {
-  if (!pod || d.name !== 'berth') return;
-  const st = await d.client.runtime.PodSandboxStatus({ podSandboxId: pod.id, verbose: true }).catch(() => undefined);
-  const raw = st?.info?.timings;
-  if (!raw) {
-    ctx.remark('berth pod-start breakdown by phase: n/a (PodSandboxStatus verbose info has no "timings" yet)');
-    return;
+type Timings = Record<string, { at: number; ms: number }>;
+
+function timingsOf(info: { info?: string } | null | undefined): Timings | undefined {
+  try {
+    return (JSON.parse(info?.info ?? '{}') as { timings?: Timings }).timings;
+  } catch {
+    return undefined;
   }
-  ctx.remark(`berth RunPodSandbox phases of the last sequential pod (ms): ${raw}`);
+}
+
+/**
+ * berth's own breakdown of each sequential pod: the phases of RunPodSandbox and of the
+ * container's StartContainer, from the "timings" of a verbose PodSandboxStatus/ContainerStatus
+ * (phase -> start offset and duration). containerd reports none. The rows get each phase's
+ * duration; the remark lists the median start offsets, which show what overlaps.
+ */
+async function daemonTimings(d: Daemon, ctx: FigureContext, pods: readonly Pod[]): Promise<Samples> {
+  if (d.name !== 'berth') return {};
+  const out: Samples = {};
+  const offsets = new Map<string, number[]>();
+  for (const pod of pods) {
+    const rt = d.client.runtime;
+    const run = timingsOf((await rt.PodSandboxStatus({ podSandboxId: pod.id, verbose: true })).info);
+    const cid = pod.containers[0];
+    const start = cid ? timingsOf((await rt.ContainerStatus({ containerId: cid, verbose: true })).info) : undefined;
+    for (const [prefix, t] of [['run', run], ['start', start]] as const) {
+      for (const [phase, p] of Object.entries(t ?? {})) {
+        (out[`${prefix}:${phase}`] ??= []).push(p.ms);
+        if (prefix === 'run') (offsets.get(phase) ?? offsets.set(phase, []).get(phase)!).push(p.at);
+      }
+    }
+  }
+  if (offsets.size === 0) ctx.remark('berth pod-start breakdown by phase: n/a (no "timings" in the verbose statuses)');
+  else {
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    const at = [...offsets].map(([phase, v]) => `${phase} +${median(v).toFixed(0)}`).join(', ');
+    ctx.remark(`berth RunPodSandbox phases start at (median ms after the call's start): ${at}`);
+  }
+  return out;
 }
 
 export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> {
@@ -56,7 +81,7 @@ export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> 
       made.push(await startPodWithSleep(d, ctx, phases));
       seq.push(nowMs() - t);
     }
-    await reportDaemonTimings(d, ctx, made[made.length - 1]);
+    const timings = await daemonTimings(d, ctx, made);
     await removePods(d, made.splice(0));
     const par: number[] = [];
     const t0 = nowMs();
@@ -69,6 +94,7 @@ export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> 
     return {
       'pod-start-seq': seq, 'pod-start-par': par, 'pod-start-par-wall': [wall],
       'phase-run': phases.map((p) => p.run), 'phase-create': phases.map((p) => p.create), 'phase-start': phases.map((p) => p.start),
+      ...timings,
     };
   } finally {
     await removePods(d, made);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CleanupStack, Code, KeyedMutex, NotFoundError, errorFromCode, isBerthError, joinWithin, toStatus,
+  CleanupStack, Code, KeyedMutex, NotFoundError, PhaseClock, errorFromCode, isBerthError, joinWithin, toStatus,
   validateIdentifier,
 } from './index.js';
 
@@ -61,5 +61,25 @@ describe('paths', () => {
     expect(joinWithin('/run/berth', '/abs')).toBe('/run/berth/abs');
     expect(() => validateIdentifier('../x')).toThrow(/not valid/);
     expect(validateIdentifier('k8s.io')).toBe('k8s.io');
+  });
+});
+
+describe('PhaseClock', () => {
+  it('keeps overlapping phases by start and duration, adds repeats, and ends with the total', async () => {
+    const clock = new PhaseClock();
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await clock.time('a', () => wait(20));
+    await Promise.all([clock.time('b', () => wait(30)), clock.time('c', () => wait(10))]);
+    await clock.time('a', () => wait(20));
+    await expect(clock.time('d', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    const s = clock.snapshot();
+    expect(Object.keys(s)).toEqual(['a', 'b', 'c', 'd', 'total']);
+    expect(s.a!.at).toBeLessThan(5);
+    expect(s.a!.ms).toBeGreaterThanOrEqual(38);
+    expect(s.b!.at).toBeGreaterThanOrEqual(19);
+    expect(Math.abs(s.b!.at - s.c!.at)).toBeLessThan(5); // they ran side by side
+    expect(s.b!.ms).toBeGreaterThan(s.c!.ms);
+    expect(s.d!.at).toBeGreaterThanOrEqual(s.a!.ms + 25);
+    expect(s.total!.ms).toBeGreaterThanOrEqual(s.d!.at + s.d!.ms);
   });
 });

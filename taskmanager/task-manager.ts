@@ -10,8 +10,10 @@
 //             ExitMonitor.record, which de-duplicates and records durably before publishing.
 import { rename, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import {
-  AlreadyExistsError, CleanupStack, InvalidArgumentError, KeyedMutex, NotFoundError, isKind, silentLogger, validateIdentifier, type Logger,
+  AlreadyExistsError, CleanupStack, InvalidArgumentError, KeyedMutex, NotFoundError, PhaseClock, isKind, silentLogger, validateIdentifier,
+  type Logger,
 } from '../common/index.js';
 import {
   DEFAULT_ROOT_DIR, DEFAULT_STATE_DIR, bundleFile, bundlePaths, createBundle, removeBundle, type BundlePaths,
@@ -70,6 +72,8 @@ export interface CreateTaskRequest {
   stdin?: boolean;
   /** containerd.runc.v1.Options for the shim (start stdin and Create options). */
   options?: RuncOptions;
+  /** Gets the phases 'bundle', 'shim start' (or 'shim reuse'), 'shim connect' and 'task create'. */
+  clock?: PhaseClock;
 }
 
 export interface ExecRequest {
@@ -222,6 +226,8 @@ export class TaskManager {
     const binary = resolveRuntime(req.runtime, this.opts.runtimes);
     const b = bundlePaths(this.stateDir, this.rootDir, req.namespace, req.id);
     const undo = new CleanupStack();
+    const clock = req.clock ?? new PhaseClock();
+    let t = performance.now();
     try {
       await createBundle(b, req.spec, this.log);
       undo.push(`remove bundle ${b.path}`, () => removeBundle(b));
@@ -230,6 +236,7 @@ export class TaskManager {
       undo.push('close shim log', () => logFifo.destroy());
       const options = req.options ? encodeRuncOptions(req.options) : undefined;
       const podShim = this.#podShim(req, binary);
+      clock.record('bundle', t, (t = performance.now()));
       let address: string;
       if (podShim) {
         // The pod's shim serves already: no `<shim> start` (containerd 1.7 reuses a sandbox's shim
@@ -241,14 +248,16 @@ export class TaskManager {
         address = await shimStart(this.shimContext(binary, b), options ? encodeAnyBytes(options) : undefined, this.timeouts.start);
       }
       await writeFile(bundleFile(b, 'shim-binary-path'), binary);
+      clock.record(podShim ? 'shim reuse' : 'shim start', t, (t = performance.now()));
       const conn = await this.pool.acquire(address, req.namespace, binary);
+      clock.record('shim connect', t, performance.now());
       undo.push(`release shim ${address}`, async () => {
         if (conn.tasks.size === 0) await this.pool.shutdown(conn, req.id, this.timeouts.shutdown);
       });
       const stdio = await createStdio(bundleFile(b, 'io'), '', { stdin: req.stdin ?? false, terminal: req.terminal ?? false }, this.log);
       undo.push('close stdio', () => closeStdio(stdio));
       await this.exits.forget(req.namespace, req.id, req.id); // a new task: its exit is not recorded yet
-      const pid = await conn.api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options);
+      const pid = await clock.time('task create', () => conn.api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options));
       undo.push(`delete task ${key} in shim`, () => conn.api.delete(req.id).catch(() => undefined));
       if (conn.shimPid === 0) conn.shimPid = (await conn.api.connect(req.id)).shimPid;
       const entry: TaskEntry = { namespace: req.namespace, id: req.id, bundle: b, shim: conn, pid, stdio, logFifo, execs: new Map() };

@@ -2,7 +2,7 @@
 // spec CreateContainer wrote, starts logging its output, starts it. A failure records the
 // container as EXITED with 128 / StartError, as containerd does.
 import { readFile } from 'node:fs/promises';
-import { CleanupStack, FailedPreconditionError } from '../../common/index.js';
+import { CleanupStack, FailedPreconditionError, PhaseClock } from '../../common/index.js';
 import { containerState, nowNanos, sandboxState } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { containerSpecPath } from './container-create.js';
@@ -24,12 +24,13 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
   if (sandboxState(sandbox) !== 'SANDBOX_READY') throw new FailedPreconditionError(`sandbox ${sandbox.id} of container ${id} is not running`);
   const log = deps.log.child({ podSandboxId: sandbox.id, containerId: id });
   const undo = new CleanupStack();
+  const clock = new PhaseClock();
   try {
-    const spec = JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as unknown;
+    const spec = await clock.time('spec', async () => JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as unknown);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
     const task = await deps.tasks.createTask({
       namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(deps.images.rootfsMounts(id)),
-      terminal: c.config.tty === true, stdin: c.config.stdin === true, ...(rt.options ? { options: rt.options } : {}),
+      terminal: c.config.tty === true, stdin: c.config.stdin === true, ...(rt.options ? { options: rt.options } : {}), clock,
     });
     undo.push(`delete task ${id}`, async () => {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);
@@ -37,8 +38,10 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
     });
     deps.logs.open(id, c.logPath, task);
     undo.push(`close log of ${id}`, () => deps.logs.get(id)?.close());
-    const pid = await deps.tasks.start(CRI_NAMESPACE, id);
-    const started = await deps.store.containers.update(id, (r) => ({ ...r, pid, startedAt: nowNanos() }));
+    const pid = await clock.time('task start', () => deps.tasks.start(CRI_NAMESPACE, id));
+    // The breakdown (verbose ContainerStatus "timings"); its total stops before this write.
+    const timings = clock.snapshot();
+    const started = await deps.store.containers.update(id, (r) => ({ ...r, pid, startedAt: nowNanos(), timings }));
     undo.release();
     log.info({ pid }, 'container started');
     containerEvent(deps, started, 'started');

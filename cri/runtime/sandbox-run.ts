@@ -5,7 +5,7 @@
 // down the network of every pod that is not 'complete'); any failure unwinds every earlier step
 // (CleanupStack, own deadline per step), the network only once its ADD has settled.
 import { randomBytes } from 'node:crypto';
-import { CleanupStack, InvalidArgumentError } from '../../common/index.js';
+import { CleanupStack, InvalidArgumentError, PhaseClock } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
 import { sandboxSpec } from '../oci/index.js';
@@ -38,15 +38,16 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
   const log = deps.log.child({ podSandboxId: id, pod: `${metadata.namespace}/${metadata.name}` });
   const name = makeSandboxName(metadata);
   const undo = new CleanupStack();
+  const clock = new PhaseClock();
   try {
-    await deps.store.sandboxNames.reserve(name, id);
+    await clock.time('lock', () => deps.store.sandboxNames.reserve(name, id));
     undo.push(`release sandbox name ${name}`, () => deps.store.sandboxNames.release(name));
     return await deps.locks.run(id, async () => {
       const record: SandboxRecord = {
         v: RECORD_VERSION, id, metadata, config, runtimeHandler: rt.handler.handler, createdAt: nowNanos(), stage: 'created',
         pid: 0, netnsPath: '', ip: '', additionalIps: [],
       };
-      await deps.store.sandboxes.create(record);
+      await clock.time('store', () => deps.store.sandboxes.create(record));
       undo.push(`delete sandbox record ${id}`, () => deps.store.sandboxes.delete(id));
       const stage = (s: SandboxStage, extra: Partial<SandboxRecord> = {}) => deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: s }));
 
@@ -56,15 +57,15 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       let netnsReady: Promise<void> = Promise.resolve();
       if (ns.network !== NODE) {
         netns = netnsPath(deps.config.state, id);
-        await stage('netns', { netnsPath: netns });
+        await clock.time('store', () => stage('netns', { netnsPath: netns }));
         // The netns and then CNI ADD are made while the pause rootfs, spec and task are (the
         // pause process only joins the netns, at create; nothing before READY needs the IP). A
         // failed step undoes itself; a daemon killed meanwhile is undone by recoverNetworks (only
         // 'complete' pods keep a network).
         let made = false;
-        netnsReady = createNetns(netns).then(async () => {
+        netnsReady = clock.time('netns', () => createNetns(netns)).then(async () => {
           made = true;
-          await stage('network');
+          await clock.time('store', () => stage('network'));
         });
         const nsPending = netnsReady;
         nsPending.catch(() => undefined); // awaited below, or by the undo steps
@@ -73,9 +74,9 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
           if (made) await removeNetns(netns);
         });
         let added = false;
-        network = nsPending.then(() => setupNetwork(deps, id, metadata, netns, config)).then(async (net) => {
+        network = nsPending.then(() => clock.time('cni add', () => setupNetwork(deps, id, metadata, netns, config))).then(async (net) => {
           added = true;
-          await deps.store.sandboxes.update(id, (r) => ({ ...r, ip: net.ip, additionalIps: [...net.additionalIps] }));
+          await clock.time('store', () => deps.store.sandboxes.update(id, (r) => ({ ...r, ip: net.ip, additionalIps: [...net.additionalIps] })));
           log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
         });
         const pending = network;
@@ -86,29 +87,32 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         });
       }
 
-      const image = await ensureSandboxImage(deps.images, deps.config.sandboxImage, log);
+      const image = await clock.time('image', () => ensureSandboxImage(deps.images, deps.config.sandboxImage, log));
       undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
-      const files = await setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE });
-      const rootfs = await deps.images.prepareRootfs(id, image.id);
+      const files = await clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE }));
+      const rootfs = await clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id));
       undo.push(`remove pause rootfs ${id}`, () => deps.images.removeRootfs(id));
-      const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
+      const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
-      }));
+      })));
 
-      await netnsReady; // runc create joins it
-      await stage('task');
+      await clock.time('wait netns', () => netnsReady); // runc create joins it
+      await clock.time('store', () => stage('task'));
       const task = await deps.tasks.createTask({
-        namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs), ...(rt.options ? { options: rt.options } : {}),
+        namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs), ...(rt.options ? { options: rt.options } : {}), clock,
       });
       undo.push(`delete pause task ${id}`, async () => {
         await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);
         await deps.tasks.delete(CRI_NAMESPACE, id);
       });
       deps.logs.open(id, '', task); // the pause output is read and dropped, so its pipe never fills
-      const pid = await deps.tasks.start(CRI_NAMESPACE, id);
-      await network;
-      const ready = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos() }));
+      const pid = await clock.time('task start', () => deps.tasks.start(CRI_NAMESPACE, id));
+      await clock.time('wait network', () => network);
+      // The breakdown (verbose PodSandboxStatus "timings") is kept with the ready record; its
+      // total stops just before that last write.
+      const timings = clock.snapshot();
+      const ready = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos(), timings }));
       undo.release();
       log.info({ pid, image: image.id }, 'pod sandbox ready');
       sandboxStarted(deps, ready);

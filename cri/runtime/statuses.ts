@@ -20,6 +20,7 @@ export async function containerStatus(deps: Deps, id: string, verbose: boolean):
       sandboxID: c.sandboxId, pid: c.pid, removing: false, snapshotKey: `rootfs/${id}`, snapshotter: deps.config.containerd.snapshotter,
       runtimeType: sandbox ? deps.config.containerd.runtimes[sandbox.runtimeHandler]?.runtimeType ?? '' : '',
       hasTask: deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), config: c.config, runtimeSpec: spec,
+      ...(c.timings ? { timings: c.timings } : {}),
     }),
   };
   return out;
@@ -36,6 +37,7 @@ export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runt
       netNamespaceClosed: !ready, runtimeHandler: s.runtimeHandler,
       runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '', image: deps.config.sandboxImage,
       snapshotKey: `rootfs/${id}`, config: s.config, containers: deps.store.containersOf(id).map((c) => c.id),
+      ...(s.timings ? { timings: s.timings } : {}),
     }),
   };
   return out;

@@ -5,6 +5,8 @@
 // CRI uses int64 ns, which a JS number cannot hold exactly and JSON cannot carry as a bigint.
 // An absent timestamp means "has not happened" (containerd's 0).
 
+import type { Phase } from '../../common/index.js';
+
 export type NanoTime = string;
 
 export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
@@ -46,6 +48,8 @@ export interface SandboxRecord {
   readonly additionalIps: readonly string[];
   readonly readyAt?: NanoTime;
   readonly stoppedAt?: NanoTime;
+  /** Where RunPodSandbox's time went: phase -> { at, ms } (common/phase-clock.ts). */
+  readonly timings?: Readonly<Record<string, Phase>>;
 }
 
 export interface ContainerMetadata {
@@ -77,6 +81,8 @@ export interface ContainerRecord {
   readonly unknown?: boolean;
   /** The current CRI LinuxContainerResources as plain JSON (changed by UpdateContainerResources). */
   readonly resources?: JsonObject;
+  /** Where StartContainer's time went: phase -> { at, ms } (common/phase-clock.ts). */
+  readonly timings?: Readonly<Record<string, Phase>>;
 }
 
 /** Now as a NanoTime. */

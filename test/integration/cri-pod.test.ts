@@ -38,9 +38,20 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim: a pod from start to removal', (
     const { podSandboxId: pod } = await b.cri.runtime.RunPodSandbox({ config });
     const ps = await b.cri.runtime.PodSandboxStatus({ podSandboxId: pod.slice(0, 12), verbose: true });
     expect(ps.status!.state).toBe(v1.PodSandboxState.SANDBOX_READY);
-    const info = JSON.parse(ps.info.info!) as { pid: number; netNamespace: string };
+    const info = JSON.parse(ps.info.info!) as { pid: number; netNamespace: string; timings: Record<string, { at: number; ms: number }> };
     expect(info.pid).toBeGreaterThan(0);
     expect(existsSync(info.netNamespace)).toBe(true);
+    // Where RunPodSandbox's time went: every phase of a pod with its own netns, within the total.
+    const phases = info.timings;
+    expect(Object.keys(phases)).toEqual(expect.arrayContaining([
+      'lock', 'store', 'netns', 'cni add', 'image', 'pod files', 'snapshot', 'spec', 'bundle', 'shim start', 'shim connect', 'task create',
+      'task start', 'wait network', 'total',
+    ]));
+    for (const [name, p] of Object.entries(phases)) {
+      expect(p.ms, name).toBeGreaterThanOrEqual(0);
+      expect(p.at + p.ms, name).toBeLessThanOrEqual(phases.total!.ms + 0.2);
+    }
+    expect(phases['cni add']!.at).toBeGreaterThanOrEqual(phases.netns!.at + phases.netns!.ms - 0.2);
 
     const long = 'x'.repeat(150);
     const { containerId: ok } = await b.cri.runtime.CreateContainer({
@@ -54,6 +65,11 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim: a pod from start to removal', (
     });
     expect((await b.cri.runtime.ContainerStatus({ containerId: ok })).status!.state).toBe(v1.ContainerState.CONTAINER_CREATED);
     for (const id of [ok, bad, sleeper]) await b.cri.runtime.StartContainer({ containerId: id });
+    // StartContainer's breakdown: the pod's shim is reused, not started again.
+    const started = JSON.parse((await b.cri.runtime.ContainerStatus({ containerId: sleeper, verbose: true })).info.info!) as {
+      timings: Record<string, { at: number; ms: number }>;
+    };
+    expect(Object.keys(started.timings).sort()).toEqual(['bundle', 'shim connect', 'shim reuse', 'spec', 'task create', 'task start', 'total']);
 
     const exited = async (id: string) => {
       const s = (await b.cri.runtime.ContainerStatus({ containerId: id })).status!;
