@@ -9,7 +9,7 @@ import type { Daemon } from './daemon.js';
 import {
   addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type Phases, type Pod, type PodEnv,
 } from './pods.js';
-import { mustRun, nowMs, pssKiB, rand, sleep, waitFor } from './proc.js';
+import { cpuMs, mustRun, nowMs, pssKiB, rand, sleep, waitFor } from './proc.js';
 
 export type Samples = Record<string, number[]>;
 
@@ -225,18 +225,33 @@ export async function exitLatency(d: Daemon, ctx: FigureContext, count = 5): Pro
   return { 'exit-status': status, 'exit-event': event };
 }
 
-/** Calls `call` back to back from `clients` concurrent loops for `ms`; returns calls per second. */
-async function rate(clients: number, ms: number, call: (client: number) => Promise<unknown>): Promise<number> {
+interface Rate {
+  perSecond: number;
+  /** CPU time per call, µs: the daemon process and this (client) process. */
+  daemonCpuUs: number;
+  clientCpuUs: number;
+}
+
+/** Calls `call` back to back from `clients` concurrent loops for `ms`: calls per second and CPU per call. */
+async function rate(d: Daemon, clients: number, ms: number, call: (client: number) => Promise<unknown>): Promise<Rate> {
   let done = 0;
   const until = nowMs() + ms;
   const t0 = nowMs();
+  const daemon0 = d.pid ? cpuMs(d.pid) : 0;
+  const client0 = process.cpuUsage();
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     while (nowMs() < until) {
       await call(c);
       done++;
     }
   }));
-  return done / ((nowMs() - t0) / 1000);
+  const client = process.cpuUsage(client0);
+  const daemonMs = d.pid ? cpuMs(d.pid) - daemon0 : 0;
+  return {
+    perSecond: done / ((nowMs() - t0) / 1000),
+    daemonCpuUs: (daemonMs * 1000) / done,
+    clientCpuUs: (client.user + client.system) / done,
+  };
 }
 
 export async function readRate(d: Daemon, ctx: FigureContext, windowMs = 2_000): Promise<Samples> {
@@ -251,10 +266,15 @@ export async function readRate(d: Daemon, ctx: FigureContext, windowMs = 2_000):
     });
     const ids = made.flatMap((p) => p.containers);
     const out: Samples = {};
+    const put = (row: string, r: Rate): void => {
+      out[row] = [r.perSecond];
+      out[`${row}-daemon-cpu`] = [r.daemonCpuUs];
+      out[`${row}-client-cpu`] = [r.clientCpuUs];
+    };
     for (const n of [1, 8]) {
-      out[`read-list-${n}`] = [await rate(n, windowMs, (c) => clients[c]!.runtime.ListContainers({}))];
+      put(`read-list-${n}`, await rate(d, n, windowMs, (c) => clients[c]!.runtime.ListContainers({})));
       let k = 0;
-      out[`read-status-${n}`] = [await rate(n, windowMs, (c) => clients[c]!.runtime.ContainerStatus({ containerId: ids[k++ % ids.length]! }))];
+      put(`read-status-${n}`, await rate(d, n, windowMs, (c) => clients[c]!.runtime.ContainerStatus({ containerId: ids[k++ % ids.length]! })));
     }
     return out;
   } finally {

@@ -9,6 +9,19 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export const rand = (): string => Math.random().toString(36).slice(2, 8);
 export const nowMs = (): number => performance.now();
 
+/** CPU time (user + system) of one process and its threads so far, in ms (0 when it is gone). */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the `(comm)`: state is the 3rd field, utime and stime the 14th and 15th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
+
 /** Proportional set size of one process in KiB (0 when it is gone). */
 export function pssKiB(pid: number): number {
   try {

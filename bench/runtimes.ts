@@ -97,7 +97,8 @@ export async function berthDaemon(shared: SharedSetup, handler: 'runc' | 'berth'
   return new Daemon({
     name: 'berth', dir: l.dir, socket: l.socket, handler, runcRoot: path.join(l.runcRoot, 'k8s.io'),
     command: process.execPath,
-    args: [script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', 'warn'],
+    // BENCH_BERTH_NODE_ARGS: extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+    args: [...(process.env.BENCH_BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', 'warn'],
     env: cleanEnv(shim?.binDir),
   });
 }

@@ -30,7 +30,10 @@ export interface CriBackends {
 export async function serveCri(
   address: string, backends: CriBackends | Promise<CriBackends>, events: ContainerEventHub, log: Logger,
 ): Promise<CriServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024 });
+  // No channelz: its per-call bookkeeping is a tenth of a small call's CPU, and nothing reads it.
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024, 'grpc.enable_channelz': 0,
+  });
   const callLog = log.child({ component: 'cri' });
   const ready = Promise.resolve(backends);
   const runtime = ready.then((b) => runtimeHandlers(b.deps));

@@ -84,6 +84,9 @@ export function instrument<T extends CriMethodTable>(
   service: string, table: T, handlers: Handlers<T> | Promise<Handlers<T>>, log: Logger, streams: Record<string, GrpcStream> = {},
 ): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
+  let resolved: Handlers<T> | undefined;
+  if (handlers instanceof Promise) handlers.then((h) => (resolved = h), () => undefined);
+  else resolved = handlers;
   for (const [name, m] of Object.entries(table)) {
     if (m.responseStream) {
       out[name] = streams[name] ?? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
@@ -92,27 +95,33 @@ export function instrument<T extends CriMethodTable>(
       });
       continue;
     }
+    const done = (started: number, cb: grpc.sendUnaryData<unknown>, res: unknown): void => {
+      log.debug({ method: name, ms: Date.now() - started }, 'CRI call done');
+      cb(null, res ?? {});
+    };
+    const failed = (started: number, cb: grpc.sendUnaryData<unknown>, err: unknown): void => {
+      const s = toStatus(err);
+      log.warn({ method: name, code: s.code, err, ms: Date.now() - started }, 'CRI call failed');
+      cb({ code: s.code, details: s.message });
+    };
+    const run = (h: Handlers<T>, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, started: number): void => {
+      try {
+        const fn = (h as Record<string, ((req: unknown) => unknown) | undefined>)[name];
+        if (!fn) throw new UnimplementedError(`${name}: ${WHY_UNIMPLEMENTED[name] ?? 'not implemented by berth'}`);
+        const res = fn(call.request);
+        // A synchronous handler (the reads kubelet repeats) answers without a promise hop.
+        if (res instanceof Promise) res.then((r) => done(started, cb, r), (err: unknown) => failed(started, cb, err));
+        else done(started, cb, res);
+      } catch (err) {
+        failed(started, cb, err);
+      }
+    };
     const unary: GrpcUnary = (call, cb) => {
       const started = Date.now();
       log.debug({ method: name, request: call.request }, 'CRI call');
       // Handlers still being built (the daemon serves while it recovers): the call waits for them.
-      Promise.resolve(handlers)
-        .then((h) => {
-          const fn = (h as Record<string, ((req: unknown) => unknown) | undefined>)[name];
-          if (!fn) throw new UnimplementedError(`${name}: ${WHY_UNIMPLEMENTED[name] ?? 'not implemented by berth'}`);
-          return fn(call.request);
-        })
-        .then(
-          (res) => {
-            log.debug({ method: name, ms: Date.now() - started }, 'CRI call done');
-            cb(null, res ?? {});
-          },
-          (err: unknown) => {
-            const s = toStatus(err);
-            log.warn({ method: name, code: s.code, err, ms: Date.now() - started }, 'CRI call failed');
-            cb({ code: s.code, details: s.message });
-          },
-        );
+      if (resolved) run(resolved, call, cb, started);
+      else void Promise.resolve(handlers).then((h) => run(h, call, cb, started), (err: unknown) => failed(started, cb, err));
     };
     out[name] = unary;
   }

@@ -2,6 +2,7 @@
 // are the single list of CRI methods: the server binds handlers to them, the client wraps them.
 import type * as grpc from '@grpc/grpc-js';
 import { runtime } from './gen/cri.js';
+import { encodeWithCache, type CachedField, type Encoder } from './encode-cache.js';
 import type { MessageType, PropsOf } from './message-type.js';
 
 const v1 = runtime.v1;
@@ -91,6 +92,27 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * The response fields encoded through proto/encode-cache.ts: the per-record messages of the reads
+ * kubelet repeats (field numbers from the CRI api.proto).
+ */
+const CACHED_FIELDS = new Map<unknown, readonly CachedField[]>([
+  [v1.ListContainersResponse, [{ name: 'containers', field: 1, type: v1.Container, repeated: true }]],
+  [v1.ListPodSandboxResponse, [{ name: 'items', field: 1, type: v1.PodSandbox, repeated: true }]],
+  [v1.ContainerStatusResponse, [{ name: 'status', field: 1, type: v1.ContainerStatus }]],
+  [v1.PodSandboxStatusResponse, [
+    { name: 'status', field: 1, type: v1.PodSandboxStatus },
+    { name: 'containersStatuses', field: 3, type: v1.ContainerStatus, repeated: true },
+  ]],
+]);
+
+function responseSerializer(type: CriMessageClass): (value: unknown) => Buffer {
+  const cached = CACHED_FIELDS.get(type);
+  // Every generated class's encode appends to a protobufjs Writer (encode(message, writer?)).
+  if (cached) return (value) => toBuffer(encodeWithCache(type as unknown as Encoder, value as Record<string, unknown>, cached));
+  return (value) => toBuffer(type.encode(value).finish());
+}
+
 /** A grpc-js ServiceDefinition (paths /<service>/<Method>) from a CRI method table. */
 export function serviceDefinition(serviceName: string, table: CriMethodTable): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -101,7 +123,7 @@ export function serviceDefinition(serviceName: string, table: CriMethodTable): g
       responseStream: m.responseStream,
       requestSerialize: (value) => toBuffer(m.requestType.encode(value).finish()),
       requestDeserialize: (bytes) => m.requestType.decode(bytes),
-      responseSerialize: (value) => toBuffer(m.responseType.encode(value).finish()),
+      responseSerialize: responseSerializer(m.responseType),
       responseDeserialize: (bytes) => m.responseType.decode(bytes),
       originalName: name.charAt(0).toLowerCase() + name.slice(1),
     };

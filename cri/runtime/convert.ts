@@ -54,8 +54,41 @@ const stringMap = (o: unknown): Record<string, string> =>
 
 export const annotationsOf = (r: { config: JsonObject }): Record<string, string> => stringMap(r.config.annotations);
 
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * One frozen message per record object. Records are frozen and replaced on every change, so a
+ * record's message never changes; a repeated read reuses it, and its encoding too
+ * (proto/encode-cache.ts). The WeakMap lets both go with the record.
+ */
+function perRecord<R extends object, M>(build: (r: R) => M): (r: R) => M {
+  const cache = new WeakMap<R, M>();
+  return (r) => {
+    let m = cache.get(r);
+    if (m === undefined) {
+      m = deepFreeze(build(r));
+      if (Object.isFrozen(r)) cache.set(r, m);
+    }
+    return m;
+  };
+}
+
 /** The CRI Container (ListContainers entry) of a record. */
-export function containerMessage(r: ContainerRecord): runtime.v1.Container.$Properties {
+export const containerMessage = perRecord(buildContainerMessage);
+/** The CRI ContainerStatus of a record. */
+export const containerStatusMessage = perRecord(buildContainerStatusMessage);
+/** The CRI PodSandbox (ListPodSandbox entry) of a record. */
+export const sandboxMessage = perRecord(buildSandboxMessage);
+/** The CRI PodSandboxStatus of a record. */
+export const sandboxStatusMessage = perRecord(buildSandboxStatusMessage);
+
+function buildContainerMessage(r: ContainerRecord): runtime.v1.Container.$Properties {
   return {
     id: r.id, podSandboxId: r.sandboxId, metadata: { name: r.metadata.name, attempt: r.metadata.attempt },
     image: { image: r.imageRef }, imageRef: r.imageId, state: containerStateOf(r), createdAt: int64(r.createdAt),
@@ -63,8 +96,7 @@ export function containerMessage(r: ContainerRecord): runtime.v1.Container.$Prop
   };
 }
 
-/** The CRI ContainerStatus of a record. */
-export function containerStatusMessage(r: ContainerRecord): runtime.v1.ContainerStatus.$Properties {
+function buildContainerStatusMessage(r: ContainerRecord): runtime.v1.ContainerStatus.$Properties {
   const view = containerStatusView(r);
   const mounts = Array.isArray(r.config.mounts) ? (r.config.mounts as JsonObject[]) : [];
   return {
@@ -79,8 +111,7 @@ export function containerStatusMessage(r: ContainerRecord): runtime.v1.Container
   };
 }
 
-/** The CRI PodSandbox (ListPodSandbox entry) of a record. */
-export function sandboxMessage(r: SandboxRecord): runtime.v1.PodSandbox.$Properties {
+function buildSandboxMessage(r: SandboxRecord): runtime.v1.PodSandbox.$Properties {
   return {
     id: r.id, metadata: { ...r.metadata }, state: sandboxStateOf(r), createdAt: int64(r.createdAt),
     labels: { ...labelsOf(r) }, annotations: annotationsOf(r), runtimeHandler: r.runtimeHandler,
@@ -95,8 +126,7 @@ export function sandboxNamespaceOptions(r: SandboxRecord): { network: number; pi
   return { network: Number(ns?.network ?? 0), pid: Number(ns?.pid ?? 0), ipc: Number(ns?.ipc ?? 0) };
 }
 
-/** The CRI PodSandboxStatus of a record. */
-export function sandboxStatusMessage(r: SandboxRecord): runtime.v1.PodSandboxStatus.$Properties {
+function buildSandboxStatusMessage(r: SandboxRecord): runtime.v1.PodSandboxStatus.$Properties {
   const ns = sandboxNamespaceOptions(r);
   return {
     id: r.id, metadata: { ...r.metadata }, state: sandboxStateOf(r), createdAt: int64(r.createdAt),

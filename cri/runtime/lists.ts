@@ -25,7 +25,7 @@ export function listPodSandbox(deps: Deps, f: runtime.v1.PodSandboxFilter.$Prope
   return deps.store.sandboxes.list((s) =>
     (id === undefined || s.id === id)
     && (!f?.state || sandboxStateOf(s) === f.state.state)
-    && matchesLabels(labelsOf(s), f?.labelSelector ?? undefined)).map(sandboxMessage);
+    && matchesSelector(s, f?.labelSelector)).map(sandboxMessage);
 }
 
 export function listContainers(deps: Deps, f: runtime.v1.ContainerFilter.$Properties | null | undefined): runtime.v1.Container.$Properties[] {
@@ -36,5 +36,10 @@ export function listContainers(deps: Deps, f: runtime.v1.ContainerFilter.$Proper
   return from.filter((c) =>
     (id === undefined || c.id === id)
     && (!f?.state || containerStateOf(c) === f.state.state)
-    && matchesLabels(labelsOf(c), f?.labelSelector ?? undefined)).map(containerMessage);
+    && matchesSelector(c, f?.labelSelector)).map(containerMessage);
+}
+
+/** A record's labels are only computed when there is a selector to match. */
+function matchesSelector(r: SandboxRecord | ContainerRecord, selector: Record<string, string> | null | undefined): boolean {
+  return !selector || Object.keys(selector).length === 0 || matchesLabels(labelsOf(r), selector);
 }

@@ -2,17 +2,24 @@
 import { readFile } from 'node:fs/promises';
 import type { runtime } from '../../proto/cri.js';
 import { taskKey } from '../../taskmanager/index.js';
-import { sandboxState } from '../store/index.js';
+import { sandboxState, type ContainerRecord } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { containerStatusMessage, sandboxStatusMessage } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'config'>;
 
-export async function containerStatus(deps: Deps, id: string, verbose: boolean): Promise<runtime.v1.ContainerStatusResponse.$Properties> {
+type ContainerStatusResponse = runtime.v1.ContainerStatusResponse.$Properties;
+
+/** Synchronous unless verbose (which reads the spec): kubelet's polling answers without a hop. */
+export function containerStatus(deps: Deps, id: string, verbose: boolean): ContainerStatusResponse | Promise<ContainerStatusResponse> {
   const c = deps.store.containers.get(id);
-  const out: runtime.v1.ContainerStatusResponse.$Properties = { status: containerStatusMessage(c) };
-  if (!verbose) return out;
+  const out: ContainerStatusResponse = { status: containerStatusMessage(c) };
+  return verbose ? withVerboseInfo(deps, c, out) : out;
+}
+
+async function withVerboseInfo(deps: Deps, c: ContainerRecord, out: ContainerStatusResponse): Promise<ContainerStatusResponse> {
+  const id = c.id;
   const spec = await readFile(containerSpecPath(deps.dirs, id), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
   const sandbox = deps.store.sandboxes.has(c.sandboxId) ? deps.store.sandboxes.get(c.sandboxId) : undefined;
   out.info = {

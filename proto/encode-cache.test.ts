@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { runtime } from './gen/cri.js';
+import { encodeWithCache, encodedMessage } from './encode-cache.js';
+import { serviceDefinition, runtimeServiceMethods } from './cri-services.js';
+
+const v1 = runtime.v1;
+
+function container(id: string, state = v1.ContainerState.CONTAINER_RUNNING) {
+  return Object.freeze({
+    id, podSandboxId: 'p1', metadata: Object.freeze({ name: `n-${id}`, attempt: 2 }), image: Object.freeze({ image: 'busybox' }),
+    imageRef: 'sha256:abc', state, createdAt: '1700000000123456789' as unknown as number,
+    labels: Object.freeze({ a: 'b' }), annotations: Object.freeze({ c: 'd' }),
+  });
+}
+
+describe('encode cache', () => {
+  it('gives bytes that decode to what the plain encoder gives, cached fields first', () => {
+    const containers = [container('c1'), container('c2', v1.ContainerState.CONTAINER_EXITED)];
+    const bytes = encodeWithCache(v1.ListContainersResponse, { containers }, [
+      { name: 'containers', field: 1, type: v1.Container, repeated: true },
+    ]);
+    expect(Buffer.from(bytes)).toEqual(Buffer.from(v1.ListContainersResponse.encode({ containers }).finish()));
+    const back = v1.ListContainersResponse.decode(bytes);
+    expect(back.containers.map((c) => [c.id, c.state, c.metadata?.attempt, c.labels?.a])).toEqual([['c1', 1, 2, 'b'], ['c2', 2, 2, 'b']]);
+  });
+
+  it('keeps bytes only for frozen messages, so a mutable object is always encoded afresh', () => {
+    const frozen = container('c1');
+    expect(encodedMessage(v1.Container, frozen)).toBe(encodedMessage(v1.Container, frozen));
+    const open: { id: string } = { id: 'x' };
+    const first = encodedMessage(v1.Container, open);
+    open.id = 'y';
+    expect(v1.Container.decode(encodedMessage(v1.Container, open)).id).toBe('y');
+    expect(v1.Container.decode(first).id).toBe('x');
+  });
+
+  it('is what the grpc-js definitions serialize with: a status and its verbose info in one message', () => {
+    const def = serviceDefinition('runtime.v1.RuntimeService', runtimeServiceMethods);
+    const status = Object.freeze({ id: 'c1', state: v1.ContainerState.CONTAINER_CREATED, reason: '', exitCode: 0 });
+    const out = def.ContainerStatus!.responseSerialize({ status, info: { info: '{"pid":7}' } });
+    const back = v1.ContainerStatusResponse.decode(out);
+    expect([back.status?.id, back.status?.state, back.info.info]).toEqual(['c1', 0, '{"pid":7}']);
+    const empty = v1.ListContainersResponse.decode(def.ListContainers!.responseSerialize({ containers: [] }));
+    expect(empty.containers).toEqual([]);
+  });
+});
