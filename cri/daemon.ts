@@ -107,14 +107,19 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
-    await recoverState(deps, outcomes);
-    recovered(deps);
-    log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
-    const streaming = await StreamingServer.start({
+    // The streaming server listens while the state is recovered: its URLs come only from CRI
+    // calls, which wait for both.
+    const streamingStart = StreamingServer.start({
       backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
       idleTimeoutMs: config.streamIdleTimeoutMs, log,
     });
-    closers.push(() => streaming.close());
+    const [recoveredR, streamingR] = await Promise.allSettled([recoverState(deps, outcomes), streamingStart]);
+    if (streamingR.status === 'fulfilled') closers.push(() => streamingR.value.close());
+    if (recoveredR.status === 'rejected') throw recoveredR.reason;
+    if (streamingR.status === 'rejected') throw streamingR.reason;
+    const streaming = streamingR.value;
+    recovered(deps);
+    log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     deps.streaming = streaming;
     log.info({ url: streaming.baseUrl }, 'streaming server listening');
     settleBackends.ok({ deps, images });
