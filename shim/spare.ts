@@ -1,8 +1,8 @@
 // A warm spare server (issue #9): a shim server booted ahead of time (Node and the bundle loaded,
 // the start path's modules imported) that the launcher's `start` adopts, so `start` → serving
 // costs a pipe round trip instead of a Node boot. The launcher (shim/containerd-shim-berth-v2)
-// spawns it after a start, niced, in the caller's session-less context a cold server would get,
-// into `<socket dir>/berth-spares/s.XXXXXX/` (root-only) holding `key` (address, namespace, node,
+// spawns it after a start (niced; with what a cold server gets from its caller: cgroup, env, OOM
+// score, own session) into `<socket dir>/berth-spares/s.XXXXXX/` (root-only) holding `key` (address, namespace, node,
 // bundle path), the FIFOs `req` and `rep`, `pid`; the spare writes `ready` once it waits.
 //
 // Handshake (docs/shim.md): the launcher claims the spare by creating `claim` exclusively, writes
@@ -21,7 +21,8 @@
 // node binary or the bundle file changed (no old code is adopted), when its directory is
 // removed, and on SIGTERM. It leaves only unclaimed: it takes the claim itself first.
 import {
-  closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
@@ -173,7 +174,9 @@ export async function runSpare(flags: ShimFlags): Promise<void> {
   });
   process.on('SIGTERM', leave);
   process.on('SIGINT', leave);
-  writeFileSync(path.join(dir, 'ready'), String(process.pid), { mode: 0o600 });
+  // last, and whole (temp + rename): `ready` means a waiting spare with its pid in it
+  writeFileSync(path.join(dir, '.ready'), String(process.pid), { mode: 0o600 });
+  renameSync(path.join(dir, '.ready'), path.join(dir, 'ready'));
 }
 
 /** Becomes the process a cold start of `req` would have made; the report prefix goes first. */
@@ -243,7 +246,7 @@ function identity(): string {
     .join(' ');
 }
 
-// The spare boots at nice 19; nice values are per thread on Linux, so every thread is set back
+// The spare boots at nice 10; nice values are per thread on Linux, so every thread is set back
 // (threads and children made later inherit the main thread's). Lowering needs CAP_SYS_NICE.
 function renice(to: number): void {
   for (const tid of readdirSync('/proc/self/task')) {

@@ -113,7 +113,7 @@ afterEach(async () => {
   await waitUntil(() => shimPids(daemon.ns).length === 0, 5_000);
   expect(shimPids(daemon.ns)).toEqual([]);
   // the launcher's spare (shim/spare.ts) leaves by itself once no pod server of its group is left
-  await waitUntil(() => sparePids(daemon.ns).length === 0, 5_000);
+  await waitUntil(() => sparePids(daemon.ns).length === 0, 10_000);
   expect(sparePids(daemon.ns)).toEqual([]);
   // ctr's containers live at /<namespace>/<id> in every hierarchy; runc removes the leaves,
   // nobody removes the namespace's own cgroup

@@ -226,7 +226,7 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promis
 
 /**
  * Undoes everything: clients, shims, containers, mounts, sockets, FIFO readers, the temp dir.
- * Spares are given 5 s to leave by their own rule (no pod server of their group left) before
+ * Spares are given 10 s to leave by their own rule (no pod server of their group left) before
  * they are killed; resolves with the spares that had to be killed.
  */
 export async function tearDown(env: ShimEnv): Promise<number[]> {
@@ -238,7 +238,8 @@ export async function tearDown(env: ShimEnv): Promise<number[]> {
       // gone
     }
   }
-  const sparesLeft = (await waitUntil(() => sparePids(env.ns).length === 0, 5_000)) ? [] : sparePids(env.ns);
+  // (a spare still booting at nice 10 on a busy machine takes its boot plus a poll)
+  const sparesLeft = (await waitUntil(() => sparePids(env.ns).length === 0, 10_000)) ? [] : sparePids(env.ns);
   for (const pid of sparesLeft) process.kill(pid, 'SIGKILL');
   for (const id of env.ids) spawnSync('runc', ['--root', path.join(env.runcRoot, env.ns), 'delete', '--force', id]);
   for (const mp of mountsUnder(env.tmp).reverse()) spawnSync('umount', ['-l', mp]);

@@ -21,7 +21,8 @@ function readySpare(e: ShimEnv): number | undefined {
   const root = path.join(e.socketDir, 'berth-spares');
   for (const d of existsSync(root) ? readdirSync(root).filter((n) => n.startsWith('s.')) : []) {
     try {
-      return Number(readFileSync(path.join(root, d, 'ready'), 'utf8'));
+      const pid = Number(readFileSync(path.join(root, d, 'ready'), 'utf8'));
+      if (pid > 0) return pid;
     } catch {
       // not ready, or claimed
     }
