@@ -2,8 +2,9 @@
 // the start path's modules imported) that the launcher's `start` adopts, so `start` → serving
 // costs a pipe round trip instead of a Node boot. The launcher (shim/containerd-shim-berth-v2)
 // spawns it after a start (niced; with what a cold server gets from its caller: cgroup, env, OOM
-// score, own session) into `<socket dir>/berth-spares/s.XXXXXX/` (root-only) holding `key` (address, namespace, node,
-// bundle path), the FIFOs `req` and `rep`, `pid`; the spare writes `ready` once it waits.
+// score, own session) into `<socket dir>/berth-spares/s.XXXXXXXX/` (root-only) holding `key`
+// (address, namespace, node, bundle path), the FIFOs `req` and `rep` and `pid`; the spare writes
+// `ready` once it waits.
 //
 // Handshake (docs/shim.md): the launcher claims the spare by creating `claim` exclusively, writes
 // "<its pid> <its argc> <its stdin fd>\n" to `req` and reads one line from `rep`: "<its pid> ok:<address>",
