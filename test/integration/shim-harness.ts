@@ -111,15 +111,17 @@ export function shimEnvVars(env: ShimEnv): NodeJS.ProcessEnv {
  * wrapper made by makeShimWrapper, as containerd runs it); resolves with stdout+stderr.
  */
 export function runShimAction(
-  env: ShimEnv, id: string, action: 'start' | 'delete', stdin?: Uint8Array, o: { launcher?: string; env?: NodeJS.ProcessEnv } = {},
+  env: ShimEnv, id: string, action: 'start' | 'delete', stdin?: Uint8Array | { fd: number },
+  o: { launcher?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; out: Buffer }> {
   const args = ['-namespace', env.ns, '-address', env.address, '-publish-binary', '/usr/bin/containerd', '-id', id];
   if (action === 'delete') args.push('-bundle', bundleDir(env, id));
   const [cmd, argv] = o.launcher ? [o.launcher, args] : [process.execPath, [env.shimEntry, ...args]];
   const child = spawn(cmd, [...argv, action], {
-    cwd: bundleDir(env, id), env: { ...shimEnvVars(env), ...o.env }, detached: true, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    cwd: bundleDir(env, id), env: { ...shimEnvVars(env), ...o.env }, detached: true,
+    stdio: [stdin ? ('fd' in stdin ? stdin.fd : 'pipe') : 'ignore', 'pipe', 'pipe'],
   });
-  if (stdin) child.stdin?.end(stdin);
+  if (stdin && !('fd' in stdin)) child.stdin?.end(stdin);
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (c: Buffer) => chunks.push(c));
   child.stderr?.on('data', (c: Buffer) => chunks.push(c));

@@ -3,7 +3,7 @@
 // for a second pod (the pod's shim IS the spare's process), a grouped start answered by the spare
 // without using it up, a killed or outdated spare falling back to a cold start, two concurrent
 // starts against one spare, and spares leaving by their rule once no pod server is left.
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { writeShimWrapper } from '../../shim/bundle.js';
@@ -13,6 +13,7 @@ import {
   sparePids, waitUntil, type ShimEnv,
 } from './shim-harness.js';
 import { google } from '../../proto/index.js';
+import { pipe2 } from '../../sys/index.js';
 
 const newEnv = shimEnvPerTest();
 
@@ -60,7 +61,7 @@ async function setUp(): Promise<Launched> {
 
 const optionsAny = (e: ShimEnv): Uint8Array => google.protobuf.Any.encode(runcOptions(e) as never).finish();
 
-async function start(l: Launched, id: string, o: { env?: NodeJS.ProcessEnv; stdin?: Uint8Array } = {}): Promise<string> {
+async function start(l: Launched, id: string, o: { env?: NodeJS.ProcessEnv; stdin?: Uint8Array | { fd: number } } = {}): Promise<string> {
   const { code, out } = await runShimAction(l.e, id, 'start', o.stdin ?? optionsAny(l.e), { launcher: l.launcher, env: o.env });
   if (code !== 0) throw new Error(`start ${id} exited ${code}: ${out.toString()}`);
   return out.toString();
@@ -124,6 +125,23 @@ describe('containerd-shim-berth-v2 warm spare', () => {
     await task.Kill({ id: podB, signal: 9 }, CALL);
     await task.Wait({ id: podB }, CALL);
     await task.Delete({ id: podB }, CALL);
+  });
+
+  it('the runtime options reach the spare through a real pipe, as containerd gives them (bad ones fail the start as a cold start would)', async () => {
+    const l = await podAndSpare();
+    const { e, spare } = l;
+    const [r, w] = pipe2(0);
+    writeSync(w, Buffer.from('not a protobuf Any'));
+    closeSync(w);
+    const id = `q-${rand()}`;
+    await makeTaskBundle(e, id, sandbox(id));
+    try {
+      await expect(start(l, id, { stdin: { fd: r } })).rejects.toThrow(/exited 1: containerd-shim-berth-v2: start: stdin is not a protobuf Any/);
+    } finally {
+      closeSync(r);
+    }
+    expect(await waitUntil(() => !isAlive(spare))).toBe(true); // it was adopted, then failed like a cold server
+    expect(existsSync(path.join(bundleDir(e, id), 'shim.pid'))).toBe(false); // undone
   });
 
   it('a killed spare, or one whose bundle file changed, is not adopted: the start is cold', async () => {
