@@ -54,9 +54,11 @@ export const ROWS: readonly RowDef[] = [
   { id: 'pull', figure: 'pull', title: 'pull + unpack 50 MB, 5 layers', unit: 'MB/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
   { id: 'floor-runc', figure: 'floor', title: 'floor: `runc run -d` (same rootfs)', unit: 'ms' },
   { id: 'floor-cni', figure: 'floor', title: 'floor: netns + CNI ADD alone', unit: 'ms' },
-  { id: 'shim-start', figure: 'shim', title: 'shim `start` → serving (Connect answers)', unit: 'ms', target: { op: '<=', value: 1.5 } },
+  { id: 'shim-start', figure: 'shim', title: 'shim `start` → serving (Connect answers), cold: no spare', unit: 'ms', target: { op: '<=', value: 1.5 } },
   { id: 'shim-start-action', figure: 'shim', title: '  of which: `start` action exits with the address', unit: 'ms' },
-  { id: 'shim-pss', figure: 'shim', title: 'shim PSS per pod (pause + 2 ctrs), direct ttrpc', unit: 'MiB', target: { op: '<=', value: 2.0 } },
+  { id: 'shim-start-warm', figure: 'shim', title: 'shim `start` → serving, warm: 1 pod running, spare ready', unit: 'ms', target: { op: '<=', value: 1.5 } },
+  { id: 'shim-start-warm-action', figure: 'shim', title: '  of which: `start` action exits with the address', unit: 'ms' },
+  { id: 'shim-pss', figure: 'shim', title: 'shim PSS per pod (pause + 2 ctrs), direct ttrpc, berth\'s spare included', unit: 'MiB', target: { op: '<=', value: 2.0 } },
 ];
 
 export const FIGURES = ['memory', 'pod-start', 'restart', 'exit', 'read', 'pull', 'floor', 'shim'] as const;

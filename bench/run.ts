@@ -157,4 +157,5 @@ async function runShimFigures(o: BenchOptions, result: RunResult): Promise<void>
   }
   result.remarks.push('shim floors: a bare `node --max-semi-space-size=1 -e 0` (spawn to exit) and the PSS of as many bare idle Node processes as pods: what any shim in Node pays before loading berth.');
   result.remarks.push('shim rows: "berth" = containerd-shim-berth-v2 run by its launcher (node --max-semi-space-size=1, one CommonJS esbuild bundle), "containerd" = containerd-shim-runc-v2 1.6.20.');
+  result.remarks.push('shim start rows: cold = berth\'s spares off (BERTH_SHIM_SPARE=0), each start boots Node; warm = a node already running one pod whose start left a spare (shim/spare.ts), the next start waits until the spare is ready (runc: the same 0.5 s pause) and adopts it. Starts come one after another with each shim shut down before the next, so warm holds only for starts spaced wider than a spare\'s boot (~0.2-1 s).');
 }

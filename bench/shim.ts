@@ -3,7 +3,8 @@
 // of a pause task plus two containers grouped into the pod's one shim. containerd-shim-runc-v2
 // and containerd-shim-berth-v2 are measured in the same run, alternating.
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DeadlineExceededError, InternalError } from '../common/index.js';
@@ -82,11 +83,11 @@ async function makeTaskBundle(e: ShimEnv, id: string, sandboxId: string, withRoo
   return dir;
 }
 
-/** `<shim> start` with containerd's argv, cwd and env; resolves with the printed address. */
-function shimStart(e: ShimEnv, id: string, bundle: string): Promise<string> {
+/** `<shim> start` with containerd's argv, cwd and env (plus `env`); resolves with the printed address. */
+function shimStart(e: ShimEnv, id: string, bundle: string, env?: NodeJS.ProcessEnv): Promise<string> {
   const [cmd, ...pre] = e.argv0 as [string, ...string[]];
   const child = spawn(cmd, [...pre, '-namespace', e.ns, '-address', e.address, '-publish-binary', '/usr/bin/containerd', '-id', id, 'start'], {
-    cwd: bundle, env: e.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: bundle, env: { ...e.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -117,25 +118,56 @@ function runcOptions(e: ShimEnv): { type_url: string; value: Uint8Array } {
   return { type_url: 'containerd.runc.v1.Options', value: containerd.runc.v1.Options.encode({ root: e.runcRoot }).finish() };
 }
 
-/** start → serving, `count` times; each shim is shut down (no task) afterwards. */
-async function startToServing(e: ShimEnv, count: number): Promise<{ serving: number[]; action: number[] }> {
+/**
+ * start → serving, `count` times; each shim is shut down (no task) afterwards. Cold: berth's
+ * spares off (BERTH_SHIM_SPARE=0), so every start boots Node. Warm: a node that already runs a
+ * pod (its shim started first and kept), and before each start berth's spare for it is ready
+ * (shim/spare.ts; the runc shim gets the same pause): the start adopts the spare.
+ */
+async function startToServing(e: ShimEnv, count: number, warm: boolean): Promise<{ serving: number[]; action: number[] }> {
   const serving: number[] = [];
   const action: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const id = `s-${rand()}`;
-    const bundle = await makeTaskBundle(e, id, id, false);
-    const t0 = nowMs();
-    const address = await shimStart(e, id, bundle);
-    action.push(nowMs() - t0);
-    const task = await connect(e, address);
-    await task.Connect({ id }, CALL);
-    serving.push(nowMs() - t0);
-    await task.Shutdown({ id }, CALL).catch(() => undefined); // the shim may close before answering
+  const env = e.kind === 'berth' && !warm ? { BERTH_SHIM_SPARE: '0' } : undefined;
+  let pod: { id: string; task: TaskClient } | undefined;
+  if (warm) {
+    const id = `pod-${rand()}`;
+    pod = { id, task: await connect(e, await shimStart(e, id, await makeTaskBundle(e, id, id, false))) };
+  }
+  try {
+    for (let i = 0; i < count; i++) {
+      const id = `s-${rand()}`;
+      const bundle = await makeTaskBundle(e, id, id, false);
+      if (warm) await spareReady(e);
+      const t0 = nowMs();
+      const address = await shimStart(e, id, bundle, env);
+      action.push(nowMs() - t0);
+      const task = await connect(e, address);
+      await task.Connect({ id }, CALL);
+      serving.push(nowMs() - t0);
+      await task.Shutdown({ id }, CALL).catch(() => undefined); // the shim may close before answering
+    }
+  } finally {
+    await pod?.task.Shutdown({ id: pod.id }, CALL).catch(() => undefined);
   }
   return { serving, action };
 }
 
-/** PSS per pod: `pods` pods of a pause task + 2 containers, one shim per pod. */
+/** berth: until a spare waits for the next start (10 s at most); runc: the same 0.5 s pause. */
+async function spareReady(e: ShimEnv): Promise<void> {
+  await sleep(500);
+  if (e.kind !== 'berth') return;
+  const root = path.join(e.tmp, 's', 'berth-spares');
+  for (const until = nowMs() + 10_000; nowMs() < until; await sleep(20)) {
+    const dirs = await readdir(root).catch(() => [] as string[]);
+    if (dirs.some((d) => d.startsWith('s.') && existsSync(path.join(root, d, 'ready')))) return;
+  }
+  throw new DeadlineExceededError('no berth shim spare became ready within 10 s');
+}
+
+/**
+ * PSS per pod: `pods` pods of a pause task + 2 containers, one shim per pod. berth's spare (spares
+ * on, as installed) is counted too: it carries the same -address argv.
+ */
 async function pssPerPod(e: ShimEnv, pods: number): Promise<number> {
   for (let p = 0; p < pods; p++) {
     const sandbox = `pod-${rand()}`;
@@ -160,9 +192,13 @@ async function pssPerPod(e: ShimEnv, pods: number): Promise<number> {
 export async function shimFigures(kind: ShimKind, berthShim: string | undefined, o: { starts: number; pods: number }): Promise<Samples> {
   const e = await openEnv(kind, berthShim);
   try {
-    const start = await startToServing(e, o.starts);
+    const cold = await startToServing(e, o.starts, false);
+    const warm = await startToServing(e, o.starts, true);
     const pss = await pssPerPod(e, o.pods);
-    return { 'shim-start': start.serving, 'shim-start-action': start.action, 'shim-pss': [pss] };
+    return {
+      'shim-start': cold.serving, 'shim-start-action': cold.action, 'shim-start-warm': warm.serving, 'shim-start-warm-action': warm.action,
+      'shim-pss': [pss],
+    };
   } finally {
     await closeEnv(e);
   }

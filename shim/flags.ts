@@ -3,7 +3,8 @@
 // without a value, parsing stops at the first non-flag word (the action) or at `--`.
 import { InvalidArgumentError } from '../common/index.js';
 
-export type Action = 'start' | 'delete' | 'serve';
+/** `spare`: a warm server waiting to be adopted by a `start` (shim/spare.ts; run by the launcher). */
+export type Action = 'start' | 'delete' | 'serve' | 'spare';
 
 export interface ShimFlags {
   namespace: string;
@@ -66,7 +67,7 @@ export function parseFlags(argv: readonly string[]): ShimFlags {
     throw new InvalidArgumentError(`flag provided but not defined: -${name}`);
   }
   const word = argv[i];
-  if (word === 'start' || word === 'delete') {
+  if (word === 'start' || word === 'delete' || word === 'spare') {
     out.action = word;
     out.actionIndex = i;
   }

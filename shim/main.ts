@@ -25,6 +25,11 @@ async function main(argv: readonly string[]): Promise<number> {
       await write(await deleteShim(requireNamespace(flags)));
       return 0;
     }
+    case 'spare': {
+      const { runSpare } = await import('./spare.js');
+      await runSpare(requireNamespace(flags));
+      return -1; // waits for a start to adopt it
+    }
     case 'serve': {
       const { serve } = await import('./server.js');
       await serve(requireNamespace(flags));

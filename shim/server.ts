@@ -11,6 +11,7 @@ import { TASK_SERVICE, TtrpcServer, socketPathOf, taskServiceMethods } from '../
 import { OomWatcher, Reaper } from '../sys/index.js';
 import type { ShimFlags } from './flags.js';
 import { PodGuard } from './pod-guard.js';
+import { SPARES_ENV, registerServer, trustedSparesRoot } from './spare-group.js';
 import { TtrpcPublisher } from './publisher.js';
 import { START_FD_ENV, inPlaceStart, type InPlaceStart } from './start.js';
 import { TaskService } from './task-service.js';
@@ -20,12 +21,13 @@ const PUBLISHER_DRAIN_MS = 5_000;
 // calls); records logged until then are kept, and written at once if the process exits earlier.
 const LOG_OPEN_DELAY_MS = 250;
 
-export async function serve(flags: ShimFlags): Promise<void> {
+/** `stdinFd`: an adopted spare's runtime options (the launcher's stdin), see shim/spare.ts. */
+export async function serve(flags: ShimFlags, stdinFd?: number): Promise<void> {
   const reportFd = process.env[START_FD_ENV] ? Number(process.env[START_FD_ENV]) : -1;
   if (reportFd < 0) return run(flags, undefined);
   let start: InPlaceStart | undefined;
   try {
-    start = inPlaceStart(flags, reportFd);
+    start = inPlaceStart(flags, reportFd, process.cwd(), stdinFd);
     await run(flags, start);
   } catch (err) {
     if (!start) throw err; // main reports it (on the report fd: the env var is still set)
@@ -35,6 +37,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
 }
 
 async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<void> {
+  // Started by the launcher with spares on: this server keeps its group's spare alive.
+  const spares = trustedSparesRoot(process.env[SPARES_ENV], true);
+  delete process.env[SPARES_ENV];
   const deferred = deferredLogger();
   const log = deferred.logger.child({ namespace: flags.namespace, id: flags.id, pid: process.pid });
   // Read now: the first bundle (our cwd) may be removed while later containers still run.
@@ -97,6 +102,7 @@ async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<v
       throw err;
     }
     start.reportOk();
+    if (spares) registerSpareGroup(spares, flags);
   } else {
     await server.listen(flags.socket ? flags.socket : { fd: 3 });
   }
@@ -112,6 +118,14 @@ async function run(flags: ShimFlags, start: InPlaceStart | undefined): Promise<v
     clearTimeout(logTimer);
     openLogNow(true);
   });
+}
+
+function registerSpareGroup(spares: string, flags: ShimFlags): void {
+  try {
+    process.once('exit', registerServer(spares, flags.address, flags.namespace));
+  } catch {
+    // no spare for this group then: starts stay cold
+  }
 }
 
 function readSocketPath(): string | undefined {

@@ -11,7 +11,9 @@
 //   from Node (`startDetached`) for callers that run the bundle directly.
 // containerd reads stdout and stderr as one buffer, so nothing but the address may be printed.
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, InternalError, toStatus } from '../common/index.js';
 import { serverArgv, type ShimFlags } from './flags.js';
@@ -49,7 +51,11 @@ export interface InPlaceStart {
   readonly target: StartTarget;
 }
 
-export function inPlaceStart(flags: ShimFlags, reportFd: number, bundle = process.cwd()): InPlaceStart {
+/**
+ * `stdinFd`: where the runtime options are read from instead of fd 0 (an adopted spare reads the
+ * launcher's stdin through `/proc/<pid>/fd/0`); it is closed once read.
+ */
+export function inPlaceStart(flags: ShimFlags, reportFd: number, bundle = process.cwd(), stdinFd?: number): InPlaceStart {
   const target = startTarget(flags, bundle);
   const undo: (() => void)[] = [];
   let reported = false;
@@ -87,7 +93,7 @@ export function inPlaceStart(flags: ShimFlags, reportFd: number, bundle = proces
         writeAddress(bundle, target.address);
         undo.push(() => rmSync(path.join(bundle, 'shim.pid'), { force: true }));
         writeFileSync(path.join(bundle, 'shim.pid'), String(process.pid));
-        const options = await readStdin(2_000);
+        const options = await (stdinFd === undefined ? readStdin(2_000) : readFd(stdinFd, 2_000));
         if (options.length > 0) {
           const { shimCgroupOf, joinCgroup } = await import('./shim-cgroup.js');
           const cgroup = shimCgroupOf(options);
@@ -126,23 +132,51 @@ function readStdin(timeoutMs: number): Promise<Buffer> {
     release();
     return Promise.resolve(Buffer.alloc(0));
   }
+  return collect(process.stdin, timeoutMs, () => process.stdin.once('close', release));
+}
+
+// Another process's stdin opened by path: a pipe is read as a stream (never blocking), a file
+// or /dev/null to its end, a terminal not at all.
+async function readFd(fd: number, timeoutMs: number): Promise<Buffer> {
+  const st = fstatSync(fd);
+  if (st.isFIFO() || st.isSocket()) {
+    const { Socket } = await import('node:net');
+    return collect(new Socket({ fd, readable: true, writable: false }), timeoutMs, () => undefined);
+  }
+  try {
+    if (st.isCharacterDevice() && (await import('node:tty')).isatty(fd)) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for (let n = -1; n !== 0; ) {
+      const chunk = Buffer.alloc(65_536);
+      n = readSync(fd, chunk);
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// Everything `stream` gives until its end (or `timeoutMs`), then the stream is destroyed.
+function collect(stream: NodeJS.ReadableStream & { destroy(): void }, timeoutMs: number, onDestroy: () => void): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const done = (): void => {
       clearTimeout(timer);
-      process.stdin.removeAllListeners();
-      process.stdin.once('close', release);
-      process.stdin.destroy();
+      stream.removeAllListeners();
+      onDestroy();
+      stream.destroy();
       resolve(Buffer.concat(chunks));
     };
     const timer = setTimeout(done, timeoutMs);
-    process.stdin.on('data', (c: Buffer) => chunks.push(c));
-    process.stdin.once('end', done);
-    process.stdin.once('error', done);
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.once('end', done);
+    stream.once('error', done);
   });
 }
 
-function writeAddress(bundle: string, address: string): void {
+/** Writes `<bundle>/address` atomically (`.address` + rename). */
+export function writeAddress(bundle: string, address: string): void {
   const tmp = path.join(bundle, '.address');
   try {
     writeFileSync(tmp, address, { mode: 0o600 });

@@ -8,6 +8,7 @@ export {
   setChildSubreaper,
   isChildSubreaper,
   pidfdOpen,
+  pidfdGetfd,
   pidfdSendSignal,
   waitid,
   setsid,

@@ -59,6 +59,7 @@ const PROTOTYPES = {
   prctlGet: 'int prctl(int option, _Out_ int *value, unsigned long a3, unsigned long a4, unsigned long a5)',
   pidfd_open: 'int pidfd_open(int pid, unsigned int flags)',
   pidfd_send_signal: 'int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)',
+  pidfd_getfd: 'int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)',
   waitid: 'int waitid(int idtype, unsigned int id, _Inout_ uint8_t *infop, int options)',
   setsid: 'int setsid(void)',
   getpgid: 'int getpgid(int pid)',
@@ -153,6 +154,11 @@ export function isChildSubreaper(): boolean {
 
 export function pidfdOpen(pid: number): number {
   return sys('pidfd_open', `pid ${pid}`, pid, 0);
+}
+
+/** A duplicate (close-on-exec) of another process's fd `targetfd` (Linux 5.6; ptrace rights). */
+export function pidfdGetfd(pidfd: number, targetfd: number): number {
+  return sys('pidfd_getfd', `fd ${targetfd}`, pidfd, targetfd, 0);
 }
 
 export function pidfdSendSignal(pidfd: number, signal: number): void {

@@ -12,7 +12,7 @@ export {
 export { ResourceExhaustedError, closedError, errorFromStatus } from './errors.js';
 export { NAMESPACE_METADATA_KEY, TtrpcClient, type CallOptions, type ClientOptions } from './client.js';
 export {
-  TtrpcServer, type Handler, type HandlerContext, type ListenTarget, type ServerOptions, type ServiceHandlers,
+  TtrpcServer, answers as socketAnswers, type Handler, type HandlerContext, type ListenTarget, type ServerOptions, type ServiceHandlers,
 } from './server.js';
 export type { MethodTable, RequestOf, ResponseOf } from './service.js';
 export { createServiceClient, type ServiceClient } from './service-client.js';

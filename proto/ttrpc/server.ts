@@ -156,7 +156,7 @@ export class TtrpcServer {
 }
 
 /** Whether something accepts connections on `path` (100 ms, as the runc shim checks). */
-function answers(path: string): Promise<boolean> {
+export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createConnection({ path });
     const done = (ok: boolean) => {

@@ -73,11 +73,14 @@ async function cmdlines(): Promise<Array<{ pid: number; argv: string[] }>> {
   return out;
 }
 
-/** Long-running shim server processes of this namespace (not `start`/`delete` invocations). */
+/**
+ * Long-running shim server processes of this namespace (not `start`/`delete` invocations, nor
+ * berth's spares waiting to be adopted: their argv says `spare`, shim/spare.ts).
+ */
 export async function shimServers(namespace: string): Promise<number[]> {
   return (await cmdlines())
     .filter(({ argv }) => argv.some((a) => a.includes('containerd-shim')) && argv.includes(namespace)
-      && !argv.includes('start') && !argv.includes('delete'))
+      && !argv.includes('start') && !argv.includes('delete') && !argv.includes('spare'))
     .map((p) => p.pid);
 }
 

@@ -34,7 +34,8 @@ function shimPids(address: string): number[] {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim'))) out.push(Number(p));
+      // a spare not adopted yet (argv `spare`, shim/spare.ts) serves no pod
+      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim')) && !argv.includes('spare')) out.push(Number(p));
     } catch {
       // gone
     }

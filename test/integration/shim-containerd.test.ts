@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeBusyboxRootfs } from '../fixtures/index.js';
-import { isAlive, makeShimWrapper, mountsUnder, rand, shimPids, sleep, waitUntil } from './shim-harness.js';
+import { isAlive, makeShimWrapper, mountsUnder, rand, shimPids, sleep, sparePids, waitUntil } from './shim-harness.js';
 
 const RUNTIME = 'io.containerd.berth.v2';
 
@@ -112,6 +112,9 @@ afterEach(async () => {
   for (const mp of mountsUnder(daemon.tmp).reverse()) spawnSync('umount', ['-l', mp]);
   await waitUntil(() => shimPids(daemon.ns).length === 0, 5_000);
   expect(shimPids(daemon.ns)).toEqual([]);
+  // the launcher's spare (shim/spare.ts) leaves by itself once no pod server of its group is left
+  await waitUntil(() => sparePids(daemon.ns).length === 0, 10_000);
+  expect(sparePids(daemon.ns)).toEqual([]);
   // ctr's containers live at /<namespace>/<id> in every hierarchy; runc removes the leaves,
   // nobody removes the namespace's own cgroup
   await waitUntil(() => namespaceCgroups(daemon.ns).every(rmdirQuietly), 5_000);

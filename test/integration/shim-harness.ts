@@ -100,20 +100,28 @@ export function outputFifo(env: ShimEnv, name: string): { path: string; reader: 
   return { path: p, reader };
 }
 
-function shimEnvVars(env: ShimEnv): NodeJS.ProcessEnv {
+export function shimEnvVars(env: ShimEnv): NodeJS.ProcessEnv {
   const vars: NodeJS.ProcessEnv = { ...process.env, TTRPC_ADDRESS: env.eventsPath, GOMAXPROCS: '2', BERTH_SHIM_SOCKET_DIR: env.socketDir };
   delete vars.NODE_EXTRA_CA_CERTS;
   return vars;
 }
 
-/** Runs the shim binary with containerd's argv for `action`; resolves with stdout+stderr. */
-export function runShimAction(env: ShimEnv, id: string, action: 'start' | 'delete', stdin?: Uint8Array): Promise<{ code: number | null; out: Buffer }> {
-  const args = [env.shimEntry, '-namespace', env.ns, '-address', env.address, '-publish-binary', '/usr/bin/containerd', '-id', id];
+/**
+ * Runs the shim with containerd's argv for `action` (the bundle under node, or `o.launcher`, a
+ * wrapper made by makeShimWrapper, as containerd runs it); resolves with stdout+stderr.
+ */
+export function runShimAction(
+  env: ShimEnv, id: string, action: 'start' | 'delete', stdin?: Uint8Array | { fd: number },
+  o: { launcher?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; out: Buffer }> {
+  const args = ['-namespace', env.ns, '-address', env.address, '-publish-binary', '/usr/bin/containerd', '-id', id];
   if (action === 'delete') args.push('-bundle', bundleDir(env, id));
-  const child = spawn(process.execPath, [...args, action], {
-    cwd: bundleDir(env, id), env: shimEnvVars(env), detached: true, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  const [cmd, argv] = o.launcher ? [o.launcher, args] : [process.execPath, [env.shimEntry, ...args]];
+  const child = spawn(cmd, [...argv, action], {
+    cwd: bundleDir(env, id), env: { ...shimEnvVars(env), ...o.env }, detached: true,
+    stdio: [stdin ? ('fd' in stdin ? stdin.fd : 'pipe') : 'ignore', 'pipe', 'pipe'],
   });
-  if (stdin) child.stdin?.end(stdin);
+  if (stdin && !('fd' in stdin)) child.stdin?.end(stdin);
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (c: Buffer) => chunks.push(c));
   child.stderr?.on('data', (c: Buffer) => chunks.push(c));
@@ -166,12 +174,22 @@ function processArgvs(): [number, string[]][] {
   return out;
 }
 
-/** Pids of shim processes of this test (found by their -namespace argument). */
+/** Pids of shim servers of this test (found by their -namespace argument; spares not included). */
 export function shimPids(ns: string): number[] {
   return processArgvs()
     .filter(([, argv]) => {
       const at = argv.indexOf('-namespace');
-      return at > 0 && argv[at + 1] === ns && argv.every((a) => a !== 'start' && a !== 'delete');
+      return at > 0 && argv[at + 1] === ns && argv.every((a) => a !== 'start' && a !== 'delete' && a !== 'spare');
+    })
+    .map(([pid]) => pid);
+}
+
+/** Pids of this test's spare servers not adopted yet (shim/spare.ts; their argv says `spare`). */
+export function sparePids(ns: string): number[] {
+  return processArgvs()
+    .filter(([pid, argv]) => {
+      const at = argv.indexOf('-namespace');
+      return at > 0 && argv[at + 1] === ns && argv.includes('spare') && isAlive(pid);
     })
     .map(([pid]) => pid);
 }
@@ -208,8 +226,12 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promis
   return cond();
 }
 
-/** Undoes everything: clients, shims, containers, mounts, sockets, FIFO readers, the temp dir. */
-export async function tearDown(env: ShimEnv): Promise<void> {
+/**
+ * Undoes everything: clients, shims, containers, mounts, sockets, FIFO readers, the temp dir.
+ * Spares are given 10 s to leave by their own rule (no pod server of their group left) before
+ * they are killed; resolves with the spares that had to be killed.
+ */
+export async function tearDown(env: ShimEnv): Promise<number[]> {
   for (const c of env.clients) await c.close();
   for (const pid of shimPids(env.ns)) {
     try {
@@ -218,6 +240,9 @@ export async function tearDown(env: ShimEnv): Promise<void> {
       // gone
     }
   }
+  // (a spare still booting at nice 10 on a busy machine takes its boot plus a poll)
+  const sparesLeft = (await waitUntil(() => sparePids(env.ns).length === 0, 10_000)) ? [] : sparePids(env.ns);
+  for (const pid of sparesLeft) process.kill(pid, 'SIGKILL');
   for (const id of env.ids) spawnSync('runc', ['--root', path.join(env.runcRoot, env.ns), 'delete', '--force', id]);
   for (const mp of mountsUnder(env.tmp).reverse()) spawnSync('umount', ['-l', mp]);
   for (const r of env.readers) r.close();
@@ -232,6 +257,7 @@ export async function tearDown(env: ShimEnv): Promise<void> {
     }
   }
   if (existsSync(env.tmp)) await rm(env.tmp, { recursive: true, force: true });
+  return sparesLeft;
 }
 
 /** tearDown, then prove nothing is left: no shim, no pod guard, no mount, no temp dir. */
@@ -240,8 +266,9 @@ export async function tearDownChecked(env: ShimEnv | undefined): Promise<void> {
   // a shim gone by now (Shutdown or SIGKILL) must not have left its sentinel running
   const shimsLeft = shimPids(env.ns).length;
   const guardsLeft = shimsLeft === 0 ? await waitUntil(() => guardPids(env).length === 0, 5_000) : true;
-  await tearDown(env);
+  const sparesLeft = await tearDown(env);
   expect(guardsLeft, 'a pod guard outlived its shim').toBe(true);
+  expect(sparesLeft, 'a spare outlived its group').toEqual([]);
   expect(shimPids(env.ns)).toEqual([]);
   expect(mountsUnder(env.tmp)).toEqual([]);
   expect(existsSync(env.tmp)).toBe(false);
