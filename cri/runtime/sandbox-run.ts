@@ -1,9 +1,10 @@
 // RunPodSandbox: reserve the name -> record (stage created) -> netns -> CNI ADD (POD network),
-// and meanwhile sandbox image -> pod files -> pause rootfs -> spec -> task create + start in the
-// pod's shim -> (network done) -> READY. The stage is written before each step's side effect, so
-// a restart knows what may be half done ('task' may have CNI ADD still in flight: recovery tears
-// down the network of every pod that is not 'complete'); any failure unwinds every earlier step
-// (CleanupStack, own deadline per step), the network only once its ADD has settled.
+// and meanwhile sandbox image -> pod files and pause rootfs (side by side) -> spec -> task
+// create + start in the pod's shim -> (network done) -> READY. The stage is written before each
+// step's side effect, so a restart knows what may be half done ('task' may have CNI ADD still in
+// flight: recovery tears down the network of every pod that is not 'complete'); any failure
+// unwinds every earlier step (CleanupStack, own deadline per step), the network only once its
+// ADD has settled. Where the time goes is kept as the record's `timings` (common/phase-clock.ts).
 import { randomBytes } from 'node:crypto';
 import { CleanupStack, InvalidArgumentError, PhaseClock } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
@@ -88,10 +89,18 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       }
 
       const image = await clock.time('image', () => ensureSandboxImage(deps.images, deps.config.sandboxImage, log));
+      // The pod's files and the pause rootfs are independent: made side by side, and both
+      // settled before anything is undone (an undo never races its own step).
       undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
-      const files = await clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE }));
-      const rootfs = await clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id));
       undo.push(`remove pause rootfs ${id}`, () => deps.images.removeRootfs(id));
+      const [filesR, rootfsR] = await Promise.allSettled([
+        clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE })),
+        clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id)),
+      ]);
+      if (filesR.status === 'rejected') throw filesR.reason;
+      if (rootfsR.status === 'rejected') throw rootfsR.reason;
+      const files = filesR.value;
+      const rootfs = rootfsR.value;
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
