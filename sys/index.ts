@@ -46,3 +46,4 @@ export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMount
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, readCgroupStatsOfPid, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';
 export { OomWatcher, type OomWatcherOptions } from './oom.js';
+export { runProcess, SpawnError, type RunRequest, type RunResult } from './spawner.js';

@@ -1,8 +1,8 @@
 // The shim binary's two actions (shim-v2.md §2, §6): `start` prints the ttrpc address (stdout and
 // stderr read as ONE buffer, as containerd does), `delete` prints a DeleteResponse on stdout for a
 // shim that is gone. Both run with containerd 1.6's argv, env and cwd, and both have a deadline.
-import { spawn } from 'node:child_process';
 import { DeadlineExceededError, InternalError, UnavailableError } from '../common/index.js';
+import { runProcess } from '../sys/index.js';
 
 export interface ShimCommandContext {
   binary: string;
@@ -36,55 +36,18 @@ interface RunResult {
   combined: Buffer;
 }
 
-function run(c: ShimCommandContext, args: string[], stdin: Uint8Array | undefined, timeoutMs: number, what: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    let child;
-    try {
-      child = spawn(c.binary, args, {
-        cwd: c.bundle,
-        env: shimEnv(c.ttrpcAddress),
-        detached: true, // own session and process group: the shim outlives the daemon
-        stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      });
-    } catch (err) {
-      reject(new UnavailableError(`${what}: cannot run ${c.binary}: ${(err as Error).message}`, { cause: err }));
-      return;
-    }
-    const out: Buffer[] = [];
-    const errOut: Buffer[] = [];
-    const combined: Buffer[] = [];
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      reject(new DeadlineExceededError(`${what}: ${c.binary} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.stdout?.on('data', (d: Buffer) => { out.push(d); combined.push(d); });
-    child.stderr?.on('data', (d: Buffer) => { errOut.push(d); combined.push(d); });
-    child.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(new UnavailableError(`${what}: cannot run ${c.binary}: ${err.message}`, { cause: err }));
-    });
-    child.on('close', (code, signal) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), combined: Buffer.concat(combined) });
-    });
-    if (stdin && child.stdin) {
-      child.stdin.on('error', () => undefined); // a shim that never reads stdin
-      child.stdin.end(Buffer.from(stdin));
-    }
+// Off the main thread (sys/spawner.ts): a spawn blocks its thread ~10 ms, and `start` is on
+// the pod start path beside CNI.
+async function run(c: ShimCommandContext, args: string[], stdin: Uint8Array | undefined, timeoutMs: number, what: string): Promise<RunResult> {
+  const r = await runProcess({
+    file: c.binary, args, cwd: c.bundle, env: shimEnv(c.ttrpcAddress), timeoutMs,
+    detached: true, // own session and process group: the shim outlives the daemon
+    ...(stdin ? { input: stdin } : {}),
+  }).catch((err: unknown) => {
+    throw new UnavailableError(`${what}: cannot run ${c.binary}: ${(err as Error).message}`, { cause: err });
   });
+  if (r.timedOut) throw new DeadlineExceededError(`${what}: ${c.binary} did not answer within ${timeoutMs} ms`);
+  return r;
 }
 
 const ADDRESS = /^unix:\/\/\/[^\s\0]+$/;

@@ -1,10 +1,10 @@
 // Runs one CNI plugin binary the way libcni's invoke package does (cni.md §3): the daemon's
 // environment plus the CNI_* variables, the per-plugin JSON on stdin, the result (or an error
 // object) on stdout. Every exec has a deadline; a plugin that outlives it is killed.
-import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeadlineExceededError, InternalError, NotFoundError } from '../../common/index.js';
+import { runProcess } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
 
@@ -60,40 +60,14 @@ export async function execPlugin(type: string, stdin: unknown, inv: PluginInvoca
     CNI_ARGS: inv.args.map(([k, v]) => `${k}=${v}`).join(';'),
     CNI_PATH: inv.binDirs.join(':'),
   };
-  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
-    (resolve, reject) => {
-      // Own process group: a plugin that hangs is killed with everything it started, and the
-      // result does not wait for a grandchild still holding stdout open.
-      const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let timedOut = false;
-      const finish = (code: number | null) => {
-        clearTimeout(timer);
-        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-      };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }, inv.timeoutMs);
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.stdin.on('error', () => {}); // a plugin that exits without reading stdin: EPIPE is not the story
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(new InternalError(`cannot run cni plugin ${binary}: ${e.message}`, { cause: e }));
-      });
-      child.on('exit', (code) => {
-        if (timedOut) finish(code);
-      });
-      child.on('close', finish);
-      child.stdin.end(JSON.stringify(stdin));
-    },
-  );
+  // Off the main thread (sys/spawner.ts): a spawn blocks its thread ~10 ms, and plugins run
+  // while the pause task is made.
+  const r = await runProcess({ file: binary, env, input: JSON.stringify(stdin), timeoutMs: inv.timeoutMs, detached: true }).catch((e: unknown) => {
+    throw new InternalError(`cannot run cni plugin ${binary}: ${(e as Error).message}`, { cause: e });
+  });
+  const { code, timedOut } = r;
+  const stdout = r.stdout.toString('utf8');
+  const stderr = r.stderr.toString('utf8');
   if (timedOut) {
     throw new DeadlineExceededError(`plugin type=${JSON.stringify(type)} (${inv.command.toLowerCase()}) did not finish within ${inv.timeoutMs} ms`);
   }

@@ -1,15 +1,12 @@
 // Pod network namespaces, pinned by a bind mount at <state>/netns/<sandbox id> (cni.md §5), so
 // they outlive the pause process and a restarted daemon finds them by id. Node cannot unshare one
 // of its own threads safely, so util-linux `unshare --net=<file>` makes and pins the namespace.
-import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
 import { AlreadyExistsError, InternalError, joinWithin, validateIdentifier } from '../../common/index.js';
-import { isErrno, readMountInfo, umount2, MNT_DETACH } from '../../sys/index.js';
+import { isErrno, readMountInfo, runProcess, umount2, MNT_DETACH } from '../../sys/index.js';
 
-const run = promisify(execFile);
 const TOOL_TIMEOUT_MS = 10_000;
 const BUSY_RETRIES = 5;
 const BUSY_RETRY_MS = 100;
@@ -51,11 +48,15 @@ export async function createNetns(stateDirOrPath: string, id?: string): Promise<
   }
   try {
     // One process chain: unshare pins the new namespace, then runs `ip` inside it.
-    await run('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], { timeout: TOOL_TIMEOUT_MS });
+    // Run off the main thread (sys/spawner.ts): it is on the pod start path.
+    const r = await runProcess({ file: 'unshare', args: [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], timeoutMs: TOOL_TIMEOUT_MS });
+    if (r.code !== 0) {
+      const why = r.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : `exit status ${r.code ?? r.signal}`;
+      throw new Error(r.stderr.toString('utf8').trim() || why);
+    }
   } catch (err) {
     await removeNetns(path);
-    const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
-    throw new InternalError(`cannot create network namespace ${path}: ${detail}`, { cause: err });
+    throw new InternalError(`cannot create network namespace ${path}: ${(err as Error).message}`, { cause: err });
   }
   return path;
 }
