@@ -69,7 +69,7 @@ export class ContentStore {
   }
 
   openRead(digest: string): Readable {
-    return createReadStream(this.blobPath(digest), { highWaterMark: READ_CHUNK });
+    return openBlobFile(this.blobPath(digest));
   }
 
   /**
@@ -158,6 +158,11 @@ function batchedWriter(fh: fs.FileHandle): Writable {
       else flush().then(() => cb(), cb);
     },
   });
+}
+
+/** A blob file as a stream of READ_CHUNK pieces. */
+export function openBlobFile(file: string): Readable {
+  return createReadStream(file, { highWaterMark: READ_CHUNK });
 }
 
 export function sha256Of(data: Buffer | string): string {

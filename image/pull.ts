@@ -198,7 +198,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       }
       const i = j - 1;
       await deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
-        () => deps.content.openRead(blob.digest), compressions[i]!);
+        { file: deps.content.blobPath(blob.digest) }, compressions[i]!);
     });
     size += manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0);
     const blobs = [...new Set([top.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];

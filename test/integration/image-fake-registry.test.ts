@@ -11,6 +11,7 @@ import { ImageService, type ImageDb, type ImageServiceOptions } from '../../imag
 import {
   busyboxLayer, hostileKinds, hostileLayer, hostileTargetsExisting, makeImage, makeLayer, type BuiltImage, type Layer,
 } from '../fixtures/oci-image.js';
+import { bundleEntry } from '../helpers/bundle.js';
 import { selfSignedCert, startFakeRegistry, type FakeRegistryOptions } from '../helpers/registry.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -29,7 +30,10 @@ async function openService(extra: Partial<ImageServiceOptions> = {}) {
   const db = new Level<string, unknown>(path.join(dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
   await db.open();
   cleanups.push(() => db.close());
-  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, ...extra });
+  // Layers unpack on the worker thread, as in the daemon (bundled from source for the test).
+  const unpackWorker = await bundleEntry('image/unpack-worker.ts');
+  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker, ...extra });
+  cleanups.push(() => svc.unpacker.close());
   return { svc, dir };
 }
 

@@ -1,0 +1,124 @@
+// Runs layer applies (applyLayer on a blob file) on one worker thread (image/unpack-worker.ts),
+// or on the calling thread when no worker script is at hand (sources run by vitest). A pull
+// downloads on the main thread while the layers below are unpacked on the worker: the two cores
+// of a small node both work, and the main thread's event loop stays free for the network.
+// The worker is started on first use (or warm()), not at import: worker_threads costs the daemon's
+// start path otherwise. It is unref'd and stopped after `idleMs` without work.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { InternalError, type Logger } from '../common/index.js';
+import { applyLayer, type ApplyResult } from './apply-layer.js';
+import { openBlobFile } from './content-store.js';
+import type { Compression } from './media-types.js';
+import { fromWireError, type UnpackReply, type UnpackRequest } from './unpack-wire.js';
+
+/** Where the worker script is: beside this module in dist/, or beside the daemon bundle (cli/bundle.ts). */
+export const UNPACK_WORKER_NAMES = ['unpack-worker.js', 'berth-unpack-worker.cjs'] as const;
+
+export function defaultUnpackWorkerScript(): string | undefined {
+  for (const name of UNPACK_WORKER_NAMES) {
+    const p = fileURLToPath(new URL(`./${name}`, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export interface UnpackerOptions {
+  /** Worker script; undefined: unpack on the calling thread. */
+  script?: string;
+  /** Stop the worker after this long without work (default 30 s). */
+  idleMs?: number;
+  log: Logger;
+}
+
+interface Pending {
+  resolve(r: ApplyResult): void;
+  reject(err: Error): void;
+}
+
+export class Unpacker {
+  readonly #o: UnpackerOptions;
+  #worker: Worker | undefined;
+  #starting: Promise<Worker> | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #seq = 0;
+  #idle: NodeJS.Timeout | undefined;
+
+  constructor(o: UnpackerOptions) {
+    this.#o = o;
+  }
+
+  /** Whether applies run on a worker thread. */
+  get threaded(): boolean {
+    return this.#o.script !== undefined;
+  }
+
+  /** Starts the worker ahead of the first apply (a pull calls it while it fetches manifests). */
+  warm(): void {
+    if (this.threaded) this.#start().catch((err: unknown) => this.#o.log.warn({ err }, 'starting the unpack worker'));
+  }
+
+  /** Applies the layer blob `file` onto `root` (applyLayer's rules and errors). */
+  async apply(root: string, file: string, compression: Compression): Promise<ApplyResult> {
+    if (!this.threaded) return applyLayer(root, openBlobFile(file), compression);
+    const worker = await this.#start();
+    clearTimeout(this.#idle);
+    const id = ++this.#seq;
+    try {
+      return await new Promise<ApplyResult>((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        worker.postMessage({ id, root, file, compression } satisfies UnpackRequest);
+      });
+    } finally {
+      this.#pending.delete(id);
+      if (this.#pending.size === 0 && this.#worker === worker) this.#armIdle(worker);
+    }
+  }
+
+  /** Stops the worker (pending applies fail). */
+  async close(): Promise<void> {
+    clearTimeout(this.#idle);
+    const w = this.#worker ?? (await this.#starting?.catch(() => undefined));
+    this.#worker = undefined;
+    this.#starting = undefined;
+    if (w) await w.terminate();
+  }
+
+  #start(): Promise<Worker> {
+    if (this.#worker) return Promise.resolve(this.#worker);
+    this.#starting ??= (async () => {
+      const { Worker } = await import('node:worker_threads');
+      const w = new Worker(this.#o.script!);
+      w.unref();
+      w.on('message', (m: UnpackReply) => {
+        const p = this.#pending.get(m.id);
+        if (!p) return;
+        if ('error' in m) p.reject(fromWireError(m.error));
+        else p.resolve(m.result);
+      });
+      w.on('error', (err) => this.#o.log.warn({ err }, 'unpack worker failed'));
+      w.once('exit', (code) => {
+        if (this.#worker === w) this.#worker = undefined;
+        for (const p of this.#pending.values()) p.reject(new InternalError(`unpack worker exited (code ${code}) during a layer apply`));
+        this.#pending.clear();
+      });
+      this.#worker = w;
+      this.#armIdle(w);
+      return w;
+    })().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  #armIdle(w: Worker): void {
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => {
+      if (this.#worker !== w || this.#pending.size > 0) return;
+      this.#worker = undefined;
+      w.terminate().catch((err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
+    }, this.#o.idleMs ?? 30_000);
+    this.#idle.unref();
+  }
+}
