@@ -5,6 +5,7 @@
 // The worker is started on first use (or warm()), not at import: worker_threads costs the daemon's
 // start path otherwise. It is unref'd and stopped after `idleMs` without work.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { InternalError, type Logger } from '../common/index.js';
@@ -88,7 +89,8 @@ export class Unpacker {
   #start(): Promise<Worker> {
     if (this.#worker) return Promise.resolve(this.#worker);
     this.#starting ??= (async () => {
-      const { Worker } = await import('node:worker_threads');
+      // require, not import(): the daemon bundle runs in a vm.Script, which has no dynamic import.
+      const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
       const w = new Worker(this.#o.script!);
       w.unref();
       w.on('message', (m: UnpackReply) => {
