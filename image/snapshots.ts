@@ -13,10 +13,13 @@ import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import type { Compression } from './media-types.js';
 import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
 import { EINVAL, errnoOf } from './syscalls.js';
-import { Unpacker } from './unpacker.js';
+import { Unpacker, type UnpackSource } from './unpacker.js';
 
-/** A layer's bytes: a blob file (applied on the unpacker's worker thread) or a stream. */
-export type LayerSource = { readonly file: string } | { readonly open: () => Readable };
+/**
+ * A layer's bytes: a blob file or a download's growing ingest file (applied on the unpacker's
+ * worker thread), or a stream.
+ */
+export type LayerSource = UnpackSource | { readonly open: () => Readable };
 
 export interface SnapshotRecord {
   readonly key: string;
@@ -94,9 +97,9 @@ export class Snapshotter {
    * The uncompressed stream must hash to `diffId`.
    */
   commitLayer(chainId: string, parent: string, diffId: string, source: LayerSource, compression: Compression): Promise<SnapshotRecord> {
-    const apply = (dir: string): Promise<ApplyResult> => ('file' in source
-      ? this.#unpacker.apply(dir, source.file, compression)
-      : applyLayer(dir, source.open(), compression));
+    const apply = (dir: string): Promise<ApplyResult> => ('open' in source
+      ? applyLayer(dir, source.open(), compression)
+      : this.#unpacker.apply(dir, source, compression));
     return this.#locks.run(chainId, async () => {
       const existing = this.#byKey.get(chainId);
       if (existing) return existing;

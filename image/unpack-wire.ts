@@ -5,13 +5,20 @@ import type { ApplyResult } from './apply-layer.js';
 import type { Compression } from './media-types.js';
 
 export interface UnpackRequest {
+  readonly type: 'apply';
   readonly id: number;
   /** Directory the layer is applied onto. */
   readonly root: string;
-  /** The layer blob. */
-  readonly file: string;
+  /** The layer blob, or the read fd of its ingest file, then followed by `grow` messages. */
+  readonly source: { readonly file: string } | { readonly fd: number };
   readonly compression: Compression;
 }
+
+/** How far a followed ingest file is written (GrowthState), or that its download failed. */
+export type GrowMessage = { readonly type: 'grow'; readonly id: number; readonly size: number; readonly final: boolean }
+  | { readonly type: 'fail'; readonly id: number; readonly error: WireError };
+
+export type ToWorker = UnpackRequest | GrowMessage;
 
 export interface WireError {
   readonly message: string;

@@ -44,7 +44,7 @@ describe('Unpacker (worker thread)', () => {
   it('applies a layer on the worker and reports its diffID', async () => {
     const l = await makeLayer([{ name: 'etc/', type: 'directory' }, { name: 'etc/hello', content: 'hi', mode: 0o640 }]);
     const root = await freshDir('root');
-    const r = await unpacker.apply(root, await blobFile(l.data), 'gzip');
+    const r = await unpacker.apply(root, { file: await blobFile(l.data) }, 'gzip');
     expect(r.diffId).toBe(l.diffId);
     expect(await fs.readFile(path.join(root, 'etc/hello'), 'utf8')).toBe('hi');
     expect((await fs.stat(path.join(root, 'etc/hello'))).mode & 0o777).toBe(0o640);
@@ -54,7 +54,7 @@ describe('Unpacker (worker thread)', () => {
     const l = await makeLayer([{ name: 'a', content: 'original' }], { gzip: false });
     const tampered = Buffer.from(l.data);
     tampered[512] = 'O'.charCodeAt(0); // first byte of a's body
-    const r = await unpacker.apply(await freshDir('root'), await blobFile(tampered), 'none');
+    const r = await unpacker.apply(await freshDir('root'), { file: await blobFile(tampered) }, 'none');
     expect(r.diffId).not.toBe(l.diffId);
   });
 
@@ -62,25 +62,25 @@ describe('Unpacker (worker thread)', () => {
     const outside = await freshDir('outside');
     for (const kind of ['traversal', 'symlink-escape'] as const) {
       const hostile = await hostileLayer(kind, path.join(outside, 'victim'));
-      await expect(unpacker.apply(await freshDir(`r-${kind}`), await blobFile(hostile.data), 'gzip'))
+      await expect(unpacker.apply(await freshDir(`r-${kind}`), { file: await blobFile(hostile.data) }, 'gzip'))
         .rejects.toMatchObject({ kind: 'invalid-argument', message: expect.stringMatching(/layer entry/) });
     }
     expect(await fs.readdir(outside)).toEqual([]);
-    await expect(unpacker.apply(await freshDir('r2'), await blobFile(Buffer.from('not gzip at all')), 'gzip'))
+    await expect(unpacker.apply(await freshDir('r2'), { file: await blobFile(Buffer.from('not gzip at all')) }, 'gzip'))
       .rejects.toMatchObject({ kind: 'invalid-argument' });
-    await expect(unpacker.apply(await freshDir('r3'), path.join(tmp, 'missing'), 'gzip'))
+    await expect(unpacker.apply(await freshDir('r3'), { file: path.join(tmp, 'missing') }, 'gzip'))
       .rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('fails the applies in flight when the worker goes away, and starts a new one for the next', async () => {
     const l = await makeLayer([{ name: 'f', content: Buffer.alloc(4 << 20, 7) }]);
     const file = await blobFile(l.data);
-    const running = unpacker.apply(await freshDir('r1'), file, 'gzip');
+    const running = unpacker.apply(await freshDir('r1'), { file }, 'gzip');
     const failed = running.catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 5));
     await unpacker.close();
     expect(await failed).toMatchObject({ kind: 'internal' });
-    const r = await unpacker.apply(await freshDir('r2'), file, 'gzip');
+    const r = await unpacker.apply(await freshDir('r2'), { file }, 'gzip');
     expect(r.diffId).toBe(l.diffId);
   });
 

@@ -11,8 +11,12 @@ import type { Worker } from 'node:worker_threads';
 import { InternalError, type Logger } from '../common/index.js';
 import { applyLayer, type ApplyResult } from './apply-layer.js';
 import { openBlobFile } from './content-store.js';
+import { readGrowing, type GrowingFile } from './growing-file.js';
 import type { Compression } from './media-types.js';
-import { fromWireError, type UnpackReply, type UnpackRequest } from './unpack-wire.js';
+import { fromWireError, toWireError, type ToWorker, type UnpackReply } from './unpack-wire.js';
+
+/** A layer blob in the content store, or the ingest file of its download in progress (followed). */
+export type UnpackSource = { readonly file: string } | { readonly growing: GrowingFile };
 
 /** Where the worker script is: beside this module in dist/, or beside the daemon bundle (cli/bundle.ts). */
 export const UNPACK_WORKER_NAMES = ['unpack-worker.js', 'berth-unpack-worker.cjs'] as const;
@@ -60,18 +64,33 @@ export class Unpacker {
     if (this.threaded) this.#start().catch((err: unknown) => this.#o.log.warn({ err }, 'starting the unpack worker'));
   }
 
-  /** Applies the layer blob `file` onto `root` (applyLayer's rules and errors). */
-  async apply(root: string, file: string, compression: Compression): Promise<ApplyResult> {
-    if (!this.threaded) return applyLayer(root, openBlobFile(file), compression);
+  /**
+   * Applies a layer onto `root` (applyLayer's rules and errors). A growing source is read as far
+   * as it is written and ends only once final; its download failing fails the apply.
+   */
+  async apply(root: string, source: UnpackSource, compression: Compression): Promise<ApplyResult> {
+    const fd = 'growing' in source ? source.growing.fd : undefined;
+    if ('growing' in source && fd === undefined) throw new InternalError('unpack: the followed ingest file is not attached');
+    if (!this.threaded) {
+      return applyLayer(root, 'growing' in source ? readGrowing(fd!, source.growing) : openBlobFile(source.file), compression);
+    }
     const worker = await this.#start();
     clearTimeout(this.#idle);
     const id = ++this.#seq;
+    const post = (m: ToWorker) => worker.postMessage(m);
+    let unsubscribe: (() => void) | undefined;
     try {
       return await new Promise<ApplyResult>((resolve, reject) => {
         this.#pending.set(id, { resolve, reject });
-        worker.postMessage({ id, root, file, compression } satisfies UnpackRequest);
+        post({ type: 'apply', id, root, source: 'growing' in source ? { fd: fd! } : { file: source.file }, compression });
+        if ('growing' in source) {
+          unsubscribe = source.growing.subscribe((s) => post(s instanceof Error
+            ? { type: 'fail', id, error: toWireError(s) }
+            : { type: 'grow', id, size: s.size, final: s.final }));
+        }
       });
     } finally {
+      unsubscribe?.();
       this.#pending.delete(id);
       if (this.#pending.size === 0 && this.#worker === worker) this.#armIdle(worker);
     }

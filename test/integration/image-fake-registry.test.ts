@@ -171,6 +171,29 @@ describe('downloads', () => {
     expect(events.filter((e) => e.startsWith('unpack'))).toEqual(rec.chainIds.map((c) => `unpack ${c}`));
   });
 
+  it('a layer whose followed download was tampered on a mirror unpacks from the server\'s good copy', async () => {
+    const layers = await Promise.all([1, 2, 3].map((i) => makeLayer([{ name: `f${i}`, content: `layer ${i}`.repeat(50_000) }])));
+    const img = makeImage(layers);
+    const bad = img.layers[1]!;
+    const tampered = Buffer.from(bad.data);
+    tampered[tampered.length - 20] ^= 0xff;
+    const server = await serve(img);
+    const mirror = await serve(img, { tamper: new Map([[bad.digest, tampered]]) });
+    const cfg = await tempDir('berth-hosts-');
+    const hostDir = path.join(cfg, server.host.replace(/:(\d+)$/, '_$1_'));
+    await fs.mkdir(hostDir);
+    await fs.writeFile(path.join(hostDir, 'hosts.toml'),
+      `server = "http://${server.host}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    const { svc } = await openService({ configPath: cfg });
+    const rec = await svc.pull(`${server.host}/x/y:v1`);
+    expect(mirror.requests.filter((r) => r.includes(bad.digest))).toHaveLength(1);
+    expect(server.requests.filter((r) => r.includes(bad.digest))).toHaveLength(1);
+    expect(svc.snapshots.list().filter((s) => s.kind === 'committed')).toHaveLength(3);
+    const fsDir = svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[1]!)!);
+    expect(await fs.readFile(path.join(fsDir, 'f2'), 'utf8')).toBe('layer 2'.repeat(50_000));
+    expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+  });
+
   it('a tampered layer among concurrent downloads fails the pull and leaves no blob, snapshot or ingest file', async () => {
     const layers = await Promise.all([1, 2, 3, 4, 5].map((i) => makeLayer([{ name: `f${i}`, content: `layer ${i}`.repeat(1000) }])));
     const img = makeImage(layers);
