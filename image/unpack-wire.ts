@@ -20,6 +20,16 @@ export type GrowMessage = { readonly type: 'grow'; readonly id: number; readonly
 
 export type ToWorker = UnpackRequest | GrowMessage;
 
+/**
+ * The worker has read all it was told is written and waits for more than `offset` bytes: the
+ * main thread answers with a GrowMessage once there are (one message per wait, not per write).
+ */
+export interface WantMessage {
+  readonly type: 'want';
+  readonly id: number;
+  readonly offset: number;
+}
+
 export interface WireError {
   readonly message: string;
   readonly kind?: ErrorKind;
@@ -27,7 +37,10 @@ export interface WireError {
   readonly code?: string;
 }
 
-export type UnpackReply = { readonly id: number; readonly result: ApplyResult } | { readonly id: number; readonly error: WireError };
+export type UnpackReply = { readonly type: 'done'; readonly id: number; readonly result: ApplyResult }
+  | { readonly type: 'done'; readonly id: number; readonly error: WireError };
+
+export type FromWorker = UnpackReply | WantMessage;
 
 export function toWireError(err: unknown): WireError {
   if (isBerthError(err)) return { message: err.message, kind: err.kind };

@@ -3,16 +3,30 @@
 // (containerd unpacks on other cores than the ones reading the network too). The rules are
 // applyLayer's, unchanged; the caller still checks the diffID and renames the snapshot into place.
 // A followed source is an ingest file still downloading: read as far as the main thread says it
-// is written, ending only when it says the blob is verified (image/growing-file.ts).
+// is written, ending only when it says the blob is verified (image/growing-file.ts); it asks
+// for news only when it has caught up with the download.
 import { parentPort } from 'node:worker_threads';
 import { applyLayer } from './apply-layer.js';
 import { openBlobFile } from './content-store.js';
-import { Growth, readGrowing } from './growing-file.js';
-import { fromWireError, toWireError, type ToWorker, type UnpackReply } from './unpack-wire.js';
+import { Growth, readGrowing, type GrowthState } from './growing-file.js';
+import { fromWireError, toWireError, type FromWorker, type ToWorker, type UnpackReply } from './unpack-wire.js';
 
 const port = parentPort;
 if (!port) throw new Error('image/unpack-worker runs as a worker thread');
 const growths = new Map<number, Growth>();
+
+/** The main thread's Growth as seen here: asks for more (a WantMessage) only when caught up. */
+class RemoteGrowth extends Growth {
+  constructor(private readonly id: number) {
+    super();
+  }
+
+  override waitBeyond(offset: number): Promise<GrowthState> {
+    const s = this.state;
+    if (!this.error && !s.final && s.size <= offset) port!.postMessage({ type: 'want', id: this.id, offset } satisfies FromWorker);
+    return super.waitBeyond(offset);
+  }
+}
 port.on('message', (m: ToWorker) => {
   if (m.type === 'grow') {
     if (m.final) growths.get(m.id)?.finished(m.size);
@@ -25,7 +39,7 @@ port.on('message', (m: ToWorker) => {
   }
   let source;
   if ('fd' in m.source) {
-    const g = new Growth();
+    const g = new RemoteGrowth(m.id);
     growths.set(m.id, g);
     source = readGrowing(m.source.fd, g);
   } else {
@@ -36,7 +50,7 @@ port.on('message', (m: ToWorker) => {
     port.postMessage(r);
   };
   applyLayer(m.root, source, m.compression).then(
-    (result) => reply({ id: m.id, result }),
-    (err: unknown) => reply({ id: m.id, error: toWireError(err) }),
+    (result) => reply({ type: 'done', id: m.id, result }),
+    (err: unknown) => reply({ type: 'done', id: m.id, error: toWireError(err) }),
   );
 });

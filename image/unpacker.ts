@@ -13,7 +13,7 @@ import { applyLayer, type ApplyResult } from './apply-layer.js';
 import { openBlobFile } from './content-store.js';
 import { readGrowing, type GrowingFile } from './growing-file.js';
 import type { Compression } from './media-types.js';
-import { fromWireError, toWireError, type ToWorker, type UnpackReply } from './unpack-wire.js';
+import { fromWireError, toWireError, type FromWorker, type ToWorker } from './unpack-wire.js';
 
 /** A layer blob in the content store, or the ingest file of its download in progress (followed). */
 export type UnpackSource = { readonly file: string } | { readonly growing: GrowingFile };
@@ -40,6 +40,8 @@ export interface UnpackerOptions {
 interface Pending {
   resolve(r: ApplyResult): void;
   reject(err: Error): void;
+  /** The followed ingest file of this apply. */
+  growing?: GrowingFile;
 }
 
 export class Unpacker {
@@ -77,20 +79,14 @@ export class Unpacker {
     const worker = await this.#start();
     clearTimeout(this.#idle);
     const id = ++this.#seq;
-    const post = (m: ToWorker) => worker.postMessage(m);
-    let unsubscribe: (() => void) | undefined;
     try {
       return await new Promise<ApplyResult>((resolve, reject) => {
-        this.#pending.set(id, { resolve, reject });
-        post({ type: 'apply', id, root, source: 'growing' in source ? { fd: fd! } : { file: source.file }, compression });
-        if ('growing' in source) {
-          unsubscribe = source.growing.subscribe((s) => post(s instanceof Error
-            ? { type: 'fail', id, error: toWireError(s) }
-            : { type: 'grow', id, size: s.size, final: s.final }));
-        }
+        this.#pending.set(id, { resolve, reject, ...('growing' in source ? { growing: source.growing } : {}) });
+        worker.postMessage({
+          type: 'apply', id, root, source: 'growing' in source ? { fd: fd! } : { file: source.file }, compression,
+        } satisfies ToWorker);
       });
     } finally {
-      unsubscribe?.();
       this.#pending.delete(id);
       if (this.#pending.size === 0 && this.#worker === worker) this.#armIdle(worker);
     }
@@ -112,11 +108,19 @@ export class Unpacker {
       const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
       const w = new Worker(this.#o.script!);
       w.unref();
-      w.on('message', (m: UnpackReply) => {
+      w.on('message', (m: FromWorker) => {
         const p = this.#pending.get(m.id);
         if (!p) return;
-        if ('error' in m) p.reject(fromWireError(m.error));
-        else p.resolve(m.result);
+        if (m.type === 'want') {
+          p.growing?.waitBeyond(m.offset).then(
+            (s) => w.postMessage({ type: 'grow', id: m.id, size: s.size, final: s.final } satisfies ToWorker),
+            (err: unknown) => w.postMessage({ type: 'fail', id: m.id, error: toWireError(err) } satisfies ToWorker),
+          );
+        } else if ('error' in m) {
+          p.reject(fromWireError(m.error));
+        } else {
+          p.resolve(m.result);
+        }
       });
       w.on('error', (err) => this.#o.log.warn({ err }, 'unpack worker failed'));
       w.once('exit', (code) => {
