@@ -1,7 +1,8 @@
 // Pulls from a tiny Node server playing a registry, for what docker-registry will not do:
 // tampered blobs, bearer-token auth, stalled transfers, hostile layers, bad diff_ids.
 import { Level } from 'level';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -192,6 +193,39 @@ describe('downloads', () => {
     const fsDir = svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[1]!)!);
     expect(await fs.readFile(path.join(fsDir, 'f2'), 'utf8')).toBe('layer 2'.repeat(50_000));
     expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+  });
+
+  it('kill -9 while a layer unpacks from its download in flight leaves nothing half-made after a reopen', async () => {
+    const big = await makeLayer([{ name: 'f0', content: 'first' }, { name: 'big', content: randomBytes(4 << 20) }]);
+    const img = makeImage([big]);
+    const reg = await serve(img, { stall: { digest: big.digest, after: 2 << 20 } });
+    const dir = await tempDir('berth-kill-');
+    const child = spawn(process.execPath, [await bundleEntry('test/helpers/pull-child.ts'), dir, `${reg.host}/x/y:v1`,
+      await bundleEntry('image/unpack-worker.ts')], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    cleanups.push(async () => { child.kill('SIGKILL'); await exited; });
+    // Wait until the unpack has written the layer's first file from the partial download.
+    const snaps = path.join(dir, 'root', 'snapshots');
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const tmps = (await fs.readdir(snaps).catch(() => [])).filter((n) => n.startsWith('tmp-'));
+      const started = await Promise.all(tmps.map((t) => fs.access(path.join(snaps, t, 'fs', 'f0')).then(() => true, () => false)));
+      if (started.includes(true)) break;
+      if (Date.now() > deadline) throw new Error('the unpack never started on the partial download');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const db = new Level<string, unknown>(path.join(dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
+    await db.open();
+    cleanups.push(() => db.close());
+    const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker: false });
+    expect(svc.list()).toEqual([]);
+    expect(svc.snapshots.list()).toEqual([]);
+    expect(await fs.readdir(svc.snapshots.dir)).toEqual([]);
+    expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+    for (const d of await svc.content.list()) expect(createHash('sha256').update(await svc.content.readBytes(d)).digest('hex')).toBe(d.slice(7));
+    expect(await svc.content.has(big.digest)).toBe(false);
   });
 
   it('a tampered layer among concurrent downloads fails the pull and leaves no blob, snapshot or ingest file', async () => {
