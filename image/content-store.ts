@@ -70,7 +70,7 @@ export class ContentStore {
   }
 
   openRead(digest: string): Readable {
-    return openBlobFile(this.blobPath(digest));
+    return createReadStream(this.blobPath(digest), { highWaterMark: READ_CHUNK });
   }
 
   /**
@@ -174,11 +174,6 @@ function batchedWriter(fh: fs.FileHandle, landed?: (total: number) => void): Wri
       else flush().then(() => cb(), cb);
     },
   });
-}
-
-/** A blob file as a stream of READ_CHUNK pieces. */
-export function openBlobFile(file: string): Readable {
-  return createReadStream(file, { highWaterMark: READ_CHUNK });
 }
 
 export function sha256Of(data: Buffer | string): string {

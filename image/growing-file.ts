@@ -4,10 +4,10 @@
 // blob renamed into place) or failed. A reader never reads past what is written and sees its end
 // only once the file is final: a layer applied from it is therefore never committed from bytes
 // that were not verified, and a failed download fails the apply that follows it.
-import { read } from 'node:fs';
 import type fs from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { InternalError } from '../common/index.js';
+import { fdReader, readerStream, type ChunkReader } from './chunk-reader.js';
 
 export interface GrowthState {
   /** Bytes written and readable. */
@@ -117,29 +117,17 @@ export class GrowingFile extends Growth {
   }
 }
 
-const READ_CHUNK = 1 << 20;
-
-/** Reads fd `fd` from offset 0 as `growth` allows, in pieces of up to 1 MiB (positional reads; the fd is not closed). */
-export function readGrowing(fd: number, growth: GrowthSource): Readable {
-  let pos = 0;
-  return new Readable({
-    highWaterMark: READ_CHUNK,
-    read() {
-      growth.waitBeyond(pos).then(({ size, final }) => {
-        if (pos >= size) {
-          if (final) this.push(null);
-          else this.destroy(new InternalError('growing file: woken without new bytes'));
-          return;
-        }
-        const n = Math.min(READ_CHUNK, size - pos);
-        const buf = Buffer.allocUnsafe(n);
-        read(fd, buf, 0, n, pos, (err, got) => {
-          if (err) return this.destroy(err);
-          if (got === 0) return this.destroy(new InternalError(`growing file: ${size} bytes announced, ended at ${pos}`));
-          pos += got;
-          this.push(got < n ? buf.subarray(0, got) : buf);
-        });
-      }, (err: unknown) => this.destroy(err as Error));
-    },
+/** Reads fd `fd` from offset 0 as `growth` allows (positional reads; the fd stays open). */
+export function growingReader(fd: number, growth: GrowthSource): ChunkReader {
+  return fdReader(fd, async (pos) => {
+    const { size, final } = await growth.waitBeyond(pos);
+    if (pos < size) return size - pos;
+    if (final) return 0;
+    throw new InternalError('growing file: woken without new bytes');
   });
+}
+
+/** growingReader as a Readable of fresh buffers. */
+export function readGrowing(fd: number, growth: GrowthSource): Readable {
+  return readerStream(growingReader(fd, growth));
 }

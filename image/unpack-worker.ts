@@ -7,8 +7,8 @@
 // for news only when it has caught up with the download.
 import { parentPort } from 'node:worker_threads';
 import { applyLayer } from './apply-layer.js';
-import { openBlobFile } from './content-store.js';
-import { Growth, readGrowing, type GrowthState } from './growing-file.js';
+import { fileReader } from './chunk-reader.js';
+import { Growth, growingReader, type GrowthState } from './growing-file.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker, type UnpackReply } from './unpack-wire.js';
 
 const port = parentPort;
@@ -41,9 +41,9 @@ port.on('message', (m: ToWorker) => {
   if ('fd' in m.source) {
     const g = new RemoteGrowth(m.id);
     growths.set(m.id, g);
-    source = readGrowing(m.source.fd, g);
+    source = growingReader(m.source.fd, g);
   } else {
-    source = openBlobFile(m.source.file);
+    source = fileReader(m.source.file);
   }
   const reply = (r: UnpackReply) => {
     growths.delete(m.id);

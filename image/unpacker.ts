@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { InternalError, type Logger } from '../common/index.js';
 import { applyLayer, type ApplyResult } from './apply-layer.js';
-import { openBlobFile } from './content-store.js';
-import { readGrowing, type GrowingFile } from './growing-file.js';
+import { fileReader } from './chunk-reader.js';
+import { growingReader, type GrowingFile } from './growing-file.js';
 import type { Compression } from './media-types.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker } from './unpack-wire.js';
 
@@ -74,7 +74,7 @@ export class Unpacker {
     const fd = 'growing' in source ? source.growing.fd : undefined;
     if ('growing' in source && fd === undefined) throw new InternalError('unpack: the followed ingest file is not attached');
     if (!this.threaded) {
-      return applyLayer(root, 'growing' in source ? readGrowing(fd!, source.growing) : openBlobFile(source.file), compression);
+      return applyLayer(root, 'growing' in source ? growingReader(fd!, source.growing) : fileReader(source.file), compression);
     }
     const worker = await this.#start();
     clearTimeout(this.#idle);
