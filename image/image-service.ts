@@ -30,6 +30,8 @@ export interface ImageServiceOptions {
    * main thread.
    */
   unpackWorker?: string | false;
+  /** Images with fewer layer bytes than this unpack on the main thread (default 16 MiB; 0: always the worker). */
+  unpackWorkerMinBytes?: number;
   log?: Logger;
 }
 
@@ -84,11 +86,11 @@ export class ImageService {
   }
 
   #pull(ref: string, opts: PullOptions): Promise<ImageRecord> {
-    this.unpacker.warm(); // started while the manifests are fetched
     return pullImage({
       content: this.content, snapshots: this.snapshots, images: this.images, configPath: this.#o.configPath,
       credentialsFor: this.#o.credentialsFor, idleTimeoutMs: this.#o.idleTimeoutMs,
       maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, downloads: this.#downloads, log: this.#o.log ?? silentLogger,
+      unpacker: this.unpacker, workerMinBytes: this.#o.unpackWorkerMinBytes,
     }, ref, opts);
   }
 

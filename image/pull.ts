@@ -15,6 +15,7 @@ import {
 import { formatReference, parseReference, repoName } from './reference.js';
 import { RegistryClient } from './registry-client.js';
 import type { LayerSource, Snapshotter } from './snapshots.js';
+import { WORKER_MIN_BYTES, type Unpacker } from './unpacker.js';
 
 export interface PullProgress {
   /** Layer (or config) digest. */
@@ -40,6 +41,10 @@ export interface PullDeps {
   leases: Leases;
   /** Per-digest lock: two pulls needing one blob download it once. */
   downloads: KeyedMutex;
+  /** Started ahead of the layers of a big image (the snapshotter applies through it). */
+  unpacker?: Unpacker;
+  /** Images with fewer layer bytes unpack on the main thread (default WORKER_MIN_BYTES). */
+  workerMinBytes?: number;
   log: Logger;
 }
 
@@ -169,6 +174,9 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       if (isIndexType(top.mediaType)) throw new InvalidArgumentError(`manifest ${top.digest}: media type says index, body is a manifest`);
       manifest = topDoc.manifest;
     }
+    // A big image's layers unpack on the worker, started now while the config downloads.
+    const inline = manifest.layers.reduce((a, l) => a + l.size, 0) < (deps.workerMinBytes ?? WORKER_MIN_BYTES);
+    if (!inline) deps.unpacker?.warm();
     // The first download attempt of each layer can be followed by its unpack (growing-file.ts).
     feeds = manifest.layers.map(() => new GrowingFile());
     const feedOf = new Map<Descriptor, GrowingFile>(manifest.layers.map((l, i) => [l, feeds[i]!]));
@@ -209,14 +217,14 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       const commit = (src: LayerSource) => deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
         src, compressions[i]!);
       const feed = feeds[i]!;
-      const stored = { file: deps.content.blobPath(blob.digest) };
+      const stored = { file: deps.content.blobPath(blob.digest), inline };
       if (feed.fd === undefined) {
         await downloaded;
         await commit(stored);
         return;
       }
       try {
-        await commit({ growing: feed });
+        await commit({ growing: feed, inline });
       } catch (err) {
         // The followed attempt failed (another host may still deliver the blob): the download
         // decides; once it is in, unpack the stored blob.

@@ -16,7 +16,13 @@ import type { Compression } from './media-types.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker } from './unpack-wire.js';
 
 /** A layer blob in the content store, or the ingest file of its download in progress (followed). */
-export type UnpackSource = { readonly file: string } | { readonly growing: GrowingFile };
+export type UnpackSource = ({ readonly file: string } | { readonly growing: GrowingFile }) & {
+  /** Apply on the calling thread even when there is a worker (a small image: not worth waking it). */
+  readonly inline?: boolean;
+};
+
+/** Images with fewer layer bytes than this unpack on the calling thread (a worker's start costs ~70 ms of CPU). */
+export const WORKER_MIN_BYTES = 16 << 20;
 
 /** Where the worker script is: beside this module in dist/, or beside the daemon bundle (cli/bundle.ts). */
 export const UNPACK_WORKER_NAMES = ['unpack-worker.js', 'berth-unpack-worker.cjs'] as const;
@@ -61,6 +67,11 @@ export class Unpacker {
     return this.#o.script !== undefined;
   }
 
+  /** Whether the worker thread is up (or starting). */
+  get running(): boolean {
+    return this.#worker !== undefined || this.#starting !== undefined;
+  }
+
   /** Starts the worker ahead of the first apply (a pull calls it while it fetches manifests). */
   warm(): void {
     if (this.threaded) this.#start().catch((err: unknown) => this.#o.log.warn({ err }, 'starting the unpack worker'));
@@ -73,7 +84,7 @@ export class Unpacker {
   async apply(root: string, source: UnpackSource, compression: Compression): Promise<ApplyResult> {
     const fd = 'growing' in source ? source.growing.fd : undefined;
     if ('growing' in source && fd === undefined) throw new InternalError('unpack: the followed ingest file is not attached');
-    if (!this.threaded) {
+    if (!this.threaded || source.inline) {
       return applyLayer(root, 'growing' in source ? growingReader(fd!, source.growing) : fileReader(source.file), compression);
     }
     const worker = await this.#start();

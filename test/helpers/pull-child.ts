@@ -7,7 +7,7 @@ import { ImageService, type ImageDb } from '../../image/index.js';
 const [root, ref, unpackWorker] = process.argv.slice(2) as [string, string, string];
 const db = new Level<string, unknown>(path.join(root, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
 await db.open();
-const svc = await ImageService.open({ root: path.join(root, 'root'), db, unpackWorker, idleTimeoutMs: 600_000 });
+const svc = await ImageService.open({ root: path.join(root, 'root'), db, unpackWorker, unpackWorkerMinBytes: 0, idleTimeoutMs: 600_000 });
 setInterval(() => undefined, 1000);
 await svc.pull(ref);
 process.stdout.write('pulled\n');

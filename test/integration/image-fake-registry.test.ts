@@ -33,7 +33,7 @@ async function openService(extra: Partial<ImageServiceOptions> = {}) {
   cleanups.push(() => db.close());
   // Layers unpack on the worker thread, as in the daemon (bundled from source for the test).
   const unpackWorker = await bundleEntry('image/unpack-worker.ts');
-  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker, ...extra });
+  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker, unpackWorkerMinBytes: 0, ...extra });
   cleanups.push(() => svc.unpacker.close());
   return { svc, dir };
 }
@@ -193,6 +193,19 @@ describe('downloads', () => {
     const fsDir = svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[1]!)!);
     expect(await fs.readFile(path.join(fsDir, 'f2'), 'utf8')).toBe('layer 2'.repeat(50_000));
     expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+  });
+
+  it('a small image unpacks on the main thread; a big one wakes the worker', async () => {
+    const small = makeImage([await makeLayer([{ name: 's', content: 'small' }])]);
+    const big = makeImage([await makeLayer([{ name: 'b', content: randomBytes(2 << 20) }])]);
+    const regSmall = await serve(small);
+    const regBig = await serve(big);
+    const { svc } = await openService({ unpackWorkerMinBytes: 1 << 20 });
+    await svc.pull(`${regSmall.host}/x/y:v1`);
+    expect(svc.unpacker.running).toBe(false);
+    const rec = await svc.pull(`${regBig.host}/x/y:v1`);
+    expect(svc.unpacker.running).toBe(true);
+    expect((await fs.stat(path.join(svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[0]!)!), 'b'))).size).toBe(2 << 20);
   });
 
   it('kill -9 while a layer unpacks from its download in flight leaves nothing half-made after a reopen', async () => {
