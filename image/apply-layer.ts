@@ -91,7 +91,11 @@ export async function applyLayer(root: string, input: Readable | ChunkReader, co
   if (compression === 'gzip' && isChunkReader(input)) {
     const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
     source = gunzip;
-    feeding = Promise.all([pump(input, gunzip), pipeline(gunzip, sink)]);
+    // Both settled before it does: no read of the reader is left running behind this apply.
+    feeding = Promise.allSettled([pump(input, gunzip), pipeline(gunzip, sink)]).then(([fed, parsed]) => {
+      if (fed.status === 'rejected') throw fed.reason;
+      if (parsed.status === 'rejected') throw parsed.reason;
+    });
   } else {
     source = isChunkReader(input) ? readerStream(input) : input;
     feeding = compression === 'gzip' ? pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK }), sink) : pipeline(source, sink);

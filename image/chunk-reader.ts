@@ -72,27 +72,32 @@ export function readerStream(reader: ChunkReader): Readable {
 /**
  * Feeds `reader` into `into` (gunzip) through two buffers used in turn: the next read runs while
  * `into` consumes the current one, and a buffer is read into again only after `into` called back
- * for it (zlib is done with its input then). Ends `into` at the reader's end; rejects (and stops)
- * when `into` fails or closes early.
+ * for it (zlib is done with its input then). Ends `into` at the reader's end. A failed read
+ * destroys `into` with its error; `into` failing or closing early stops the feeding. Settles only
+ * once no read is outstanding and the reader is closed.
  */
 export async function pump(reader: ChunkReader, into: Writable): Promise<void> {
   const closed = new Promise<never>((_r, reject) => into.once('close', () => reject(into.errored ?? new Error('stream closed before the layer was fed'))));
   closed.catch(() => undefined);
   const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let k = 0;
+  let next: Promise<number> = reader.read(bufs[0]!);
   try {
-    let n = await reader.read(bufs[0]!);
+    let n = await next;
     while (n > 0) {
       const cur = bufs[k]!.subarray(0, n);
       const consumed = new Promise<void>((res, rej) => into.write(cur, (err) => (err ? rej(err) : res())));
       k ^= 1;
-      const next = reader.read(bufs[k]!);
-      next.catch(() => undefined); // awaited below, after `consumed`
+      next = reader.read(bufs[k]!);
       await Promise.race([consumed, closed]);
       n = await next;
     }
     into.end();
+  } catch (err) {
+    into.destroy(err as Error);
+    throw err;
   } finally {
+    await next.catch(() => undefined);
     await reader.close();
   }
 }
