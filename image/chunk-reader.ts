@@ -81,14 +81,22 @@ export async function pump(reader: ChunkReader, into: Writable): Promise<void> {
   closed.catch(() => undefined);
   const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let k = 0;
-  let next: Promise<number> = reader.read(bufs[0]!);
+  // Each read is awaited, but maybe only after `into` consumed the chunk before it: marked
+  // handled at once, so a failed read meanwhile is not an unhandled rejection (which kills a worker).
+  const start = (buf: Buffer) => {
+    const p = reader.read(buf);
+    p.catch(() => undefined);
+    return p;
+  };
+  let next: Promise<number> = start(bufs[0]!);
   try {
     let n = await next;
     while (n > 0) {
       const cur = bufs[k]!.subarray(0, n);
       const consumed = new Promise<void>((res, rej) => into.write(cur, (err) => (err ? rej(err) : res())));
+      consumed.catch(() => undefined); // `closed` may win the race below; then this one's error is not news
       k ^= 1;
-      next = reader.read(bufs[k]!);
+      next = start(bufs[k]!);
       await Promise.race([consumed, closed]);
       n = await next;
     }
