@@ -38,6 +38,7 @@ describe('daemon bundle', () => {
     await fs.mkdir(path.join(dir, 'root'));
     const unpacker = new Unpacker({ script: worker, log: silentLogger });
     try {
+      await unpacker.ready();
       expect((await unpacker.apply(path.join(dir, 'root'), { file: path.join(dir, 'layer.tgz') }, 'gzip')).diffId).toBe(l.diffId);
       expect(readFileSync(path.join(dir, 'root', 'hello'), 'utf8')).toBe('world');
     } finally {

@@ -100,6 +100,7 @@ describe('following a download into an unpack', () => {
   for (const threaded of [true, false]) {
     it(`applies a layer while its file grows and verifies its diffID (${threaded ? 'worker' : 'calling thread'})`, async () => {
       const unpacker = new Unpacker({ script: threaded ? script : undefined, log: silentLogger });
+      await unpacker.ready();
       try {
         const l = await makeLayer([{ name: 'big', content: randomBytes(2 << 20) }, { name: 'small', content: 'end' }]);
         const { g, write } = await grower(l.data, 16);
@@ -121,6 +122,7 @@ describe('following a download into an unpack', () => {
 
     it(`fails the apply when the followed download fails (${threaded ? 'worker' : 'calling thread'})`, async () => {
       const unpacker = new Unpacker({ script: threaded ? script : undefined, log: silentLogger });
+      await unpacker.ready();
       try {
         const l = await makeLayer([{ name: 'big', content: randomBytes(1 << 20) }]);
         const { g, write } = await grower(l.data, 8);

@@ -19,6 +19,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-unpacker-'));
   unpacker = new Unpacker({ script, log: silentLogger });
+  await unpacker.ready(); // else the first applies run on this thread while the worker starts
 });
 afterEach(async () => {
   await unpacker.close();
@@ -80,8 +81,12 @@ describe('Unpacker (worker thread)', () => {
     await new Promise((r) => setTimeout(r, 5));
     await unpacker.close();
     expect(await failed).toMatchObject({ kind: 'internal' });
+    // Until a new worker runs, applies are served on this thread; then by the worker again.
     const r = await unpacker.apply(await freshDir('r2'), { file }, 'gzip');
     expect(r.diffId).toBe(l.diffId);
+    expect(unpacker.running).toBe(true);
+    await unpacker.ready();
+    expect((await unpacker.apply(await freshDir('r3'), { file }, 'gzip')).diffId).toBe(l.diffId);
   });
 
   it('serves a Snapshotter: a layer with the wrong diffID leaves no snapshot', async () => {

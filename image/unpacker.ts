@@ -57,6 +57,8 @@ export class Unpacker {
   readonly #pending = new Map<number, Pending>();
   #seq = 0;
   #idle: NodeJS.Timeout | undefined;
+  /** The current worker has started running (its 'online' event). */
+  #online = false;
 
   constructor(o: UnpackerOptions) {
     this.#o = o;
@@ -77,6 +79,16 @@ export class Unpacker {
     if (this.threaded) this.#start().catch((err: unknown) => this.#o.log.warn({ err }, 'starting the unpack worker'));
   }
 
+  /** Starts the worker and resolves once it runs (applies from then on go to it). */
+  async ready(): Promise<void> {
+    if (!this.threaded || this.#online) return;
+    const w = await this.#start();
+    if (!this.#online) await new Promise<void>((resolve, reject) => {
+      w.once('online', () => resolve());
+      w.once('exit', (code) => reject(new InternalError(`unpack worker exited (code ${code}) before it ran`)));
+    });
+  }
+
   /**
    * Applies a layer onto `root` (applyLayer's rules and errors). A growing source is read as far
    * as it is written and ends only once final; its download failing fails the apply.
@@ -84,7 +96,10 @@ export class Unpacker {
   async apply(root: string, source: UnpackSource, compression: Compression): Promise<ApplyResult> {
     const fd = 'growing' in source ? source.growing.fd : undefined;
     if ('growing' in source && fd === undefined) throw new InternalError('unpack: the followed ingest file is not attached');
-    if (!this.threaded || source.inline) {
+    // Until the worker is up (a cold start is ~70 ms plus its cold JIT), layers apply here: the
+    // first layer of a pull does not wait for it, the later ones go to it.
+    if (!this.threaded || source.inline || !this.#online) {
+      if (this.threaded && !source.inline) this.warm();
       return applyLayer(root, 'growing' in source ? growingReader(fd!, source.growing) : fileReader(source.file), compression);
     }
     const worker = await this.#start();
@@ -108,6 +123,7 @@ export class Unpacker {
     clearTimeout(this.#idle);
     const w = this.#worker ?? (await this.#starting?.catch(() => undefined));
     this.#worker = undefined;
+    this.#online = false;
     this.#starting = undefined;
     if (w) await w.terminate();
   }
@@ -119,6 +135,9 @@ export class Unpacker {
       const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
       const w = new Worker(this.#o.script!);
       w.unref();
+      w.once('online', () => {
+        if (this.#worker === w) this.#online = true;
+      });
       w.on('message', (m: FromWorker) => {
         const p = this.#pending.get(m.id);
         if (!p) return;
@@ -135,7 +154,10 @@ export class Unpacker {
       });
       w.on('error', (err) => this.#o.log.warn({ err }, 'unpack worker failed'));
       w.once('exit', (code) => {
-        if (this.#worker === w) this.#worker = undefined;
+        if (this.#worker === w) {
+          this.#worker = undefined;
+          this.#online = false;
+        }
         for (const p of this.#pending.values()) p.reject(new InternalError(`unpack worker exited (code ${code}) during a layer apply`));
         this.#pending.clear();
       });
@@ -153,6 +175,7 @@ export class Unpacker {
     this.#idle = setTimeout(() => {
       if (this.#worker !== w || this.#pending.size > 0) return;
       this.#worker = undefined;
+      this.#online = false;
       w.terminate().catch((err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
     }, this.#o.idleMs ?? 30_000);
     this.#idle.unref();

@@ -8,6 +8,7 @@ const [root, ref, unpackWorker] = process.argv.slice(2) as [string, string, stri
 const db = new Level<string, unknown>(path.join(root, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
 await db.open();
 const svc = await ImageService.open({ root: path.join(root, 'root'), db, unpackWorker, unpackWorkerMinBytes: 0, idleTimeoutMs: 600_000 });
+await svc.unpacker.ready();
 setInterval(() => undefined, 1000);
 await svc.pull(ref);
 process.stdout.write('pulled\n');

@@ -35,6 +35,7 @@ async function openService(extra: Partial<ImageServiceOptions> = {}) {
   const unpackWorker = await bundleEntry('image/unpack-worker.ts');
   const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker, unpackWorkerMinBytes: 0, ...extra });
   cleanups.push(() => svc.unpacker.close());
+  await svc.unpacker.ready(); // every layer on the worker, not the first ones while it starts
   return { svc, dir };
 }
 
@@ -201,6 +202,7 @@ describe('downloads', () => {
     const regSmall = await serve(small);
     const regBig = await serve(big);
     const { svc } = await openService({ unpackWorkerMinBytes: 1 << 20 });
+    await svc.unpacker.close(); // openService started it
     await svc.pull(`${regSmall.host}/x/y:v1`);
     expect(svc.unpacker.running).toBe(false);
     const rec = await svc.pull(`${regBig.host}/x/y:v1`);
