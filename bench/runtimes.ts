@@ -89,6 +89,8 @@ export async function containerdDaemon(shared: SharedSetup): Promise<Daemon> {
   });
 }
 
+const nodeArgs = (): string[] => process.env.BENCH_BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 /** berth from source (cli/berth.ts bundled as the install bundles it, cli/bundle.ts). */
 export async function berthDaemon(shared: SharedSetup, handler: 'runc' | 'berth'): Promise<Daemon> {
   const script = await bundleBerthDaemon();
@@ -97,8 +99,9 @@ export async function berthDaemon(shared: SharedSetup, handler: 'runc' | 'berth'
   return new Daemon({
     name: 'berth', dir: l.dir, socket: l.socket, handler, runcRoot: path.join(l.runcRoot, 'k8s.io'),
     command: process.execPath,
-    // BENCH_BERTH_NODE_ARGS: extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
-    args: [...(process.env.BENCH_BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', 'warn'],
+    // BENCH_BERTH_NODE_ARGS: node flags for berth's daemon only (`--cpu-prof --cpu-prof-dir=DIR`
+    // profiles it and its worker threads; NODE_OPTIONS refuses --cpu-prof).
+    args: [...nodeArgs(), script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', 'warn'],
     env: cleanEnv(shim?.binDir),
   });
 }

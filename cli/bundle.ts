@@ -11,6 +11,9 @@ import path from 'node:path';
 import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, LIGHT_MINIFY, noLongPlugin } from '../common/esbuild.js';
 import { DAEMON_MAIN_NAME } from './code-cache.js';
 
+/** The unpack worker's bundle beside the daemon's (one of image/unpacker.ts UNPACK_WORKER_NAMES). */
+export const UNPACK_WORKER_BUNDLE_NAME = 'berth-unpack-worker.cjs';
+
 /** The executable's file name (`dist/cli/<name>`); the bundle is DAEMON_MAIN_NAME beside it. */
 export const DAEMON_BUNDLE_NAME = 'berth.cjs';
 
@@ -50,6 +53,16 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
         }));
       },
     }, noLongPlugin],
+    banner: { js: IMPORT_META_URL_BANNER },
+  });
+  // The layer unpack worker (image/unpacker.ts finds it beside the bundle): its own small file,
+  // so a worker thread does not load the whole daemon.
+  await build({
+    ...CJS_NODE_BUNDLE,
+    ...LIGHT_MINIFY,
+    entryPoints: [path.join(root, 'image/unpack-worker.ts')],
+    outfile: path.join(dir, UNPACK_WORKER_BUNDLE_NAME),
+    external: ['koffi'],
     banner: { js: IMPORT_META_URL_BANNER },
   });
   return outfile;

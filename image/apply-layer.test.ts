@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../common/index.js';
 import { hostileEntries, hostileKinds, hostileTargetsExisting, makeLayer, type LayerEntry } from '../test/fixtures/oci-image.js';
 import { applyLayer } from './apply-layer.js';
+import { fileReader, type ChunkReader } from './chunk-reader.js';
 
 let tmp: string;
 let root: string;
@@ -159,5 +160,36 @@ describe('applyLayer', () => {
 
   it('refuses zstd with Unimplemented', async () => {
     await expect(applyLayer(root, Readable.from([Buffer.alloc(1)]), 'zstd')).rejects.toMatchObject({ kind: 'unimplemented' });
+  });
+
+  it('takes a ChunkReader: a big gzip layer through reused buffers, a plain one, a corrupt one, a failing reader', async () => {
+    const big = randomBytes(5 * (1 << 20) + 4321);
+    for (const gzip of [true, false]) {
+      const l = await makeLayer([{ name: `big${gzip}`, content: big }, { name: `tail${gzip}`, content: 'tail' }], { gzip });
+      const file = path.join(tmp, `layer${gzip}`);
+      await fs.writeFile(file, l.data);
+      const r = await applyLayer(root, fileReader(file), gzip ? 'gzip' : 'none');
+      expect(r.diffId).toBe(l.diffId);
+      expect((await fs.readFile(path.join(root, `big${gzip}`))).equals(big)).toBe(true);
+    }
+    const l = await makeLayer([{ name: 'f', content: randomBytes(3 << 20) }]);
+    const corrupt = Buffer.from(l.data);
+    corrupt.fill(0x55, 1000, 3000);
+    const file = path.join(tmp, 'corrupt');
+    await fs.writeFile(file, corrupt);
+    await expect(applyLayer(await fs.mkdtemp(path.join(tmp, 'r-')), fileReader(file), 'gzip')).rejects.toMatchObject({ kind: 'invalid-argument' });
+    let pos = 0;
+    let closed = false;
+    const failing: ChunkReader = {
+      async read(into) {
+        if (pos > (1 << 20)) throw Object.assign(new Error('download cut'), { kind: 'failed-precondition' });
+        const n = l.data.copy(into, 0, pos, pos + 65536);
+        pos += n;
+        return n;
+      },
+      async close() { closed = true; },
+    };
+    await expect(applyLayer(await fs.mkdtemp(path.join(tmp, 'r-')), failing, 'gzip')).rejects.toMatchObject({ message: 'download cut' });
+    expect(closed).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
+import { isChunkReader, pump, readerStream, type ChunkReader } from './chunk-reader.js';
 import type { Compression } from './media-types.js';
 import { entryComponents, isRealDirInside, resolveDirInside, resolveEntry } from './safe-resolve.js';
 import { ENOTSUP, EPERM, S_IFBLK, S_IFCHR, S_IFIFO, errnoOf, lsetxattr, mknod } from './syscalls.js';
@@ -60,9 +61,10 @@ async function setXattrs(full: string, h: Header, what: string): Promise<void> {
  * Applies the (possibly compressed) layer `source` onto `root`. Throws InvalidArgumentError naming
  * the entry for anything that would leave `root` or is malformed.
  */
-export async function applyLayer(root: string, source: Readable, compression: Compression): Promise<ApplyResult> {
+export async function applyLayer(root: string, input: Readable | ChunkReader, compression: Compression): Promise<ApplyResult> {
   if (compression === 'zstd') {
-    source.destroy();
+    if (isChunkReader(input)) await input.close();
+    else input.destroy();
     throw new UnimplementedError('zstd-compressed layers are not supported (Node 20 has no zstd and no pure-JS decoder is bundled)');
   }
   const hash = createHash('sha256');
@@ -82,7 +84,22 @@ export async function applyLayer(root: string, source: Readable, compression: Co
   extract.on('error', (err: Error) => sink.destroy(err));
   // 256 KiB output chunks instead of zlib's 16 KiB: a quarter of the per-chunk work in zlib, the
   // hash, the tar parser and the file writes (a 10 MiB layer unpacks about 4x faster).
-  const feeding = compression === 'gzip' ? pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK }), sink) : pipeline(source, sink);
+  // A reader feeds gunzip from two reused buffers (chunk-reader.ts); a plain tar goes to the tar
+  // parser, which keeps the buffers it is given, so it gets fresh ones.
+  let feeding: Promise<unknown>;
+  let source: Readable;
+  if (compression === 'gzip' && isChunkReader(input)) {
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+    source = gunzip;
+    // Both settled before it does: no read of the reader is left running behind this apply.
+    feeding = Promise.allSettled([pump(input, gunzip), pipeline(gunzip, sink)]).then(([fed, parsed]) => {
+      if (fed.status === 'rejected') throw fed.reason;
+      if (parsed.status === 'rejected') throw parsed.reason;
+    });
+  } else {
+    source = isChunkReader(input) ? readerStream(input) : input;
+    feeding = compression === 'gzip' ? pipeline(source, createGunzip({ chunkSize: GUNZIP_CHUNK }), sink) : pipeline(source, sink);
+  }
   feeding.catch((err: unknown) => extract.destroy(err as Error)); // awaited below too
   const written = new Set<string>();
   const dirTimes: DirTime[] = [];
@@ -99,7 +116,9 @@ export async function applyLayer(root: string, source: Readable, compression: Co
     extract.destroy();
     source.destroy();
     await feeding.catch(() => undefined);
-    if (err instanceof Error && !(err as { kind?: string }).kind && /incorrect header check|unexpected end|Invalid tar header|Unexpected end/i.test(err.message)) {
+    // zlib's Z_DATA_ERROR covers every corrupt deflate stream (bad header, data or length check).
+    const zlibData = (err as { code?: string }).code === 'Z_DATA_ERROR';
+    if (err instanceof Error && !(err as { kind?: string }).kind && (zlibData || /incorrect header check|unexpected end|Invalid tar header|Unexpected end/i.test(err.message))) {
       throw new InvalidArgumentError(`layer is not a valid ${compression === 'gzip' ? 'gzip ' : ''}tar: ${err.message}`, { cause: err });
     }
     throw err;

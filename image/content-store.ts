@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, NotFoundError } from '../common/index.js';
+import type { GrowingFile } from './growing-file.js';
 import { checkDigest } from './reference.js';
 
 /** Blobs are read in 1 MiB chunks (the default 64 KiB costs a layer unpack many small steps). */
@@ -75,9 +76,11 @@ export class ContentStore {
   /**
    * Streams `source` into the store. `expected.size` (when >= 0) and `expected.digest` must both
    * match, else FailedPreconditionError and nothing is left behind. `onBytes` sees each chunk size.
+   * `follow` (when not attached yet) gets a read handle of the ingest file and hears how far it
+   * is written, then that it is final (after the digest matched and the rename) or failed.
    */
   async write(source: Readable | AsyncIterable<Buffer>, expected: { digest: string; size?: number },
-    onBytes?: (n: number) => void): Promise<BlobInfo> {
+    onBytes?: (n: number) => void, follow?: GrowingFile): Promise<BlobInfo> {
     checkDigest(expected.digest, 'expected digest');
     const ingest = path.join(this.ingestDir, `${randomBytes(8).toString('hex')}-${expected.digest.slice(7, 19)}`);
     const hash = createHash('sha256');
@@ -95,10 +98,16 @@ export class ContentStore {
         cb(null, chunk);
       },
     });
+    let followed = false;
     try {
       const fh = await fs.open(ingest, 'wx', 0o644);
       try {
-        await pipeline(source, counter, batchedWriter(fh));
+        if (follow) {
+          const rh = await fs.open(ingest, 'r');
+          followed = follow.attach(rh);
+          if (!followed) await rh.close();
+        }
+        await pipeline(source, counter, batchedWriter(fh, followed ? (n) => follow!.grew(n) : undefined));
       } finally {
         await fh.close();
       }
@@ -110,7 +119,11 @@ export class ContentStore {
         throw new FailedPreconditionError(`content ${expected.digest}: unexpected commit digest ${actual}, expected ${expected.digest}`);
       }
       await fs.rename(ingest, this.blobPath(expected.digest));
+      if (followed) follow!.finished(size);
       return { digest: expected.digest, size };
+    } catch (err) {
+      if (followed) follow!.failed(err instanceof Error ? err : new Error(String(err)));
+      throw err;
     } finally {
       await fs.rm(ingest, { force: true });
     }
@@ -135,9 +148,10 @@ export class ContentStore {
  * download arrives in network-sized chunks (16-64 KiB), and one write per chunk costs the event
  * loop several times more than the same bytes written in big batches.
  */
-function batchedWriter(fh: fs.FileHandle): Writable {
+function batchedWriter(fh: fs.FileHandle, landed?: (total: number) => void): Writable {
   let batch: Buffer[] = [];
   let pending = 0;
+  let written = 0;
   const flush = async () => {
     const bufs = batch;
     const total = pending;
@@ -145,6 +159,8 @@ function batchedWriter(fh: fs.FileHandle): Writable {
     pending = 0;
     let { bytesWritten } = await fh.writev(bufs);
     while (bytesWritten < total) bytesWritten += (await fh.write(Buffer.concat(bufs).subarray(bytesWritten))).bytesWritten;
+    written += total;
+    landed?.(written);
   };
   return new Writable({
     write(chunk: Buffer, _enc, cb) {

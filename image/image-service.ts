@@ -11,6 +11,7 @@ import type { ImageDb } from './json-table.js';
 import type { Mount } from './mounts.js';
 import { Leases, pullImage, type PullOptions } from './pull.js';
 import { Snapshotter } from './snapshots.js';
+import { Unpacker, defaultUnpackWorkerScript } from './unpacker.js';
 
 export interface ImageServiceOptions {
   /** State root, e.g. /var/lib/berth. */
@@ -23,6 +24,14 @@ export interface ImageServiceOptions {
   idleTimeoutMs?: number;
   /** Layer downloads in parallel per pull (default 3, containerd's max_concurrent_downloads). */
   maxConcurrentDownloads?: number;
+  /**
+   * Worker thread script that unpacks layers (image/unpack-worker.ts built); default: the one
+   * built beside this code (dist/image/ or the daemon bundle), else none. false: unpack on the
+   * main thread.
+   */
+  unpackWorker?: string | false;
+  /** Images with fewer layer bytes than this unpack on the main thread (default 16 MiB; 0: always the worker). */
+  unpackWorkerMinBytes?: number;
   log?: Logger;
 }
 
@@ -43,7 +52,8 @@ export class ImageService {
   // leases and per-item locks instead, see gc()).
   readonly #lock = new KeyedMutex();
 
-  private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore) {
+  private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore,
+    readonly unpacker: Unpacker) {
     this.#o = { idleTimeoutMs: 60_000, maxConcurrentDownloads: 3, ...o };
   }
 
@@ -51,9 +61,11 @@ export class ImageService {
     const log = o.log ?? silentLogger;
     await fs.mkdir(o.root, { recursive: true });
     const content = await ContentStore.open(o.root);
-    const snapshots = await Snapshotter.open(o.root, o.db, log);
+    const script = o.unpackWorker === false ? undefined : o.unpackWorker ?? defaultUnpackWorkerScript();
+    const unpacker = new Unpacker({ script, log });
+    const snapshots = await Snapshotter.open(o.root, o.db, log, unpacker);
     const images = await ImageStore.open(o.db);
-    return new ImageService({ ...o, log }, content, snapshots, images);
+    return new ImageService({ ...o, log }, content, snapshots, images, unpacker);
   }
 
   get root(): string {
@@ -78,6 +90,7 @@ export class ImageService {
       content: this.content, snapshots: this.snapshots, images: this.images, configPath: this.#o.configPath,
       credentialsFor: this.#o.credentialsFor, idleTimeoutMs: this.#o.idleTimeoutMs,
       maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, downloads: this.#downloads, log: this.#o.log ?? silentLogger,
+      unpacker: this.unpacker, workerMinBytes: this.#o.unpackWorkerMinBytes,
     }, ref, opts);
   }
 

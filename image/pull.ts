@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import type { ContentStore } from './content-store.js';
+import { GrowingFile } from './growing-file.js';
 import { resolveHosts } from './hosts.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import {
@@ -13,7 +14,8 @@ import {
 } from './media-types.js';
 import { formatReference, parseReference, repoName } from './reference.js';
 import { RegistryClient } from './registry-client.js';
-import type { Snapshotter } from './snapshots.js';
+import type { LayerSource, Snapshotter } from './snapshots.js';
+import { WORKER_MIN_BYTES, type Unpacker } from './unpacker.js';
 
 export interface PullProgress {
   /** Layer (or config) digest. */
@@ -39,6 +41,10 @@ export interface PullDeps {
   leases: Leases;
   /** Per-digest lock: two pulls needing one blob download it once. */
   downloads: KeyedMutex;
+  /** Started ahead of the layers of a big image (the snapshotter applies through it). */
+  unpacker?: Unpacker;
+  /** Images with fewer layer bytes unpack on the main thread (default WORKER_MIN_BYTES). */
+  workerMinBytes?: number;
   log: Logger;
 }
 
@@ -87,12 +93,14 @@ function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 /**
  * Downloads `layers` (at most `limit` at once, in order) and unpacks each with `unpack` as soon
- * as it and every layer below it are in, so unpacking overlaps the downloads still running. The
- * first failure stops the downloads not yet started; it is thrown once every download started
- * has settled (so no download is left running behind a failed pull).
+ * as it and every layer below it are in, so unpacking overlaps the downloads still running. With
+ * `ready`, a layer's unpack may start once ready(i) resolves (its download can be followed) and
+ * every layer below is unpacked; `unpack` gets the download's promise, and the next layer waits
+ * for that download too. The first failure stops the downloads not yet started; it is thrown once
+ * every download started has settled (so no download is left running behind a failed pull).
  */
 export async function downloadAndUnpack<T>(layers: readonly T[], limit: number, download: (l: T) => Promise<void>,
-  unpack: (l: T, i: number) => Promise<void>): Promise<void> {
+  unpack: (l: T, i: number, downloaded: Promise<void>) => Promise<void>, ready?: (l: T, i: number) => Promise<void> | undefined): Promise<void> {
   const run = limiter(Math.max(1, limit));
   let stopped = false;
   let fail!: (err: unknown) => void;
@@ -113,8 +121,10 @@ export async function downloadAndUnpack<T>(layers: readonly T[], limit: number, 
   for (const d of downloads) d.catch(() => undefined);
   try {
     for (let i = 0; i < layers.length; i++) {
+      const r = ready?.(layers[i]!, i);
+      await Promise.race(r ? [downloads[i]!, r, failed] : [downloads[i]!, failed]);
+      await unpack(layers[i]!, i, downloads[i]!);
       await Promise.race([downloads[i]!, failed]);
-      await unpack(layers[i]!, i);
     }
   } catch (err) {
     stopped = true;
@@ -132,6 +142,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     idleMs: deps.idleTimeoutMs, log,
   });
   const leased: string[] = [];
+  let feeds: GrowingFile[] = [];
   const lease = (...names: string[]) => {
     deps.leases.add(names);
     leased.push(...names);
@@ -163,6 +174,12 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       if (isIndexType(top.mediaType)) throw new InvalidArgumentError(`manifest ${top.digest}: media type says index, body is a manifest`);
       manifest = topDoc.manifest;
     }
+    // A big image's layers unpack on the worker, started now while the config downloads.
+    const inline = manifest.layers.reduce((a, l) => a + l.size, 0) < (deps.workerMinBytes ?? WORKER_MIN_BYTES);
+    if (!inline) deps.unpacker?.warm();
+    // The first download attempt of each layer can be followed by its unpack (growing-file.ts).
+    feeds = manifest.layers.map(() => new GrowingFile());
+    const feedOf = new Map<Descriptor, GrowingFile>(manifest.layers.map((l, i) => [l, feeds[i]!]));
     const fetchBlob = async (d: Descriptor) => {
       lease(d.digest);
       await deps.downloads.run(d.digest, async () => {
@@ -175,7 +192,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
           await deps.content.write(res.body, { digest: d.digest, size: d.size }, (n) => {
             bytes += n;
             opts.onProgress?.({ digest: d.digest, bytes, total: d.size });
-          });
+          }, feedOf.get(d));
         });
       });
     };
@@ -185,7 +202,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     let diffIds: readonly string[] = [];
     let chainIds: string[] = [];
     const compressions = manifest.layers.map((l) => layerCompression(l.mediaType));
-    await downloadAndUnpack([manifest.config, ...manifest.layers], deps.maxConcurrentDownloads, fetchBlob, async (blob, j) => {
+    await downloadAndUnpack([manifest.config, ...manifest.layers], deps.maxConcurrentDownloads, fetchBlob, async (blob, j, downloaded) => {
       if (j === 0) {
         config = parseImageConfig(await deps.content.readBytes(blob.digest), `config ${blob.digest}`);
         diffIds = config.rootfs.diff_ids;
@@ -197,9 +214,25 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
         return;
       }
       const i = j - 1;
-      await deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
-        () => deps.content.openRead(blob.digest), compressions[i]!);
-    });
+      const commit = (src: LayerSource) => deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
+        src, compressions[i]!);
+      const feed = feeds[i]!;
+      const stored = { file: deps.content.blobPath(blob.digest), inline };
+      if (feed.fd === undefined) {
+        await downloaded;
+        await commit(stored);
+        return;
+      }
+      try {
+        await commit({ growing: feed, inline });
+      } catch (err) {
+        // The followed attempt failed (another host may still deliver the blob): the download
+        // decides; once it is in, unpack the stored blob.
+        if (!feed.error) throw err;
+        await downloaded;
+        await commit(stored);
+      }
+    }, (blob, j) => (j === 0 ? undefined : feeds[j - 1]!.attached));
     size += manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0);
     const blobs = [...new Set([top.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
     const rec = await deps.images.upsert({
@@ -218,5 +251,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     return rec;
   } finally {
     deps.leases.release(leased);
+    // No unpack or download runs any more (downloadAndUnpack settled them all).
+    await Promise.all(feeds.map((f) => f.close().catch((err: unknown) => log.warn({ err }, 'closing a followed ingest file'))));
   }
 }

@@ -26,7 +26,7 @@ afterEach(async () => {
 const root = () => path.join(tmp, 'root');
 const commit = (s: Snapshotter, layers: Layer[], i: number) => {
   const chain = chainIdsOf(layers.map((l) => l.diffId));
-  return s.commitLayer(chain[i]!, i === 0 ? '' : chain[i - 1]!, layers[i]!.diffId, () => Readable.from([layers[i]!.data]), 'gzip');
+  return s.commitLayer(chain[i]!, i === 0 ? '' : chain[i - 1]!, layers[i]!.diffId, { open: () => Readable.from([layers[i]!.data]) }, 'gzip');
 };
 const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(tmp);
 
@@ -60,9 +60,11 @@ describe('Snapshotter', () => {
     const chain = chainIdsOf(layers.map((l) => l.diffId));
     let line: string | undefined;
     // open() runs once the apply overlay is mounted.
-    await s.commitLayer(chain[1]!, chain[0]!, layers[1]!.diffId, () => {
-      line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(tmp) && l.includes(' overlay '));
-      return Readable.from([layers[1]!.data]);
+    await s.commitLayer(chain[1]!, chain[0]!, layers[1]!.diffId, {
+      open: () => {
+        line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(tmp) && l.includes(' overlay '));
+        return Readable.from([layers[1]!.data]);
+      },
     }, 'gzip');
     expect(line).toMatch(/[ ,](fsync=)?volatile(,|$)/); // newer kernels show `fsync=volatile`
     expect(mounted()).toBe(false);

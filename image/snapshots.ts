@@ -8,11 +8,18 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
-import { applyLayer } from './apply-layer.js';
+import { applyLayer, type ApplyResult } from './apply-layer.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import type { Compression } from './media-types.js';
 import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
 import { EINVAL, errnoOf } from './syscalls.js';
+import { Unpacker, type UnpackSource } from './unpacker.js';
+
+/**
+ * A layer's bytes: a blob file or a download's growing ingest file (applied on the unpacker's
+ * worker thread), or a stream.
+ */
+export type LayerSource = UnpackSource | { readonly open: () => Readable };
 
 export interface SnapshotRecord {
   readonly key: string;
@@ -30,13 +37,17 @@ export class Snapshotter {
   readonly #locks = new KeyedMutex();
   #seq = 0;
 
-  private constructor(root: string, db: ImageDb, private readonly log: Logger) {
+  readonly #unpacker: Unpacker;
+
+  private constructor(root: string, db: ImageDb, private readonly log: Logger, unpacker: Unpacker | undefined) {
     this.dir = path.join(root, 'snapshots');
     this.#db = jsonTable<SnapshotRecord>(db, 'snapshots');
+    this.#unpacker = unpacker ?? new Unpacker({ log });
   }
 
-  static async open(root: string, db: ImageDb, log: Logger): Promise<Snapshotter> {
-    const s = new Snapshotter(root, db, log);
+  /** `unpacker` applies file-backed layers (default: on the calling thread). */
+  static async open(root: string, db: ImageDb, log: Logger, unpacker?: Unpacker): Promise<Snapshotter> {
+    const s = new Snapshotter(root, db, log, unpacker);
     await fs.mkdir(s.dir, { recursive: true });
     for await (const [key, rec] of s.#db.iterator()) {
       s.#byKey.set(key, rec);
@@ -85,7 +96,10 @@ export class Snapshotter {
    * Unpacks a layer as committed snapshot `chainId` on top of `parent`; a no-op when it exists.
    * The uncompressed stream must hash to `diffId`.
    */
-  commitLayer(chainId: string, parent: string, diffId: string, open: () => Readable, compression: Compression): Promise<SnapshotRecord> {
+  commitLayer(chainId: string, parent: string, diffId: string, source: LayerSource, compression: Compression): Promise<SnapshotRecord> {
+    const apply = (dir: string): Promise<ApplyResult> => ('open' in source
+      ? applyLayer(dir, source.open(), compression)
+      : this.#unpacker.apply(dir, source, compression));
     return this.#locks.run(chainId, async () => {
       const existing = this.#byKey.get(chainId);
       if (existing) return existing;
@@ -97,7 +111,7 @@ export class Snapshotter {
       try {
         let result;
         if (lowers.length === 0) {
-          result = await applyLayer(upper, open(), compression);
+          result = await apply(upper);
         } else {
           // Apply through an overlay of the lower layers so symlinks and directories of lower
           // layers resolve as in the container and deletions become overlay whiteouts in `fs`.
@@ -107,7 +121,7 @@ export class Snapshotter {
           await fs.mkdir(merged);
           mountApplyOverlay(lowers, upper, work, merged);
           try {
-            result = await applyLayer(merged, open(), compression);
+            result = await apply(merged);
           } finally {
             unmountAll(merged);
           }

@@ -96,7 +96,7 @@ export async function buildLocalImage(images: ImageService, ref: string): Promis
   await images.content.writeBytes(configBytes, configDigest);
   await images.content.writeBytes(manifest, manifestDigest);
   // A single layer's chain id is its diff id (image.md: chainID).
-  await images.snapshots.commitLayer(diffId, '', diffId, () => Readable.from([layer]), 'none');
+  await images.snapshots.commitLayer(diffId, '', diffId, { open: () => Readable.from([layer]) }, 'none');
   return images.images.upsert({
     id: configDigest, repoTags: [recipe.name], repoDigests: [],
     target: { digest: manifestDigest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length },

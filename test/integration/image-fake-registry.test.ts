@@ -1,7 +1,8 @@
 // Pulls from a tiny Node server playing a registry, for what docker-registry will not do:
 // tampered blobs, bearer-token auth, stalled transfers, hostile layers, bad diff_ids.
 import { Level } from 'level';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { ImageService, type ImageDb, type ImageServiceOptions } from '../../imag
 import {
   busyboxLayer, hostileKinds, hostileLayer, hostileTargetsExisting, makeImage, makeLayer, type BuiltImage, type Layer,
 } from '../fixtures/oci-image.js';
+import { bundleEntry } from '../helpers/bundle.js';
 import { selfSignedCert, startFakeRegistry, type FakeRegistryOptions } from '../helpers/registry.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -29,7 +31,11 @@ async function openService(extra: Partial<ImageServiceOptions> = {}) {
   const db = new Level<string, unknown>(path.join(dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
   await db.open();
   cleanups.push(() => db.close());
-  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, ...extra });
+  // Layers unpack on the worker thread, as in the daemon (bundled from source for the test).
+  const unpackWorker = await bundleEntry('image/unpack-worker.ts');
+  const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker, unpackWorkerMinBytes: 0, ...extra });
+  cleanups.push(() => svc.unpacker.close());
+  await svc.unpacker.ready(); // every layer on the worker, not the first ones while it starts
   return { svc, dir };
 }
 
@@ -165,6 +171,76 @@ describe('downloads', () => {
     expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeGreaterThan(-1);
     expect(events.indexOf(`unpack ${rec.chainIds[0]!}`)).toBeLessThan(events.indexOf('last downloaded'));
     expect(events.filter((e) => e.startsWith('unpack'))).toEqual(rec.chainIds.map((c) => `unpack ${c}`));
+  });
+
+  it('a layer whose followed download was tampered on a mirror unpacks from the server\'s good copy', async () => {
+    const layers = await Promise.all([1, 2, 3].map((i) => makeLayer([{ name: `f${i}`, content: `layer ${i}`.repeat(50_000) }])));
+    const img = makeImage(layers);
+    const bad = img.layers[1]!;
+    const tampered = Buffer.from(bad.data);
+    tampered[tampered.length - 20] ^= 0xff;
+    const server = await serve(img);
+    const mirror = await serve(img, { tamper: new Map([[bad.digest, tampered]]) });
+    const cfg = await tempDir('berth-hosts-');
+    const hostDir = path.join(cfg, server.host.replace(/:(\d+)$/, '_$1_'));
+    await fs.mkdir(hostDir);
+    await fs.writeFile(path.join(hostDir, 'hosts.toml'),
+      `server = "http://${server.host}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    const { svc } = await openService({ configPath: cfg });
+    const rec = await svc.pull(`${server.host}/x/y:v1`);
+    expect(mirror.requests.filter((r) => r.includes(bad.digest))).toHaveLength(1);
+    expect(server.requests.filter((r) => r.includes(bad.digest))).toHaveLength(1);
+    expect(svc.snapshots.list().filter((s) => s.kind === 'committed')).toHaveLength(3);
+    const fsDir = svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[1]!)!);
+    expect(await fs.readFile(path.join(fsDir, 'f2'), 'utf8')).toBe('layer 2'.repeat(50_000));
+    expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+  });
+
+  it('a small image unpacks on the main thread; a big one wakes the worker', async () => {
+    const small = makeImage([await makeLayer([{ name: 's', content: 'small' }])]);
+    const big = makeImage([await makeLayer([{ name: 'b', content: randomBytes(2 << 20) }])]);
+    const regSmall = await serve(small);
+    const regBig = await serve(big);
+    const { svc } = await openService({ unpackWorkerMinBytes: 1 << 20 });
+    await svc.unpacker.close(); // openService started it
+    await svc.pull(`${regSmall.host}/x/y:v1`);
+    expect(svc.unpacker.running).toBe(false);
+    const rec = await svc.pull(`${regBig.host}/x/y:v1`);
+    expect(svc.unpacker.running).toBe(true);
+    expect((await fs.stat(path.join(svc.snapshots.fsDir(svc.snapshots.get(rec.chainIds[0]!)!), 'b'))).size).toBe(2 << 20);
+  });
+
+  it('kill -9 while a layer unpacks from its download in flight leaves nothing half-made after a reopen', async () => {
+    const big = await makeLayer([{ name: 'f0', content: 'first' }, { name: 'big', content: randomBytes(4 << 20) }]);
+    const img = makeImage([big]);
+    const reg = await serve(img, { stall: { digest: big.digest, after: 2 << 20 } });
+    const dir = await tempDir('berth-kill-');
+    const child = spawn(process.execPath, [await bundleEntry('test/helpers/pull-child.ts'), dir, `${reg.host}/x/y:v1`,
+      await bundleEntry('image/unpack-worker.ts')], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    cleanups.push(async () => { child.kill('SIGKILL'); await exited; });
+    // Wait until the unpack has written the layer's first file from the partial download.
+    const snaps = path.join(dir, 'root', 'snapshots');
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const tmps = (await fs.readdir(snaps).catch(() => [])).filter((n) => n.startsWith('tmp-'));
+      const started = await Promise.all(tmps.map((t) => fs.access(path.join(snaps, t, 'fs', 'f0')).then(() => true, () => false)));
+      if (started.includes(true)) break;
+      if (Date.now() > deadline) throw new Error('the unpack never started on the partial download');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const db = new Level<string, unknown>(path.join(dir, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
+    await db.open();
+    cleanups.push(() => db.close());
+    const svc = await ImageService.open({ root: path.join(dir, 'root'), db, unpackWorker: false });
+    expect(svc.list()).toEqual([]);
+    expect(svc.snapshots.list()).toEqual([]);
+    expect(await fs.readdir(svc.snapshots.dir)).toEqual([]);
+    expect(await fs.readdir(svc.content.ingestDir)).toEqual([]);
+    for (const d of await svc.content.list()) expect(createHash('sha256').update(await svc.content.readBytes(d)).digest('hex')).toBe(d.slice(7));
+    expect(await svc.content.has(big.digest)).toBe(false);
   });
 
   it('a tampered layer among concurrent downloads fails the pull and leaves no blob, snapshot or ingest file', async () => {
