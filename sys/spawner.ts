@@ -104,6 +104,7 @@ let inThread: Runner | undefined;
 
 function workerFor(): Worker | undefined {
   if (worker) return worker;
+  if (process.env.BERTH_SPAWN_THREAD === '0') return undefined; // spawn on the calling thread
   try {
     const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
     w.unref(); // never keeps the process alive; a pending call refs nothing but its promise
