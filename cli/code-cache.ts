@@ -9,10 +9,12 @@
 // stale or rejected cache costs one normal compile; the cache is then (re)written 2 s after
 // start, when the start-up code has run and is compiled too, atomically (temp file + rename), or
 // not at all when the directory is read-only. BERTH_NO_CODE_CACHE=1 skips it entirely.
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
+// objects.js directly: this loader runs before the code cache and must stay small.
+import { writeFileAtomicSync } from '../common/objects.js';
 
 /** The daemon bundle's file name, beside the loader. */
 export const DAEMON_MAIN_NAME = 'berth-daemon.cjs';
@@ -40,13 +42,10 @@ export function readCache(cacheFile: string, key: string): Buffer | undefined {
 
 /** Writes `data` under `key`, atomically; false when it cannot (read-only install). */
 export function writeCache(cacheFile: string, key: string, data: Buffer): boolean {
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, Buffer.concat([Buffer.from(`${key}\n`, 'latin1'), data]), { mode: 0o644 });
-    renameSync(tmp, cacheFile);
+    writeFileAtomicSync(cacheFile, Buffer.concat([Buffer.from(`${key}\n`, 'latin1'), data]), { mode: 0o644, tmp: `${cacheFile}.${process.pid}.tmp` });
     return true;
   } catch {
-    rmSync(tmp, { force: true });
     return false;
   }
 }

@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  CleanupStack, Code, KeyedMutex, NotFoundError, PhaseClock, errorFromCode, isBerthError, joinWithin, toStatus,
+  CleanupStack, Code, KeyedMutex, NotFoundError, PhaseClock, deepFreeze, errorFromCode, settleAll, writeFileAtomicSync, isBerthError, joinWithin, toStatus,
   validateIdentifier,
 } from './index.js';
 
@@ -81,5 +84,36 @@ describe('PhaseClock', () => {
     expect(s.b!.ms).toBeGreaterThan(s.c!.ms);
     expect(s.d!.at).toBeGreaterThanOrEqual(s.a!.ms + 25);
     expect(s.total!.ms).toBeGreaterThanOrEqual(s.d!.at + s.d!.ms);
+  });
+});
+
+describe('settleAll, deepFreeze, writeFileAtomicSync', () => {
+  it('settleAll gives the values, or the first failure in argument order only after every promise settled', async () => {
+    expect(await settleAll([Promise.resolve(1), 'two', Promise.resolve({ three: 3 })])).toEqual([1, 'two', { three: 3 }]);
+    let slowDone = false;
+    const slow = new Promise<void>((r) => setTimeout(() => { slowDone = true; r(); }, 50));
+    const err = await settleAll([slow, Promise.reject(new Error('first')), Promise.reject(new Error('second'))]).catch((e: Error) => e);
+    expect([(err as Error).message, slowDone]).toEqual(['first', true]);
+  });
+
+  it('deepFreeze freezes what is reachable', () => {
+    const o = deepFreeze({ a: { b: [1, { c: 2 }] } });
+    expect([Object.isFrozen(o), Object.isFrozen(o.a), Object.isFrozen(o.a.b), Object.isFrozen(o.a.b[1])]).toEqual([true, true, true, true]);
+  });
+
+  it('writeFileAtomicSync replaces a file whole and leaves no temp file, also when it fails', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-atomic-'));
+    try {
+      const file = path.join(dir, 'f');
+      writeFileAtomicSync(file, 'one');
+      writeFileAtomicSync(file, 'two', { tmp: path.join(dir, '.f') });
+      expect([readFileSync(file, 'utf8'), readdirSync(dir)]).toEqual(['two', ['f']]);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      mkdirSync(path.join(dir, 'sub'));
+      expect(() => writeFileAtomicSync(path.join(dir, 'sub'), 'x')).toThrow(); // rename over a directory
+      expect(readdirSync(dir).sort()).toEqual(['f', 'sub']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

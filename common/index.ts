@@ -4,5 +4,6 @@ export * from './errors.js';
 export { CleanupStack } from './cleanup-stack.js';
 export { KeyedMutex } from './keyed-mutex.js';
 export { PhaseClock, type Phase } from './phase-clock.js';
+export { deepFreeze, settleAll, writeFileAtomicSync } from './objects.js';
 export { createLogger, deferredLogger, silentLogger, type DeferredLogger, type Logger } from './log.js';
 export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';

@@ -12,7 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
-import { KeyedMutex, type Logger } from '../common/index.js';
+import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
 import { ImageService } from '../image/index.js';
 import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
@@ -90,12 +90,13 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       return { tasks, outcomes };
     })();
     // Every step settles before the first failure is thrown, so closeAll finds all it opened.
-    const [storeR, imagesR, reloadR] = await Promise.allSettled([opening, imagesOpening, reloading]);
-    closers.push(...storeClosers, ...imageClosers, ...taskClosers);
-    for (const r of [storeR, imagesR, reloadR]) if (r.status === 'rejected') throw r.reason;
-    const store = (storeR as PromiseFulfilledResult<Awaited<typeof opening>>).value;
-    const images = (imagesR as PromiseFulfilledResult<ImageService>).value;
-    const { tasks, outcomes } = (reloadR as PromiseFulfilledResult<Awaited<typeof reloading>>).value;
+    let opened;
+    try {
+      opened = await settleAll([opening, imagesOpening, reloading]);
+    } finally {
+      closers.push(...storeClosers, ...imageClosers, ...taskClosers);
+    }
+    const [store, images, { tasks, outcomes }] = opened;
     const logs = new ContainerLogs(config.maxContainerLogLineSize, log);
     closers.push(() => logs.closeAll());
     const network = new PodNetworking({
@@ -112,12 +113,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const streamingStart = StreamingServer.start({
       backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
       idleTimeoutMs: config.streamIdleTimeoutMs, log,
-    });
-    const [recoveredR, streamingR] = await Promise.allSettled([recoverState(deps, outcomes), streamingStart]);
-    if (streamingR.status === 'fulfilled') closers.push(() => streamingR.value.close());
-    if (recoveredR.status === 'rejected') throw recoveredR.reason;
-    if (streamingR.status === 'rejected') throw streamingR.reason;
-    const streaming = streamingR.value;
+    }).then((s) => (closers.push(() => s.close()), s));
+    const [, streaming] = await settleAll([recoverState(deps, outcomes), streamingStart]);
     recovered(deps);
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     deps.streaming = streaming;

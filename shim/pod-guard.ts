@@ -3,9 +3,9 @@
 // shim is gone; the sentinel then kills every container listed in a file the shim keeps current
 // (`runc --root <root> kill --all <id> KILL`). On an orderly shutdown the shim writes "exit" and
 // the sentinel leaves without killing anything.
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { Logger } from '../common/index.js';
+import { writeFileAtomicSync, type Logger } from '../common/index.js';
 import type { Reaper } from '../sys/index.js';
 import type { Container } from './container.js';
 
@@ -58,9 +58,7 @@ export class PodGuard {
     this.ensureSentinel();
     const lines = containers.map((c) => `${c.runc.opts.binary}\t${c.runc.opts.root}\t${c.id}\n`).join('');
     try {
-      const tmp = `${this.listFile}.tmp`;
-      writeFileSync(tmp, lines, { mode: 0o600 });
-      renameSync(tmp, this.listFile);
+      writeFileAtomicSync(this.listFile, lines);
     } catch (err) {
       this.log.warn({ err, file: this.listFile }, 'cannot update the pod guard list');
     }

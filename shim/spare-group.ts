@@ -3,8 +3,9 @@
 // `<spares>/servers/<pid>` (address, namespace and its start time in clock ticks, so a reused pid
 // is not mistaken for it) and removes the entry when it exits; a spare lives only while one of
 // them does. Small and synchronous: the server loads it on its start path.
-import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../common/index.js';
 import { socketDir } from './socket-address.js';
 
 /** The env var the launcher sets for the servers it starts: the spare root (empty: spares off). */
@@ -53,8 +54,7 @@ export function registerServer(root: string, address: string, namespace: string)
   const file = path.join(dir, String(process.pid));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // written whole (temp + rename): a spare never reads half an entry
-  writeFileSync(`${file}.tmp`, `${address}\n${namespace}\n${processStartTime('self') ?? ''}\n`, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomicSync(file, `${address}\n${namespace}\n${processStartTime('self') ?? ''}\n`);
   return () => rmSync(file, { force: true });
 }
 

@@ -22,13 +22,12 @@
 // node binary or the bundle file changed (no old code is adopted), when its directory is
 // removed, and on SIGTERM. It leaves only unclaimed: it takes the claim itself first.
 import {
-  closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync,
-  writeSync,
+  closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError, toStatus } from '../common/index.js';
+import { InvalidArgumentError, toStatus, writeFileAtomicSync } from '../common/index.js';
 import { socketAnswers } from '../proto/index.js';
 import { isChildSubreaper, pidfdGetfd, pidfdOpen } from '../sys/index.js';
 import { parseFlags, serverArgv, type ShimFlags } from './flags.js';
@@ -176,8 +175,7 @@ export async function runSpare(flags: ShimFlags): Promise<void> {
   process.on('SIGTERM', leave);
   process.on('SIGINT', leave);
   // last, and whole (temp + rename): `ready` means a waiting spare with its pid in it
-  writeFileSync(path.join(dir, '.ready'), String(process.pid), { mode: 0o600 });
-  renameSync(path.join(dir, '.ready'), path.join(dir, 'ready'));
+  writeFileAtomicSync(path.join(dir, 'ready'), String(process.pid), { tmp: path.join(dir, '.ready') });
 }
 
 /** Becomes the process a cold start of `req` would have made; the report prefix goes first. */

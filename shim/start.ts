@@ -12,10 +12,10 @@
 // containerd reads stdout and stderr as one buffer, so nothing but the address may be printed.
 import { spawn } from 'node:child_process';
 import {
-  chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync,
+  chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { AlreadyExistsError, InternalError, toStatus } from '../common/index.js';
+import { AlreadyExistsError, InternalError, toStatus, writeFileAtomicSync } from '../common/index.js';
 import { serverArgv, type ShimFlags } from './flags.js';
 import { groupKey, readAnnotations, shimSocketAddress } from './socket-address.js';
 
@@ -177,13 +177,7 @@ function collect(stream: NodeJS.ReadableStream & { destroy(): void }, timeoutMs:
 
 /** Writes `<bundle>/address` atomically (`.address` + rename). */
 export function writeAddress(bundle: string, address: string): void {
-  const tmp = path.join(bundle, '.address');
-  try {
-    writeFileSync(tmp, address, { mode: 0o600 });
-    renameSync(tmp, path.join(bundle, 'address'));
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  writeFileAtomicSync(path.join(bundle, 'address'), address, { tmp: path.join(bundle, '.address') });
 }
 
 // The server is slightly more killable than the daemon that ran `start` (its oom_score_adj + 1),

@@ -2,7 +2,7 @@
 // stderr read as ONE buffer, as containerd does), `delete` prints a DeleteResponse on stdout for a
 // shim that is gone. Both run with containerd 1.6's argv, env and cwd, and both have a deadline.
 import { DeadlineExceededError, InternalError, UnavailableError } from '../common/index.js';
-import { runProcess } from '../sys/index.js';
+import { runProcess, type RunResult } from '../sys/index.js';
 
 export interface ShimCommandContext {
   binary: string;
@@ -26,14 +26,6 @@ export function shimEnv(ttrpcAddress: string): NodeJS.ProcessEnv {
 
 function baseArgs(c: ShimCommandContext): string[] {
   return ['-namespace', c.namespace, '-address', c.grpcAddress, '-publish-binary', c.publishBinary, '-id', c.id, ...(c.debug ? ['-debug'] : [])];
-}
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  combined: Buffer;
 }
 
 // Off the main thread (sys/spawner.ts): a spawn blocks its thread ~10 ms, and `start` is on

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
-import { InvalidArgumentError, NotFoundError, isBerthError } from '../../common/index.js';
+import { InvalidArgumentError, NotFoundError, deepFreeze, isBerthError } from '../../common/index.js';
 import { DEFAULT_CONFIG, RUNC_OPTIONS_ZERO, runtimeZero } from './defaults.js';
 import { BERTH_FILE, CONTAINERD_FILE, CRI_PLUGIN, RUNC_OPTIONS } from './keys.js';
 import { isRuncLikeRuntime } from './runtime.js';
@@ -160,12 +160,4 @@ function deepMerge(base: unknown, over: unknown): unknown {
 
 function isPlain(v: unknown): v is Loose {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const child of Object.values(v)) deepFreeze(child);
-    Object.freeze(v);
-  }
-  return v;
 }

@@ -1,5 +1,6 @@
 // Conversions between protobufjs CRI messages and berth's records: int64 in and out, request
 // messages to plain JSON (what the store keeps), and the CRI status messages built from records.
+import { deepFreeze } from '../../common/index.js';
 import { runtime } from '../../proto/cri.js';
 import {
   containerStatusView, labelsOf, sandboxState, type ContainerRecord, type JsonObject, type NanoTime, type SandboxRecord,
@@ -53,14 +54,6 @@ const stringMap = (o: unknown): Record<string, string> =>
     : {};
 
 export const annotationsOf = (r: { config: JsonObject }): Record<string, string> => stringMap(r.config.annotations);
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
 
 /**
  * One frozen message per record object. Records are frozen and replaced on every change, so a

@@ -6,7 +6,7 @@
 // unwinds every earlier step (CleanupStack, own deadline per step), the network only once its
 // ADD has settled. Where the time goes is kept as the record's `timings` (common/phase-clock.ts).
 import { randomBytes } from 'node:crypto';
-import { CleanupStack, InvalidArgumentError, PhaseClock } from '../../common/index.js';
+import { CleanupStack, InvalidArgumentError, PhaseClock, settleAll } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
 import { sandboxSpec } from '../oci/index.js';
@@ -93,14 +93,10 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       // settled before anything is undone (an undo never races its own step).
       undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
       undo.push(`remove pause rootfs ${id}`, () => deps.images.removeRootfs(id));
-      const [filesR, rootfsR] = await Promise.allSettled([
+      const [files, rootfs] = await settleAll([
         clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE })),
         clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id)),
       ]);
-      if (filesR.status === 'rejected') throw filesR.reason;
-      if (rootfsR.status === 'rejected') throw rootfsR.reason;
-      const files = filesR.value;
-      const rootfs = rootfsR.value;
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),

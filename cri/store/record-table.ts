@@ -1,7 +1,7 @@
 // One kind of record (sandboxes or containers): frozen records in memory, written to level
 // before they become visible, with a short-id index and per-id serialization.
 import type { Level } from 'level';
-import { AlreadyExistsError, InvalidArgumentError, KeyedMutex, NotFoundError } from '../../common/index.js';
+import { AlreadyExistsError, InvalidArgumentError, KeyedMutex, NotFoundError, deepFreeze } from '../../common/index.js';
 import { IdIndex } from './id-index.js';
 import { labelsOf, matchesLabels } from './labels.js';
 import { RECORD_VERSION, type JsonObject } from './records.js';
@@ -127,12 +127,4 @@ function checkShape(r: BaseRecord, id: string, what: string): void {
   if (r.id !== id || r.v !== RECORD_VERSION || typeof r.config !== 'object' || r.config === null) {
     throw new InvalidArgumentError(`${what} ${JSON.stringify(id)}: a record must keep its id and version ${RECORD_VERSION} and have a config`);
   }
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object') {
-    for (const child of Object.values(v)) deepFreeze(child);
-    Object.freeze(v);
-  }
-  return v;
 }
