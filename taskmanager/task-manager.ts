@@ -470,14 +470,17 @@ export class TaskManager {
   }
 
   /**
-   * A shim's connection closed while it still had tasks: run `<shim> delete` for each, report
-   * every task (and exec) not already reported as exited, clean bundles, FIFOs and the socket.
+   * A shim's connection closed while it still had tasks: remove its socket, run `<shim> delete`
+   * for each task, report every task (and exec) not already reported as exited, clean bundles
+   * and FIFOs.
    */
   async handleDeadShim(conn: ShimConn, cause?: Error): Promise<void> {
     this.log.warn({ err: cause, address: conn.address, tasks: [...conn.tasks] }, 'shim connection closed: cleaning up after dead shim');
+    // The socket first: nothing serves it any more, and a start for the same pod made while the
+    // tasks are cleaned up binds a new one there that must not be removed afterwards.
+    await removeSocketFile(conn.address, this.log);
     const entries = [...conn.tasks].map((k) => this.tasks.get(k)).filter((e): e is TaskEntry => e !== undefined);
     await Promise.all(entries.map((e) => this.locks.run(taskKey(e.namespace, e.id), () => this.#cleanupDeadTask(e))));
-    await removeSocketFile(conn.address, this.log);
   }
 
   async #cleanupDeadTask(e: TaskEntry): Promise<void> {

@@ -123,6 +123,9 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect([first.stderr, second.stderr]).toEqual(['', '']);
     expect(second.stdout).toBe(first.stdout);
     const task = await connectTask(e, String(first.stdout));
+    // pino opens the log FIFO a moment after serving; the preload's exit hook runs before the
+    // server's own, so the server must have logged through pino before it is shut down
+    await e.readers.at(-1)!.waitFor('shim serving');
     await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
     expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
     const seen = readdirSync(reports).map((f) => JSON.parse(readFileSync(path.join(reports, f), 'utf8')) as { start: boolean; pino: boolean; worker: boolean });
