@@ -78,6 +78,20 @@ const PROTOTYPES = {
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   setxattr: 'int setxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
+  // posix_spawn(3) and its attribute calls return an error number (0 = success), not -1/errno.
+  posix_spawn: 'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+  posix_spawn_file_actions_init: 'int posix_spawn_file_actions_init(void *actions)',
+  posix_spawn_file_actions_destroy: 'int posix_spawn_file_actions_destroy(void *actions)',
+  posix_spawn_file_actions_adddup2: 'int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)',
+  posix_spawn_file_actions_addopen: 'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, unsigned int mode)',
+  posix_spawn_file_actions_addchdir_np: 'int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)',
+  posix_spawnattr_init: 'int posix_spawnattr_init(void *attr)',
+  posix_spawnattr_destroy: 'int posix_spawnattr_destroy(void *attr)',
+  posix_spawnattr_setflags: 'int posix_spawnattr_setflags(void *attr, short flags)',
+  posix_spawnattr_setsigdefault: 'int posix_spawnattr_setsigdefault(void *attr, const void *set)',
+  posix_spawnattr_setsigmask: 'int posix_spawnattr_setsigmask(void *attr, const void *set)',
+  sigemptyset: 'int sigemptyset(void *set)',
+  sigaddset: 'int sigaddset(void *set, int sig)',
 } as const;
 type Name = keyof typeof PROTOTYPES;
 
@@ -316,4 +330,72 @@ export function recvFds(sockFd: number, flags: number, maxData = 4096): { data: 
     off += (len + 7) & ~7;
   }
   return { data: data.subarray(0, n), fds };
+}
+
+// ---- posix_spawn --------------------------------------------------------------------------------
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+const O_RDONLY = 0;
+// glibc's opaque types, with room to spare (x86_64: 80, 336 and 128 bytes).
+const FILE_ACTIONS_BYTES = 256;
+const SPAWNATTR_BYTES = 512;
+const SIGSET_BYTES = 128;
+
+/** A call of the posix_spawn family: a non-zero result is the error number. */
+function spawnCall(name: Name, detail: string | undefined, ...args: unknown[]): void {
+  const r = fn(name)(...args);
+  if (r !== 0) throw new SyscallError(name, r, detail);
+}
+
+export interface PosixSpawnOptions {
+  /** The child's fds 0-2: a pipe end of ours (dup'ed onto it), or 'null' for /dev/null. */
+  stdin: number | 'null';
+  stdout: number;
+  stderr: number;
+  cwd?: string;
+  /** Own session (and so process group), like Node's `detached`. */
+  setsid?: boolean;
+}
+
+/**
+ * posix_spawn(3): glibc starts the child with clone(CLONE_VM | CLONE_VFORK), so, unlike fork(),
+ * nothing copies the caller's memory map and only the calling thread waits, until the exec
+ * (~0.5 ms here, against 6-11 ms for Node's spawn). Signal dispositions the caller ignores (Node
+ * ignores SIGPIPE) and its signal mask are reset, as libuv does after a fork. The child is ours to
+ * reap: waitid(P_PID, pid, WNOHANG) (libuv only waits for the pids it spawned). Exec failures
+ * (ENOENT, EACCES) are returned by the call itself.
+ */
+export function posixSpawn(file: string, argv: readonly string[], envp: readonly string[], o: PosixSpawnOptions): number {
+  const actions = Buffer.alloc(FILE_ACTIONS_BYTES);
+  const attr = Buffer.alloc(SPAWNATTR_BYTES);
+  spawnCall('posix_spawn_file_actions_init', undefined, actions);
+  try {
+    spawnCall('posix_spawnattr_init', undefined, attr);
+    try {
+      if (o.stdin === 'null') spawnCall('posix_spawn_file_actions_addopen', '/dev/null', actions, 0, '/dev/null', O_RDONLY, 0);
+      else spawnCall('posix_spawn_file_actions_adddup2', 'stdin', actions, o.stdin, 0);
+      spawnCall('posix_spawn_file_actions_adddup2', 'stdout', actions, o.stdout, 1);
+      spawnCall('posix_spawn_file_actions_adddup2', 'stderr', actions, o.stderr, 2);
+      if (o.cwd !== undefined) spawnCall('posix_spawn_file_actions_addchdir_np', o.cwd, actions, o.cwd);
+      const none = Buffer.alloc(SIGSET_BYTES);
+      const all = Buffer.alloc(SIGSET_BYTES);
+      spawnCall('sigemptyset', undefined, none);
+      spawnCall('sigemptyset', undefined, all);
+      // 1-64 but SIGKILL and SIGSTOP (cannot be changed) and glibc's own 32/33 (refused)
+      for (let sig = 1; sig <= 64; sig++) if (sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33) fn('sigaddset')(all, sig);
+      spawnCall('posix_spawnattr_setsigmask', undefined, attr, none);
+      spawnCall('posix_spawnattr_setsigdefault', undefined, attr, all);
+      const flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (o.setsid ? POSIX_SPAWN_SETSID : 0);
+      spawnCall('posix_spawnattr_setflags', undefined, attr, flags);
+      const pid = [0];
+      spawnCall('posix_spawn', file, pid, file, actions, attr, [...argv, null], [...envp, null]);
+      return pid[0] as number;
+    } finally {
+      fn('posix_spawnattr_destroy')(attr);
+    }
+  } finally {
+    fn('posix_spawn_file_actions_destroy')(actions);
+  }
 }

@@ -1,8 +1,18 @@
-import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runProcess, SpawnError } from './spawner.js';
 
-describe('runProcess (spawns from a worker thread)', () => {
+// posix_spawn on the calling thread (the default), Node's spawn from the worker, and inline.
+describe.each(['posix', 'thread', 'inline'])('runProcess with BERTH_SPAWN=%s', (mode) => {
+  const saved = process.env.BERTH_SPAWN;
+  beforeEach(() => { process.env.BERTH_SPAWN = mode; });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.BERTH_SPAWN;
+    else process.env.BERTH_SPAWN = saved;
+  });
+
   it('feeds stdin, collects stdout, stderr (and both in order) and the exit status', async () => {
     const r = await runProcess({
       file: '/bin/sh', args: ['-c', 'read x; echo "got $x"; echo oops >&2; echo "$FOO"; exit 3'], input: 'hello\n',
@@ -23,6 +33,32 @@ describe('runProcess (spawns from a worker thread)', () => {
     const err = await runProcess({ file: '/nonexistent/tool', timeoutMs: 5_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpawnError);
     expect((err as SpawnError).code).toBe('ENOENT');
+    const notInPath = await runProcess({ file: 'berth-no-such-tool', env: { PATH: '/usr/bin:/bin' }, timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect((notInPath as SpawnError).code).toBe('ENOENT');
+    const plain = path.join(tmpdir(), `berth-spawner-plain-${process.pid}`);
+    writeFileSync(plain, '#!/bin/sh\n', { mode: 0o644 });
+    try {
+      const notExecutable = await runProcess({ file: plain, timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect((notExecutable as SpawnError).code).toBe('EACCES');
+    } finally {
+      rmSync(plain, { force: true });
+    }
+  });
+
+  it('finds a bare name in the child PATH, resets ignored signals and reports a signal death', async () => {
+    const r = await runProcess({ file: 'sh', args: ['-c', 'grep SigIgn /proc/self/status; kill -TERM $$'], env: { PATH: '/usr/bin:/bin' }, timeoutMs: 10_000 });
+    expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
+    // Node ignores SIGPIPE and SIGXFSZ; a helper must start with none of 1-31 ignored (libuv
+    // resets them too). glibc's posix_spawn leaves its own 32 and 33 ignored: every glibc program
+    // installs its handlers for them at start, and Go does not use them.
+    const ignored = BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)\n$/.exec(r.stdout.toString())?.[1] ?? 'ff'}`);
+    expect(ignored & 0x7fffffffn).toBe(0n);
+  });
+
+  it('gives a detached child its own session', async () => {
+    const r = await runProcess({ file: '/bin/sh', args: ['-c', 'cut -d" " -f6 /proc/self/stat; echo $$'], detached: true, timeoutMs: 10_000 });
+    const [session, pid] = r.stdout.toString().trim().split('\n');
+    expect(session).toBe(pid);
   });
 
   it('kills a detached child and its process group at the timeout and settles at once', async () => {

@@ -1,18 +1,28 @@
-// Runs short-lived helper processes (CNI plugins, `unshare` for a netns, `<shim> start`) from a
-// worker thread. Node's spawn() blocks the calling thread until the child has exec'd: measured
-// 6-11 ms per spawn on the 2-core VM (a fresh `node`, stdio ignored or piped), against ~0.5 ms
-// for posix_spawn(3) from Python on the same machine. A pod start runs several such processes
-// while the pause task is being made, so on the main thread those milliseconds stalled the other
-// lane (and every CRI call) each time. From a worker, the wait for exec lands on the worker's
-// thread; fork() still copies the whole process's memory map under its lock, so the main thread
-// is not entirely spared: measured over 10 spawns of /bin/true, its event-loop lag fell from
-// 69-93 ms to 44-45 ms (the spawns' wall time is the same).
+// Runs short-lived helper processes (CNI plugins, `unshare` for a netns, `<shim> start`) to
+// completion. Node's spawn() forks: it blocks the calling thread until the child has exec'd
+// (6-11 ms per spawn on the 2-core VM, a fresh `node`, stdio piped) and copies the whole process's
+// memory map under its lock, which stalls every other thread too. A pod start runs several such
+// processes while the pause task is being made, so those milliseconds stalled the other lane (and
+// every CRI call) each time.
 //
-// The runner is plain JavaScript evaluated in the worker (no bundle needed beside the daemon's)
-// and, should a worker not start, on the calling thread. A timed-out child (and with `detached`,
-// its process group) is SIGKILLed and the call settles at once with `timedOut`.
+// By default (`BERTH_SPAWN=posix`) the child is started with posix_spawn(3) through koffi on the
+// calling thread (sys/libc.ts: clone with CLONE_VM | CLONE_VFORK, ~0.5 ms, no copy of the memory
+// map), its pipes are read by the event loop and it is reaped with waitid(WNOHANG) once both
+// output pipes closed (what Node's 'close' waits for too). `BERTH_SPAWN=thread` runs Node's
+// spawn() from a worker thread (measured over 10 spawns of /bin/true: the main thread's event-loop
+// lag fell from 69-93 ms to 44-45 ms; it is also the fallback should koffi not load), and
+// `BERTH_SPAWN=inline` runs Node's spawn() on the calling thread, for A/B runs.
+//
+// The thread runner is plain JavaScript evaluated in the worker (no bundle needed beside the
+// daemon's). Every way, a timed-out child (and with `detached`, its process group) is SIGKILLed
+// and the call settles at once with `timedOut`.
 import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { closeFd, kill, pipe2, posixSpawn, waitid, P_PID, WNOHANG, SyscallError } from './libc.js';
 
 export interface RunRequest {
   file: string;
@@ -104,7 +114,6 @@ let inThread: Runner | undefined;
 
 function workerFor(): Worker | undefined {
   if (worker) return worker;
-  if (process.env.BERTH_SPAWN_THREAD === '0') return undefined; // spawn on the calling thread
   try {
     const w = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
     w.unref(); // never keeps the process alive; a pending call refs nothing but its promise
@@ -127,8 +136,30 @@ function workerFor(): Worker | undefined {
   }
 }
 
-/** Runs `req.file` to completion off the calling thread; rejects only when it cannot start it. */
+type SpawnMode = 'posix' | 'thread' | 'inline';
+let posixBroken = false; // koffi or posix_spawn itself unusable: the thread from then on
+
+function spawnMode(): SpawnMode {
+  const v = process.env.BERTH_SPAWN;
+  if (v === 'thread' || v === 'inline') return v;
+  return posixBroken ? 'thread' : 'posix';
+}
+
+/** Runs `req.file` to completion without stalling the event loop; rejects only when it cannot start it. */
 export function runProcess(req: RunRequest): Promise<RunResult> {
+  const mode = spawnMode();
+  if (mode === 'posix') {
+    try {
+      return Promise.resolve(runPosix(req));
+    } catch (err) {
+      if (err instanceof SpawnError) return Promise.reject(err);
+      posixBroken = true; // koffi did not load, or glibc lacks a call: Node's spawn from now on
+    }
+  }
+  return runNode(req, mode === 'inline');
+}
+
+function runNode(req: RunRequest, inline: boolean): Promise<RunResult> {
   const m: WireRequest = {
     id: nextId++, file: req.file, args: [...(req.args ?? [])], env: { ...(req.env ?? process.env) }, timeoutMs: req.timeoutMs,
     ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
@@ -147,7 +178,7 @@ export function runProcess(req: RunRequest): Promise<RunResult> {
         timedOut: r.timedOut === true,
       });
     };
-    const w = workerFor();
+    const w = inline ? undefined : workerFor();
     if (w) {
       w.ref(); // while a call is out: a daemon waiting on a plugin is not idle
       const release = (): void => { if (pending.size === 0) w.unref(); };
@@ -157,5 +188,113 @@ export function runProcess(req: RunRequest): Promise<RunResult> {
     }
     inThread ??= new Function(`${RUNNER}; return run;`)() as Runner;
     inThread(m, settle, spawn);
+  });
+}
+
+// ---- posix_spawn ---------------------------------------------------------------------------------
+
+const SIGNAL_NAME = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(osConstants.signals)) if (!SIGNAL_NAME.has(n)) SIGNAL_NAME.set(n, name as NodeJS.Signals);
+const SIGKILL = osConstants.signals.SIGKILL;
+const REAP_MAX_DELAY_MS = 50;
+
+/** `file` as Node's spawn finds it: a name without a slash is looked up in the child's PATH. */
+function resolveFile(file: string, env: NodeJS.ProcessEnv): string {
+  if (file.includes('/')) return file;
+  for (const dir of (env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const candidate = path.join(dir || '.', file);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new SpawnError(`spawn ${file} ENOENT`, 'ENOENT');
+}
+
+/** Throws SpawnError when the child cannot start; any other throw means posix_spawn is unusable. */
+function runPosix(req: RunRequest): Promise<RunResult> {
+  const env = req.env ?? process.env;
+  const file = resolveFile(req.file, env);
+  const envp = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
+  const input = req.input === undefined ? undefined : typeof req.input === 'string' ? Buffer.from(req.input) : req.input;
+  const opened: number[] = [];
+  const pipe = (): [number, number] => {
+    const p = pipe2();
+    opened.push(...p);
+    return p;
+  };
+  let pid: number;
+  let fds: { out: [number, number]; err: [number, number]; in: [number, number] | undefined };
+  try {
+    fds = { out: pipe(), err: pipe(), in: input ? pipe() : undefined };
+    pid = posixSpawn(file, [req.file, ...(req.args ?? [])], envp, {
+      stdin: fds.in ? fds.in[0] : 'null', stdout: fds.out[1], stderr: fds.err[1],
+      ...(req.cwd !== undefined ? { cwd: req.cwd } : {}), setsid: req.detached === true,
+    });
+  } catch (err) {
+    for (const fd of opened) closeFd(fd);
+    if (err instanceof SyscallError && err.syscall === 'posix_spawn') {
+      throw new SpawnError(`spawn ${req.file} ${err.errnoName}`, err.errnoName);
+    }
+    throw err;
+  }
+  closeFd(fds.out[1]);
+  closeFd(fds.err[1]);
+  if (fds.in) closeFd(fds.in[0]);
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const errs: Buffer[] = [];
+    const all: Buffer[] = [];
+    let open = 2;
+    let done = false;
+    const reader = (fd: number, into: Buffer[]): net.Socket => {
+      const sock = new net.Socket({ fd, readable: true, writable: false });
+      sock.on('data', (d: Buffer) => { into.push(d); all.push(d); });
+      sock.on('error', () => undefined);
+      sock.once('close', () => { if (--open === 0) reap(1); });
+      return sock;
+    };
+    const readers = [reader(fds.out[0], out), reader(fds.err[0], errs)];
+    if (fds.in && input) {
+      const w = new net.Socket({ fd: fds.in[1], readable: false, writable: true });
+      w.on('error', () => undefined); // a child that exits without reading its stdin
+      w.end(input);
+    }
+    const result = (code: number | null, signal: NodeJS.Signals | null, timedOut: boolean): RunResult => ({
+      code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(errs), combined: Buffer.concat(all),
+    });
+    const timer = setTimeout(() => {
+      try {
+        kill(req.detached === true ? -pid : pid, SIGKILL);
+      } catch {
+        // already gone
+      }
+      for (const r of readers) r.destroy();
+      finish(result(null, 'SIGKILL', true));
+    }, req.timeoutMs);
+    const finish = (r: RunResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    // Both pipes closed: the child has exited or is about to; reaped with a short backoff (a
+    // timed-out child is still reaped after the call settled, so no zombie stays).
+    const reap = (delayMs: number): void => {
+      let w;
+      try {
+        w = waitid(P_PID, pid, WNOHANG);
+      } catch {
+        finish(result(null, null, false)); // reaped by someone else: status unknown
+        return;
+      }
+      if (w) {
+        finish(w.signaled ? result(null, SIGNAL_NAME.get(w.status - 128) ?? null, false) : result(w.status, null, false));
+        return;
+      }
+      setTimeout(() => reap(Math.min(delayMs * 2, REAP_MAX_DELAY_MS)), delayMs).unref();
+    };
   });
 }
