@@ -1,9 +1,10 @@
 // The OCI runtime driver: runc (or crun, same CLI) invoked per operation with the runc shim's
 // flags. Every invocation has a deadline; failures carry runc's own message (stderr, else the
 // last error line of its JSON log).
-import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BerthError, DeadlineExceededError, NotFoundError, type Logger } from '../common/index.js';
+import type { SpawnedChild } from '../sys/index.js';
 
 export interface RuncOptions {
   binary: string;
@@ -16,7 +17,7 @@ export interface RuncOptions {
   logPath?: string;
 }
 
-export type Spawner = (command: string, args: readonly string[], options: { stdio: StdioOptions }) => ChildProcess;
+export type Spawner = (command: string, args: readonly string[], options: { stdio: StdioOptions }) => SpawnedChild;
 
 export interface RunOptions {
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
@@ -98,7 +99,7 @@ export class Runc {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const stdio: StdioOptions = opts.stdio ?? [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
     return new Promise((resolve, reject) => {
-      let child: ChildProcess;
+      let child: SpawnedChild;
       try {
         child = this.spawn(this.opts.binary, argv, { stdio });
       } catch (err) {

@@ -40,7 +40,8 @@ export {
   O_CLOEXEC,
   type WaitResult,
 } from './libc.js';
-export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions } from './reaper.js';
+export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
+export { PosixChild } from './posix-child.js';
 export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountOptions, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';

@@ -338,6 +338,7 @@ const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSID = 0x80;
 const O_RDONLY = 0;
+const O_WRONLY = 1;
 // glibc's opaque types, with room to spare (x86_64: 80, 336 and 128 bytes).
 const FILE_ACTIONS_BYTES = 256;
 const SPAWNATTR_BYTES = 512;
@@ -350,10 +351,8 @@ function spawnCall(name: Name, detail: string | undefined, ...args: unknown[]): 
 }
 
 export interface PosixSpawnOptions {
-  /** The child's fds 0-2: a pipe end of ours (dup'ed onto it), or 'null' for /dev/null. */
-  stdin: number | 'null';
-  stdout: number;
-  stderr: number;
+  /** The child's fds 0-2: an fd of ours (dup'ed onto it), or 'null' for /dev/null. */
+  stdio: readonly [number | 'null', number | 'null', number | 'null'];
   cwd?: string;
   /** Own session (and so process group), like Node's `detached`. */
   setsid?: boolean;
@@ -374,10 +373,10 @@ export function posixSpawn(file: string, argv: readonly string[], envp: readonly
   try {
     spawnCall('posix_spawnattr_init', undefined, attr);
     try {
-      if (o.stdin === 'null') spawnCall('posix_spawn_file_actions_addopen', '/dev/null', actions, 0, '/dev/null', O_RDONLY, 0);
-      else spawnCall('posix_spawn_file_actions_adddup2', 'stdin', actions, o.stdin, 0);
-      spawnCall('posix_spawn_file_actions_adddup2', 'stdout', actions, o.stdout, 1);
-      spawnCall('posix_spawn_file_actions_adddup2', 'stderr', actions, o.stderr, 2);
+      o.stdio.forEach((fd, i) => {
+        if (fd === 'null') spawnCall('posix_spawn_file_actions_addopen', '/dev/null', actions, i, '/dev/null', i === 0 ? O_RDONLY : O_WRONLY, 0);
+        else spawnCall('posix_spawn_file_actions_adddup2', `fd ${i}`, actions, fd, i);
+      });
       if (o.cwd !== undefined) spawnCall('posix_spawn_file_actions_addchdir_np', o.cwd, actions, o.cwd);
       const none = Buffer.alloc(SIGSET_BYTES);
       const all = Buffer.alloc(SIGSET_BYTES);

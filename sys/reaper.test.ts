@@ -1,8 +1,9 @@
 import { describe, it, expect, afterEach, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { isKind } from '../common/index.js';
-import { becomeSubreaper, isChildSubreaper, Reaper } from './index.js';
+import { becomeSubreaper, closeFd, isChildSubreaper, pipe2, Reaper } from './index.js';
 
 const leftovers: number[] = [];
 let reaper: Reaper | undefined;
@@ -125,5 +126,51 @@ describe('reaper', () => {
     expect(isKind(e1, 'not-found')).toBe(true);
     const e2 = await reaper.watch(-4).catch((e: unknown) => e);
     expect(isKind(e2, 'invalid-argument')).toBe(true);
+  });
+});
+
+describe('Reaper.spawn with posix_spawn (PosixChild)', () => {
+  const run = (child: ReturnType<Reaper['spawn']>): Promise<{ out: string; err: string; exit: [number | null, string | null]; close: [number | null, string | null] }> =>
+    new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      let exit: [number | null, string | null] | undefined;
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (code: number | null, signal: string | null) => { exit = [code, signal]; });
+      child.once('close', (code: number | null, signal: string | null) => resolve({ out, err, exit: exit ?? [-1, 'no exit before close'], close: [code, signal] }));
+    });
+
+  it('pipes stdin, stdout and stderr, finds a bare name in PATH, and reports code or signal at exit and close', async () => {
+    reaper = new Reaper();
+    const child = reaper.spawn('sh', ['-c', 'read x; echo "out $x"; echo err >&2; exit 7'], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
+    expect(child.constructor.name).toBe('PosixChild');
+    child.stdin?.end('hi\n');
+    expect(await run(child)).toEqual({ out: 'out hi\n', err: 'err\n', exit: [7, null], close: [7, null] });
+    const killed = reaper.spawn('/bin/sh', ['-c', 'sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    setTimeout(() => killed.kill('SIGKILL'), 50);
+    const r = await run(killed);
+    expect([r.exit, r.close]).toEqual([[null, 'SIGKILL'], [null, 'SIGKILL']]);
+    expect(killed.kill('SIGKILL')).toBe(false); // reaped: its pid is not ours to signal any more
+  });
+
+  it('hands over an fd of ours as stdout, runs in cwd, and emits ENOENT as an error event', async () => {
+    reaper = new Reaper();
+    const [r, w] = pipe2();
+    const child = reaper.spawn('/bin/sh', ['-c', 'pwd'], { stdio: ['ignore', w, 'ignore'], cwd: '/tmp' });
+    closeFd(w);
+    const got = await new Promise<string>((resolve) => {
+      const sock = new net.Socket({ fd: r, readable: true, writable: false });
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.once('close', () => resolve(text));
+    });
+    expect(got).toBe('/tmp\n');
+    expect((await run(child)).close).toEqual([0, null]);
+    const missing = reaper.spawn('/nonexistent/runc', ['state'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => missing.once('error', resolve));
+    expect(err.code).toBe('ENOENT');
+    expect(missing.pid).toBeUndefined();
   });
 });

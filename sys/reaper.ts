@@ -16,13 +16,21 @@ import { spawn as cpSpawn, type ChildProcess, type SpawnOptions } from 'node:chi
 import { readdirSync, readFileSync } from 'node:fs';
 import { NotFoundError, InvalidArgumentError, silentLogger, type Logger } from '../common/index.js';
 import { isErrno, setChildSubreaper, waitid, P_PID, WNOHANG } from './libc.js';
+import { PosixChild, posixStdioSupported, type PosixStdio, type ReapedExit } from './posix-child.js';
 
 export interface ExitInfo {
   pid: number;
   /** Exit code, or 128 + signal number when the process was killed by a signal. */
   status: number;
   exitedAt: Date;
+  /** Killed by a signal (`status` is then 128 + its number). */
+  signaled?: boolean;
 }
+
+/** What Reaper.spawn returns: Node's ChildProcess, or the same shape for a posix_spawn child. */
+export type SpawnedChild = ChildProcess | PosixChild;
+
+let posixBroken = false;
 
 /** Makes this process a child subreaper: orphaned descendants re-parent to it. */
 export function becomeSubreaper(): void {
@@ -118,15 +126,43 @@ export class Reaper {
     child.once('exit', () => this.spawned.delete(pid));
   }
 
-  /** child_process.spawn with the child tracked (see trackSpawned). */
-  spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  /**
+   * Starts a helper (runc, the pod guard): with posix_spawn as a PosixChild this reaper watches
+   * (the default), or with child_process.spawn tracked (see trackSpawned) for options PosixChild
+   * does not take, with `BERTH_SPAWN` set to `thread`/`inline`, or once posix_spawn proved
+   * unusable.
+   */
+  spawn(command: string, args: readonly string[], options: SpawnOptions = {}): SpawnedChild {
     if (this.needSubreaper) {
       becomeSubreaper();
       this.needSubreaper = false;
     }
+    const stdio = Array.isArray(options.stdio) ? options.stdio : [options.stdio ?? 'pipe', options.stdio ?? 'pipe', options.stdio ?? 'pipe'];
+    const env = process.env.BERTH_SPAWN;
+    if (!posixBroken && env !== 'thread' && env !== 'inline' && posixStdioSupported(stdio, options as Record<string, unknown>)) {
+      try {
+        return new PosixChild(command, args, {
+          stdio: stdio as [PosixStdio, PosixStdio, PosixStdio],
+          ...(options.cwd !== undefined ? { cwd: String(options.cwd) } : {}),
+          ...(options.env !== undefined ? { env: options.env } : {}),
+          ...(options.detached !== undefined ? { detached: options.detached } : {}),
+        }, (pid, done) => this.watchExit(pid, done));
+      } catch (err) {
+        posixBroken = true; // koffi or posix_spawn unusable here: Node's spawn from now on
+        this.log.warn({ err }, 'posix_spawn unusable, using child_process');
+      }
+    }
     const child = cpSpawn(command, args, options);
     this.trackSpawned(child);
     return child;
+  }
+
+  /** Like watch(), with whether a signal ended it, for a child this process spawned. */
+  private watchExit(pid: number, done: (e: ReapedExit) => void): void {
+    this.watch(pid).then(
+      (e) => done({ status: e.status, signaled: e.signaled === true }),
+      () => done({ status: 255, signaled: false }), // reaped elsewhere: status unknown
+    );
   }
 
   /** Runs one sweep now (watched pids, then orphans). Exposed for tests and shutdown paths. */
@@ -153,7 +189,7 @@ export class Reaper {
       const r = waitid(P_PID, pid, WNOHANG);
       if (!r) return;
       this.watched.delete(pid);
-      pending.resolve({ pid, status: r.status, exitedAt: new Date() });
+      pending.resolve({ pid, status: r.status, exitedAt: new Date(), signaled: r.signaled });
     } catch (e) {
       this.watched.delete(pid);
       const early = this.recent.get(pid);

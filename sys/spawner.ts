@@ -17,12 +17,11 @@
 // daemon's). Every way, a timed-out child (and with `detached`, its process group) is SIGKILLed
 // and the call settles at once with `timedOut`.
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { closeFd, kill, pipe2, posixSpawn, waitid, P_PID, WNOHANG, SyscallError } from './libc.js';
+import { resolveExecutable } from './posix-child.js';
 
 export interface RunRequest {
   file: string;
@@ -198,25 +197,11 @@ for (const [name, n] of Object.entries(osConstants.signals)) if (!SIGNAL_NAME.ha
 const SIGKILL = osConstants.signals.SIGKILL;
 const REAP_MAX_DELAY_MS = 50;
 
-/** `file` as Node's spawn finds it: a name without a slash is looked up in the child's PATH. */
-function resolveFile(file: string, env: NodeJS.ProcessEnv): string {
-  if (file.includes('/')) return file;
-  for (const dir of (env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    const candidate = path.join(dir || '.', file);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  throw new SpawnError(`spawn ${file} ENOENT`, 'ENOENT');
-}
-
 /** Throws SpawnError when the child cannot start; any other throw means posix_spawn is unusable. */
 function runPosix(req: RunRequest): Promise<RunResult> {
   const env = req.env ?? process.env;
-  const file = resolveFile(req.file, env);
+  const file = resolveExecutable(req.file, env);
+  if (file === undefined) throw new SpawnError(`spawn ${req.file} ENOENT`, 'ENOENT');
   const envp = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
   const input = req.input === undefined ? undefined : typeof req.input === 'string' ? Buffer.from(req.input) : req.input;
   const opened: number[] = [];
@@ -230,7 +215,7 @@ function runPosix(req: RunRequest): Promise<RunResult> {
   try {
     fds = { out: pipe(), err: pipe(), in: input ? pipe() : undefined };
     pid = posixSpawn(file, [req.file, ...(req.args ?? [])], envp, {
-      stdin: fds.in ? fds.in[0] : 'null', stdout: fds.out[1], stderr: fds.err[1],
+      stdio: [fds.in ? fds.in[0] : 'null', fds.out[1], fds.err[1]],
       ...(req.cwd !== undefined ? { cwd: req.cwd } : {}), setsid: req.detached === true,
     });
   } catch (err) {

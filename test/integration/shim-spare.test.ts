@@ -3,7 +3,7 @@
 // for a second pod (the pod's shim IS the spare's process), a grouped start answered by the spare
 // without using it up, a killed or outdated spare falling back to a cold start, two concurrent
 // starts against one spare, and spares leaving by their rule once no pod server is left.
-import { chmodSync, closeSync, copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { writeShimWrapper } from '../../shim/bundle.js';
@@ -149,9 +149,14 @@ describe('containerd-shim-berth-v2 warm spare', () => {
     const { e, spare: killed } = l;
     process.kill(killed, 'SIGKILL');
     expect(await waitUntil(() => sparePids(e.ns).length === 0)).toBe(true);
+    // and a dir as a spare leaves it while it exits: `ready` still there, its key already gone
+    const leaving = path.join(e.socketDir, 'berth-spares', 's.0') // sorts first: the claim loop reads it;
+    mkdirSync(leaving);
+    writeFileSync(path.join(leaving, 'ready'), ''); // no pid in it: the test's readySpare skips it
     const cold = `k-${rand()}`;
     await makeTaskBundle(e, cold, sandbox(cold));
     const address = await start(l, cold);
+    expect(address).toMatch(/^unix:\/\/\/\S+$/); // stdout and stderr: the address alone, as containerd reads it
     expect(shimPidOf(e, cold)).not.toBe(killed);
     expect((await (await connectTask(e, address)).Connect({ id: cold }, CALL)).shimPid).toBe(shimPidOf(e, cold));
 
