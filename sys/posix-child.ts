@@ -104,7 +104,9 @@ export class PosixChild extends EventEmitter {
       });
     } catch (err) {
       for (const fd of opened) closeFd(fd);
-      if (!(err instanceof SyscallError) || err.syscall !== 'posix_spawn') throw err;
+      // a failed call (ENOENT, EACCES, EMFILE for the pipes...) fails this spawn only; anything
+      // else (koffi did not load) is thrown: posix_spawn is unusable here
+      if (!(err instanceof SyscallError)) throw err;
       const e = Object.assign(new Error(`spawn ${file} ${err.errnoName}`), { code: err.errnoName, errno: -err.errno, syscall: `spawn ${file}`, path: file });
       process.nextTick(() => this.emit('error', e));
       return;

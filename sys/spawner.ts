@@ -220,9 +220,9 @@ function runPosix(req: RunRequest): Promise<RunResult> {
     });
   } catch (err) {
     for (const fd of opened) closeFd(fd);
-    if (err instanceof SyscallError && err.syscall === 'posix_spawn') {
-      throw new SpawnError(`spawn ${req.file} ${err.errnoName}`, err.errnoName);
-    }
+    // A failed call (ENOENT, EACCES, EMFILE for the pipes...) fails this spawn only; anything
+    // else (koffi did not load) means posix_spawn is unusable here.
+    if (err instanceof SyscallError) throw new SpawnError(`spawn ${req.file} ${err.errnoName}`, err.errnoName);
     throw err;
   }
   closeFd(fds.out[1]);
