@@ -8,7 +8,7 @@
 // binding, while its JavaScript is bundled) and pino (required at run time, common/log.ts).
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, LIGHT_MINIFY, noLongPlugin } from '../common/esbuild.js';
+import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, MINIFY, noLongPlugin } from '../common/esbuild.js';
 import { DAEMON_MAIN_NAME } from './code-cache.js';
 
 /** The unpack worker's bundle beside the daemon's (one of image/unpacker.ts UNPACK_WORKER_NAMES). */
@@ -36,7 +36,7 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
   rmSync(`${main}.v8cache`, { force: true }); // its key would not match the new bundle anyway
   await build({
     ...CJS_NODE_BUNDLE,
-    ...LIGHT_MINIFY,
+    ...MINIFY,
     entryPoints: [path.join(root, 'cli/berth.ts')],
     outfile: main,
     external: ['koffi', 'pino', 'node-gyp-build', 'classic-level/package.json'],
@@ -59,7 +59,7 @@ export async function bundleDaemon(root: string, outfile: string): Promise<strin
   // so a worker thread does not load the whole daemon.
   await build({
     ...CJS_NODE_BUNDLE,
-    ...LIGHT_MINIFY,
+    ...MINIFY,
     entryPoints: [path.join(root, 'image/unpack-worker.ts')],
     outfile: path.join(dir, UNPACK_WORKER_BUNDLE_NAME),
     external: ['koffi'],

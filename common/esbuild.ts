@@ -19,10 +19,13 @@ export const CJS_NODE_BUNDLE = {
 export const IMPORT_META_URL_BANNER = "var __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;";
 
 /**
- * Whitespace and syntax only: identifiers keep their names for stack traces in the logs. Less
- * source to read, parse and keep in the heap.
+ * Full minification with `keepNames`: functions and classes keep their `name`, so stack traces in
+ * the logs still name every function (a method's receiver shows a short class name). Less source
+ * to read, copy into a V8 string, parse and keep in the heap: the daemon bundle 2.22 → 1.62 MB,
+ * restart reload with 20 pods ~20 ms faster (348-363 vs 370-388 ms over two 2-rep runs each);
+ * on this VM every fresh page a process touches is costly.
  */
-export const LIGHT_MINIFY = { minifyWhitespace: true, minifySyntax: true } as const satisfies BuildOptions;
+export const MINIFY = { minify: true, keepNames: true } as const satisfies BuildOptions;
 
 /**
  * protobufjs requires `long` when it is installed; berth decodes 64-bit fields as numbers

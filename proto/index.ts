@@ -2,6 +2,7 @@
 // around them. This is what the shim loads; the CRI messages live behind proto/cri.ts so the
 // shim never pays for them. See docs/proto.md.
 export { containerd, google, ttrpc } from './gen/containerd.js';
+export { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from './annotations.js';
 export { method, type MessageType, type MethodDescriptor, type PropsOf } from './message-type.js';
 export {
   TASK_SERVICE, EVENTS_SERVICE, taskServiceMethods, eventsServiceMethods,

@@ -7,7 +7,7 @@
 // checked-in shim/containerd-shim-berth-v2 script on that bundle.
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, LIGHT_MINIFY, noLongPlugin } from '../common/esbuild.js';
+import { CJS_NODE_BUNDLE, IMPORT_META_URL_BANNER, MINIFY, noLongPlugin } from '../common/esbuild.js';
 
 /** The bundle's file name; process listings recognise shims by the `containerd-shim` prefix. */
 export const SHIM_BUNDLE_NAME = 'containerd-shim-berth-v2.cjs';
@@ -18,7 +18,7 @@ export async function bundleShim(root: string, outfile: string): Promise<string>
   mkdirSync(path.dirname(outfile), { recursive: true });
   await build({
     ...CJS_NODE_BUNDLE,
-    ...LIGHT_MINIFY,
+    ...MINIFY,
     entryPoints: [path.join(root, 'shim/main.ts')],
     outfile,
     external: ['koffi', 'pino'],

@@ -7,9 +7,9 @@ import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../common/index.js';
+import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
 
-export const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
-export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
+export { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION };
 export const DEFAULT_SOCKET_DIR = '/run/containerd/s';
 
 /** Tests (and berth, to keep its sockets under its own state dir) may move the socket dir. */

@@ -24,7 +24,7 @@ import { openFifoReader } from './fifo.js';
 import { reloadTasks, type ReloadOutcome } from './reload.js';
 import { resolveRuntime, type RuntimeResolveOptions } from './runtime-resolve.js';
 import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
-import { fromTimestamp, type TtrpcServer } from '../proto/index.js';
+import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION, fromTimestamp, type TtrpcServer } from '../proto/index.js';
 import { ShimPool, removeSocketFile, type ShimConn } from './shim-pool.js';
 import { closeStdio, createStdio, removeStdio, type ProcessStdio } from './stdio.js';
 import {
@@ -111,10 +111,6 @@ export interface TaskEntry {
 }
 
 export const taskKey = (namespace: string, id: string): string => `${namespace}/${id}`;
-
-/** The annotations a shim groups tasks by (shim-v2.md §3), first match wins. */
-const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
-const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
 
 export class TaskManager {
   readonly stateDir: string;

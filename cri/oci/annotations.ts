@@ -1,9 +1,10 @@
 // The annotations containerd's CRI plugin writes, and the runtime handler's pass-through lists
 // (`pod_annotations`, `container_annotations`: Go path.Match globs).
+import { SANDBOX_ID_ANNOTATION } from '../../proto/index.js';
 
 export const Annotation = {
   ContainerType: 'io.kubernetes.cri.container-type',
-  SandboxId: 'io.kubernetes.cri.sandbox-id',
+  SandboxId: SANDBOX_ID_ANNOTATION,
   SandboxName: 'io.kubernetes.cri.sandbox-name',
   SandboxNamespace: 'io.kubernetes.cri.sandbox-namespace',
   SandboxUid: 'io.kubernetes.cri.sandbox-uid',
