@@ -28,8 +28,8 @@ function baseArgs(c: ShimCommandContext): string[] {
   return ['-namespace', c.namespace, '-address', c.grpcAddress, '-publish-binary', c.publishBinary, '-id', c.id, ...(c.debug ? ['-debug'] : [])];
 }
 
-// Off the main thread (sys/spawner.ts): a spawn blocks its thread ~10 ms, and `start` is on
-// the pod start path beside CNI.
+// Through sys/spawner.ts (posix_spawn: Node's fork-based spawn blocks the daemon ~10 ms, and
+// `start` is on the pod start path beside CNI).
 async function run(c: ShimCommandContext, args: string[], stdin: Uint8Array | undefined, timeoutMs: number, what: string): Promise<RunResult> {
   const r = await runProcess({
     file: c.binary, args, cwd: c.bundle, env: shimEnv(c.ttrpcAddress), timeoutMs,

@@ -60,8 +60,8 @@ export async function execPlugin(type: string, stdin: unknown, inv: PluginInvoca
     CNI_ARGS: inv.args.map(([k, v]) => `${k}=${v}`).join(';'),
     CNI_PATH: inv.binDirs.join(':'),
   };
-  // Off the main thread (sys/spawner.ts): a spawn blocks its thread ~10 ms, and plugins run
-  // while the pause task is made.
+  // Through sys/spawner.ts (posix_spawn: Node's fork-based spawn blocks the daemon ~10 ms, and
+  // plugins run while the pause task is made).
   const r = await runProcess({ file: binary, env, input: JSON.stringify(stdin), timeoutMs: inv.timeoutMs, detached: true }).catch((e: unknown) => {
     throw new InternalError(`cannot run cni plugin ${binary}: ${(e as Error).message}`, { cause: e });
   });

@@ -48,7 +48,7 @@ export async function createNetns(stateDirOrPath: string, id?: string): Promise<
   }
   try {
     // One process chain: unshare pins the new namespace, then runs `ip` inside it.
-    // Run off the main thread (sys/spawner.ts): it is on the pod start path.
+    // Through sys/spawner.ts (posix_spawn, no fork of the daemon): it is on the pod start path.
     const r = await runProcess({ file: 'unshare', args: [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], timeoutMs: TOOL_TIMEOUT_MS });
     if (r.code !== 0) {
       const why = r.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : `exit status ${r.code ?? r.signal}`;
