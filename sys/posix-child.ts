@@ -123,8 +123,10 @@ export class PosixChild extends EventEmitter {
         this.openStreams--;
         this.maybeClose();
       });
+      // a child that exits without reading its stdin (EPIPE); a pipe's read end has no other
+      // failure to report than its end, which 'close' covers
+      sock.on('error', () => undefined);
       if (i === 0) {
-        sock.on('error', () => undefined); // a child that exits without reading its stdin
         this.stdin = sock;
       } else if (i === 1) {
         this.stdout = sock;

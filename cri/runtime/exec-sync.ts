@@ -34,6 +34,8 @@ class Collector {
 
 async function quiet(collectors: Collector[], quietMs = 50, maxMs = 2_000): Promise<void> {
   const until = Date.now() + maxMs;
+  // Output written before the exit can be ready in the same poll as the exit: read it first.
+  await new Promise((r) => setImmediate(r));
   for (;;) {
     const idle = Date.now() - Math.max(...collectors.map((c) => c.lastData));
     if (idle >= quietMs || Date.now() >= until) return;

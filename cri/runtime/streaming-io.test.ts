@@ -62,6 +62,18 @@ describe('OutputTee', () => {
 });
 
 describe('OutputPump', () => {
+  it('drain() after a long quiet still takes output read in the same loop iteration as the exit', async () => {
+    const source = new PassThrough();
+    const got: Buffer[] = [];
+    const client = new Writable({ write(c: Buffer, _e, done) { got.push(c); done(); } });
+    const pump = new OutputPump(source, client);
+    await new Promise((r) => setTimeout(r, 80)); // quiet for longer than QUIET_MS
+    setImmediate(() => source.write('last words')); // ready in the same poll as the exit
+    await pump.drain(new AbortController().signal);
+    pump.stop();
+    expect(Buffer.concat(got).toString()).toBe('last words');
+  });
+
   it('pipes with backpressure and waits for a quiet source before drain() resolves', async () => {
     const source = new PassThrough();
     const client = new SlowClient();

@@ -33,6 +33,9 @@ export class OutputPump {
   /** Resolves once no output arrived for a quiet time (time the client held us back not counted). */
   async drain(signal: AbortSignal): Promise<void> {
     if (!this.from) return;
+    // What the process wrote before it exited can be ready in the same poll as the exit that got
+    // us here, and be read after it: let this loop iteration's reads run before judging quiet.
+    await new Promise((r) => setImmediate(r));
     let unblocked = 0;
     while (!signal.aborted && !this.to?.destroyed) {
       const idle = Date.now() - this.#lastData;
