@@ -157,6 +157,7 @@ describe('containerd-shim-berth-v2 warm spare', () => {
     await makeTaskBundle(e, cold, sandbox(cold));
     const address = await start(l, cold);
     expect(address).toMatch(/^unix:\/\/\/\S+$/); // stdout and stderr: the address alone, as containerd reads it
+    rmSync(leaving, { recursive: true, force: true }); // the rest of the test as before it
     expect(shimPidOf(e, cold)).not.toBe(killed);
     expect((await (await connectTask(e, address)).Connect({ id: cold }, CALL)).shimPid).toBe(shimPidOf(e, cold));
 
