@@ -159,6 +159,7 @@ describe('Reaper.spawn with posix_spawn (PosixChild)', () => {
     reaper = new Reaper();
     const [r, w] = pipe2();
     const child = reaper.spawn('/bin/sh', ['-c', 'pwd'], { stdio: ['ignore', w, 'ignore'], cwd: '/tmp' });
+    const finished = run(child); // listening from the start: it may be reaped before the pipe's EOF is read
     closeFd(w);
     const got = await new Promise<string>((resolve) => {
       const sock = new net.Socket({ fd: r, readable: true, writable: false });
@@ -167,7 +168,7 @@ describe('Reaper.spawn with posix_spawn (PosixChild)', () => {
       sock.once('close', () => resolve(text));
     });
     expect(got).toBe('/tmp\n');
-    expect((await run(child)).close).toEqual([0, null]);
+    expect((await finished).close).toEqual([0, null]);
     const missing = reaper.spawn('/nonexistent/runc', ['state'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const err = await new Promise<NodeJS.ErrnoException>((resolve) => missing.once('error', resolve));
     expect(err.code).toBe('ENOENT');
