@@ -366,7 +366,8 @@ export interface PosixSpawnOptions {
  * reap: waitid(P_PID, pid, WNOHANG) (libuv only waits for the pids it spawned). Exec failures
  * (ENOENT, EACCES) are returned by the call itself.
  */
-export function posixSpawn(file: string, argv: readonly string[], envp: readonly string[], o: PosixSpawnOptions): number {
+export function posixSpawn(file: string, argv: readonly string[], env: NodeJS.ProcessEnv, o: PosixSpawnOptions): number {
+  const envp = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
   const actions = Buffer.alloc(FILE_ACTIONS_BYTES);
   const attr = Buffer.alloc(SPAWNATTR_BYTES);
   spawnCall('posix_spawn_file_actions_init', undefined, actions);

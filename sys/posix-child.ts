@@ -33,6 +33,9 @@ export interface ReapedExit {
 const SIGNAL_NAME = new Map<number, NodeJS.Signals>();
 for (const [name, n] of Object.entries(constants.signals)) if (!SIGNAL_NAME.has(n)) SIGNAL_NAME.set(n, name as NodeJS.Signals);
 
+/** The name of signal `n` (SIGKILL for 9), as Node's 'exit' and 'close' events give it. */
+export const signalName = (n: number): NodeJS.Signals | null => SIGNAL_NAME.get(n) ?? null;
+
 /** `file` as Node's spawn finds it: a name without a slash is looked up in the child's PATH. */
 export function resolveExecutable(file: string, env: NodeJS.ProcessEnv): string | undefined {
   if (file.includes('/')) return file;
@@ -97,8 +100,7 @@ export class PosixChild extends EventEmitter {
           ours.push(undefined);
         }
       });
-      const envp = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
-      this.pid = posixSpawn(resolved, [file, ...args], envp, {
+      this.pid = posixSpawn(resolved, [file, ...args], env, {
         stdio: childFds as [number | 'null', number | 'null', number | 'null'],
         ...(o.cwd !== undefined ? { cwd: o.cwd } : {}), setsid: o.detached === true,
       });
@@ -136,7 +138,7 @@ export class PosixChild extends EventEmitter {
     });
     watch(this.pid, (e) => {
       this.exited = true;
-      if (e.signaled) this.signalCode = SIGNAL_NAME.get(e.status - 128) ?? null;
+      if (e.signaled) this.signalCode = signalName(e.status - 128);
       else this.exitCode = e.status;
       this.emit('exit', this.exitCode, this.signalCode);
       // the write end of a stdin pipe does not close by itself

@@ -21,7 +21,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { closeFd, kill, pipe2, posixSpawn, waitid, P_PID, WNOHANG, SyscallError } from './libc.js';
-import { resolveExecutable } from './posix-child.js';
+import { resolveExecutable, signalName } from './posix-child.js';
 
 export interface RunRequest {
   file: string;
@@ -192,8 +192,6 @@ function runNode(req: RunRequest, inline: boolean): Promise<RunResult> {
 
 // ---- posix_spawn ---------------------------------------------------------------------------------
 
-const SIGNAL_NAME = new Map<number, NodeJS.Signals>();
-for (const [name, n] of Object.entries(osConstants.signals)) if (!SIGNAL_NAME.has(n)) SIGNAL_NAME.set(n, name as NodeJS.Signals);
 const SIGKILL = osConstants.signals.SIGKILL;
 const REAP_MAX_DELAY_MS = 50;
 
@@ -202,7 +200,6 @@ function runPosix(req: RunRequest): Promise<RunResult> {
   const env = req.env ?? process.env;
   const file = resolveExecutable(req.file, env);
   if (file === undefined) throw new SpawnError(`spawn ${req.file} ENOENT`, 'ENOENT');
-  const envp = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
   const input = req.input === undefined ? undefined : typeof req.input === 'string' ? Buffer.from(req.input) : req.input;
   const opened: number[] = [];
   const pipe = (): [number, number] => {
@@ -214,7 +211,7 @@ function runPosix(req: RunRequest): Promise<RunResult> {
   let fds: { out: [number, number]; err: [number, number]; in: [number, number] | undefined };
   try {
     fds = { out: pipe(), err: pipe(), in: input ? pipe() : undefined };
-    pid = posixSpawn(file, [req.file, ...(req.args ?? [])], envp, {
+    pid = posixSpawn(file, [req.file, ...(req.args ?? [])], env, {
       stdio: [fds.in ? fds.in[0] : 'null', fds.out[1], fds.err[1]],
       ...(req.cwd !== undefined ? { cwd: req.cwd } : {}), setsid: req.detached === true,
     });
@@ -276,7 +273,7 @@ function runPosix(req: RunRequest): Promise<RunResult> {
         return;
       }
       if (w) {
-        finish(w.signaled ? result(null, SIGNAL_NAME.get(w.status - 128) ?? null, false) : result(w.status, null, false));
+        finish(w.signaled ? result(null, signalName(w.status - 128), false) : result(w.status, null, false));
         return;
       }
       setTimeout(() => reap(Math.min(delayMs * 2, REAP_MAX_DELAY_MS)), delayMs).unref();
