@@ -8,6 +8,7 @@ import {
   imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames,
 } from '../proto/cri.js';
 import type { ImageService } from '../image/index.js';
+import type { runtime } from '../proto/cri.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
@@ -46,12 +47,13 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
     StopPodSandbox: async (req) => { await stopPodSandbox(deps, sid(req.podSandboxId)); return {}; },
     RemovePodSandbox: async (req) => { await orNothing(() => removePodSandbox(deps, sid(req.podSandboxId))); return {}; },
     PodSandboxStatus: (req) => podSandboxStatus(deps, sid(req.podSandboxId), req.verbose === true),
-    ListPodSandbox: (req) => ({ items: listPodSandbox(deps, req.filter) }),
+    // The lists are frozen, kept answers (cri/runtime/lists.ts); nothing downstream changes them.
+    ListPodSandbox: (req) => ({ items: listPodSandbox(deps, req.filter) as runtime.v1.PodSandbox.$Properties[] }),
     CreateContainer: (req) => createContainer(deps, req),
     StartContainer: async (req) => { await startContainer(deps, cid(req.containerId)); return {}; },
     StopContainer: async (req) => { await stopContainer(deps, cid(req.containerId), toNum(req.timeout)); return {}; },
     RemoveContainer: async (req) => { await orNothing(() => removeContainer(deps, cid(req.containerId))); return {}; },
-    ListContainers: (req) => ({ containers: listContainers(deps, req.filter) }),
+    ListContainers: (req) => ({ containers: listContainers(deps, req.filter) as runtime.v1.Container.$Properties[] }),
     ContainerStatus: (req) => containerStatus(deps, cid(req.containerId), req.verbose === true),
     UpdateContainerResources: async (req) => { await updateContainerResources(deps, cid(req.containerId), req); return {}; },
     ReopenContainerLog: (req) => { reopenContainerLog(deps, cid(req.containerId)); return {}; },

@@ -43,4 +43,32 @@ describe('encode cache', () => {
     const empty = v1.ListContainersResponse.decode(def.ListContainers!.responseSerialize({ containers: [] }));
     expect(empty.containers).toEqual([]);
   });
+
+  it('caches a list-only reply whole when its array is frozen, and only then', () => {
+    const fields = [{ name: 'containers', field: 1, type: v1.Container, repeated: true }];
+    const frozen = Object.freeze([container('c1'), container('c2')]);
+    const first = encodeWithCache(v1.ListContainersResponse, { containers: frozen }, fields);
+    expect(encodeWithCache(v1.ListContainersResponse, { containers: frozen }, fields)).toBe(first);
+    expect(Buffer.from(first)).toEqual(Buffer.from(v1.ListContainersResponse.encode({ containers: [...frozen] }).finish()));
+    // The same elements in a new array: encoded afresh (same bytes, another buffer).
+    const again = encodeWithCache(v1.ListContainersResponse, { containers: Object.freeze([...frozen]) }, fields);
+    expect(again).not.toBe(first);
+    expect(Buffer.from(again)).toEqual(Buffer.from(first));
+    // A mutable array is never cached: a change shows at once.
+    const open = [container('c1')];
+    const one = encodeWithCache(v1.ListContainersResponse, { containers: open }, fields);
+    open.push(container('c3'));
+    expect(v1.ListContainersResponse.decode(encodeWithCache(v1.ListContainersResponse, { containers: open }, fields)).containers.map((c) => c.id)).toEqual(['c1', 'c3']);
+    expect(v1.ListContainersResponse.decode(one).containers.map((c) => c.id)).toEqual(['c1']);
+  });
+
+  it('does not take the whole-reply cache when the reply has another field set', () => {
+    const fields = [{ name: 'containersStatuses', field: 3, type: v1.ContainerStatus, repeated: true }];
+    const statuses = Object.freeze([Object.freeze({ id: 'c1', state: 1 })]);
+    const a = encodeWithCache(v1.PodSandboxStatusResponse, { status: Object.freeze({ id: 'p1' }), containersStatuses: statuses }, fields);
+    const b = encodeWithCache(v1.PodSandboxStatusResponse, { status: Object.freeze({ id: 'p2' }), containersStatuses: statuses }, fields);
+    expect(v1.PodSandboxStatusResponse.decode(a).status?.id).toBe('p1');
+    expect(v1.PodSandboxStatusResponse.decode(b).status?.id).toBe('p2');
+    expect(v1.PodSandboxStatusResponse.decode(b).containersStatuses.map((c) => c.id)).toEqual(['c1']);
+  });
 });

@@ -37,8 +37,31 @@ export function encodedMessage(type: Encoder, message: object): Uint8Array {
   return bytes;
 }
 
-/** Encodes `value` of message type `type`, with `fields` from the cache. */
+/**
+ * Encodes `value` of message type `type`, with `fields` from the cache. A reply that is only one
+ * repeated cached field holding a frozen array (ListContainers, ListPodSandbox: cri/runtime/lists.ts
+ * keeps each answer as one frozen array until the records change) is cached whole, by the array.
+ */
 export function encodeWithCache(type: Encoder, value: Record<string, unknown>, fields: readonly CachedField[]): Uint8Array {
+  const only = fields.length === 1 && fields[0]!.repeated ? fields[0]! : undefined;
+  const list = only ? value[only.name] : undefined;
+  if (only && Array.isArray(list) && Object.isFrozen(list) && hasOnly(value, only.name)) {
+    const hit = bytesOf.get(list);
+    if (hit) return hit;
+    const bytes = encodeFields(type, value, fields);
+    bytesOf.set(list, bytes);
+    return bytes;
+  }
+  return encodeFields(type, value, fields);
+}
+
+/** No set field in `value` besides `name`. */
+function hasOnly(value: Record<string, unknown>, name: string): boolean {
+  for (const k in value) if (k !== name && value[k] !== null && value[k] !== undefined) return false;
+  return true;
+}
+
+function encodeFields(type: Encoder, value: Record<string, unknown>, fields: readonly CachedField[]): Uint8Array {
   let writer: Writer | undefined;
   const rest: Record<string, unknown> = { ...value };
   for (const f of fields) {

@@ -27,6 +27,8 @@ export class RecordTable<T extends BaseRecord> {
   readonly #byId = new Map<string, T>();
   readonly #ids = new IdIndex();
   readonly #locks = new KeyedMutex();
+  #generation = 0;
+  #sorted: readonly T[] | undefined;
 
   /** @internal built by openStore */
   constructor(db: Level<string, string>, opts: { prefix: string; what: string; sync: boolean; hooks?: TableHooks<T> }) {
@@ -94,6 +96,7 @@ export class RecordTable<T extends BaseRecord> {
       await this.#db.del(this.#prefix + id, { sync: this.#sync });
       this.#byId.delete(id);
       this.#ids.delete(id);
+      this.#changed();
       this.#hooks.onDelete?.(prev);
       return true;
     });
@@ -101,8 +104,14 @@ export class RecordTable<T extends BaseRecord> {
 
   /** Every record (optionally those matching `filter`), in id order. */
   list(filter?: (record: T) => boolean): T[] {
-    const all = [...this.#byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return filter ? all.filter(filter) : all;
+    // Sorted once per change: kubelet lists every second and the records rarely change between.
+    this.#sorted ??= Object.freeze([...this.#byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    return filter ? this.#sorted.filter(filter) : this.#sorted.slice();
+  }
+
+  /** Grows by one at every change of the visible records (create, update, delete, restore). */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Records whose CRI config labels include every pair of `selector`. */
@@ -114,10 +123,16 @@ export class RecordTable<T extends BaseRecord> {
     return this.#byId.size;
   }
 
+  #changed(): void {
+    this.#generation++;
+    this.#sorted = undefined;
+  }
+
   #show(record: T, prev: T | undefined): T {
     const frozen = deepFreeze(record);
     this.#byId.set(frozen.id, frozen);
     this.#ids.add(frozen.id);
+    this.#changed();
     this.#hooks.onSet?.(frozen, prev);
     return frozen;
   }

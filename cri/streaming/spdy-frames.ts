@@ -27,8 +27,12 @@ export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024 - 1;
 const MAX_HEADER_BLOCK = 256 * 1024;
 
 // The SPDY/3 compression dictionary is a constant of the spec; spdy-transport ships it as data.
-const require = createRequire(import.meta.url);
-const DICTIONARY = (require('spdy-transport/lib/spdy-transport/protocol/spdy/dictionary.js') as Record<number, Buffer>)[3]!;
+// Read on the first SPDY session, not at start-up (the daemon would resolve and read a package).
+let dictionary: Buffer | undefined;
+function spdyDictionary(): Buffer {
+  dictionary ??= (createRequire(import.meta.url)('spdy-transport/lib/spdy-transport/protocol/spdy/dictionary.js') as Record<number, Buffer>)[3]!;
+  return dictionary;
+}
 
 export type Frame =
   | { control: false; streamId: number; flags: number; data: Buffer }
@@ -172,8 +176,8 @@ class ZlibContext {
 
 /** Header compression for one session: `compress` for what we send, `decompress` for what we get. */
 export class HeaderCodec {
-  readonly #deflate = new ZlibContext(zlib.createDeflate({ dictionary: DICTIONARY }));
-  readonly #inflate = new ZlibContext(zlib.createInflate({ dictionary: DICTIONARY }));
+  readonly #deflate = new ZlibContext(zlib.createDeflate({ dictionary: spdyDictionary() }));
+  readonly #inflate = new ZlibContext(zlib.createInflate({ dictionary: spdyDictionary() }));
 
   async compress(headers: Record<string, string>): Promise<Buffer> {
     return this.#deflate.run(encodeHeaderBlock(headers));
