@@ -276,6 +276,9 @@ export async function readRate(d: Daemon, ctx: FigureContext, windowMs = 2_000):
       let k = 0;
       put(`read-status-${n}`, await rate(d, n, windowMs, (c) => clients[c]!.runtime.ContainerStatus({ containerId: ids[k++ % ids.length]! })));
     }
+    // The RPC stack alone (grpc-js on Node's HTTP/2 for berth, grpc-go for containerd): Version
+    // reads nothing, so its CPU per call is what every small read costs before any work.
+    put('read-version-8', await rate(d, 8, windowMs, (c) => clients[c]!.runtime.Version({})));
     return out;
   } finally {
     for (const c of clients) c.close();

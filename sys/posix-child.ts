@@ -60,6 +60,22 @@ export function posixStdioSupported(stdio: readonly unknown[], options: Record<s
   return stdio.every((s, i) => s === 'pipe' || s === 'ignore' || (typeof s === 'number' && Number.isInteger(s) && s >= 0 && (s >= 3 || s === i)));
 }
 
+let unusable = false;
+
+/**
+ * Whether helper processes start with posix_spawn: not when BERTH_SPAWN=thread|inline asks for
+ * Node's spawn (A/B runs), nor once posix_spawn proved unusable in this process.
+ */
+export function posixSpawnChosen(): boolean {
+  const v = process.env.BERTH_SPAWN;
+  return !unusable && v !== 'thread' && v !== 'inline';
+}
+
+/** After an error that is not a failed call (koffi did not load, glibc lacks a call): Node's spawn from now on. */
+export function posixSpawnUnusable(): void {
+  unusable = true;
+}
+
 export class PosixChild extends EventEmitter {
   pid: number | undefined;
   stdin: Writable | null = null;

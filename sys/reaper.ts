@@ -16,7 +16,7 @@ import { spawn as cpSpawn, type ChildProcess, type SpawnOptions } from 'node:chi
 import { readdirSync, readFileSync } from 'node:fs';
 import { NotFoundError, InvalidArgumentError, silentLogger, type Logger } from '../common/index.js';
 import { isErrno, setChildSubreaper, waitid, P_PID, WNOHANG } from './libc.js';
-import { PosixChild, posixStdioSupported, type PosixStdio, type ReapedExit } from './posix-child.js';
+import { PosixChild, posixSpawnChosen, posixSpawnUnusable, posixStdioSupported, type PosixStdio, type ReapedExit } from './posix-child.js';
 
 export interface ExitInfo {
   pid: number;
@@ -29,8 +29,6 @@ export interface ExitInfo {
 
 /** What Reaper.spawn returns: Node's ChildProcess, or the same shape for a posix_spawn child. */
 export type SpawnedChild = ChildProcess | PosixChild;
-
-let posixBroken = false;
 
 /** Makes this process a child subreaper: orphaned descendants re-parent to it. */
 export function becomeSubreaper(): void {
@@ -138,8 +136,7 @@ export class Reaper {
       this.needSubreaper = false;
     }
     const stdio = Array.isArray(options.stdio) ? options.stdio : [options.stdio ?? 'pipe', options.stdio ?? 'pipe', options.stdio ?? 'pipe'];
-    const env = process.env.BERTH_SPAWN;
-    if (!posixBroken && env !== 'thread' && env !== 'inline' && posixStdioSupported(stdio, options as Record<string, unknown>)) {
+    if (posixSpawnChosen() && posixStdioSupported(stdio, options as Record<string, unknown>)) {
       try {
         return new PosixChild(command, args, {
           stdio: stdio as [PosixStdio, PosixStdio, PosixStdio],
@@ -148,7 +145,7 @@ export class Reaper {
           ...(options.detached !== undefined ? { detached: options.detached } : {}),
         }, (pid, done) => this.watchExit(pid, done));
       } catch (err) {
-        posixBroken = true; // koffi or posix_spawn unusable here: Node's spawn from now on
+        posixSpawnUnusable(); // koffi or posix_spawn unusable here: Node's spawn from now on
         this.log.warn({ err }, 'posix_spawn unusable, using child_process');
       }
     }

@@ -21,7 +21,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { closeFd, kill, pipe2, posixSpawn, waitid, P_PID, WNOHANG, SyscallError } from './libc.js';
-import { resolveExecutable, signalName } from './posix-child.js';
+import { posixSpawnChosen, posixSpawnUnusable, resolveExecutable, signalName } from './posix-child.js';
 
 export interface RunRequest {
   file: string;
@@ -136,12 +136,10 @@ function workerFor(): Worker | undefined {
 }
 
 type SpawnMode = 'posix' | 'thread' | 'inline';
-let posixBroken = false; // koffi or posix_spawn itself unusable: the thread from then on
-
 function spawnMode(): SpawnMode {
   const v = process.env.BERTH_SPAWN;
   if (v === 'thread' || v === 'inline') return v;
-  return posixBroken ? 'thread' : 'posix';
+  return posixSpawnChosen() ? 'posix' : 'thread';
 }
 
 /** Runs `req.file` to completion without stalling the event loop; rejects only when it cannot start it. */
@@ -152,7 +150,7 @@ export function runProcess(req: RunRequest): Promise<RunResult> {
       return Promise.resolve(runPosix(req));
     } catch (err) {
       if (err instanceof SpawnError) return Promise.reject(err);
-      posixBroken = true; // koffi did not load, or glibc lacks a call: Node's spawn from now on
+      posixSpawnUnusable(); // koffi did not load, or glibc lacks a call: Node's spawn from now on
     }
   }
   return runNode(req, mode === 'inline');
