@@ -23,7 +23,8 @@ export interface FigureContext extends PodEnv {
   restart200: boolean;
   log: (msg: string) => void;
   /** A line for the report (deduplicated). */
-  remark: (msg: string) => void;
+  /** Adds a line under the table; a later line with the same `key` replaces the earlier one. */
+  remark: (msg: string, key?: string) => void;
 }
 
 async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
@@ -46,10 +47,14 @@ function timingsOf(info: { info?: string } | null | undefined): Timings | undefi
  * (phase -> start offset and duration). containerd reports none. The rows get each phase's
  * duration; the remark lists the median start offsets, which show what overlaps.
  */
+/** Phase start offsets of every repetition so far, per run (one remark for them all). */
+const phaseOffsets = new WeakMap<FigureContext, Map<string, number[]>>();
+
 async function daemonTimings(d: Daemon, ctx: FigureContext, pods: readonly Pod[]): Promise<Samples> {
   if (d.name !== 'berth') return {};
   const out: Samples = {};
-  const offsets = new Map<string, number[]>();
+  let offsets = phaseOffsets.get(ctx);
+  if (!offsets) phaseOffsets.set(ctx, (offsets = new Map()));
   for (const pod of pods) {
     const rt = d.client.runtime;
     const run = timingsOf((await rt.PodSandboxStatus({ podSandboxId: pod.id, verbose: true })).info);
@@ -62,11 +67,11 @@ async function daemonTimings(d: Daemon, ctx: FigureContext, pods: readonly Pod[]
       }
     }
   }
-  if (offsets.size === 0) ctx.remark('berth pod-start breakdown by phase: n/a (no "timings" in the verbose statuses)');
+  if (offsets.size === 0) ctx.remark('berth pod-start breakdown by phase: n/a (no "timings" in the verbose statuses)', 'phases');
   else {
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
     const at = [...offsets].map(([phase, v]) => `${phase} +${median(v).toFixed(0)}`).join(', ');
-    ctx.remark(`berth RunPodSandbox phases start at (median ms after the call's start): ${at}`);
+    ctx.remark(`berth RunPodSandbox phases start at (median ms after the call's start, all repetitions): ${at}`, 'phases');
   }
   return out;
 }

@@ -86,11 +86,17 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
         result.notes.berth = `n/a (daemon not available: ${errText(err)})`;
         o.log(`berth: ${result.notes.berth}`);
       }
+      const keyed = new Map<string, number>(); // remark key -> its index in result.remarks
       const ctx: FigureContext = {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
         bigImage: images.big, bigBytes: images.bigBytes, restart200: o.restart200, log: o.log,
-        remark: (m) => {
-          if (!result.remarks.includes(m)) result.remarks.push(m);
+        remark: (m, key) => {
+          const at = key === undefined ? -1 : keyed.get(key);
+          if (at !== undefined && at >= 0) result.remarks[at] = m;
+          else if (!result.remarks.includes(m)) {
+            if (key !== undefined) keyed.set(key, result.remarks.length);
+            result.remarks.push(m);
+          }
         },
       };
       for (const fig of criFigures) {
