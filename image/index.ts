@@ -1,7 +1,7 @@
 // image layer: public door. Registry pulls (OCI distribution, auth, hosts.toml mirrors), a
 // verified content store, safe layer unpack into overlay snapshots, image records, container
 // rootfs mounts. See docs/images.md.
-export { ImageService, type ImageServiceOptions, type FsUsage } from './image-service.js';
+export { ImageService, RELEASE_AFTER_MS, type ImageServiceOptions, type FsUsage } from './image-service.js';
 export { imageUser, type ImageRecord, type ImageFilter } from './image-store.js';
 export type { PullOptions, PullProgress } from './pull.js';
 export { chainIdsOf } from './pull.js';

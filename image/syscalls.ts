@@ -7,7 +7,7 @@ import { InternalError } from '../common/index.js';
 
 type KoffiFn = (...args: unknown[]) => unknown;
 let libc: {
-  koffi: typeof Koffi; lsetxattr: KoffiFn; mknod: KoffiFn; mount: KoffiFn; umount2: KoffiFn; strerror: KoffiFn;
+  koffi: typeof Koffi; lsetxattr: KoffiFn; mknod: KoffiFn; mount: KoffiFn; umount2: KoffiFn; strerror: KoffiFn; mallocTrim: KoffiFn;
 } | undefined;
 
 // errno is read from koffi's per-thread copy right after each call.
@@ -22,9 +22,19 @@ function fns(): NonNullable<typeof libc> {
       mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
       umount2: lib.func('int umount2(const char *target, int flags)'),
       strerror: lib.func('const char *strerror(int errnum)'),
+      mallocTrim: lib.func('int malloc_trim(size_t pad)'),
     };
   }
   return libc;
+}
+
+/**
+ * glibc's malloc_trim(0): hands the free memory of every malloc arena back to the kernel. Node
+ * allocates Buffers and ArrayBuffers with malloc; freed, they stay in the process (its PSS)
+ * until reused or trimmed. True when some memory was released.
+ */
+export function mallocTrim(): boolean {
+  return fns().mallocTrim(0) === 1;
 }
 
 function fail(call: string, target: string): never {

@@ -89,6 +89,26 @@ describe('Unpacker (worker thread)', () => {
     expect((await unpacker.apply(await freshDir('r3'), { file }, 'gzip')).diffId).toBe(l.diffId);
   });
 
+  it('stops an idle worker after idleMs and then calls onStopped, once', async () => {
+    let stopped = 0;
+    const u = new Unpacker({ script, log: silentLogger, idleMs: 200, onStopped: () => { stopped++; } });
+    try {
+      await u.ready();
+      const l = await makeLayer([{ name: 'f', content: 'x' }]);
+      expect((await u.apply(await freshDir('idle'), { file: await blobFile(l.data) }, 'gzip')).diffId).toBe(l.diffId);
+      expect(u.running).toBe(true);
+      expect(stopped).toBe(0);
+      const until = Date.now() + 5_000;
+      while (stopped === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(stopped).toBe(1);
+      expect(u.running).toBe(false);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(stopped).toBe(1);
+    } finally {
+      await u.close();
+    }
+  });
+
   it('serves a Snapshotter: a layer with the wrong diffID leaves no snapshot', async () => {
     const db = new Level<string, unknown>(path.join(tmp, 'meta'), { valueEncoding: 'json' }) as unknown as ImageDb;
     await db.open();

@@ -40,6 +40,8 @@ export interface UnpackerOptions {
   script?: string;
   /** Stop the worker after this long without work (default 30 s). */
   idleMs?: number;
+  /** Called once an idle worker has stopped (its memory is free then). */
+  onStopped?: () => void;
   log: Logger;
 }
 
@@ -176,7 +178,7 @@ export class Unpacker {
       if (this.#worker !== w || this.#pending.size > 0) return;
       this.#worker = undefined;
       this.#online = false;
-      w.terminate().catch((err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
+      w.terminate().then(() => this.#o.onStopped?.(), (err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
     }, this.#o.idleMs ?? 30_000);
     this.#idle.unref();
   }

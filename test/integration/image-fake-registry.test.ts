@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
-import { ImageService, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
+import { ImageService, RELEASE_AFTER_MS, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
+import { mallocTrim } from '../../image/syscalls.js';
 import {
   busyboxLayer, hostileKinds, hostileLayer, hostileTargetsExisting, makeImage, makeLayer, type BuiltImage, type Layer,
 } from '../fixtures/oci-image.js';
@@ -270,6 +271,43 @@ describe('concurrent pulls', () => {
     for (const blob of [img.config, ...img.layers]) {
       expect(reg.requests.filter((r) => r.endsWith(`/blobs/${blob.digest}`))).toHaveLength(1);
     }
+  });
+});
+
+describe('memory after pulls', () => {
+  it('is handed back once, RELEASE_AFTER_MS after the last pull in flight ends, failed pulls included', async () => {
+    const calls: number[] = [];
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'x' }])]);
+    const reg = await serve(img, { blobDelayMs: 300 });
+    const { svc } = await openService({ releaseMemory: () => calls.push(Date.now()) });
+    const first = svc.pull(`${reg.host}/x/y:v1`);
+    await new Promise((r) => setTimeout(r, 100));
+    // A second pull (one that fails) overlaps the first: nothing is released while either runs.
+    const failing = svc.pull(`${reg.host}/x/y:missing`).catch((e: unknown) => e);
+    await first;
+    expect(await failing).toBeInstanceOf(Error);
+    const ended = Date.now();
+    expect(calls).toEqual([]);
+    await new Promise((r) => setTimeout(r, RELEASE_AFTER_MS + 400));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]! - ended).toBeGreaterThanOrEqual(RELEASE_AFTER_MS - 50);
+    // A pull that starts before the delay is over puts the release off until it ends too.
+    const slow = makeImage([await makeLayer([{ name: 'g', content: 'y' }])]);
+    const slowReg = await serve(slow, { blobDelayMs: 800 });
+    await svc.pull(`${reg.host}/x/y:v1`); // present already: quick
+    await new Promise((r) => setTimeout(r, RELEASE_AFTER_MS / 2));
+    const later = svc.pull(`${slowReg.host}/x/z:v1`);
+    await new Promise((r) => setTimeout(r, RELEASE_AFTER_MS / 2 + 200));
+    expect(calls).toHaveLength(1); // the quick pull's release was called off
+    await later;
+    const laterEnded = Date.now();
+    await new Promise((r) => setTimeout(r, RELEASE_AFTER_MS + 400));
+    expect(calls).toHaveLength(2);
+    expect(calls[1]! - laterEnded).toBeGreaterThanOrEqual(RELEASE_AFTER_MS - 50);
+  });
+
+  it('uses glibc malloc_trim by default, which runs here', async () => {
+    expect(typeof mallocTrim()).toBe('boolean');
   });
 });
 
