@@ -35,8 +35,8 @@ export interface ImageServiceOptions {
   unpackWorkerMinBytes?: number;
   /**
    * Gives freed memory back to the kernel once pulls are over (RELEASE_AFTER_MS after the last
-   * one ends, and when the unpack worker stops); default: glibc's malloc_trim (sys/libc.ts),
-   * false: never.
+   * one ends, and when the unpack worker stops); default: glibc's malloc_trim (image/syscalls.ts),
+   * false: never. A throw is logged.
    */
   releaseMemory?: (() => void) | false;
   log?: Logger;
@@ -47,9 +47,10 @@ export const RELEASE_AFTER_MS = 1_000;
 
 /**
  * A pull's downloads and unpacks go through tens of MB of Buffers, malloc'd and freed; glibc keeps
- * the freed memory in its arenas, in the daemon's PSS. A 52 MB pull left the daemon at 127.6 MiB
- * one second after (49.0 before it); trimming 0.5 s after each pull, it was 87.3 MiB (one call,
- * 0.2-9 ms). Without glibc (koffi or the symbol missing) it turns itself off.
+ * the freed memory in its arenas, in the daemon's PSS. Four 52 MB pulls left the daemon at
+ * 127.6 MiB a second after (49.5 before) and 75.0 MiB once the unpack worker had stopped; with
+ * the trim, 87.6 and 42.3 MiB (one call, 0.2-9 ms). Without glibc (koffi or the symbol missing)
+ * it turns itself off.
  */
 function defaultReleaseMemory(log: Logger): () => void {
   let off = false;
@@ -120,7 +121,14 @@ export class ImageService {
       throw err;
     } finally {
       if (--this.#pulling === 0 && this.#release) {
-        this.#releaseTimer = setTimeout(this.#release, RELEASE_AFTER_MS);
+        const release = this.#release;
+        this.#releaseTimer = setTimeout(() => {
+          try {
+            release();
+          } catch (err) {
+            this.#o.log?.warn({ err }, 'releasing memory after pulls');
+          }
+        }, RELEASE_AFTER_MS);
         this.#releaseTimer.unref();
       }
     }

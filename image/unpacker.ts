@@ -178,7 +178,13 @@ export class Unpacker {
       if (this.#worker !== w || this.#pending.size > 0) return;
       this.#worker = undefined;
       this.#online = false;
-      w.terminate().then(() => this.#o.onStopped?.(), (err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
+      w.terminate().then(() => {
+        try {
+          this.#o.onStopped?.();
+        } catch (err) {
+          this.#o.log.warn({ err }, 'after the idle unpack worker stopped');
+        }
+      }, (err: unknown) => this.#o.log.warn({ err }, 'stopping the idle unpack worker'));
     }, this.#o.idleMs ?? 30_000);
     this.#idle.unref();
   }

@@ -62,6 +62,11 @@ describe('ListContainers / ListPodSandbox answers', () => {
     const ab = listContainers(deps, { labelSelector: { tier: 'front', zone: 'a' } });
     expect(ids(ab)).toEqual(['c3']);
     expect(listContainers(deps, { labelSelector: { zone: 'a', tier: 'front' } })).toBe(ab);
+    // A state filter without a value matches nothing; it must not stand for "no state filter".
+    expect(ids(listContainers(deps, { state: {} }))).toEqual([]);
+    expect(ids(listContainers(deps, {}))).toEqual(['c1', 'c2', 'c3']);
+    expect(ids(listPodSandbox(deps, { state: {} }))).toEqual([]);
+    expect(ids(listPodSandbox(deps, {}))).toEqual(['pod1', 'pod2']);
   });
 
   it('see a pod id prefix resolve anew when only the sandboxes changed', async () => {

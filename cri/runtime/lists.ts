@@ -25,7 +25,7 @@ function filterId<T extends SandboxRecord | ContainerRecord>(table: RecordTable<
 
 export function listPodSandbox(deps: Deps, f: runtime.v1.PodSandboxFilter.$Properties | null | undefined): readonly runtime.v1.PodSandbox.$Properties[] {
   const { sandboxes } = deps.store;
-  return remembered(sandboxes, `s${filterKey(f?.id, undefined, f?.state?.state, f?.labelSelector)}`, String(sandboxes.generation), () => {
+  return remembered(sandboxes, `s${filterKey(f?.id, undefined, f?.state, f?.labelSelector)}`, String(sandboxes.generation), () => {
     const id = filterId(sandboxes, f?.id);
     if (id === null) return [];
     return sandboxes.list((s) =>
@@ -39,7 +39,7 @@ export function listContainers(deps: Deps, f: runtime.v1.ContainerFilter.$Proper
   const { containers, sandboxes } = deps.store;
   // A pod id prefix is resolved among the sandboxes: their changes count too.
   const generation = `${containers.generation}/${sandboxes.generation}`;
-  return remembered(containers, `c${filterKey(f?.id, f?.podSandboxId, f?.state?.state, f?.labelSelector)}`, generation, () => {
+  return remembered(containers, `c${filterKey(f?.id, f?.podSandboxId, f?.state, f?.labelSelector)}`, generation, () => {
     const id = filterId(containers, f?.id);
     const podId = filterId(sandboxes, f?.podSandboxId);
     if (id === null || podId === null) return [];
@@ -67,10 +67,13 @@ function remembered<T extends object>(table: object, key: string, generation: st
   return items;
 }
 
-/** A filter as a string: equal strings for equal filters (selector keys in order). */
-function filterKey(id: string | null | undefined, podId: string | null | undefined, state: number | null | undefined, selector: Record<string, string> | null | undefined): string {
+/**
+ * A filter as a string: equal strings for equal filters (selector keys in order). The state is
+ * keyed as the match reads it: no state filter, or the value it compares (undefined included).
+ */
+function filterKey(id: string | null | undefined, podId: string | null | undefined, state: { state?: number | null } | null | undefined, selector: Record<string, string> | null | undefined): string {
   const sel = selector ? Object.keys(selector).sort().map((k) => [k, selector[k]]) : [];
-  return JSON.stringify([id ?? '', podId ?? '', state ?? null, sel]);
+  return JSON.stringify([id ?? '', podId ?? '', state ? String(state.state) : '-', sel]);
 }
 
 /** A record's labels are only computed when there is a selector to match. */
