@@ -22,8 +22,7 @@ export interface FigureContext extends PodEnv {
   /** Run the 200-pod restart figure too. */
   restart200: boolean;
   log: (msg: string) => void;
-  /** A line for the report (deduplicated). */
-  /** Adds a line under the table; a later line with the same `key` replaces the earlier one. */
+  /** Adds a line under the table (deduplicated); a later line with the same `key` replaces the earlier one. */
   remark: (msg: string, key?: string) => void;
 }
 
@@ -41,15 +40,15 @@ function timingsOf(info: { info?: string } | null | undefined): Timings | undefi
   }
 }
 
+/** Phase start offsets of every repetition so far, per run (one remark for them all). */
+const phaseOffsets = new WeakMap<FigureContext, Map<string, number[]>>();
+
 /**
  * berth's own breakdown of each sequential pod: the phases of RunPodSandbox and of the
  * container's StartContainer, from the "timings" of a verbose PodSandboxStatus/ContainerStatus
  * (phase -> start offset and duration). containerd reports none. The rows get each phase's
  * duration; the remark lists the median start offsets, which show what overlaps.
  */
-/** Phase start offsets of every repetition so far, per run (one remark for them all). */
-const phaseOffsets = new WeakMap<FigureContext, Map<string, number[]>>();
-
 async function daemonTimings(d: Daemon, ctx: FigureContext, pods: readonly Pod[]): Promise<Samples> {
   if (d.name !== 'berth') return {};
   const out: Samples = {};

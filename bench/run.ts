@@ -91,9 +91,10 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
         bigImage: images.big, bigBytes: images.bigBytes, restart200: o.restart200, log: o.log,
         remark: (m, key) => {
-          const at = key === undefined ? -1 : keyed.get(key);
-          if (at !== undefined && at >= 0) result.remarks[at] = m;
-          else if (!result.remarks.includes(m)) {
+          const at = key === undefined ? undefined : keyed.get(key);
+          if (at !== undefined) {
+            result.remarks[at] = m;
+          } else if (!result.remarks.includes(m)) {
             if (key !== undefined) keyed.set(key, result.remarks.length);
             result.remarks.push(m);
           }

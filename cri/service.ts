@@ -5,10 +5,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
 import {
-  imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames,
+  imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames, type runtime,
 } from '../proto/cri.js';
 import type { ImageService } from '../image/index.js';
-import type { runtime } from '../proto/cri.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,

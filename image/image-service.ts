@@ -50,17 +50,24 @@ export const RELEASE_AFTER_MS = 1_000;
  * the freed memory in its arenas, in the daemon's PSS. Four 52 MB pulls left the daemon at
  * 127.6 MiB a second after (49.5 before) and 75.0 MiB once the unpack worker had stopped; with
  * the trim, 87.6 and 42.3 MiB (one call, 0.2-9 ms). Without glibc (koffi or the symbol missing)
- * it turns itself off.
+ * it turns itself off. One function serves both moments (after pulls, the worker stopped); a
+ * caller's own `releaseMemory` that throws is logged.
  */
-function defaultReleaseMemory(log: Logger): () => void {
-  let off = false;
+function releaseMemoryFor(o: ImageServiceOptions, log: Logger): (() => void) | undefined {
+  if (o.releaseMemory === false) return undefined;
+  const given = o.releaseMemory;
+  let trimOff = false;
   return () => {
-    if (off) return;
     try {
-      mallocTrim();
+      if (given) given();
+      else if (!trimOff) mallocTrim();
     } catch (err) {
-      off = true;
-      log.debug({ err }, 'malloc_trim unavailable: freed memory stays with the allocator');
+      if (given) {
+        log.warn({ err }, 'releasing memory after pulls');
+      } else {
+        trimOff = true;
+        log.debug({ err }, 'malloc_trim unavailable: freed memory stays with the allocator');
+      }
     }
   };
 }
@@ -86,9 +93,9 @@ export class ImageService {
   #releaseTimer: NodeJS.Timeout | undefined;
 
   private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore,
-    readonly unpacker: Unpacker) {
+    readonly unpacker: Unpacker, release: (() => void) | undefined) {
     this.#o = { idleTimeoutMs: 60_000, maxConcurrentDownloads: 3, ...o };
-    this.#release = o.releaseMemory === false ? undefined : o.releaseMemory ?? defaultReleaseMemory(o.log ?? silentLogger);
+    this.#release = release;
   }
 
   static async open(o: ImageServiceOptions): Promise<ImageService> {
@@ -96,11 +103,11 @@ export class ImageService {
     await fs.mkdir(o.root, { recursive: true });
     const content = await ContentStore.open(o.root);
     const script = o.unpackWorker === false ? undefined : o.unpackWorker ?? defaultUnpackWorkerScript();
-    const release = o.releaseMemory === false ? undefined : o.releaseMemory ?? defaultReleaseMemory(log);
+    const release = releaseMemoryFor(o, log);
     const unpacker = new Unpacker({ script, log, ...(release ? { onStopped: release } : {}) });
     const snapshots = await Snapshotter.open(o.root, o.db, log, unpacker);
     const images = await ImageStore.open(o.db);
-    return new ImageService({ ...o, log, ...(release ? { releaseMemory: release } : {}) }, content, snapshots, images, unpacker);
+    return new ImageService({ ...o, log }, content, snapshots, images, unpacker, release);
   }
 
   get root(): string {
@@ -121,14 +128,7 @@ export class ImageService {
       throw err;
     } finally {
       if (--this.#pulling === 0 && this.#release) {
-        const release = this.#release;
-        this.#releaseTimer = setTimeout(() => {
-          try {
-            release();
-          } catch (err) {
-            this.#o.log?.warn({ err }, 'releasing memory after pulls');
-          }
-        }, RELEASE_AFTER_MS);
+        this.#releaseTimer = setTimeout(this.#release, RELEASE_AFTER_MS);
         this.#releaseTimer.unref();
       }
     }
