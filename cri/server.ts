@@ -2,12 +2,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { UnavailableError, type Logger } from '../common/index.js';
+import type { Logger } from '../common/index.js';
 import type { ImageService } from '../image/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceDefinition, imageServiceMethods, runtimeServiceDefinition, runtimeServiceMethods } from '../proto/cri.js';
 import { containerEventsStream } from './container-events-stream.js';
 import type { ContainerEventHub } from './events/index.js';
 import type { RuntimeDeps } from './runtime/index.js';
+import { listenCri } from './listener/index.js';
 import { imageHandlers, instrument, runtimeHandlers } from './service.js';
 
 export interface CriServer {
@@ -48,21 +49,20 @@ export async function serveCri(
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   // The store's lock proves no other daemon owns this root, so a socket left here is stale.
   await rm(address, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (err) => {
-      if (err) reject(new UnavailableError(`cannot listen on ${address}: ${err.message}`, { cause: err }));
-      else resolve();
-    });
-  });
+  // Not bindAsync: connections pass the listener's authority gate first, so kubelets and
+  // crictls that send the socket path as :authority are served (docs/clients.md).
+  const listener = await listenCri(address, server, log);
   await chmod(address, 0o660);
   log.info({ address }, 'CRI server listening');
   return {
     address,
     async close(graceMs = 2_000) {
+      listener.stopAccepting();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
+      await listener.close();
       await rm(address, { force: true });
     },
   };

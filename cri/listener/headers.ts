@@ -1,0 +1,65 @@
+// Header blocks of a client whose `:authority` Node's HTTP/2 server would refuse (docs/clients.md):
+// decode with the client's HPACK table, put a valid authority in place, encode with a table of
+// our own towards the server. Uses hpack.js (RFC 7541).
+import hpack, { type Compressor, type Decompressor, type HeaderField } from 'hpack.js';
+
+/** SETTINGS_HEADER_TABLE_SIZE both sides use unless a SETTINGS frame changes it (RFC 9113 §6.5.2). */
+const TABLE_SIZE = 4096;
+
+// What nghttp2 (inside Node's HTTP/2 server) accepts in `:authority`: RFC 3986's unreserved and
+// sub-delims characters, ':', '@', '[', ']' and '%'. Anything else resets the stream.
+const AUTHORITY_OK = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
+
+export function isValidAuthority(value: string): boolean {
+  return AUTHORITY_OK.test(value);
+}
+
+/**
+ * The authority with every character nghttp2 refuses replaced by `_`: `/run/berth/berth.sock`
+ * becomes `_run_berth_berth.sock`. berth's handlers never read the authority.
+ */
+export function sanitizeAuthority(value: string): string {
+  return value.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]/g, '_');
+}
+
+export function authorityOf(fields: readonly HeaderField[]): string | undefined {
+  return fields.find((f) => f.name === ':authority')?.value;
+}
+
+/** Decodes one client's header blocks in order (its HPACK dynamic table lives here). */
+export class BlockDecoder {
+  readonly #d: Decompressor = hpack.decompressor.create({ table: { maxSize: TABLE_SIZE } });
+  #error: Error | undefined;
+
+  constructor() {
+    this.#d.on('error', (err) => {
+      this.#error = err;
+    });
+  }
+
+  decode(block: Buffer): HeaderField[] {
+    this.#d.write(block);
+    this.#d.execute();
+    const fields: HeaderField[] = [];
+    for (let f = this.#d.read(); f !== null; f = this.#d.read()) fields.push(f);
+    if (this.#error) throw new Error(`bad header block: ${this.#error.message}`, { cause: this.#error });
+    return fields;
+  }
+}
+
+/** Encodes header blocks towards the server (the table the server decodes with lives here). */
+export class BlockEncoder {
+  readonly #c: Compressor = hpack.compressor.create({ table: { maxSize: TABLE_SIZE } });
+
+  encode(fields: readonly HeaderField[]): Buffer {
+    this.#c.write(fields.map((f) => ({ name: f.name, value: f.value, neverIndex: f.neverIndex === true, huffman: f.neverIndex !== true })));
+    return this.#c.read() ?? Buffer.alloc(0);
+  }
+}
+
+/** The fields with a refused `:authority` made valid; the same array when nothing changes. */
+export function withValidAuthority(fields: HeaderField[]): HeaderField[] {
+  const i = fields.findIndex((f) => f.name === ':authority' && !isValidAuthority(f.value));
+  if (i < 0) return fields;
+  return fields.map((f) => (f.name === ':authority' && !isValidAuthority(f.value) ? { ...f, value: sanitizeAuthority(f.value) } : f));
+}
