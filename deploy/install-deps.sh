@@ -5,4 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y --no-install-recommends \
   runc crun containerd busybox-static \
   containernetworking-plugins iproute2 iptables \
-  docker-registry skopeo ca-certificates
+  docker-registry skopeo ca-certificates \
+  golang-go golang-google-grpc-dev
