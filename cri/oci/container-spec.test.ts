@@ -8,6 +8,7 @@ import { CAPABILITY_NAMES } from './capabilities.js';
 import { containerSpec, type ContainerSpecInput } from './container-spec.js';
 import { DEFAULT_MASKED_PATHS } from './default-spec.js';
 import { MAX_ROOTFS_FILE_SIZE } from './rootfs-reader.js';
+import type { SpecLog } from './security.js';
 import { fakeHost } from './test-host.js';
 import type { CriContainerConfig, CriPodSandboxConfig, ImageConfig } from './types.js';
 
@@ -163,7 +164,6 @@ describe('mounts', () => {
   it.each([
     ['missing host path', { containerPath: '/x', hostPath: '/no/such/berth/path' }, 'invalid-argument'],
     ['relative container path', { containerPath: 'x', hostPath: '/tmp' }, 'invalid-argument'],
-    ['selinux relabel', { containerPath: '/x', hostPath: '/tmp', selinuxRelabel: true }, 'failed-precondition'],
     ['bidirectional on a private mount', { containerPath: '/x', hostPath: '/tmp', propagation: 2 }, 'failed-precondition'],
     ['host-to-container on a private mount', { containerPath: '/x', hostPath: '/tmp', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }, 'failed-precondition'],
     ['unknown propagation', { containerPath: '/x', hostPath: '/tmp', propagation: 9 }, 'invalid-argument'],
@@ -260,19 +260,94 @@ describe('security profiles', () => {
     ['missing localhost profile', { seccomp: { profileType: 2, localhostRef: '/no/such/profile.json' } }, 'invalid-argument'],
     ['localhost_ref without Localhost', { seccomp: { profileType: 0, localhostRef: '/x' } }, 'invalid-argument'],
     ['bad profile path', { seccompProfilePath: 'weird' }, 'invalid-argument'],
-    ['apparmor runtime default', { apparmor: { profileType: 0 } }, 'failed-precondition'],
-    ['apparmor legacy path', { apparmorProfile: 'localhost/x' }, 'failed-precondition'],
-    ['selinux options', { selinuxOptions: { type: 'spc_t' } }, 'failed-precondition'],
   ] as const)('%s', (_, s, kind) => {
     expect(kindOf(() => containerSpec(secured(s)))).toBe(kind);
-  });
-  it('apparmor unconfined is accepted', () => {
-    expect(containerSpec(secured({ apparmor: { profileType: 1 } })).process.apparmorProfile).toBeUndefined();
   });
   it('the default profile allows namespace syscalls only with CAP_SYS_ADMIN', () => {
     const names = (s: object) => (containerSpec(secured(s)).linux.seccomp?.syscalls ?? []).filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names);
     expect(names({ seccomp: { profileType: 0 } })).not.toContain('unshare');
     expect(names({ seccomp: { profileType: 0 }, capabilities: { addCapabilities: ['SYS_ADMIN'] } })).toContain('unshare');
+  });
+});
+
+/** A logger keeping its debug records. */
+function debugRecorder() {
+  const records: { obj: Record<string, unknown>; msg: string }[] = [];
+  const log = { debug: (obj: Record<string, unknown>, msg: string) => records.push({ obj, msg }) } as unknown as SpecLog;
+  return { records, log };
+}
+
+/** The message of what `fn` throws ('' when it does not). */
+function messageOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return '';
+}
+
+describe('what kubelet sends whatever the host has (docs/oci-spec.md)', () => {
+  const noLsm = fakeHost();
+  const selinuxHost = fakeHost({ selinuxEnabled: true });
+  const apparmorHost = fakeHost({ apparmorEnabled: true });
+  // kubelet's emptyDir/configMap/secret/projected volume: selinux_relabel on every node.
+  const volume = () => ({ containerPath: '/data', hostPath: path.join(dir, 'vol'), selinuxRelabel: true });
+  const selinux = { user: 'system_u', role: 'system_r', type: 'container_t', level: 's0:c1,c2' };
+
+  it('selinux_relabel without SELinux: a plain bind mount, and a debug record naming it', () => {
+    const { records, log } = debugRecorder();
+    const s = containerSpec(input({ mounts: [volume()] }, { host: noLsm, log }));
+    expect(s.mounts.find((m) => m.destination === '/data')).toEqual({ destination: '/data', type: 'bind', source: path.join(dir, 'vol'), options: ['rbind', 'rprivate', 'rw'] });
+    expect(records).toEqual([{ obj: { containerPath: '/data', hostPath: path.join(dir, 'vol') }, msg: 'SELinux is not enabled on this host: selinux_relabel ignored' }]);
+  });
+  it('selinux_relabel with SELinux: refused, saying berth does not relabel', () => {
+    const fn = () => containerSpec(input({ mounts: [volume()] }, { host: selinuxHost }));
+    expect(kindOf(fn)).toBe('failed-precondition');
+    expect(messageOf(fn)).toBe('mounts: selinux_relabel is set for /data, but berth does not relabel for SELinux (SELinux is enabled on this host)');
+  });
+  it('selinux_options without SELinux: no label in the spec, and a debug record; with SELinux: refused', () => {
+    const { records, log } = debugRecorder();
+    const s = containerSpec(input({ linux: { securityContext: { selinuxOptions: selinux } } }, { host: noLsm, log }));
+    expect([s.process.selinuxLabel, s.linux.mountLabel]).toEqual([undefined, undefined]);
+    expect(records).toEqual([{ obj: { field: 'security_context.selinux_options', selinuxOptions: selinux }, msg: 'SELinux is not enabled on this host: selinux_options ignored' }]);
+    const fn = () => containerSpec(input({ linux: { securityContext: { selinuxOptions: selinux } } }, { host: selinuxHost }));
+    expect(kindOf(fn)).toBe('failed-precondition');
+    expect(messageOf(fn)).toMatch(/berth applies no SELinux labels \(SELinux is enabled on this host\)/);
+    // Empty options are no options.
+    expect(kindOf(() => containerSpec(input({ linux: { securityContext: { selinuxOptions: {} } } }, { host: selinuxHost })))).toBe('no error');
+  });
+  it('apparmor: unset and Unconfined run without a profile, with or without AppArmor', () => {
+    for (const host of [noLsm, apparmorHost]) {
+      for (const sc of [{}, { apparmor: { profileType: 'Unconfined' } }, { apparmorProfile: 'unconfined' }, { apparmorProfile: '' }]) {
+        expect(containerSpec(input({ linux: { securityContext: sc } }, { host })).process.apparmorProfile).toBeUndefined();
+      }
+    }
+  });
+  it.each([
+    ['RuntimeDefault', { apparmor: { profileType: 0 } }, 'RuntimeDefault'],
+    ['runtime/default', { apparmorProfile: 'runtime/default' }, 'RuntimeDefault'],
+    ['docker/default', { apparmorProfile: 'docker/default' }, 'RuntimeDefault'],
+    ['Localhost', { apparmor: { profileType: 2, localhostRef: 'localhost/k8s-deny' } }, 'Localhost "k8s-deny"'],
+    ['localhost/<name>', { apparmorProfile: 'localhost/k8s-deny' }, 'Localhost "k8s-deny"'],
+  ] as const)('apparmor %s: refused as containerd refuses it without AppArmor; berth applies none with AppArmor', (_, sc, named) => {
+    const without = () => containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm }));
+    expect(kindOf(without)).toBe('failed-precondition');
+    expect(messageOf(without)).toBe(`apparmor: profile ${named} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined runs here)`);
+    const withIt = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost }));
+    expect(kindOf(withIt)).toBe('failed-precondition');
+    expect(messageOf(withIt)).toBe(`apparmor: profile ${named} cannot be applied: berth loads and applies no AppArmor profiles`);
+  });
+  it('a malformed apparmor_profile names the deprecated field', () => {
+    const fn = () => containerSpec(input({ linux: { securityContext: { apparmorProfile: 'weird' } } }));
+    expect(kindOf(fn)).toBe('invalid-argument');
+    expect(messageOf(fn)).toBe('apparmor_profile: invalid profile "weird"');
+  });
+  it('a pod with pid CONTAINER (kubelet): a POD-mode container joins the pause\'s pid namespace, a CONTAINER one gets its own', () => {
+    const kubeletPod = { ...pod, linux: { securityContext: { namespaceOptions: { pid: 1 } } } };
+    const pidOf = (pid: number) => containerSpec(input({ linux: { securityContext: { namespaceOptions: { pid } } } }, { sandboxConfig: kubeletPod })).linux.namespaces?.[0];
+    expect(pidOf(0)).toEqual({ type: 'pid', path: '/proc/42/ns/pid' });
+    expect(pidOf(1)).toEqual({ type: 'pid' });
   });
 });
 

@@ -3,7 +3,7 @@
 // security profiles, annotations.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
+import { FailedPreconditionError, InvalidArgumentError, silentLogger } from '../../common/index.js';
 import { Annotation, passthroughAnnotations } from './annotations.js';
 import { applyCapabilityChanges, capabilitySet } from './capabilities.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, baseSpec } from './default-spec.js';
@@ -12,7 +12,7 @@ import { applyContainerMounts, hasMount } from './mounts.js';
 import { applyContainerNamespaces, readModes } from './namespaces.js';
 import { containerCwd, containerEnv, processArgs } from './process.js';
 import { applyResources, readResources, restrictOomScoreAdj } from './resources.js';
-import { checkAppArmor, checkSelinux, chooseProfile, seccompFor } from './security.js';
+import { applySelinuxOptions, checkAppArmor, chooseProfile, seccompFor, type SpecLog } from './security.js';
 import type { CriContainerConfig, CriDevice, CriMount, CriPodSandboxConfig, ImageConfig, OciSpec } from './types.js';
 import { buildUser, criUserString } from './user.js';
 import { NamespaceMode } from './values.js';
@@ -57,6 +57,8 @@ export interface ContainerSpecInput {
   namespace?: string;
   runtime?: RuntimeHandlerOptions;
   host?: HostInfo;
+  /** Where what the host cannot apply and is ignored is logged (debug); bind the ids to it. */
+  log?: SpecLog;
 }
 
 /** containerd's getCgroupsPath: systemd slices get `slice:cri-containerd:id`, cgroupfs a path. */
@@ -123,11 +125,12 @@ function applyPrivileged(spec: OciSpec, host: HostInfo, withHostDevices: boolean
 
 export function containerSpec(input: ContainerSpecInput): OciSpec {
   const host = input.host ?? readHostInfo();
+  const log = input.log ?? silentLogger;
   const { config, sandboxConfig, imageConfig } = input;
   const sc = config.linux?.securityContext ?? {};
   const podSc = sandboxConfig.linux?.securityContext ?? {};
-  const podModes = readModes(podSc.namespaceOptions, 'pod namespace_options');
-  const modes = readModes(sc.namespaceOptions, 'namespace_options');
+  const podModes = readModes(podSc.namespaceOptions, 'pod namespace_options', 'pod');
+  const modes = readModes(sc.namespaceOptions, 'namespace_options', 'container');
   const spec = baseSpec(input.namespace ?? 'k8s.io', input.id);
 
   // process
@@ -137,9 +140,9 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   spec.process.noNewPrivileges = false; // set below from the security context
   if (config.tty) spec.process.terminal = true;
 
-  checkSelinux(sc.selinuxOptions, 'security_context');
+  applySelinuxOptions(sc.selinuxOptions, 'security_context', host, log);
   const readonlyRootfs = sc.readonlyRootfs === true;
-  applyContainerMounts(spec, config.mounts ?? [], podMounts(input, readonlyRootfs, podModes.ipc === NamespaceMode.NODE), host);
+  applyContainerMounts(spec, config.mounts ?? [], podMounts(input, readonlyRootfs, podModes.ipc === NamespaceMode.NODE), host, log);
 
   // Defaults as containerd's base spec; the CRI fields replace them when given.
   spec.linux.maskedPaths = sc.maskedPaths?.length ? [...sc.maskedPaths] : [...DEFAULT_MASKED_PATHS];
@@ -171,8 +174,9 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (!userstr) userstr = imageConfig.User ?? '';
   spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups);
 
-  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor'), host);
-  const seccomp = seccompFor(chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp'), sc.privileged === true, spec.process.capabilities?.bounding ?? []);
+  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), host);
+  const seccompChoice = chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp', 'seccomp_profile_path');
+  const seccomp = seccompFor(seccompChoice, sc.privileged === true, spec.process.capabilities?.bounding ?? []);
   if (seccomp) spec.linux.seccomp = seccomp;
 
   spec.annotations = {

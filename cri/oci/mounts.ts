@@ -5,6 +5,7 @@ import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
 import type { HostInfo } from './host-info.js';
+import type { SpecLog } from './security.js';
 import type { CriMount, OciMount, OciSpec } from './types.js';
 import { MOUNT_PROPAGATION_NAMES, MountPropagation, enumValue } from './values.js';
 
@@ -25,8 +26,21 @@ function checkPropagation(hostPath: string, mode: 'shared' | 'shared-or-slave', 
   }
 }
 
+/**
+ * selinux_relabel (kubelet sets it on emptyDir, configMap, secret, projected and downwardAPI
+ * volumes whatever the host): ignored where SELinux is off, as containerd ignores it there; refused
+ * where SELinux is on, since berth does not relabel (docs/oci-spec.md).
+ */
+function checkRelabel(dst: string, src: string, host: HostInfo, log: SpecLog): void {
+  if (!host.selinuxEnabled) {
+    log.debug({ containerPath: dst, hostPath: src }, 'SELinux is not enabled on this host: selinux_relabel ignored');
+    return;
+  }
+  throw new FailedPreconditionError(`mounts: selinux_relabel is set for ${dst}, but berth does not relabel for SELinux (SELinux is enabled on this host)`);
+}
+
 /** One CRI mount to its OCI bind mount; may set spec.linux.rootfsPropagation. */
-function bindMount(m: CriMount, spec: OciSpec, host: HostInfo): OciMount {
+function bindMount(m: CriMount, spec: OciSpec, host: HostInfo, log: SpecLog): OciMount {
   const dst = m.containerPath ?? '';
   const src = m.hostPath ?? '';
   if (!dst.startsWith('/')) throw new InvalidArgumentError(`mounts: container_path ${JSON.stringify(dst)} must be an absolute path`);
@@ -38,10 +52,7 @@ function bindMount(m: CriMount, spec: OciSpec, host: HostInfo): OciMount {
   } catch (err) {
     throw new InvalidArgumentError(`mounts: host_path ${JSON.stringify(src)} for ${dst} does not exist`, { cause: err });
   }
-  if (m.selinuxRelabel) {
-    const why = host.selinuxEnabled ? 'berth does not relabel for SELinux' : 'SELinux is not available on this host';
-    throw new FailedPreconditionError(`mounts: selinux_relabel is set for ${dst} but ${why}`);
-  }
+  if (m.selinuxRelabel) checkRelabel(dst, src, host, log);
   const options = ['rbind'];
   switch (enumValue(m.propagation, MOUNT_PROPAGATION_NAMES, `mounts[${dst}].propagation`)) {
     case MountPropagation.BIDIRECTIONAL:
@@ -68,7 +79,9 @@ function bindMount(m: CriMount, spec: OciSpec, host: HostInfo): OciMount {
  * /dev/* when /dev itself is supplied), then the CRI mounts and the `extra` pod mounts (a CRI
  * mount wins over an extra one at the same path), shallow paths first.
  */
-export function applyContainerMounts(spec: OciSpec, criMounts: readonly CriMount[], extra: readonly CriMount[], host: HostInfo): void {
+export function applyContainerMounts(
+  spec: OciSpec, criMounts: readonly CriMount[], extra: readonly CriMount[], host: HostInfo, log: SpecLog,
+): void {
   const supplied = [...criMounts];
   for (const e of extra) {
     if (!criMounts.some((c) => clean(c.containerPath ?? '') === clean(e.containerPath ?? ''))) supplied.push(e);
@@ -80,7 +93,7 @@ export function applyContainerMounts(spec: OciSpec, criMounts: readonly CriMount
     const dst = clean(m.destination);
     return !covered.has(dst) && !(covered.has('/dev') && dst.startsWith('/dev/'));
   });
-  const binds = supplied.map((m) => bindMount(m, spec, host));
+  const binds = supplied.map((m) => bindMount(m, spec, host, log));
   spec.mounts = [...defaults, ...binds];
 }
 

@@ -7,7 +7,11 @@ import { NAMESPACE_MODE_NAMES, NamespaceMode, enumValue } from './values.js';
 
 export interface NamespaceModes { network: number; pid: number; ipc: number; targetId: string }
 
-export function readModes(opts: CriNamespaceOption | null | undefined, field: string): NamespaceModes {
+/**
+ * The modes as given. `owner` 'pod' is a PodSandboxConfig's: its pid mode TARGET names no target
+ * (containerd ignores target_id there), a container's TARGET must name one.
+ */
+export function readModes(opts: CriNamespaceOption | null | undefined, field: string, owner: 'pod' | 'container'): NamespaceModes {
   const modes = {
     network: enumValue(opts?.network, NAMESPACE_MODE_NAMES, `${field}.network`),
     pid: enumValue(opts?.pid, NAMESPACE_MODE_NAMES, `${field}.pid`),
@@ -19,7 +23,7 @@ export function readModes(opts: CriNamespaceOption | null | undefined, field: st
       throw new InvalidArgumentError(`${field}.${k}: mode ${NAMESPACE_MODE_NAMES[modes[k]]} is not supported, use POD or NODE`);
     }
   }
-  if (modes.pid === NamespaceMode.TARGET && !modes.targetId) {
+  if (owner === 'container' && modes.pid === NamespaceMode.TARGET && !modes.targetId) {
     throw new InvalidArgumentError(`${field}.pid: mode TARGET needs target_id`);
   }
   return modes;
@@ -32,11 +36,13 @@ function checkPid(pid: number | undefined, what: string): number {
   return pid;
 }
 
-/** The pause container: new namespaces except those the pod shares with the host. */
+/**
+ * The pause container: new namespaces except those the pod shares with the host. Its pid
+ * namespace is the host's for NODE and its own for every other mode: POD, CONTAINER (what kubelet
+ * sends for a pod without hostPID or shareProcessNamespace) and TARGET, as containerd's sandbox
+ * spec does (docs/oci-spec.md).
+ */
 export function applySandboxNamespaces(spec: OciSpec, modes: NamespaceModes, netnsPath: string | undefined): void {
-  if (modes.pid === NamespaceMode.CONTAINER || modes.pid === NamespaceMode.TARGET) {
-    throw new InvalidArgumentError(`pod namespace_options.pid: mode ${NAMESPACE_MODE_NAMES[modes.pid]} is only valid for containers`);
-  }
   if (modes.network === NamespaceMode.NODE) {
     setNamespace(spec, 'network', 'host');
     setNamespace(spec, 'uts', 'host');

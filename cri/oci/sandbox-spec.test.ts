@@ -5,6 +5,7 @@ import { capabilitiesFromMask, maskFromCapabilities } from './capabilities.js';
 import { devMajor, devMinor, findMount, parseMountInfo } from './host-info.js';
 import { updateResources, toOciResources } from './resources.js';
 import { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
+import type { SpecLog } from './security.js';
 import { fakeHost } from './test-host.js';
 import type { CriPodSandboxConfig } from './types.js';
 
@@ -68,10 +69,30 @@ describe('sandboxSpec', () => {
     ['net sysctl on host network', { namespaceOptions: { network: 2 } }, { 'net.ipv4.ip_forward': '1' }, 'invalid-argument'],
     ['ipc sysctl on host ipc', { namespaceOptions: { ipc: 2 } }, { 'kernel.shm_rmid_forced': '1' }, 'invalid-argument'],
     ['non-namespaced sysctl', {}, { 'vm.swappiness': '1' }, 'invalid-argument'],
-    ['pid CONTAINER for a pod', { namespaceOptions: { pid: 1 } }, {}, 'invalid-argument'],
-    ['selinux', { selinuxOptions: { level: 's0' } }, {}, 'failed-precondition'],
+    ['network CONTAINER', { namespaceOptions: { network: 1 } }, {}, 'invalid-argument'],
   ] as const)('%s', (_, sc, sysctls, kind) => {
     expect(kindOf(() => sandboxSpec(input({ ...pod, linux: { securityContext: sc, sysctls } })))).toBe(kind);
+  });
+  it.each([
+    ['CONTAINER (kubelet, every pod without hostPID or shareProcessNamespace)', { pid: 1 }],
+    ['CONTAINER by name', { pid: 'CONTAINER' }],
+    ['TARGET', { pid: 3, targetId: 'c9' }],
+    ['TARGET without target_id', { pid: 3 }],
+  ] as const)('pid %s: the pause gets its own pid namespace, as containerd gives it', (_, namespaceOptions) => {
+    const s = sandboxSpec(input({ ...pod, linux: { securityContext: { namespaceOptions } } }));
+    expect(s.linux.namespaces).toEqual([{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: '/var/run/netns/cni-1' }]);
+  });
+  it('pod selinux_options: ignored without SELinux (debug record), refused with it', () => {
+    const records: unknown[] = [];
+    const log = { debug: (obj: unknown, msg: string) => records.push([obj, msg]) } as unknown as SpecLog;
+    const config = { ...pod, linux: { securityContext: { selinuxOptions: { type: 'container_t', level: 's0:c1,c2' } } } };
+    const s = sandboxSpec(input(config, { log }));
+    expect([s.process.selinuxLabel, s.linux.mountLabel]).toEqual([undefined, undefined]);
+    expect(records).toEqual([[
+      { field: 'pod security_context.selinux_options', selinuxOptions: { type: 'container_t', level: 's0:c1,c2' } },
+      'SELinux is not enabled on this host: selinux_options ignored',
+    ]]);
+    expect(kindOf(() => sandboxSpec(input(config, { host: fakeHost({ selinuxEnabled: true }) })))).toBe('failed-precondition');
   });
   it('passes namespaced sysctls through', () => {
     const s = sandboxSpec(input({ ...pod, linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80', 'kernel.shm_rmid_forced': '1', 'net/ipv4/ping_group_range': '0 1' } } }));

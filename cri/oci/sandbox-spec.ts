@@ -1,6 +1,6 @@
 // RunPodSandbox's OCI spec for the pause container (containerd's sandboxContainerSpec and
 // sandboxContainerSpecOpts, pkg/cri/server/sandbox_run_linux.go).
-import { InvalidArgumentError } from '../../common/index.js';
+import { InvalidArgumentError, silentLogger } from '../../common/index.js';
 import { Annotation, passthroughAnnotations } from './annotations.js';
 import { cgroupsPath, type RuntimeHandlerOptions } from './container-spec.js';
 import { baseSpec } from './default-spec.js';
@@ -8,7 +8,7 @@ import { readHostInfo, type HostInfo } from './host-info.js';
 import { applySandboxNamespaces, readModes } from './namespaces.js';
 import { mergeEnv } from './process.js';
 import { readResources, restrictOomScoreAdj } from './resources.js';
-import { checkSelinux, chooseProfile, seccompFor } from './security.js';
+import { applySelinuxOptions, chooseProfile, seccompFor, type SpecLog } from './security.js';
 import { validateSysctls } from './sysctls.js';
 import type { CriPodSandboxConfig, ImageConfig, OciMount, OciSpec } from './types.js';
 import { buildUser, criUserString } from './user.js';
@@ -36,13 +36,15 @@ export interface SandboxSpecInput {
   namespace?: string;
   runtime?: RuntimeHandlerOptions;
   host?: HostInfo;
+  /** Where what the host cannot apply and is ignored is logged (debug); bind the pod's id to it. */
+  log?: SpecLog;
 }
 
 export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   const host = input.host ?? readHostInfo();
   const { config, imageConfig } = input;
   const sc = config.linux?.securityContext ?? {};
-  const modes = readModes(sc.namespaceOptions, 'namespace_options');
+  const modes = readModes(sc.namespaceOptions, 'namespace_options', 'pod');
   const spec = baseSpec(input.namespace ?? 'k8s.io', input.id);
 
   spec.process.env = mergeEnv(spec.process.env ?? [], imageConfig.Env ?? []);
@@ -67,7 +69,7 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   ];
   spec.mounts = [...spec.mounts.filter((m) => !binds.some((b) => b.destination === m.destination)), ...binds];
 
-  checkSelinux(sc.selinuxOptions, 'pod security_context');
+  applySelinuxOptions(sc.selinuxOptions, 'pod security_context', host, input.log ?? silentLogger);
   const sysctls = validateSysctls(config.linux?.sysctls, {
     hostNetwork: modes.network === NamespaceMode.NODE, hostIpc: modes.ipc === NamespaceMode.NODE,
   });
@@ -82,7 +84,8 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   }
   spec.process.user = buildUser(input.rootfs ?? '/nonexistent-rootfs', userstr, sc.supplementalGroups);
 
-  const seccomp = seccompFor(chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp'), sc.privileged === true, spec.process.capabilities?.bounding ?? []);
+  const seccompChoice = chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp', 'seccomp_profile_path');
+  const seccomp = seccompFor(seccompChoice, sc.privileged === true, spec.process.capabilities?.bounding ?? []);
   if (seccomp) spec.linux.seccomp = seccomp;
 
   const annotations: Record<string, string> = { ...passthroughAnnotations(config.annotations, input.runtime?.podAnnotations) };

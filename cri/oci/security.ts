@@ -1,12 +1,17 @@
-// Seccomp, AppArmor and SELinux choices of a CRI security context.
+// Seccomp, AppArmor and SELinux choices of a CRI security context. berth applies no AppArmor
+// profile and no SELinux label; what it does with each request, as containerd on a host without
+// the LSM, is in docs/oci-spec.md.
 import { readFileSync } from 'node:fs';
-import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
+import { FailedPreconditionError, InvalidArgumentError, type Logger } from '../../common/index.js';
 import type { HostInfo } from './host-info.js';
 import { defaultSeccompProfile } from './seccomp-default.js';
 import type { CriSELinuxOption, CriSecurityProfile, OciSeccomp } from './types.js';
 import { PROFILE_TYPE_NAMES, ProfileType, enumValue } from './values.js';
 
 const LOCALHOST_PREFIX = 'localhost/';
+
+/** Where the spec functions say what they ignore: the caller's logger, its ids bound. */
+export type SpecLog = Pick<Logger, 'debug'>;
 
 export type ProfileChoice =
   | { kind: 'unset' }
@@ -23,9 +28,14 @@ export function profileFromPath(p: string | null | undefined, field: string): Pr
   throw new InvalidArgumentError(`${field}: invalid profile ${JSON.stringify(p)}`);
 }
 
-/** The SecurityProfile message when present, else the deprecated path string. */
-export function chooseProfile(sp: CriSecurityProfile | null | undefined, legacyPath: string | null | undefined, field: string): ProfileChoice {
-  if (!sp) return profileFromPath(legacyPath, `${field}_profile_path`);
+/**
+ * The SecurityProfile message when present, else the deprecated string field `legacyField`
+ * (`seccomp_profile_path`, `apparmor_profile`).
+ */
+export function chooseProfile(
+  sp: CriSecurityProfile | null | undefined, legacyPath: string | null | undefined, field: string, legacyField: string,
+): ProfileChoice {
+  if (!sp) return profileFromPath(legacyPath, legacyField);
   const type = enumValue(sp.profileType, PROFILE_TYPE_NAMES, `${field}.profile_type`);
   if (type !== ProfileType.Localhost && sp.localhostRef) {
     throw new InvalidArgumentError(`${field}: localhost_ref may only be set when profile_type is Localhost`);
@@ -71,16 +81,33 @@ export function seccompFor(choice: ProfileChoice, privileged: boolean, bounding:
   }
 }
 
-/** AppArmor: this host has none (and berth loads no profiles): asking for one is refused. */
+const profileName = (c: ProfileChoice): string =>
+  c.kind === 'localhost' ? `Localhost ${JSON.stringify(c.ref)}` : c.kind === 'runtime-default' ? 'RuntimeDefault' : 'Unconfined';
+
+/**
+ * AppArmor: unset and Unconfined run without a profile. Any other profile is refused: on a host
+ * without AppArmor as containerd refuses it (kubelet does not admit such a pod there), on a host
+ * with AppArmor because berth loads and applies no profiles.
+ */
 export function checkAppArmor(choice: ProfileChoice, host: Pick<HostInfo, 'apparmorEnabled'>): void {
   if (choice.kind === 'unset' || choice.kind === 'unconfined') return;
-  if (!host.apparmorEnabled) throw new FailedPreconditionError('apparmor is not supported on this host');
-  throw new FailedPreconditionError('apparmor profiles are not supported by berth');
+  if (!host.apparmorEnabled) {
+    throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined runs here)`);
+  }
+  throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} cannot be applied: berth loads and applies no AppArmor profiles`);
 }
 
-/** SELinux options: refused when any field is set (no SELinux here, no labelling in berth). */
-export function checkSelinux(opts: CriSELinuxOption | null | undefined, field: string): void {
-  if (opts && (opts.user || opts.role || opts.type || opts.level)) {
-    throw new FailedPreconditionError(`${field}.selinux_options are set but SELinux is not supported on this host`);
+/**
+ * SELinux options of a pod or container. berth applies no SELinux labels. On a host without
+ * SELinux they are ignored, as containerd ignores them there (logged at debug); on a host with
+ * SELinux they are refused: the process would run without the label asked for.
+ */
+export function applySelinuxOptions(opts: CriSELinuxOption | null | undefined, field: string, host: Pick<HostInfo, 'selinuxEnabled'>, log: SpecLog): void {
+  if (!opts || !(opts.user || opts.role || opts.type || opts.level)) return;
+  if (!host.selinuxEnabled) {
+    const given = Object.fromEntries((['user', 'role', 'type', 'level'] as const).filter((k) => opts[k]).map((k) => [k, opts[k]]));
+    log.debug({ field: `${field}.selinux_options`, selinuxOptions: given }, 'SELinux is not enabled on this host: selinux_options ignored');
+    return;
   }
+  throw new FailedPreconditionError(`${field}.selinux_options are set, but berth applies no SELinux labels (SELinux is enabled on this host)`);
 }

@@ -46,7 +46,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
       id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
-      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
+      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
     }));
     const dir = containerDir(deps.dirs, id);
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));

@@ -99,7 +99,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       ]);
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
-        namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(),
+        namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
       })));
 
       await clock.time('wait netns', () => netnsReady); // runc create joins it
