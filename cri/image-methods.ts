@@ -44,6 +44,7 @@ export function imageStatus(images: ImageService, req: runtime.v1.ImageStatusReq
   };
 }
 
+/** RemoveImage: an image no id, tag or digest names is already removed (success, as containerd). */
 export async function removeImage(images: ImageService, req: runtime.v1.RemoveImageRequest): Promise<void> {
   const ref = req.image?.image ?? '';
   if (ref === '') throw new InvalidArgumentError('RemoveImage: image reference is empty');

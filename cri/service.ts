@@ -15,7 +15,6 @@ import {
   startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
   type RuntimeDeps,
 } from './runtime/index.js';
-import { isKind } from '../common/index.js';
 
 type Req<T extends CriMethodTable, K extends keyof T> = InstanceType<T[K]['requestType']>;
 type Handlers<T extends CriMethodTable> = {
@@ -28,13 +27,6 @@ const WHY_UNIMPLEMENTED: Record<string, string> = {
   CheckpointContainer: 'checkpoint/restore (CRIU) is not supported by berth, as by containerd 1.6',
 };
 
-/** Id resolution for idempotent removals: an unknown id is success, not NotFound. */
-function orNothing(fn: () => Promise<void>): Promise<void> {
-  return Promise.resolve().then(fn).catch((err: unknown) => {
-    if (!isKind(err, 'not-found')) throw err;
-  });
-}
-
 export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
   const cid = (id: string | null | undefined) => deps.store.containers.resolveId(id ?? '');
   const sid = (id: string | null | undefined) => deps.store.sandboxes.resolveId(id ?? '');
@@ -43,15 +35,16 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
     Status: (req) => status(deps, req.verbose === true),
     UpdateRuntimeConfig: (req) => { updateRuntimeConfig(deps, req); return {}; },
     RunPodSandbox: (req) => runPodSandbox(deps, req),
-    StopPodSandbox: async (req) => { await stopPodSandbox(deps, sid(req.podSandboxId)); return {}; },
-    RemovePodSandbox: async (req) => { await orNothing(() => removePodSandbox(deps, sid(req.podSandboxId))); return {}; },
+    // Stop* and Remove* resolve the id themselves: an unknown one is success (cri/runtime/known-id.ts).
+    StopPodSandbox: async (req) => { await stopPodSandbox(deps, req.podSandboxId ?? ''); return {}; },
+    RemovePodSandbox: async (req) => { await removePodSandbox(deps, req.podSandboxId ?? ''); return {}; },
     PodSandboxStatus: (req) => podSandboxStatus(deps, sid(req.podSandboxId), req.verbose === true),
     // The lists are frozen, kept answers (cri/runtime/lists.ts); nothing downstream changes them.
     ListPodSandbox: (req) => ({ items: listPodSandbox(deps, req.filter) as runtime.v1.PodSandbox.$Properties[] }),
     CreateContainer: (req) => createContainer(deps, req),
     StartContainer: async (req) => { await startContainer(deps, cid(req.containerId)); return {}; },
-    StopContainer: async (req) => { await stopContainer(deps, cid(req.containerId), toNum(req.timeout)); return {}; },
-    RemoveContainer: async (req) => { await orNothing(() => removeContainer(deps, cid(req.containerId))); return {}; },
+    StopContainer: async (req) => { await stopContainer(deps, req.containerId ?? '', toNum(req.timeout)); return {}; },
+    RemoveContainer: async (req) => { await removeContainer(deps, req.containerId ?? ''); return {}; },
     ListContainers: (req) => ({ containers: listContainers(deps, req.filter) as runtime.v1.Container.$Properties[] }),
     ContainerStatus: (req) => containerStatus(deps, cid(req.containerId), req.verbose === true),
     UpdateContainerResources: async (req) => { await updateContainerResources(deps, cid(req.containerId), req); return {}; },

@@ -1,19 +1,25 @@
 // RemoveContainer: a running container is killed first (containerd does the same); then its
-// task, log writer, rootfs snapshot, spec dir, record and name go. Unknown ids are not an error.
+// task, log writer, rootfs snapshot, spec dir, record and name go. Unknown ids, and containers
+// removed meanwhile, are not an error (debug log).
 import { rm } from 'node:fs/promises';
 import { isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
 import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { containerEvent } from './sandbox-events.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
 
-/** Removes a container by full id; the caller holds no lock on it. */
-export function removeContainer(deps: Deps, id: string): Promise<void> {
-  return deps.locks.run(id, async () => {
-    if (!deps.store.containers.has(id)) return;
+const REMOVE: IdUse = { method: 'RemoveContainer', idKey: 'containerId' };
+
+/** RemoveContainer by id or unique prefix; the caller holds no lock on it. */
+export async function removeContainer(deps: Deps, ref: string): Promise<void> {
+  const id = knownId(deps.store.containers, ref, deps.log, REMOVE);
+  if (id === undefined) return;
+  await deps.locks.run(id, async () => {
+    if (goneMeanwhile(deps.store.containers, id, deps.log, REMOVE)) return;
     await stopContainerLocked(deps, id, 0);
     if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {

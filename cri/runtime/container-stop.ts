@@ -1,14 +1,17 @@
 // StopContainer: the image's STOPSIGNAL (default SIGTERM), SIGKILL once `timeout` seconds pass
-// (timeout 0: SIGKILL at once). Returns when the exit is recorded in the store. Idempotent.
+// (timeout 0: SIGKILL at once). Returns when the exit is recorded in the store. Idempotent: a
+// container that is not running, or no longer exists (removed meanwhile, or never), is stopped.
 import os from 'node:os';
 import { DeadlineExceededError, isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
 import { containerState, isSet, type ContainerRecord } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log'>;
 
 const KILL_WAIT_MS = 30_000;
+const STOP: IdUse = { method: 'StopContainer', idKey: 'containerId' };
 
 /** A signal name ("SIGTERM", "TERM") or number ("15") as a number; SIGTERM when unset or unknown. */
 export function parseSignal(s: string | undefined): number {
@@ -32,8 +35,9 @@ async function signal(deps: Pick<Deps, 'tasks'>, id: string, sig: number): Promi
   }
 }
 
-/** Stops a container by full id; the caller holds its lock. */
+/** Stops a container by full id; the caller holds its lock. A record removed meanwhile is stopped. */
 export async function stopContainerLocked(deps: Deps, id: string, timeoutSec: number): Promise<void> {
+  if (goneMeanwhile(deps.store.containers, id, deps.log, STOP)) return;
   const c = deps.store.containers.get(id);
   const state = containerState(c);
   if (state !== 'CONTAINER_RUNNING' && state !== 'CONTAINER_UNKNOWN') return;
@@ -50,6 +54,9 @@ export async function stopContainerLocked(deps: Deps, id: string, timeoutSec: nu
   }
 }
 
-export function stopContainer(deps: Deps, id: string, timeoutSec: number): Promise<void> {
-  return deps.locks.run(id, () => stopContainerLocked(deps, id, timeoutSec));
+/** StopContainer by id or unique prefix; an unknown one is already stopped. */
+export async function stopContainer(deps: Deps, ref: string, timeoutSec: number): Promise<void> {
+  const id = knownId(deps.store.containers, ref, deps.log, STOP);
+  if (id === undefined) return;
+  await deps.locks.run(id, () => stopContainerLocked(deps, id, timeoutSec));
 }

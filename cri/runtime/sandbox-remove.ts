@@ -1,29 +1,39 @@
 // RemovePodSandbox: only for a stopped pod (FailedPrecondition while READY, as containerd).
 // Marks the record 'removing' first, so a restart finishes a removal cut short; then removes
-// every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids: OK.
+// every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids, and
+// pods removed meanwhile, are not an error (debug log).
 import { FailedPreconditionError, isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
 import { sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
-export async function removePodSandbox(deps: Deps, id: string, opts: { force?: boolean } = {}): Promise<void> {
-  await deps.locks.run(id, async () => {
-    if (!deps.store.sandboxes.has(id)) return;
+const REMOVE: IdUse = { method: 'RemovePodSandbox', idKey: 'podSandboxId' };
+
+/** RemovePodSandbox by id or unique prefix (`force`: even a READY one, for recovery). */
+export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  const id = knownId(deps.store.sandboxes, ref, deps.log, REMOVE);
+  if (id === undefined) return;
+  const gone = () => goneMeanwhile(deps.store.sandboxes, id, deps.log, REMOVE);
+  const removing = await deps.locks.run(id, async () => {
+    if (gone()) return false;
     const s = deps.store.sandboxes.get(id);
     if (!opts.force && s.stage !== 'removing' && sandboxState(s) === 'SANDBOX_READY') {
       throw new FailedPreconditionError(`sandbox ${id} is still running: stop it before removing it`);
     }
     await deps.store.sandboxes.update(id, (r) => (r.stage === 'removing' ? r : { ...r, stage: 'removing' }));
+    return true;
   });
+  if (!removing) return;
   for (const c of deps.store.containersOf(id)) await removeContainer(deps, c.id);
   await deps.locks.run(id, async () => {
-    if (!deps.store.sandboxes.has(id)) return;
+    if (gone()) return;
     if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true }).catch(() => undefined);
       await deps.stops.wait(id, () => !deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), 10_000);

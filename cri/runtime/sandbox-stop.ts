@@ -1,22 +1,28 @@
 // StopPodSandbox: every container stopped (SIGKILL), the pause task killed and its exit
 // recorded, then CNI DEL and the network namespace unpinned. Idempotent: a stopped pod stops again
-// quietly; a teardown that failed is retried by the next stop (or by the restart's recovery).
+// quietly, an unknown or removed one is stopped (debug log); a teardown that failed is retried by
+// the next stop (or by the restart's recovery).
 import { isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
 import { isSet, nowNanos } from '../store/index.js';
 import { stopContainer } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { sandboxStopped } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events' | 'network'>;
 
 const PAUSE_KILL_WAIT_MS = 30_000;
+const STOP: IdUse = { method: 'StopPodSandbox', idKey: 'podSandboxId' };
 
-export async function stopPodSandbox(deps: Deps, id: string): Promise<void> {
+/** StopPodSandbox by id or unique prefix. */
+export async function stopPodSandbox(deps: Deps, ref: string): Promise<void> {
+  const id = knownId(deps.store.sandboxes, ref, deps.log, STOP);
+  if (id === undefined) return;
   for (const c of deps.store.containersOf(id)) await stopContainer(deps, c.id, 0);
   await deps.locks.run(id, async () => {
-    deps.store.sandboxes.get(id); // NotFound for an unknown id before anything is touched
+    if (goneMeanwhile(deps.store.sandboxes, id, deps.log, STOP)) return;
     if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
       try {
         await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true });

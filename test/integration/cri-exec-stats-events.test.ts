@@ -96,18 +96,18 @@ describe.each(CRI_HANDLERS)('CRI on the %s shim', (handler) => {
       expect((await b.cri.runtime.ListContainers({})).containers.length).toBe(before);
     });
 
-    it('unknown ids are NotFound; removals of unknown ids succeed', async () => {
+    it('unknown ids are NotFound; stops and removals of unknown ids succeed', async () => {
       const nf = (e: unknown) => isKind(e, 'not-found');
       await expect(b.cri.runtime.ContainerStatus({ containerId: 'deadbeef' })).rejects.toSatisfy(nf);
       await expect(b.cri.runtime.StartContainer({ containerId: 'deadbeef' })).rejects.toSatisfy(nf);
-      await expect(b.cri.runtime.StopContainer({ containerId: 'deadbeef' })).rejects.toSatisfy(nf);
       await expect(b.cri.runtime.PodSandboxStatus({ podSandboxId: 'deadbeef' })).rejects.toSatisfy(nf);
-      await expect(b.cri.runtime.StopPodSandbox({ podSandboxId: 'deadbeef' })).rejects.toSatisfy(nf);
       await expect(b.cri.runtime.CreateContainer({ podSandboxId: 'deadbeef', config: { metadata: { name: 'x' }, image: { image: IMAGE } } })).rejects.toSatisfy(nf);
       await expect(b.cri.runtime.CreateContainer({
         podSandboxId: pod, sandboxConfig: config, config: { metadata: { name: 'noimage' }, image: { image: 'nosuch/image:1' } },
       })).rejects.toSatisfy(nf);
+      await b.cri.runtime.StopContainer({ containerId: 'deadbeef' });
       await b.cri.runtime.RemoveContainer({ containerId: 'deadbeef' });
+      await b.cri.runtime.StopPodSandbox({ podSandboxId: 'deadbeef' });
       await b.cri.runtime.RemovePodSandbox({ podSandboxId: 'deadbeef' });
     });
 
