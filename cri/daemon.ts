@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
-import { ImageService } from '../image/index.js';
+import { ImageService, imageRootOf } from '../image/index.js';
 import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
@@ -67,7 +67,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       await imageDb.open();
       imageClosers.push(() => imageDb.close());
       return ImageService.open({
-        root: path.join(root, 'images'), db: imageDb, configPath: config.registry.configPath,
+        root: imageRootOf(root), db: imageDb, configPath: config.registry.configPath,
         maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
       });
     })();

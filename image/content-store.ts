@@ -9,6 +9,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, NotFoundError } from '../common/index.js';
 import type { GrowingFile } from './growing-file.js';
+import { ingestDirOf } from './layout.js';
 import { checkDigest } from './reference.js';
 
 /** Blobs are read in 1 MiB chunks (the default 64 KiB costs a layer unpack many small steps). */
@@ -27,7 +28,7 @@ export class ContentStore {
 
   private constructor(root: string) {
     this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
-    this.ingestDir = path.join(root, 'content', 'ingest');
+    this.ingestDir = ingestDirOf(root);
   }
 
   /** Opens (creating) the store and drops ingest files left by an interrupted process. */

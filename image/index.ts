@@ -11,3 +11,4 @@ export { resolveHosts, defaultHost, type RegistryHost } from './hosts.js';
 export { mountAll, unmountAll, type Mount } from './mounts.js';
 export type { ImageConfig, Descriptor, Manifest, Index } from './media-types.js';
 export type { ImageDb } from './json-table.js';
+export { imageRootOf, ingestDirOf } from './layout.js';
