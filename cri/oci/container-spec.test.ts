@@ -325,18 +325,25 @@ describe('what kubelet sends whatever the host has (docs/oci-spec.md)', () => {
     }
   });
   it.each([
-    ['RuntimeDefault', { apparmor: { profileType: 0 } }, 'RuntimeDefault'],
-    ['runtime/default', { apparmorProfile: 'runtime/default' }, 'RuntimeDefault'],
-    ['docker/default', { apparmorProfile: 'docker/default' }, 'RuntimeDefault'],
-    ['Localhost', { apparmor: { profileType: 2, localhostRef: 'localhost/k8s-deny' } }, 'Localhost "k8s-deny"'],
-    ['localhost/<name>', { apparmorProfile: 'localhost/k8s-deny' }, 'Localhost "k8s-deny"'],
-  ] as const)('apparmor %s: refused as containerd refuses it without AppArmor; berth applies none with AppArmor', (_, sc, named) => {
-    const without = () => containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm }));
-    expect(kindOf(without)).toBe('failed-precondition');
-    expect(messageOf(without)).toBe(`apparmor: profile ${named} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined runs here)`);
+    ['RuntimeDefault', { apparmor: { profileType: 0 } }],
+    ['runtime/default', { apparmorProfile: 'runtime/default' }],
+    ['docker/default', { apparmorProfile: 'docker/default' }],
+  ] as const)('apparmor %s: ignored without AppArmor (a no-op there), refused with AppArmor (berth applies none)', (_, sc) => {
+    expect(containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm })).process.apparmorProfile).toBeUndefined();
     const withIt = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost }));
     expect(kindOf(withIt)).toBe('failed-precondition');
-    expect(messageOf(withIt)).toBe(`apparmor: profile ${named} cannot be applied: berth loads and applies no AppArmor profiles`);
+    expect(messageOf(withIt)).toBe('apparmor: profile RuntimeDefault cannot be applied: berth loads and applies no AppArmor profiles');
+  });
+  it.each([
+    ['Localhost', { apparmor: { profileType: 2, localhostRef: 'localhost/k8s-deny' } }],
+    ['localhost/<name>', { apparmorProfile: 'localhost/k8s-deny' }],
+  ] as const)('apparmor %s: refused without AppArmor, as containerd refuses it; berth applies none with AppArmor', (_, sc) => {
+    const without = () => containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm }));
+    expect(kindOf(without)).toBe('failed-precondition');
+    expect(messageOf(without)).toBe('apparmor: profile Localhost "k8s-deny" needs AppArmor, and AppArmor is not enabled on this host (only Unconfined and RuntimeDefault run here)');
+    const withIt = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost }));
+    expect(kindOf(withIt)).toBe('failed-precondition');
+    expect(messageOf(withIt)).toBe('apparmor: profile Localhost "k8s-deny" cannot be applied: berth loads and applies no AppArmor profiles');
   });
   it('a malformed apparmor_profile names the deprecated field', () => {
     const fn = () => containerSpec(input({ linux: { securityContext: { apparmorProfile: 'weird' } } }));

@@ -174,7 +174,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (!userstr) userstr = imageConfig.User ?? '';
   spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups);
 
-  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), host);
+  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), host, log);
   const seccompChoice = chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp', 'seccomp_profile_path');
   const seccomp = seccompFor(seccompChoice, sc.privileged === true, spec.process.capabilities?.bounding ?? []);
   if (seccomp) spec.linux.seccomp = seccomp;

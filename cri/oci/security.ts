@@ -85,14 +85,21 @@ const profileName = (c: ProfileChoice): string =>
   c.kind === 'localhost' ? `Localhost ${JSON.stringify(c.ref)}` : c.kind === 'runtime-default' ? 'RuntimeDefault' : 'Unconfined';
 
 /**
- * AppArmor: unset and Unconfined run without a profile. Any other profile is refused: on a host
- * without AppArmor as containerd refuses it (kubelet does not admit such a pod there), on a host
- * with AppArmor because berth loads and applies no profiles.
+ * AppArmor: unset and Unconfined run without a profile. RuntimeDefault on a host without
+ * AppArmor is ignored (logged at debug): the host confines no process, so the profile is a
+ * no-op there, as CRI-O treats it; containerd 1.6/2.x refuse it, but berth's rule is that an
+ * option kubelet may send that does nothing on this host never fails a pod (docs/oci-spec.md).
+ * A Localhost profile is refused without AppArmor (it names a policy that cannot exist here),
+ * and every profile is refused on a host with AppArmor, because berth loads and applies none.
  */
-export function checkAppArmor(choice: ProfileChoice, host: Pick<HostInfo, 'apparmorEnabled'>): void {
+export function checkAppArmor(choice: ProfileChoice, host: Pick<HostInfo, 'apparmorEnabled'>, log?: SpecLog): void {
   if (choice.kind === 'unset' || choice.kind === 'unconfined') return;
   if (!host.apparmorEnabled) {
-    throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined runs here)`);
+    if (choice.kind === 'runtime-default') {
+      log?.debug({ apparmor: 'RuntimeDefault' }, 'AppArmor is not enabled on this host: apparmor RuntimeDefault ignored');
+      return;
+    }
+    throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined and RuntimeDefault run here)`);
   }
   throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} cannot be applied: berth loads and applies no AppArmor profiles`);
 }

@@ -2,8 +2,8 @@
 // runtime handler: the sandbox's pid mode CONTAINER (every pod without hostPID or
 // shareProcessNamespace), selinux_relabel on volume mounts and SELinux options on a host without
 // SELinux, and Stop*/Remove* of what is already gone (kubelet retries them; the CRI conformance
-// suite checks them). AppArmor profiles on a host without AppArmor stay refused, as containerd
-// refuses them. The client is a parameter: the same cases run through grpc-js here and through a
+// suite checks them). On a host without AppArmor, RuntimeDefault runs and a Localhost profile is
+// refused. The client is a parameter: the same cases run through grpc-js here and through a
 // Go client where test/helpers/go-cri.ts provides one. Rules: docs/cri.md, docs/oci-spec.md.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -155,7 +155,7 @@ function kubeletCases(b: () => Berth, cri: () => KubeletCri) {
     expect((await cri().runtime.ListContainers({ filter: { podSandboxId: pod.id } })).containers).toEqual([]);
   });
 
-  it.skipIf(apparmorOn)('AppArmor profiles are refused on a host without AppArmor, with a status naming the profile; unconfined runs', async () => {
+  it.skipIf(apparmorOn)('a Localhost AppArmor profile is refused on a host without AppArmor, with a status naming it; RuntimeDefault and Unconfined run', async () => {
     const pod = await runPod('apparmor', { namespaceOptions: KUBELET_NS });
     const create = (name: string, securityContext: Record<string, unknown>) => cri().runtime.CreateContainer({
       podSandboxId: pod.id, sandboxConfig: pod.config, config: container(name, 'true', { linux: { securityContext } }),
@@ -163,8 +163,6 @@ function kubeletCases(b: () => Berth, cri: () => KubeletCri) {
     const refused = [
       ['localhost', { apparmor: { profileType: ProfileType.Localhost, localhostRef: 'localhost/k8s-deny-write' } }, 'k8s-deny-write'],
       ['legacy-localhost', { apparmorProfile: 'localhost/k8s-deny-write' }, 'k8s-deny-write'],
-      ['runtime-default', { apparmor: { profileType: ProfileType.RuntimeDefault } }, 'RuntimeDefault'],
-      ['legacy-runtime-default', { apparmorProfile: 'runtime/default' }, 'RuntimeDefault'],
     ] as const;
     for (const [name, sc, named] of refused) {
       const err = await create(name, sc).then(() => undefined, (e: unknown) => e);
@@ -173,9 +171,15 @@ function kubeletCases(b: () => Berth, cri: () => KubeletCri) {
       expect((err as Error).message).toContain(named);
     }
     expect((await cri().runtime.ListContainers({ filter: { podSandboxId: pod.id } })).containers).toEqual([]);
-    const { containerId } = await create('unconfined', { apparmor: { profileType: ProfileType.Unconfined } });
-    await cri().runtime.StartContainer({ containerId });
-    expect((await exited(containerId)).exitCode).toBe(0);
+    for (const [name, sc] of [
+      ['unconfined', { apparmor: { profileType: ProfileType.Unconfined } }],
+      ['runtime-default', { apparmor: { profileType: ProfileType.RuntimeDefault } }],
+      ['legacy-runtime-default', { apparmorProfile: 'runtime/default' }],
+    ] as const) {
+      const { containerId } = await create(name, sc);
+      await cri().runtime.StartContainer({ containerId });
+      expect((await exited(containerId)).exitCode, name).toBe(0);
+    }
   });
 }
 
