@@ -4,7 +4,7 @@
 // pods removed meanwhile, are not an error (debug log).
 import { FailedPreconditionError, isKind } from '../../common/index.js';
 import { taskKey } from '../../taskmanager/index.js';
-import { sandboxState } from '../store/index.js';
+import { isSet, sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
@@ -36,7 +36,12 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     if (gone()) return;
     if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true }).catch(() => undefined);
-      await deps.stops.wait(id, () => !deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), 10_000);
+      // Wait for the exit to be recorded, not for the task to vanish: the exit handler wakes
+      // waiters before it deletes the task, so "task gone" would only be seen at the timeout.
+      // The delete below waits for the handler's own delete (per-task lock) and then finds
+      // nothing (NotFound).
+      const stopped = () => !deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)) || isSet(deps.store.sandboxes.get(id).stoppedAt);
+      await deps.stops.wait(id, stopped, 10_000);
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
         if (!isKind(err, 'not-found')) throw err;
       });
