@@ -152,6 +152,11 @@ describe.skipIf(!runcOk)('OCI specs under runc: the security context seen from i
     expect(statusField(status.out, 'Seccomp')).toBe('2');
   });
 
+  it('seccomp RuntimeDefault allows pipes: a pipeline and a command substitution run', () => {
+    const r = runIn('echo "$(echo sub)" | cat 2>&1', sc({ seccomp: { profileType: 'RuntimeDefault' } }));
+    expect(r.out).toBe('sub');
+  });
+
   it('pid namespace modes: POD shares the pause process, CONTAINER is alone, NODE sees the host', () => {
     const podMode = runIn('cat /proc/1/cmdline | tr "\\0" " "', sc({ namespaceOptions: { pid: 'POD' } }));
     expect(podMode.out).toBe('/bin/sleep 3600');
