@@ -1,6 +1,8 @@
 // Content-addressed blobs under `<root>/content/blobs/sha256/<hex>`. A write goes to an ingest
 // file, is hashed and size-checked as it streams, and is renamed into place only when both match:
-// a failed, interrupted or tampered download never leaves a visible blob.
+// a failed, interrupted or tampered download never leaves a visible blob. Each blob's disk usage
+// is kept from its commit to its deletion, in the `content` sublevel when there is a db, so
+// ImageFsInfo adds figures up instead of reading the directory (docs/images.md "Disk usage").
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -8,7 +10,9 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, NotFoundError } from '../common/index.js';
+import { entryUsage, type Usage } from './disk-usage.js';
 import type { GrowingFile } from './growing-file.js';
+import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import { ingestDirOf } from './layout.js';
 import { checkDigest } from './reference.js';
 
@@ -22,22 +26,66 @@ export interface BlobInfo {
   readonly size: number;
 }
 
+const BLOB_NAME = /^[0-9a-f]{64}$/;
+
 export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
+  /** digest -> disk usage of its blob file: every committed blob, and only those. */
+  readonly #usage = new Map<string, Usage>();
+  readonly #db: JsonTable<Usage> | undefined;
+  #changes = 0;
 
-  private constructor(root: string) {
+  private constructor(root: string, db: ImageDb | undefined) {
+    this.#db = db ? jsonTable<Usage>(db, 'content') : undefined;
     this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
     this.ingestDir = ingestDirOf(root);
   }
 
-  /** Opens (creating) the store and drops ingest files left by an interrupted process. */
-  static async open(root: string): Promise<ContentStore> {
-    const s = new ContentStore(root);
+  /**
+   * Opens (creating) the store and drops ingest files left by an interrupted process. Blob usage
+   * is read from `db` (kept in memory only without one); a blob without a figure (made before
+   * usage was kept, or a crash between its rename and its record) is measured once, a figure
+   * without a blob is dropped.
+   */
+  static async open(root: string, db?: ImageDb): Promise<ContentStore> {
+    const s = new ContentStore(root, db);
     await fs.mkdir(s.blobsDir, { recursive: true });
     await fs.rm(s.ingestDir, { recursive: true, force: true });
     await fs.mkdir(s.ingestDir, { recursive: true });
+    const recorded = new Map<string, Usage>();
+    if (s.#db) for await (const [digest, u] of s.#db.iterator()) recorded.set(digest, u);
+    for (const digest of await s.list()) {
+      const u = recorded.get(digest);
+      recorded.delete(digest);
+      if (u) s.#usage.set(digest, u);
+      else await s.#record(digest);
+    }
+    for (const digest of recorded.keys()) await s.#db?.del(digest);
     return s;
+  }
+
+  /** The blobs' disk usage, summed from the figures kept (no syscall). */
+  usage(): Usage {
+    let bytes = 0;
+    let inodes = 0;
+    for (const u of this.#usage.values()) {
+      bytes += u.bytes;
+      inodes += u.inodes;
+    }
+    return { bytes, inodes };
+  }
+
+  /** Bumped by every write that ended and every deletion (the store's directories may have changed size). */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  /** Measures a blob in place and keeps the figure (in memory first: it is what is on disk). */
+  async #record(digest: string): Promise<void> {
+    const u = entryUsage(this.blobPath(digest));
+    this.#usage.set(digest, u);
+    await this.#db?.put(digest, u);
   }
 
   blobPath(digest: string): string {
@@ -120,6 +168,7 @@ export class ContentStore {
         throw new FailedPreconditionError(`content ${expected.digest}: unexpected commit digest ${actual}, expected ${expected.digest}`);
       }
       await fs.rename(ingest, this.blobPath(expected.digest));
+      await this.#record(expected.digest);
       if (followed) follow!.finished(size);
       return { digest: expected.digest, size };
     } catch (err) {
@@ -127,6 +176,7 @@ export class ContentStore {
       throw err;
     } finally {
       await fs.rm(ingest, { force: true });
+      this.#changes++;
     }
   }
 
@@ -135,12 +185,18 @@ export class ContentStore {
   }
 
   async delete(digest: string): Promise<void> {
-    await fs.rm(this.blobPath(digest), { force: true });
+    try {
+      await fs.rm(this.blobPath(digest), { force: true });
+    } finally {
+      this.#changes++;
+    }
+    this.#usage.delete(digest);
+    await this.#db?.del(digest);
   }
 
   async list(): Promise<string[]> {
     const names = await fs.readdir(this.blobsDir);
-    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`);
+    return names.filter((n) => BLOB_NAME.test(n)).map((n) => `sha256:${n}`);
   }
 }
 

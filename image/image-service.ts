@@ -6,6 +6,7 @@ import path from 'node:path';
 import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
+import { addUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
 import { ImageStore, type ImageFilter, type ImageRecord } from './image-store.js';
 import type { ImageDb } from './json-table.js';
 import type { Mount } from './mounts.js';
@@ -76,8 +77,23 @@ export interface FsUsage {
   mountpoint: string;
   usedBytes: number;
   inodesUsed: number;
+  /** ms since the epoch: when the oldest figure in the sum was taken. */
   timestamp: number;
 }
+
+/**
+ * A container's rw snapshot is measured again for ContainerStats when its last figure is older
+ * than this: stats callers that come together (kubelet's summary, eviction manager, metrics
+ * scrapes) share one walk of the upper dir, and no figure is older than this when read.
+ */
+export const ROOTFS_USAGE_MAX_AGE_MS = 2_000;
+
+/**
+ * ImageFsInfo never waits for a walk: it sums the figures kept and, when a container's figure
+ * is older than this (containerd's CRI refreshes its snapshot usage every 10 s), starts one
+ * refresh behind its answer, so the next call sees fresher figures.
+ */
+export const FS_USAGE_REFRESH_MS = 10_000;
 
 const ROOTFS_PREFIX = 'rootfs/';
 
@@ -91,6 +107,9 @@ export class ImageService {
   readonly #release: (() => void) | undefined;
   #pulling = 0;
   #releaseTimer: NodeJS.Timeout | undefined;
+  /** Usage of the store's own directories, measured again when a blob or snapshot came or went. */
+  #dirs: { usage: Usage; changes: number } | undefined;
+  #refreshing: Promise<void> | undefined;
 
   private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore,
     readonly unpacker: Unpacker, release: (() => void) | undefined) {
@@ -101,7 +120,7 @@ export class ImageService {
   static async open(o: ImageServiceOptions): Promise<ImageService> {
     const log = o.log ?? silentLogger;
     await fs.mkdir(o.root, { recursive: true });
-    const content = await ContentStore.open(o.root);
+    const content = await ContentStore.open(o.root, o.db);
     const script = o.unpackWorker === false ? undefined : o.unpackWorker ?? defaultUnpackWorkerScript();
     const release = releaseMemoryFor(o, log);
     const unpacker = new Unpacker({ script, log, ...(release ? { onStopped: release } : {}) });
@@ -207,29 +226,41 @@ export class ImageService {
     return false;
   }
 
-  /** ImageFsInfo: bytes and inodes used under the snapshot and content dirs. */
+  /**
+   * ImageFsInfo: bytes and inodes of the snapshot and content trees (`du` of both, with blobs
+   * downloading and layers unpacking left out), added up from the figures kept per blob and per
+   * snapshot; the only syscalls are an lstat of the store's five directories after a change. The
+   * figures of containers' rw snapshots are their last measurements (see FS_USAGE_REFRESH_MS).
+   */
   async fsUsage(): Promise<FsUsage> {
-    let usedBytes = 0;
-    let inodesUsed = 0;
-    const walk = async (dir: string) => {
-      let entries;
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        const p = path.join(dir, e.name);
-        const st = await fs.lstat(p).catch(() => undefined);
-        if (!st) continue;
-        inodesUsed++;
-        usedBytes += st.blocks * 512;
-        if (e.isDirectory()) await walk(p);
-      }
-    };
-    await walk(this.snapshots.dir);
-    await walk(path.dirname(this.content.blobsDir));
-    return { mountpoint: this.snapshots.dir, usedBytes, inodesUsed, timestamp: Date.now() };
+    const now = Date.now();
+    const changes = this.content.changes + this.snapshots.changes;
+    if (this.#dirs?.changes !== changes) {
+      const dirs = [this.snapshots.dir, path.dirname(path.dirname(this.content.blobsDir)), path.dirname(this.content.blobsDir),
+        this.content.blobsDir, this.content.ingestDir];
+      this.#dirs = { usage: dirs.map(entryUsage).reduce(addUsage, NO_USAGE), changes };
+    }
+    const snaps = this.snapshots.totalUsage();
+    if (snaps.unmeasured > 0 || (snaps.oldestAt !== undefined && now - snaps.oldestAt > FS_USAGE_REFRESH_MS)) this.#refreshRootfsUsage();
+    const u = addUsage(addUsage(this.#dirs.usage, this.content.usage()), snaps.usage);
+    return { mountpoint: this.snapshots.dir, usedBytes: u.bytes, inodesUsed: u.inodes, timestamp: Math.min(now, snaps.oldestAt ?? now) };
+  }
+
+  /** Measures the rw snapshots whose figures are stale, once at a time, behind the caller. */
+  #refreshRootfsUsage(): void {
+    this.#refreshing ??= this.snapshots.refreshActive(FS_USAGE_REFRESH_MS)
+      .catch((err: unknown) => this.#o.log?.warn({ err }, 'measuring container snapshots'))
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+  }
+
+  /**
+   * ContainerStats' writable layer: the disk usage of a container's rw snapshot (upper and work
+   * dirs), measured at most `maxAgeMs` ago; undefined when the container has none.
+   */
+  rootfsUsage(containerId: string, maxAgeMs = ROOTFS_USAGE_MAX_AGE_MS): Promise<Measured | undefined> {
+    return this.snapshots.usage(ROOTFS_PREFIX + containerId, maxAgeMs);
   }
 
   /** Creates the rw snapshot for a container over the image's layers; returns its overlay mounts. */

@@ -1,7 +1,10 @@
 // image layer: public door. Registry pulls (OCI distribution, auth, hosts.toml mirrors), a
 // verified content store, safe layer unpack into overlay snapshots, image records, container
 // rootfs mounts. See docs/images.md.
-export { ImageService, RELEASE_AFTER_MS, type ImageServiceOptions, type FsUsage } from './image-service.js';
+export {
+  ImageService, RELEASE_AFTER_MS, ROOTFS_USAGE_MAX_AGE_MS, FS_USAGE_REFRESH_MS, type ImageServiceOptions, type FsUsage,
+} from './image-service.js';
+export type { Usage, Measured } from './disk-usage.js';
 export { imageUser, type ImageRecord, type ImageFilter } from './image-store.js';
 export type { PullOptions, PullProgress } from './pull.js';
 export { chainIdsOf } from './pull.js';

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBerthError, silentLogger } from '../common/index.js';
 import { makeLayer, type Layer, type LayerEntry } from '../test/fixtures/oci-image.js';
+import { du } from '../test/helpers/du.js';
 import type { ImageDb } from './json-table.js';
 import { chainIdsOf } from './pull.js';
 import { Snapshotter } from './snapshots.js';
@@ -81,6 +82,31 @@ describe('Snapshotter', () => {
     expect(await fs.readdir(again.dir)).toEqual(['1']);
     expect(again.list()).toHaveLength(1);
     await expect(again.remove('sha256:nope')).rejects.toMatchObject({ kind: 'not-found' });
+  });
+
+  it('records a layer\'s usage at commit; measures a container snapshot again only when its figure is too old, once for callers together', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const layers = [
+      await makeLayer([{ name: 'd/', type: 'directory' }, { name: 'd/f', content: Buffer.alloc(70_000, 1) }]),
+      await makeLayer([{ name: 'd/.wh.f' }, { name: 'g', content: 'g' }]),
+    ];
+    const base = await commit(s, layers, 0);
+    const top = await commit(s, layers, 1);
+    const dirOf = (key: string) => path.dirname(s.fsDir(s.get(key)!));
+    expect(base.usage).toEqual(await du(dirOf(base.key)));
+    expect(top.usage).toEqual(await du(dirOf(top.key)));
+    await s.prepare('rw', top.key);
+    const first = await s.usage('rw', 60_000);
+    expect(first!.usage).toEqual(await du(dirOf('rw')));
+    await fs.writeFile(path.join(dirOf('rw'), 'fs', 'written'), Buffer.alloc(40_000, 2));
+    expect(await s.usage('rw', 60_000)).toBe(first); // fresh enough: the same figure, no walk
+    const [x, y] = await Promise.all([s.usage('rw', 0), s.usage('rw', 0)]);
+    expect(x).toBe(y); // one walk for both
+    expect(x!.usage).toEqual(await du(dirOf('rw')));
+    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key), dirOf('rw')), oldestAt: x!.at, unmeasured: 0 });
+    await s.remove('rw');
+    expect(await s.usage('rw', 0)).toBeUndefined();
+    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key)), oldestAt: undefined, unmeasured: 0 });
   });
 
   it('fuzz: random upper layers over overlay only succeed or fail with InvalidArgument, leaving no tmp, mount or outside write', async () => {

@@ -2,13 +2,16 @@
 // chainID, container rootfs (active, rw) under the container id. On disk
 // `<root>/snapshots/<n>/fs` (+ `work` for active ones), `<n>` a number; the key -> (n, parent)
 // records live in level. A layer is unpacked into `tmp-*` and renamed into place only when it
-// applied cleanly with the right diffID, so a failure leaves no half snapshot.
+// applied cleanly with the right diffID, so a failure leaves no half snapshot. Each committed
+// record carries its disk usage, measured once at unpack; an active snapshot's usage changes
+// while its container runs and is measured when asked for (docs/images.md "Disk usage").
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
-import { applyLayer, type ApplyResult } from './apply-layer.js';
+import { applyLayer } from './apply-layer.js';
+import { addUsage, diskUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import type { Compression } from './media-types.js';
 import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
@@ -28,6 +31,20 @@ export interface SnapshotRecord {
   readonly parent: string;
   readonly kind: 'committed' | 'active';
   readonly createdAt: string;
+  /**
+   * A committed snapshot's disk usage (`<n>` and all under it), measured when it was unpacked;
+   * absent on active ones (their figure lives in memory) and on records older than this field.
+   */
+  readonly usage?: Usage;
+}
+
+/** The sum of the snapshots' usage as last measured. */
+export interface SnapshotsUsage {
+  readonly usage: Usage;
+  /** When the oldest active snapshot's figure was taken (undefined: no active one is counted). */
+  readonly oldestAt: number | undefined;
+  /** Active snapshots not measured since the daemon started (their usage is not in the sum). */
+  readonly unmeasured: number;
 }
 
 export class Snapshotter {
@@ -35,7 +52,11 @@ export class Snapshotter {
   readonly #db: JsonTable<SnapshotRecord>;
   readonly #byKey = new Map<string, SnapshotRecord>();
   readonly #locks = new KeyedMutex();
+  /** Active snapshots' last figure, and the walks in flight (one per snapshot at a time). */
+  readonly #live = new Map<string, Measured>();
+  readonly #measuring = new Map<string, Promise<Measured>>();
   #seq = 0;
+  #changes = 0;
 
   readonly #unpacker: Unpacker;
 
@@ -60,7 +81,20 @@ export class Snapshotter {
       unmountAll(path.join(s.dir, name, 'merged'));
       await fs.rm(path.join(s.dir, name), { recursive: true, force: true });
     }
+    // Records from before usage was kept are measured once, and kept measured.
+    let measured = 0;
+    for (const rec of [...s.#byKey.values()]) {
+      if (rec.kind !== 'committed' || rec.usage) continue;
+      await s.#put({ ...rec, usage: await diskUsage(s.#base(rec)) });
+      measured++;
+    }
+    if (measured > 0) log.info({ snapshots: measured }, 'measured the disk usage of snapshots recorded without it');
     return s;
+  }
+
+  /** Bumped by every snapshot made or removed (the snapshots dir itself may have changed size). */
+  get changes(): number {
+    return this.#changes;
   }
 
   get(key: string): SnapshotRecord | undefined {
@@ -72,7 +106,11 @@ export class Snapshotter {
   }
 
   fsDir(rec: SnapshotRecord): string {
-    return path.join(this.dir, String(rec.id), 'fs');
+    return path.join(this.#base(rec), 'fs');
+  }
+
+  #base(rec: Pick<SnapshotRecord, 'id'>): string {
+    return path.join(this.dir, String(rec.id));
   }
 
   /** fs dirs of `key` and its ancestors, nearest first (overlay lowerdir order). */
@@ -97,9 +135,12 @@ export class Snapshotter {
    * The uncompressed stream must hash to `diffId`.
    */
   commitLayer(chainId: string, parent: string, diffId: string, source: LayerSource, compression: Compression): Promise<SnapshotRecord> {
-    const apply = (dir: string): Promise<ApplyResult> => ('open' in source
-      ? applyLayer(dir, source.open(), compression)
-      : this.#unpacker.apply(dir, source, compression));
+    // `upper` is measured right after the apply, on the thread that applied it.
+    const apply = async (dir: string, upper: string): Promise<{ diffId: string; usage: Usage }> => {
+      if ('open' in source) return { diffId: (await applyLayer(dir, source.open(), compression)).diffId, usage: await diskUsage(upper) };
+      const r = await this.#unpacker.apply(dir, source, compression, upper);
+      return { diffId: r.diffId, usage: r.usage ?? await diskUsage(upper) };
+    };
     return this.#locks.run(chainId, async () => {
       const existing = this.#byKey.get(chainId);
       if (existing) return existing;
@@ -111,7 +152,7 @@ export class Snapshotter {
       try {
         let result;
         if (lowers.length === 0) {
-          result = await apply(upper);
+          result = await apply(upper, upper);
         } else {
           // Apply through an overlay of the lower layers so symlinks and directories of lower
           // layers resolve as in the container and deletions become overlay whiteouts in `fs`.
@@ -121,7 +162,7 @@ export class Snapshotter {
           await fs.mkdir(merged);
           mountApplyOverlay(lowers, upper, work, merged);
           try {
-            result = await apply(merged);
+            result = await apply(merged, upper);
           } finally {
             unmountAll(merged);
           }
@@ -133,12 +174,15 @@ export class Snapshotter {
         }
         const final = path.join(this.dir, String(id));
         await fs.rename(tmp, final);
-        const rec: SnapshotRecord = { key: chainId, id, parent, kind: 'committed', createdAt: new Date().toISOString() };
+        const usage = addUsage(entryUsage(final), result.usage);
+        const rec: SnapshotRecord = { key: chainId, id, parent, kind: 'committed', createdAt: new Date().toISOString(), usage };
         try {
           await this.#put(rec);
         } catch (err) {
           await fs.rm(final, { recursive: true, force: true });
           throw err;
+        } finally {
+          this.#changes++;
         }
         return rec;
       } catch (err) {
@@ -158,12 +202,17 @@ export class Snapshotter {
       await fs.mkdir(path.join(base, 'fs'), { recursive: true, mode: 0o755 });
       await fs.mkdir(path.join(base, 'work'), { mode: 0o700 });
       const rec: SnapshotRecord = { key, id, parent, kind: 'active', createdAt: new Date().toISOString() };
+      const at = Date.now();
+      const usage = await diskUsage(base); // three empty directories
       try {
         await this.#put(rec);
       } catch (err) {
         await fs.rm(base, { recursive: true, force: true });
         throw err;
+      } finally {
+        this.#changes++;
       }
+      this.#live.set(key, { usage, at });
       return [overlayMount(lowers, path.join(base, 'fs'), path.join(base, 'work'))];
     });
   }
@@ -191,9 +240,75 @@ export class Snapshotter {
       }
       await this.#db.del(key);
       this.#byKey.delete(key);
-      await fs.rm(path.join(this.dir, String(rec.id)), { recursive: true, force: true });
+      this.#live.delete(key);
+      try {
+        await fs.rm(this.#base(rec), { recursive: true, force: true });
+      } finally {
+        this.#changes++;
+      }
       return true;
     });
+  }
+
+  /**
+   * The usage of snapshot `key`: a committed one's recorded figure; an active one's last figure
+   * when taken at most `maxAgeMs` ago, else measured now (callers asking meanwhile share that
+   * walk). Undefined for an unknown key.
+   */
+  async usage(key: string, maxAgeMs: number): Promise<Measured | undefined> {
+    const rec = this.#byKey.get(key);
+    if (!rec) return undefined;
+    if (rec.kind === 'committed') return { usage: rec.usage ?? NO_USAGE, at: Date.now() };
+    const last = this.#live.get(key);
+    if (last && Date.now() - last.at <= maxAgeMs) return last;
+    return this.#measure(rec);
+  }
+
+  /** Sums every snapshot's figure as it stands: no walk, no syscall. */
+  totalUsage(): SnapshotsUsage {
+    let bytes = 0;
+    let inodes = 0;
+    let oldestAt: number | undefined;
+    let unmeasured = 0;
+    for (const rec of this.#byKey.values()) {
+      let u = rec.usage;
+      if (rec.kind === 'active') {
+        const m = this.#live.get(rec.key);
+        if (!m) {
+          unmeasured++;
+          continue;
+        }
+        u = m.usage;
+        if (oldestAt === undefined || m.at < oldestAt) oldestAt = m.at;
+      }
+      bytes += u?.bytes ?? 0;
+      inodes += u?.inodes ?? 0;
+    }
+    return { usage: { bytes, inodes }, oldestAt, unmeasured };
+  }
+
+  /** Measures every active snapshot whose figure is missing or older than `maxAgeMs`, one after another. */
+  async refreshActive(maxAgeMs: number): Promise<void> {
+    for (const rec of [...this.#byKey.values()]) {
+      if (rec.kind !== 'active') continue;
+      const last = this.#live.get(rec.key);
+      if (!last || Date.now() - last.at > maxAgeMs) await this.#measure(rec);
+    }
+  }
+
+  #measure(rec: SnapshotRecord): Promise<Measured> {
+    let walk = this.#measuring.get(rec.key);
+    if (!walk) {
+      walk = (async () => {
+        const at = Date.now();
+        const m: Measured = { usage: await diskUsage(this.#base(rec)), at };
+        // Removed (or removed and made again) during the walk: the figure is not that snapshot's.
+        if (this.#byKey.get(rec.key)?.id === rec.id) this.#live.set(rec.key, m);
+        return m;
+      })().finally(() => this.#measuring.delete(rec.key));
+      this.#measuring.set(rec.key, walk);
+    }
+    return walk;
   }
 }
 

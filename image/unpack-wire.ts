@@ -2,6 +2,7 @@
 // the thread as plain data and come back as the same kind (or the same errno code).
 import { BerthError, isBerthError, type ErrorKind } from '../common/index.js';
 import type { ApplyResult } from './apply-layer.js';
+import { diskUsage, type Usage } from './disk-usage.js';
 import type { Compression } from './media-types.js';
 
 export interface UnpackRequest {
@@ -12,6 +13,18 @@ export interface UnpackRequest {
   /** The layer blob, or the read fd of its ingest file, then followed by `grow` messages. */
   readonly source: { readonly file: string } | { readonly fd: number };
   readonly compression: Compression;
+  /** A directory to measure (diskUsage) once the layer is applied: the snapshot's `fs`. */
+  readonly measure?: string;
+}
+
+/** A layer applied, and the usage of the directory the request asked to measure. */
+export interface UnpackResult extends ApplyResult {
+  readonly usage?: Usage;
+}
+
+/** `result` with the usage of `measure` added, on whichever thread applied the layer. */
+export async function withUsage(result: ApplyResult, measure: string | undefined): Promise<UnpackResult> {
+  return measure === undefined ? result : { ...result, usage: await diskUsage(measure) };
 }
 
 /** How far a followed ingest file is written (GrowthState), or that its download failed. */
@@ -37,7 +50,7 @@ export interface WireError {
   readonly code?: string;
 }
 
-export type UnpackReply = { readonly type: 'done'; readonly id: number; readonly result: ApplyResult }
+export type UnpackReply = { readonly type: 'done'; readonly id: number; readonly result: UnpackResult }
   | { readonly type: 'done'; readonly id: number; readonly error: WireError };
 
 export type FromWorker = UnpackReply | WantMessage;

@@ -2,6 +2,7 @@
 // a pull's gunzip bookkeeping, diffID hash, tar parsing and file writes run beside its downloads
 // (containerd unpacks on other cores than the ones reading the network too). The rules are
 // applyLayer's, unchanged; the caller still checks the diffID and renames the snapshot into place.
+// The new snapshot's disk usage is measured here too, while its files are fresh in the cache.
 // A followed source is an ingest file still downloading: read as far as the main thread says it
 // is written, ending only when it says the blob is verified (image/growing-file.ts); it asks
 // for news only when it has caught up with the download.
@@ -9,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { applyLayer } from './apply-layer.js';
 import { fileReader } from './chunk-reader.js';
 import { Growth, growingReader, type GrowthState } from './growing-file.js';
-import { fromWireError, toWireError, type FromWorker, type ToWorker, type UnpackReply } from './unpack-wire.js';
+import { fromWireError, toWireError, withUsage, type FromWorker, type ToWorker, type UnpackReply } from './unpack-wire.js';
 
 const port = parentPort;
 if (!port) throw new Error('image/unpack-worker runs as a worker thread');
@@ -49,7 +50,7 @@ port.on('message', (m: ToWorker) => {
     growths.delete(m.id);
     port.postMessage(r);
   };
-  applyLayer(m.root, source, m.compression).then(
+  applyLayer(m.root, source, m.compression).then((applied) => withUsage(applied, m.measure)).then(
     (result) => reply({ type: 'done', id: m.id, result }),
     (err: unknown) => reply({ type: 'done', id: m.id, error: toWireError(err) }),
   );

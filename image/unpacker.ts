@@ -9,11 +9,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { InternalError, type Logger } from '../common/index.js';
-import { applyLayer, type ApplyResult } from './apply-layer.js';
+import { applyLayer } from './apply-layer.js';
 import { fileReader } from './chunk-reader.js';
 import { growingReader, type GrowingFile } from './growing-file.js';
 import type { Compression } from './media-types.js';
-import { fromWireError, toWireError, type FromWorker, type ToWorker } from './unpack-wire.js';
+import { fromWireError, toWireError, withUsage, type FromWorker, type ToWorker, type UnpackResult } from './unpack-wire.js';
 
 /** A layer blob in the content store, or the ingest file of its download in progress (followed). */
 export type UnpackSource = ({ readonly file: string } | { readonly growing: GrowingFile }) & {
@@ -46,7 +46,7 @@ export interface UnpackerOptions {
 }
 
 interface Pending {
-  resolve(r: ApplyResult): void;
+  resolve(r: UnpackResult): void;
   reject(err: Error): void;
   /** The followed ingest file of this apply. */
   growing?: GrowingFile;
@@ -93,25 +93,27 @@ export class Unpacker {
 
   /**
    * Applies a layer onto `root` (applyLayer's rules and errors). A growing source is read as far
-   * as it is written and ends only once final; its download failing fails the apply.
+   * as it is written and ends only once final; its download failing fails the apply. With
+   * `measure`, that directory's disk usage is measured after the apply, on the same thread.
    */
-  async apply(root: string, source: UnpackSource, compression: Compression): Promise<ApplyResult> {
+  async apply(root: string, source: UnpackSource, compression: Compression, measure?: string): Promise<UnpackResult> {
     const fd = 'growing' in source ? source.growing.fd : undefined;
     if ('growing' in source && fd === undefined) throw new InternalError('unpack: the followed ingest file is not attached');
     // Until the worker is up (a cold start is ~70 ms plus its cold JIT), layers apply here: the
     // first layer of a pull does not wait for it, the later ones go to it.
     if (!this.threaded || source.inline || !this.#online) {
       if (this.threaded && !source.inline) this.warm();
-      return applyLayer(root, 'growing' in source ? growingReader(fd!, source.growing) : fileReader(source.file), compression);
+      return withUsage(await applyLayer(root, 'growing' in source ? growingReader(fd!, source.growing) : fileReader(source.file), compression), measure);
     }
     const worker = await this.#start();
     clearTimeout(this.#idle);
     const id = ++this.#seq;
     try {
-      return await new Promise<ApplyResult>((resolve, reject) => {
+      return await new Promise<UnpackResult>((resolve, reject) => {
         this.#pending.set(id, { resolve, reject, ...('growing' in source ? { growing: source.growing } : {}) });
         worker.postMessage({
           type: 'apply', id, root, source: 'growing' in source ? { fd: fd! } : { file: source.file }, compression,
+          ...(measure !== undefined ? { measure } : {}),
         } satisfies ToWorker);
       });
     } finally {

@@ -48,7 +48,7 @@ describe.runIf(existsSync(path.join(ROOT, 'memory')))('containerStats (cgroup v1
     expect(controllerPath(pid, 'memory')).not.toBe(controllerPath(pid, 'cpuacct'));
 
     const record = { id: 'c1', pid, metadata: { name: 'c1', attempt: 0 }, config: {} } as unknown as ContainerRecord;
-    const deps = { images: { rootfsMounts: () => [] } } as unknown as Parameters<typeof containerStats>[0];
+    const deps = { images: { rootfsUsage: () => Promise.resolve(undefined) } } as unknown as Parameters<typeof containerStats>[0];
     const grown = (s: Awaited<ReturnType<typeof containerStats>>): boolean => Number(s.memory?.workingSetBytes?.value ?? 0) >= 1024 * 1024;
     let stats = await containerStats(deps, record);
     for (const until = Date.now() + 10_000; !grown(stats) && Date.now() < until; ) {

@@ -1,8 +1,8 @@
 // ContainerStats / ListContainerStats / PodSandboxStats / ListPodSandboxStats, read from the
 // cgroups of the running processes (sys/cgroups). A pod's cpu and memory are its cgroup
-// parent's when it has one, else the sum of its pause and container processes.
-import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
+// parent's when it has one, else the sum of its pause and container processes. The writable
+// layer is the image layer's figure for the container's rw snapshot, at most
+// ROOTFS_USAGE_MAX_AGE_MS old (docs/images.md "Disk usage").
 import { isKind } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { readCgroupStats, readCgroupStatsOfPid, type CgroupStats } from '../../sys/index.js';
@@ -53,34 +53,13 @@ function cpuMem(s: CgroupStats | undefined, ts: string): Pick<ContainerStats, 'c
   };
 }
 
-async function du(dir: string): Promise<{ bytes: number; inodes: number }> {
-  let bytes = 0;
-  let inodes = 0;
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      const st = await lstat(p).catch(() => undefined);
-      if (!st) continue;
-      inodes++;
-      bytes += st.blocks * 512;
-      if (e.isDirectory()) await walk(p);
-    }
+async function writableLayer(deps: Deps, id: string): Promise<ContainerStats['writableLayer']> {
+  const m = await deps.images.rootfsUsage(id);
+  if (!m) return undefined;
+  return {
+    timestamp: int64((BigInt(m.at) * 1_000_000n).toString()), fsId: { mountpoint: deps.images.snapshots.dir },
+    usedBytes: { value: m.usage.bytes }, inodesUsed: { value: m.usage.inodes },
   };
-  await walk(dir);
-  return { bytes, inodes };
-}
-
-async function writableLayer(deps: Deps, id: string, ts: string): Promise<ContainerStats['writableLayer']> {
-  let upper: string | undefined;
-  try {
-    upper = deps.images.rootfsMounts(id).flatMap((m) => m.options).find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
-  } catch {
-    return undefined;
-  }
-  if (!upper) return undefined;
-  const u = await du(upper);
-  return { timestamp: int64(ts), fsId: { mountpoint: deps.images.snapshots.dir }, usedBytes: { value: u.bytes }, inodesUsed: { value: u.inodes } };
 }
 
 const attributes = (r: ContainerRecord | SandboxRecord) => ({
@@ -89,7 +68,7 @@ const attributes = (r: ContainerRecord | SandboxRecord) => ({
 
 export async function containerStats(deps: Deps, c: ContainerRecord): Promise<ContainerStats> {
   const ts = nowNanos();
-  const wl = await writableLayer(deps, c.id, ts);
+  const wl = await writableLayer(deps, c.id);
   return { attributes: attributes(c), ...cpuMem(cgroupStats(c.pid), ts), ...(wl ? { writableLayer: wl } : {}) };
 }
 
