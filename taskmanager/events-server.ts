@@ -1,7 +1,7 @@
 // The daemon's ttrpc Events service on TTRPC_ADDRESS: shims Forward their task events here
 // (containerd-shim-runc-v2 1.6.20 sends every event this way). /tasks/exit is the exit fast path;
 // every event is also handed to listeners.
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, isValidIdentifier, silentLogger, type Logger } from '../common/index.js';
 import {
@@ -34,5 +34,8 @@ export async function serveEvents(socketPath: string, onEvent: EventListener, lo
     },
   });
   await server.listen(socketPath);
+  // Only the shims berth starts (as root) send here: root-only, so no other user can forge an
+  // event (docs/security.md).
+  await chmod(socketPath, 0o600);
   return server;
 }

@@ -147,10 +147,11 @@ export class TaskManager {
     if (ev.event.topic === '/tasks/exit') {
       const x = ev.event.event;
       const e = this.tasks.get(taskKey(ev.namespace, x.containerId ?? ''));
-      const pid = e === undefined ? 0 : x.id === e.id ? e.pid : (e.execs.get(x.id)?.pid ?? -1);
-      // Only processes we know, with the pid we know: a late (retried) event of an earlier task
-      // with the same id must not stand in for this task's exit.
-      if (e && pid !== -1 && (x.pid === 0 || pid === 0 || x.pid === pid)) {
+      const pid = e === undefined ? 0 : x.id === e.id ? e.pid : (e.execs.get(x.id)?.pid ?? 0);
+      // Only processes we know, with the pid we know (a shim always sends the real pid): a late
+      // (retried) event of an earlier task with the same id, or a forged one with pid 0, must not
+      // stand in for this task's exit. An event dropped here is still seen by the task's Wait.
+      if (e && pid > 0 && x.pid === pid) {
         await this.recordExit({
           namespace: ev.namespace, containerId: e.id, id: x.id, pid: x.pid ?? 0, exitStatus: x.exitStatus ?? 0,
           exitedAt: fromTimestamp(x.exitedAt) ?? ev.timestamp,
