@@ -31,6 +31,8 @@ const BLOB_NAME = /^[0-9a-f]{64}$/;
 export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
+  /** The store's own directories (`content/` and those under it that hold blobs and ingest files). */
+  readonly dirs: readonly string[];
   /** digest -> disk usage of its blob file: every committed blob, and only those. */
   readonly #usage = new Map<string, Usage>();
   readonly #db: JsonTable<Usage> | undefined;
@@ -40,6 +42,7 @@ export class ContentStore {
     this.#db = db ? jsonTable<Usage>(db, 'content') : undefined;
     this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
     this.ingestDir = ingestDirOf(root);
+    this.dirs = [path.join(root, 'content'), path.dirname(this.blobsDir), this.blobsDir, this.ingestDir];
   }
 
   /**

@@ -1,8 +1,7 @@
 // The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
 // and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
-// `images`/`snapshots` sublevels of the level db it is handed.
+// `images`/`snapshots`/`content` sublevels of the level db it is handed.
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
@@ -236,9 +235,7 @@ export class ImageService {
     const now = Date.now();
     const changes = this.content.changes + this.snapshots.changes;
     if (this.#dirs?.changes !== changes) {
-      const dirs = [this.snapshots.dir, path.dirname(path.dirname(this.content.blobsDir)), path.dirname(this.content.blobsDir),
-        this.content.blobsDir, this.content.ingestDir];
-      this.#dirs = { usage: dirs.map(entryUsage).reduce(addUsage, NO_USAGE), changes };
+      this.#dirs = { usage: [this.snapshots.dir, ...this.content.dirs].map(entryUsage).reduce(addUsage, NO_USAGE), changes };
     }
     const snaps = this.snapshots.totalUsage();
     if (snaps.unmeasured > 0 || (snaps.oldestAt !== undefined && now - snaps.oldestAt > FS_USAGE_REFRESH_MS)) this.#refreshRootfsUsage();
