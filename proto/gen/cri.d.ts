@@ -9767,9 +9767,6 @@ export namespace runtime {
             /** ExecRequest stderr. */
             stderr: boolean;
 
-            /** ExecRequest auditRequestId. */
-            auditRequestId: string;
-
             /**
              * Creates a new ExecRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -9840,9 +9837,6 @@ export namespace runtime {
 
                 /** ExecRequest stderr */
                 stderr?: (boolean|null);
-
-                /** ExecRequest auditRequestId */
-                auditRequestId?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -9972,9 +9966,6 @@ export namespace runtime {
             /** AttachRequest stderr. */
             stderr: boolean;
 
-            /** AttachRequest auditRequestId. */
-            auditRequestId: string;
-
             /**
              * Creates a new AttachRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -10042,9 +10033,6 @@ export namespace runtime {
 
                 /** AttachRequest stderr */
                 stderr?: (boolean|null);
-
-                /** AttachRequest auditRequestId */
-                auditRequestId?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -18047,7 +18047,6 @@ export const runtime = $root.runtime = (() => {
             ExecRequest.prototype.stdin = false;
             ExecRequest.prototype.stdout = false;
             ExecRequest.prototype.stderr = false;
-            ExecRequest.prototype.auditRequestId = "";
 
             ExecRequest.create = function(properties) {
                 return new ExecRequest(properties);
@@ -18073,8 +18072,6 @@ export const runtime = $root.runtime = (() => {
                     writer.uint32(40).bool(message.stdout);
                 if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== false)
                     writer.uint32(48).bool(message.stderr);
-                if (message.auditRequestId != null && $Object.hasOwnProperty.call(message, "auditRequestId") && message.auditRequestId !== "")
-                    writer.uint32(58).string(message.auditRequestId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -18161,15 +18158,6 @@ export const runtime = $root.runtime = (() => {
                                 delete message.stderr;
                             continue;
                         }
-                    case 7: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.auditRequestId = value;
-                            else
-                                delete message.auditRequestId;
-                            continue;
-                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -18219,9 +18207,6 @@ export const runtime = $root.runtime = (() => {
                 if (object.stderr != null)
                     if (object.stderr)
                         message.stderr = $Boolean(object.stderr);
-                if (object.auditRequestId != null)
-                    if (typeof object.auditRequestId !== "string" || object.auditRequestId.length)
-                        message.auditRequestId = $String(object.auditRequestId);
                 return message;
             };
 
@@ -18241,7 +18226,6 @@ export const runtime = $root.runtime = (() => {
                     object.stdin = false;
                     object.stdout = false;
                     object.stderr = false;
-                    object.auditRequestId = "";
                 }
                 if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
                     object.containerId = message.containerId;
@@ -18258,8 +18242,6 @@ export const runtime = $root.runtime = (() => {
                     object.stdout = message.stdout;
                 if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
                     object.stderr = message.stderr;
-                if (message.auditRequestId != null && $Object.hasOwnProperty.call(message, "auditRequestId"))
-                    object.auditRequestId = message.auditRequestId;
                 return object;
             };
 
@@ -18405,7 +18387,6 @@ export const runtime = $root.runtime = (() => {
             AttachRequest.prototype.tty = false;
             AttachRequest.prototype.stdout = false;
             AttachRequest.prototype.stderr = false;
-            AttachRequest.prototype.auditRequestId = "";
 
             AttachRequest.create = function(properties) {
                 return new AttachRequest(properties);
@@ -18428,8 +18409,6 @@ export const runtime = $root.runtime = (() => {
                     writer.uint32(32).bool(message.stdout);
                 if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== false)
                     writer.uint32(40).bool(message.stderr);
-                if (message.auditRequestId != null && $Object.hasOwnProperty.call(message, "auditRequestId") && message.auditRequestId !== "")
-                    writer.uint32(50).string(message.auditRequestId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -18508,15 +18487,6 @@ export const runtime = $root.runtime = (() => {
                                 delete message.stderr;
                             continue;
                         }
-                    case 6: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.auditRequestId = value;
-                            else
-                                delete message.auditRequestId;
-                            continue;
-                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -18559,9 +18529,6 @@ export const runtime = $root.runtime = (() => {
                 if (object.stderr != null)
                     if (object.stderr)
                         message.stderr = $Boolean(object.stderr);
-                if (object.auditRequestId != null)
-                    if (typeof object.auditRequestId !== "string" || object.auditRequestId.length)
-                        message.auditRequestId = $String(object.auditRequestId);
                 return message;
             };
 
@@ -18579,7 +18546,6 @@ export const runtime = $root.runtime = (() => {
                     object.tty = false;
                     object.stdout = false;
                     object.stderr = false;
-                    object.auditRequestId = "";
                 }
                 if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
                     object.containerId = message.containerId;
@@ -18591,8 +18557,6 @@ export const runtime = $root.runtime = (() => {
                     object.stdout = message.stdout;
                 if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
                     object.stderr = message.stderr;
-                if (message.auditRequestId != null && $Object.hasOwnProperty.call(message, "auditRequestId"))
-                    object.auditRequestId = message.auditRequestId;
                 return object;
             };
 
