@@ -9,7 +9,6 @@
 // applied to records that exist, with the task's logs attached. OOM events that arrive during
 // the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
 // FIFOs stay for the next start.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
@@ -19,6 +18,7 @@ import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
 import { PodNetworking } from './network/index.js';
 import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
+import { secureDaemonDirs } from './root-dirs.js';
 import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
 import { StreamingServer } from './streaming/index.js';
@@ -37,8 +37,12 @@ const cniBinDirs = (binDir: string): string[] => [...new Set([...binDir.split(':
 export async function startDaemon(config: BerthConfig, log: Logger): Promise<Daemon> {
   const root = config.root;
   const state = config.state;
-  await mkdir(root, { recursive: true, mode: 0o711 });
-  await mkdir(state, { recursive: true, mode: 0o711 });
+  const stores = {
+    cri: path.join(root, 'cri'), images: imageRootOf(root), imageDb: path.join(root, 'image-db'), exits: path.join(root, 'exits'),
+    tasks: path.join(root, 'io.containerd.runtime.v2.task'),
+  };
+  await secureDaemonDirs(root, state, Object.values(stores), log);
+  if (config.ignored.length > 0) log.warn({ keys: config.ignored }, 'config keys accepted with no effect in berth');
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) await Promise.resolve().then(c).catch((err: unknown) => log.warn({ err }, 'shutdown step failed'));
@@ -59,25 +63,25 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const storeClosers: typeof closers = [];
     const imageClosers: typeof closers = [];
     const taskClosers: typeof closers = [];
-    const opening = openStore(path.join(root, 'cri', 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
+    const opening = openStore(path.join(stores.cri, 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
     serving = opening.then(() => serveCri(config.grpc.address, backends, events, log));
     serving.catch(() => undefined); // awaited below; a bind failure must not be an unhandled rejection meanwhile
     const imagesOpening = (async () => {
-      const imageDb = new Level<string, unknown>(path.join(root, 'image-db'), { valueEncoding: 'json' });
+      const imageDb = new Level<string, unknown>(stores.imageDb, { valueEncoding: 'json' });
       await imageDb.open();
       imageClosers.push(() => imageDb.close());
       return ImageService.open({
-        root: imageRootOf(root), db: imageDb, configPath: config.registry.configPath,
+        root: stores.images, db: imageDb, configPath: config.registry.configPath,
         maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
       });
     })();
     const reloading = (async () => {
-      const exitDb = await openExitDb(path.join(root, 'exits'));
+      const exitDb = await openExitDb(stores.exits);
       taskClosers.push(() => exitDb.close());
       const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
       taskClosers.push(() => exits.close());
       const tasks = await TaskManager.open({
-        stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: path.join(root, 'io.containerd.runtime.v2.task'),
+        stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: stores.tasks,
         grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
       });
       taskClosers.push(() => tasks.close());
@@ -105,7 +109,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     });
     const deps: RuntimeDeps = {
       config, store, images, tasks, events, stops: new StopWaiters(), logs, network,
-      dirs: { root: path.join(root, 'cri'), state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
+      dirs: { root: stores.cri, state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
     // The streaming server listens while the state is recovered: its URLs come only from CRI

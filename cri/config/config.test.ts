@@ -104,9 +104,6 @@ container_annotations = ["io.berth.*"]
 
 [cni]
 conf_dir = "/etc/berth/net.d"
-
-[registry.mirrors."docker.io"]
-endpoint = ["http://127.0.0.1:5000"]
 `);
     const c = await loadConfig(file);
     expect(c.format).toBe('berth');
@@ -119,7 +116,6 @@ endpoint = ["http://127.0.0.1:5000"]
     expect(c.enableUnprivilegedPorts).toBe(true);
     expect(c.cni.confDir).toBe('/etc/berth/net.d');
     expect(c.cni.binDir).toBe('/opt/cni/bin');
-    expect(c.registry.mirrors['docker.io']!.endpoint).toEqual(['http://127.0.0.1:5000']);
     const runc = resolveRuntime(c, 'runc');
     expect(runc.options).toMatchObject({ systemdCgroup: true, binaryName: '' });
     const dflt = resolveRuntime(c, '');
@@ -294,5 +290,46 @@ describe('durations', () => {
     expect(formatDuration(0.0015)).toBe('1.5µs');
     expect(formatDuration(0)).toBe('0s');
     expect(formatDuration(3_723_500)).toBe('1h2m3.5s');
+  });
+});
+
+describe('keys berth would not honour are refused, naming the key', () => {
+  it('refuses each inert containerd key set to a value that asks for something, in both formats', () => {
+    const cases: Array<[string, string]> = [
+      ['enable_tls_streaming = true', 'enable_tls_streaming'],
+      ['[x509_key_pair_streaming]\ntls_cert_file = "/etc/berth/tls.crt"', 'x509_key_pair_streaming.tls_cert_file'],
+      ['[x509_key_pair_streaming]\ntls_key_file = "/etc/berth/tls.key"', 'x509_key_pair_streaming.tls_key_file'],
+      ['unset_seccomp_profile = "runtime/default"', 'unset_seccomp_profile'],
+      ['disable_proc_mount = true', 'disable_proc_mount'],
+      ['[registry.mirrors."docker.io"]\nendpoint = ["http://127.0.0.1:5000"]', 'registry.mirrors'],
+      ['[registry.configs."r.example".auth]\nusername = "u"\npassword = "p"', 'registry.configs'],
+      ['[registry.configs."r.example".tls]\ninsecure_skip_verify = true', 'registry.configs'],
+      ['[registry.headers]\nX-Meta = ["v"]', 'registry.headers'],
+    ];
+    for (const [text, key] of cases) {
+      expect(loadError(text)).toMatch(new RegExp(`^config: ${key.replace(/\./g, '\\.')}: not supported by berth \\(`));
+      const [first, ...rest] = text.split('\n');
+      const containerd = first!.startsWith('[')
+        ? `version = 2\n${CRI}.${first!.slice(1)}\n${rest.join('\n')}`
+        : `version = 2\n${CRI}]\n${text}`;
+      expect(loadError(containerd)).toContain(`plugins."io.containerd.grpc.v1.cri".${key}: not supported by berth`);
+    }
+  });
+
+  it('accepts the inert defaults, so `containerd config default` output still loads', async () => {
+    const c = await loadConfig(path.join(testdata, 'containerd-1.6-default.toml'));
+    expect(c.enableTlsStreaming).toBe(false);
+    expect(c.registry.mirrors).toEqual({});
+    expect(parseConfig('enable_tls_streaming = false\ndisable_proc_mount = false\nunset_seccomp_profile = ""').format).toBe('berth');
+  });
+
+  it('max_container_log_line_size: a positive size or -1 (no limit), as containerd documents; 0 and other negatives refused', () => {
+    expect(parseConfig('max_container_log_line_size = -1').maxContainerLogLineSize).toBe(-1);
+    expect(parseConfig('max_container_log_line_size = 1').maxContainerLogLineSize).toBe(1);
+    for (const bad of [0, -2, -16384]) {
+      expect(loadError(`max_container_log_line_size = ${bad}`)).toBe(
+        `config: max_container_log_line_size: must be a positive size in bytes or -1 (no limit), got ${bad}`,
+      );
+    }
   });
 });

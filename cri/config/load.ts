@@ -10,6 +10,7 @@ import { BERTH_FILE, CONTAINERD_FILE, CRI_PLUGIN, RUNC_OPTIONS } from './keys.js
 import { isRuncLikeRuntime } from './runtime.js';
 import { formatPath, isTable, parseValue, type ParseContext, type Path } from './schema.js';
 import type { BerthConfig, ConfigOverrides, RuntimeConfig } from './types.js';
+import { refuseUnsupported } from './unsupported.js';
 
 type Loose = Record<string, unknown>;
 
@@ -148,6 +149,7 @@ function check(cfg: BerthConfig, criPath: Path): void {
   for (const [key, value] of [['root', cfg.root], ['state', cfg.state], ['grpc.address', cfg.grpc.address], ['ttrpc.address', cfg.ttrpc.address]] as const) {
     if (!path.isAbsolute(value)) throw new InvalidArgumentError(`${key}: expected an absolute path, got ${JSON.stringify(value)}`);
   }
+  refuseUnsupported(cfg, criPath);
 }
 
 function deepMerge(base: unknown, over: unknown): unknown {

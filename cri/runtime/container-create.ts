@@ -13,7 +13,7 @@ import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
-import { newId } from './sandbox-run.js';
+import { checkLogDirectory, newId } from './sandbox-run.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'dirs' | 'log' | 'events'>;
 
@@ -22,6 +22,18 @@ const NODE = 2;
 export const containerDir = (dirs: { root: string }, id: string): string => joinWithin(dirs.root, 'containers', id);
 export const containerSpecPath = (dirs: { root: string }, id: string): string => path.join(containerDir(dirs, id), 'config.json');
 
+/**
+ * `<log_directory>/<log_path>` (containerd: no log unless both are set). The directory must be
+ * absolute and the path must stay inside it; joinWithin refuses `..` that climbs out (docs/security.md).
+ */
+function containerLogPath(logDirectory: unknown, logPath: unknown): string {
+  const dir = typeof logDirectory === 'string' ? logDirectory : '';
+  const rel = typeof logPath === 'string' ? logPath : '';
+  if (dir === '' || rel === '') return '';
+  checkLogDirectory(dir);
+  return joinWithin(dir, rel);
+}
+
 export async function createContainer(deps: Deps, req: runtime.v1.CreateContainerRequest): Promise<{ containerId: string }> {
   const sandboxId = deps.store.sandboxes.resolveId(req.podSandboxId ?? '');
   const sandbox = deps.store.sandboxes.get(sandboxId);
@@ -29,6 +41,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
   const config = plainContainerConfig(req.config);
   const md = config.metadata as { name?: string; attempt?: number } | undefined;
   if (!md?.name) throw new InvalidArgumentError('container config must include metadata with a name');
+  const logPath = containerLogPath(sandbox.config.logDirectory, config.logPath);
   const imageRef = String((config.image as { image?: string } | undefined)?.image ?? '');
   const image = imageRecord(deps.images, imageRef);
   const id = newId();
@@ -52,11 +65,9 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(spec));
-    const logDir = typeof sandbox.config.logDirectory === 'string' ? sandbox.config.logDirectory : '';
-    const logRel = typeof config.logPath === 'string' ? config.logPath : '';
     const record: ContainerRecord = {
       v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,
-      logPath: logDir !== '' && logRel !== '' ? joinWithin(logDir, logRel) : '', createdAt: nowNanos(), pid: 0,
+      logPath, createdAt: nowNanos(), pid: 0,
       ...(config.linux && (config.linux as { resources?: object }).resources ? { resources: (config.linux as { resources: never }).resources } : {}),
     };
     const created = await deps.store.containers.create(record);

@@ -31,6 +31,13 @@ export class ContainerLog {
 
   #open(): void {
     if (this.file === '') return;
+    // A relative path would land under the daemon's working directory: such a record (written
+    // before CreateContainer checked it) gets its output dropped (docs/security.md).
+    if (!path.isAbsolute(this.file)) {
+      this.log.warn({ file: this.file }, 'container log path is not absolute; output is dropped');
+      return;
+    }
+    // The pod log dirs are 0755 as kubelet makes them: log readers on the node list them.
     mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
     this.#fd = openSync(this.file, 'a', 0o640);
   }

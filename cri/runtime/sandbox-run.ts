@@ -6,6 +6,7 @@
 // unwinds every earlier step (CleanupStack, own deadline per step), the network only once its
 // ADD has settled. Where the time goes is kept as the record's `timings` (common/phase-clock.ts).
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { CleanupStack, InvalidArgumentError, PhaseClock, settleAll } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
@@ -21,6 +22,8 @@ import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
 import { setupNetwork } from './sandbox-network.js';
 import { sandboxStarted } from './sandbox-events.js';
 
+type PlainSandboxConfig = ReturnType<typeof plainSandboxConfig>;
+
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 const NODE = 2; // runtime.v1.NamespaceMode.NODE
@@ -29,11 +32,42 @@ export function newId(): string {
   return randomBytes(32).toString('hex');
 }
 
+/**
+ * A pod's log directory is absolute (kubelet sends /var/log/pods/<ns>_<name>_<uid>): a relative
+ * one would resolve against the daemon's working directory (docs/security.md).
+ */
+export function checkLogDirectory(dir: unknown): void {
+  if (typeof dir === 'string' && dir !== '' && !path.isAbsolute(dir)) {
+    throw new InvalidArgumentError(`log_directory ${JSON.stringify(dir)} is not an absolute path`);
+  }
+}
+
+/**
+ * The pod's sysctls plus what `enable_unprivileged_ports` / `enable_unprivileged_icmp` add, as
+ * containerd does: only for a pod with its own network namespace, never over a value the pod
+ * config sets itself (docs/config.md).
+ */
+export function withUnprivilegedSysctls(
+  cfg: Pick<RuntimeDeps['config'], 'enableUnprivilegedPorts' | 'enableUnprivilegedIcmp'>, config: PlainSandboxConfig, hostNetwork: boolean,
+): PlainSandboxConfig {
+  if (hostNetwork || (!cfg.enableUnprivilegedPorts && !cfg.enableUnprivilegedIcmp)) return config;
+  const linux = (config.linux ?? {}) as { sysctls?: Record<string, string> | null };
+  const sysctls = { ...(linux.sysctls ?? {}) };
+  if (cfg.enableUnprivilegedPorts && !Object.hasOwn(sysctls, 'net.ipv4.ip_unprivileged_port_start')) {
+    sysctls['net.ipv4.ip_unprivileged_port_start'] = '0';
+  }
+  if (cfg.enableUnprivilegedIcmp && !Object.hasOwn(sysctls, 'net.ipv4.ping_group_range')) {
+    sysctls['net.ipv4.ping_group_range'] = '0 2147483647';
+  }
+  return { ...config, linux: { ...linux, sysctls } };
+}
+
 export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxRequest): Promise<{ podSandboxId: string }> {
   const config = plainSandboxConfig(req.config);
   const md = config.metadata as { name?: string; uid?: string; namespace?: string; attempt?: number } | undefined;
   if (!md?.name) throw new InvalidArgumentError('sandbox config must include metadata with a name');
   const metadata = { name: md.name, uid: md.uid ?? '', namespace: md.namespace ?? '', attempt: md.attempt ?? 0 };
+  checkLogDirectory(config.logDirectory);
   const rt = taskRuntime(deps.config, req.runtimeHandler ?? '');
   const id = newId();
   const log = deps.log.child({ podSandboxId: id, pod: `${metadata.namespace}/${metadata.name}` });
@@ -97,8 +131,9 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE })),
         clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id)),
       ]);
+      const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
-        id, config, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
+        id, config: specConfig, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
       })));
 
