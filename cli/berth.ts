@@ -3,27 +3,17 @@
 // SIGTERM/SIGINT shut it down cleanly and leave every pod running; the next start reloads them.
 import './bundle-preload.js';
 import { existsSync } from 'node:fs';
-import { Command } from 'commander';
 import { createLogger, deferredLogger, toStatus, type DeferredLogger, type Logger } from '../common/index.js';
 import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';
 import type { LevelWithSilent } from 'pino';
+import { DEFAULT_CONFIG_FILE, daemonCommand, type DaemonFlags } from './berth-flags.js';
 
-const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
 /** pino (~20 ms to load) is created this long after the CRI socket serves; records wait till then. */
 const LOGGER_DELAY_MS = 250;
 
-interface Flags { config?: string; address?: string; root?: string; state?: string; logLevel?: string }
-
 async function main(): Promise<void> {
-  const program = new Command('berth')
-    .description('berth: a containerd-compatible Kubernetes CRI runtime')
-    .option('--config <file>', `config file (berth or containerd 1.6 format; default ${DEFAULT_CONFIG_FILE} when present)`)
-    .option('--address <path>', 'CRI socket (default /run/berth/berth.sock)')
-    .option('--root <dir>', 'persistent state (default /var/lib/berth)')
-    .option('--state <dir>', 'runtime state, tmpfs (default /run/berth)')
-    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal')
-    .parse();
-  const f = program.opts<Flags>();
+  const program = daemonCommand().parse();
+  const f = program.opts<DaemonFlags>();
   const file = f.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const overrides: ConfigOverrides = {
     ...(f.root ? { root: f.root } : {}),

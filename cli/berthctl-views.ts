@@ -3,6 +3,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
+import { table } from './berthctl-output.js';
 
 const CRI_LINE = /^(\S+) (stdout|stderr) ([PF]) (.*)$/;
 
@@ -98,8 +99,7 @@ export function humanBytes(n: number): string {
 }
 
 /** Bytes in the daemon's content ingest directory now, per file (blobs being downloaded). */
-function ingestSizes(root: string): Map<string, number> {
-  const dir = path.join(root, 'content', 'ingest');
+function ingestSizes(dir: string): Map<string, number> {
   const out = new Map<string, number>();
   let names: string[] = [];
   try {
@@ -120,11 +120,12 @@ function ingestSizes(root: string): Map<string, number> {
 const PROGRESS_MS = 150;
 
 /**
- * Runs `pull` while showing the bytes the daemon has downloaded so far (its ingest files under
- * `<root>/content/ingest`, as `ctr pull` reads the content store's active ingests). A finished
- * blob leaves the ingest directory and is counted at its last seen size.
+ * Runs `pull` while showing the bytes the daemon has downloaded so far: the files in its content
+ * store's ingest directory `ingestDir` (image/layout.ts says where), as `ctr pull` reads the
+ * content store's active ingests. A finished blob leaves the ingest directory and is counted at
+ * its last seen size.
  */
-export async function withPullProgress<T>(root: string, tty: boolean, pull: () => Promise<T>): Promise<T> {
+export async function withPullProgress<T>(ingestDir: string, tty: boolean, pull: () => Promise<T>): Promise<T> {
   if (!tty) return pull();
   const bar = new cliProgress.SingleBar({
     format: 'pulling {bytes} at {rate}/s, {active} blob(s) downloading',
@@ -134,7 +135,7 @@ export async function withPullProgress<T>(root: string, tty: boolean, pull: () =
   const t0 = Date.now();
   bar.start(1, 0, { bytes: '0 B', rate: '0 B', active: 0 });
   const timer = setInterval(() => {
-    const now = ingestSizes(root);
+    const now = ingestSizes(ingestDir);
     for (const [n, size] of now) seen.set(n, size);
     const total = [...seen.values()].reduce((a, b) => a + b, 0);
     const secs = Math.max(0.001, (Date.now() - t0) / 1000);
@@ -204,15 +205,27 @@ export interface PodShimRow {
   containers: number;
 }
 
+/** A pod's shim as `berthctl shims` reports it (bytes and counts; shim fields absent when not found). */
+export interface PodShim {
+  podSandboxId: string;
+  name: string;
+  runtime: string;
+  containers: number;
+  shimPid?: number;
+  shim?: string;
+  procs?: number;
+  threads?: number;
+  rssBytes?: number;
+  pssBytes?: number;
+}
+
 /**
- * One row per pod: the shim serving it (the pause process's parent), the shim's own helper
+ * One entry per pod: the shim serving it (the pause process's parent), the shim's own helper
  * processes (children in the shim's mount namespace, i.e. not containers), and their memory.
  */
-export function shimsTable(pods: PodShimRow[]): void {
-  const rows = [['POD ID', 'NAME', 'RUNTIME', 'SHIM PID', 'SHIM', 'CONTAINERS', 'PROCS', 'THREADS', 'RSS', 'PSS']];
-  let total = 0;
-  let counted = 0;
-  for (const p of pods) {
+export function podShims(pods: PodShimRow[]): PodShim[] {
+  return pods.map((p) => {
+    const row: PodShim = { podSandboxId: p.id, name: p.name, runtime: p.runtime, containers: p.containers };
     const shim = p.pausePid > 0 ? ppidOf(p.pausePid) : 0;
     let argv: string[] = [];
     try {
@@ -221,20 +234,26 @@ export function shimsTable(pods: PodShimRow[]): void {
       argv = [];
     }
     const bin = argv.map((a) => path.basename(a)).find((a) => a.startsWith('containerd-shim'))?.replace(/\.m?js$/, '');
-    if (!shim || !bin) {
-      rows.push([p.id, p.name, p.runtime, '-', '-', String(p.containers), '-', '-', '-', '-']);
-      continue;
-    }
+    if (!shim || !bin) return row;
     const ns = mntNs(shim);
     const procs = [shim, ...childrenOf(shim).filter((c) => mntNs(c) === ns)];
     const mems = procs.map(procMem).filter((m): m is ProcMem => m !== undefined);
     const sum = (k: keyof ProcMem) => mems.reduce((a, m) => a + m[k], 0);
-    total += sum('pss');
-    counted++;
-    rows.push([p.id, p.name, p.runtime, String(shim), bin, String(p.containers), String(procs.length), String(sum('threads')),
-      humanBytes(sum('rss')), humanBytes(sum('pss'))]);
+    return { ...row, shimPid: shim, shim: bin, procs: procs.length, threads: sum('threads'), rssBytes: sum('rss'), pssBytes: sum('pss') };
+  });
+}
+
+/** The shims as a table (`id` shortened by the caller) and the PSS per pod in all. */
+export function shimsTable(shims: PodShim[], short: (id: string) => string): void {
+  const rows = [['POD ID', 'NAME', 'RUNTIME', 'SHIM PID', 'SHIM', 'CONTAINERS', 'PROCS', 'THREADS', 'RSS', 'PSS']];
+  const found = shims.filter((s) => s.shimPid !== undefined);
+  for (const s of shims) {
+    rows.push(s.shimPid === undefined
+      ? [short(s.podSandboxId), s.name, s.runtime, '-', '-', String(s.containers), '-', '-', '-', '-']
+      : [short(s.podSandboxId), s.name, s.runtime, String(s.shimPid), s.shim ?? '', String(s.containers), String(s.procs),
+        String(s.threads), humanBytes(s.rssBytes ?? 0), humanBytes(s.pssBytes ?? 0)]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()}\n`);
-  if (counted > 0) process.stdout.write(`\n${counted} shim(s), PSS ${humanBytes(total)} in all, ${humanBytes(Math.round(total / counted))} per pod\n`);
+  table(rows);
+  const total = found.reduce((a, s) => a + (s.pssBytes ?? 0), 0);
+  if (found.length > 0) process.stdout.write(`\n${found.length} shim(s), PSS ${humanBytes(total)} in all, ${humanBytes(Math.round(total / found.length))} per pod\n`);
 }
