@@ -19,6 +19,8 @@ export interface FigureContext extends PodEnv {
   parallel: number;
   bigImage: string;
   bigBytes: number;
+  /** The small images the ImageFsInfo figure pulls (bench/images.ts MANY_IMAGES). */
+  manyImages: readonly string[];
   /** Run the 200-pod restart figure too. */
   restart200: boolean;
   log: (msg: string) => void;
@@ -323,6 +325,28 @@ export async function pull(d: Daemon, ctx: FigureContext): Promise<Samples> {
   return { pull: [ctx.bigBytes / 1e6 / s] };
 }
 
+/**
+ * ImageFsInfo with 50 images held (busybox, pause and the 48 small ones, pulled for it and removed
+ * after): one client's calls back to back, the time each takes and the daemon's CPU per call.
+ * kubelet asks every few seconds, `crictl ps` on every run (docs/images.md "Disk usage").
+ */
+export async function imageFs(d: Daemon, ctx: FigureContext, windowMs = 2_000): Promise<Samples> {
+  const img = d.client.image;
+  try {
+    await eachLimited(ctx.manyImages, 4, async (image) => {
+      await img.PullImage({ image: { image } }, { timeoutMs: 120_000 });
+    });
+    const held = (await img.ListImages({})).images.length;
+    ctx.remark(`ImageFsInfo rows: ${held} images held by each daemon (1 client on a kept connection, calls back to back for ${windowMs / 1000} s).`, 'imagefs');
+    const r = await rate(d, 1, windowMs, () => img.ImageFsInfo({}));
+    return { 'imagefs-1': [1e6 / r.perSecond], 'imagefs-1-daemon-cpu': [r.daemonCpuUs] };
+  } finally {
+    await eachLimited(ctx.manyImages, 4, async (image) => {
+      await img.RemoveImage({ image: { image } }).catch((err: unknown) => ctx.log(`  removing ${image}: ${String(err)}`));
+    });
+  }
+}
+
 export const CRI_FIGURES = {
   'pod-start': podStart,
   memory,
@@ -330,4 +354,5 @@ export const CRI_FIGURES = {
   exit: exitLatency,
   read: readRate,
   pull,
+  imagefs: imageFs,
 } as const;

@@ -1,10 +1,15 @@
 // The images both runtimes use, served by one local docker-registry: busybox (for `sleep` and
-// `sh`), a pause image made from the same busybox layer, and a 50 MB image of five layers of
-// incompressible data for the pull figure. Built as OCI layouts and pushed with skopeo.
+// `sh`), a pause image made from the same busybox layer, a 50 MB image of five layers of
+// incompressible data for the pull figure, and 48 small images (busybox and one file of their
+// own) for the ImageFsInfo figure. Built as OCI layouts and pushed with skopeo.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { busyboxLayer, makeImage, makeLayer, writeLayout } from '../test/fixtures/oci-image.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
+import { eachLimited } from './pods.js';
+
+/** Small images the ImageFsInfo figure pulls beside busybox and pause: 50 images held. */
+export const MANY_IMAGES = 48;
 
 export interface BenchImages {
   registry: TestRegistry;
@@ -13,9 +18,11 @@ export interface BenchImages {
   /** 5 layers x 10 MiB of random bytes (gzip does not shrink them). */
   big: string;
   bigBytes: number;
+  /** MANY_IMAGES refs when asked for, else none. */
+  many: string[];
 }
 
-export async function prepareImages(workDir: string, withBig: boolean): Promise<BenchImages> {
+export async function prepareImages(workDir: string, withBig: boolean, withMany = false): Promise<BenchImages> {
   const registry = await startRegistry();
   try {
     const base = await busyboxLayer();
@@ -35,12 +42,22 @@ export async function prepareImages(workDir: string, withBig: boolean): Promise<
       await writeLayout(path.join(workDir, 'big'), '1', makeImage(layers, { cmd: ['sh'] }));
       await registry.push(path.join(workDir, 'big'), '1', 'bench/big');
     }
+    const many: string[] = [];
+    if (withMany) {
+      await eachLimited(Array.from({ length: MANY_IMAGES }, (_, i) => i), 4, async (i) => {
+        const own = await makeLayer([{ name: 'etc/', type: 'directory' }, { name: `etc/image-${i}`, content: `image ${i}\n`.repeat(100) }]);
+        await writeLayout(path.join(workDir, `many-${i}`), String(i), makeImage([base, own], { cmd: ['sh'] }));
+        await registry.push(path.join(workDir, `many-${i}`), String(i), 'bench/many');
+      });
+      for (let i = 0; i < MANY_IMAGES; i++) many.push(`${registry.host}/bench/many:${i}`);
+    }
     return {
       registry,
       busybox: `${registry.host}/bench/busybox:1`,
       pause: `${registry.host}/bench/pause:1`,
       big: `${registry.host}/bench/big:1`,
       bigBytes,
+      many,
     };
   } catch (err) {
     await registry.stop();

@@ -27,7 +27,7 @@ function figureList(v: string): Figure[] {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench')
-    .description('berth beside containerd: pod start, memory, restart, exit latency, read rate, pull, floor, shims')
+    .description('berth beside containerd: pod start, memory, restart, exit latency, read rate, ImageFsInfo, pull, floor, shims')
     .option('--only <figures>', `comma-separated figures (${FIGURES.join(',')})`, figureList, [...FIGURES])
     .option('--reps <n>', 'repetitions per figure and runtime (A/B order alternates)', positiveInt, 3)
     .option('--pods <n>', 'pods for pod start, memory and restart', positiveInt, 20)

@@ -54,6 +54,8 @@ export const ROWS: readonly RowDef[] = [
   { id: 'read-version-8', figure: 'read', title: 'Version (the RPC stack alone), 8 clients', unit: '/s', higherIsBetter: true },
   { id: 'read-version-8-daemon-cpu', figure: 'read', title: '  daemon CPU per call', unit: 'µs' },
   { id: 'read-version-8-client-cpu', figure: 'read', title: '  client CPU per call (the bench)', unit: 'µs' },
+  { id: 'imagefs-1', figure: 'imagefs', title: 'ImageFsInfo, 50 images, 1 client (per call)', unit: 'µs' },
+  { id: 'imagefs-1-daemon-cpu', figure: 'imagefs', title: '  daemon CPU per call', unit: 'µs' },
   { id: 'pull', figure: 'pull', title: 'pull + unpack 50 MB, 5 layers', unit: 'MB/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
   { id: 'floor-runc', figure: 'floor', title: 'floor: `runc run -d` (same rootfs)', unit: 'ms' },
   { id: 'floor-cni', figure: 'floor', title: 'floor: netns + CNI ADD alone', unit: 'ms' },
@@ -64,7 +66,7 @@ export const ROWS: readonly RowDef[] = [
   { id: 'shim-pss', figure: 'shim', title: 'shim PSS per pod (pause + 2 ctrs), direct ttrpc, berth\'s spare included', unit: 'MiB', target: { op: '<=', value: 2.0 } },
 ];
 
-export const FIGURES = ['memory', 'pod-start', 'restart', 'exit', 'read', 'pull', 'floor', 'shim'] as const;
+export const FIGURES = ['memory', 'pod-start', 'restart', 'exit', 'read', 'imagefs', 'pull', 'floor', 'shim'] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export function rowsOf(figure: string): RowDef[] {

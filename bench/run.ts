@@ -57,7 +57,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
     if (criFigures.length > 0) {
       const cniConfDir = await writeCniConfDir(path.join(dir, 'net.d'), net);
       o.log('building images and starting the local registry');
-      images = await prepareImages(path.join(dir, 'images'), wants('pull'));
+      images = await prepareImages(path.join(dir, 'images'), wants('pull'), wants('imagefs'));
       const shared: SharedSetup = { dir, cniConfDir, registryHost: images.registry.host, pauseImage: images.pause };
       o.log('starting containerd');
       const ctrd = await containerdDaemon(shared);
@@ -89,7 +89,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       const keyed = new Map<string, number>(); // remark key -> its index in result.remarks
       const ctx: FigureContext = {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
-        bigImage: images.big, bigBytes: images.bigBytes, restart200: o.restart200, log: o.log,
+        bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, log: o.log,
         remark: (m, key) => {
           const at = key === undefined ? undefined : keyed.get(key);
           if (at !== undefined) {
