@@ -11,10 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
+import { isErrno, lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
 import { isChunkReader, pump, readerStream, type ChunkReader } from './chunk-reader.js';
 import type { Compression } from './media-types.js';
 import { entryComponents, isRealDirInside, resolveDirInside, resolveEntry } from './safe-resolve.js';
-import { ENOTSUP, EPERM, S_IFBLK, S_IFCHR, S_IFIFO, errnoOf, lsetxattr, mknod } from './syscalls.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -50,8 +50,7 @@ async function setXattrs(full: string, h: Header, what: string): Promise<void> {
     try {
       lsetxattr(full, name, Buffer.from(v, 'latin1'));
     } catch (err) {
-      const e = errnoOf(err);
-      if (e === ENOTSUP || (e === EPERM && name.startsWith('user.'))) continue;
+      if (isErrno(err, 'ENOTSUP') || (isErrno(err, 'EPERM') && name.startsWith('user.'))) continue;
       throw new InvalidArgumentError(`${what}: cannot set xattr ${name}: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -3,15 +3,14 @@
 // `images`/`snapshots`/`content` sublevels of the level db it is handed.
 import fs from 'node:fs/promises';
 import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
+import { mallocTrim, type Mount } from '../sys/index.js';
 import type { Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
 import { addUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
 import { ImageStore, type ImageFilter, type ImageRecord } from './image-store.js';
 import type { ImageDb } from './json-table.js';
-import type { Mount } from './mounts.js';
 import { Leases, pullImage, type PullOptions } from './pull.js';
 import { Snapshotter } from './snapshots.js';
-import { mallocTrim } from './syscalls.js';
 import { Unpacker, defaultUnpackWorkerScript } from './unpacker.js';
 
 export interface ImageServiceOptions {

@@ -11,7 +11,7 @@ export { chainIdsOf } from './pull.js';
 export type { Credentials, CredentialsProvider } from './auth.js';
 export { parseReference, normalizeReference, formatReference, repoName, type ImageRef } from './reference.js';
 export { resolveHosts, defaultHost, type RegistryHost } from './hosts.js';
-export { mountAll, unmountAll, type Mount } from './mounts.js';
+export type { Mount } from '../sys/index.js';
 export type { ImageConfig, Descriptor, Manifest, Index } from './media-types.js';
 export type { ImageDb } from './json-table.js';
 export { imageRootOf, ingestDirOf } from './layout.js';

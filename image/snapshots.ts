@@ -6,16 +6,16 @@
 // record carries its disk usage, measured once at unpack; an active snapshot's usage changes
 // while its container runs and is measured when asked for (docs/images.md "Disk usage").
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
+import { isErrno, mountAll, unmountAll, type Mount } from '../sys/index.js';
 import { applyLayer } from './apply-layer.js';
 import { addUsage, diskUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
 import type { Compression } from './media-types.js';
-import { mountAll, overlayHasIndexParam, unmountAll, type Mount } from './mounts.js';
-import { EINVAL, errnoOf } from './syscalls.js';
 import { Unpacker, type UnpackSource } from './unpacker.js';
 
 /**
@@ -23,6 +23,9 @@ import { Unpacker, type UnpackSource } from './unpacker.js';
  * worker thread), or a stream.
  */
 export type LayerSource = UnpackSource | { readonly open: () => Readable };
+
+/** True when the kernel's overlay module has an `index` parameter (containerd then adds `index=off`). */
+const overlayHasIndexParam = existsSync('/sys/module/overlay/parameters/index');
 
 export interface SnapshotRecord {
   readonly key: string;
@@ -331,7 +334,7 @@ function mountApplyOverlay(lowers: readonly string[], upper: string, work: strin
       applyVolatile = true;
       return;
     } catch (err) {
-      if (applyVolatile === true || errnoOf(err) !== EINVAL) throw err;
+      if (applyVolatile === true || !isErrno(err, 'EINVAL')) throw err;
       applyVolatile = false;
     }
   }

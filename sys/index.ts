@@ -18,6 +18,8 @@ export {
   mount,
   umount2,
   mkfifo,
+  mknod,
+  mallocTrim,
   eventfd,
   readEventfd,
   writeFd,
@@ -38,12 +40,15 @@ export {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   O_CLOEXEC,
+  S_IFIFO,
+  S_IFCHR,
+  S_IFBLK,
   type WaitResult,
 } from './libc.js';
 export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
 export { PosixChild } from './posix-child.js';
 export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
-export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountOptions, type Mount, type MountInfo } from './mount.js';
+export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, readCgroupStatsOfPid, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';
 export { OomWatcher, type OomWatcherOptions } from './oom.js';

@@ -68,6 +68,8 @@ const PROTOTYPES = {
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
   umount2: 'int umount2(const char *target, int flags)',
   mkfifo: 'int mkfifo(const char *path, unsigned int mode)',
+  mknod: 'int mknod(const char *path, unsigned int mode, uint64_t dev)',
+  malloc_trim: 'int malloc_trim(unsigned long pad)',
   eventfd: 'int eventfd(unsigned int initval, int flags)',
   read: 'long read(int fd, _Out_ uint8_t *buf, unsigned long count)',
   write: 'long write(int fd, const uint8_t *buf, unsigned long count)',
@@ -227,6 +229,31 @@ export function umount2(target: string, flags: number): void {
 /** mkfifo(3); the umask applies to `mode` (chmod afterwards for an exact mode). */
 export function mkfifo(path: string, mode: number): void {
   sys('mkfifo', path, path, mode);
+}
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+/** Linux's makedev(3): a device number from its major and minor. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+/** mknod(2): `mode` is the file type (S_IFIFO, S_IFCHR, S_IFBLK) | permissions; the umask applies. */
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  sys('mknod', path, path, mode, makedev(major, minor));
+}
+
+/**
+ * glibc's malloc_trim(0): hands the free memory of every malloc arena back to the kernel. Node
+ * allocates Buffers and ArrayBuffers with malloc; freed, they stay in the process (its PSS)
+ * until reused or trimmed. True when some memory was released.
+ */
+export function mallocTrim(): boolean {
+  return fn('malloc_trim')(0) === 1;
 }
 
 export function eventfd(initval: number, flags: number): number {

@@ -8,10 +8,11 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../common/index.js';
 import { isErrno, mount, umount2, MNT_DETACH } from './libc.js';
 
+/** containerd's Mount (CreateTaskRequest.rootfs, a snapshot's mounts): `{type, source, options}`. */
 export interface Mount {
-  type: string;
-  source: string;
-  options: readonly string[];
+  readonly type: string;
+  readonly source: string;
+  readonly options: readonly string[];
 }
 
 const MS_RDONLY = 0x1;
@@ -76,13 +77,13 @@ const PROPAGATION: Record<string, number> = {
 // The kernel copies at most one page of mount data.
 const MAX_DATA = 4095;
 
-export interface ParsedOptions {
+interface ParsedOptions {
   flags: number;
   propagation: number;
   data: string;
 }
 
-export function parseMountOptions(options: readonly string[]): ParsedOptions {
+function parseMountOptions(options: readonly string[]): ParsedOptions {
   let flags = 0;
   let propagation = 0;
   const data: string[] = [];
@@ -132,14 +133,17 @@ export function mountAll(mounts: readonly Mount[], target: string): void {
   }
 }
 
+/** One line of /proc/<pid>/mountinfo (proc(5)). */
 export interface MountInfo {
   id: number;
   parentId: number;
   mountPoint: string;
-  fsType: string;
-  source: string;
   /** Per-mount options (field 6). */
   options: string;
+  /** The optional fields (propagation), e.g. `shared:1 master:2`; '' when none. */
+  optional: string;
+  fsType: string;
+  source: string;
   /** Per-superblock options (last field): for cgroup v1 mounts, the controllers. */
   superOptions: string;
 }
@@ -149,9 +153,10 @@ function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-export function readMountInfo(file = '/proc/self/mountinfo'): MountInfo[] {
+/** The mountinfo text `text`, one entry per line, in the kernel's order (later entries stack on earlier). */
+export function parseMountInfo(text: string): MountInfo[] {
   const out: MountInfo[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line) continue;
     const f = line.split(' ');
     const sep = f.indexOf('-', 6);
@@ -161,12 +166,17 @@ export function readMountInfo(file = '/proc/self/mountinfo'): MountInfo[] {
       parentId: Number(f[1]),
       mountPoint: unescapeMountPath(f[4] ?? ''),
       options: f[5] ?? '',
+      optional: f.slice(6, sep).join(' '),
       fsType: f[sep + 1] ?? '',
       source: unescapeMountPath(f[sep + 2] ?? ''),
       superOptions: f[sep + 3] ?? '',
     });
   }
   return out;
+}
+
+export function readMountInfo(file = '/proc/self/mountinfo'): MountInfo[] {
+  return parseMountInfo(readFileSync(file, 'utf8'));
 }
 
 function resolved(p: string): string {

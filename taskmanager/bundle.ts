@@ -12,8 +12,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, CleanupStack, InvalidArgumentError, joinWithin, validateIdentifier, type Logger } from '../common/index.js';
+import { unmountAll } from '../sys/index.js';
 import { makeFifo } from './fifo.js';
-import { unmountAll } from './mounts.js';
 
 export const DEFAULT_STATE_DIR = '/run/berth/io.containerd.runtime.v2.task';
 export const DEFAULT_ROOT_DIR = '/var/lib/berth/io.containerd.runtime.v2.task';
@@ -97,7 +97,7 @@ export function readBundleFileSync(b: BundlePaths, name: string): string | undef
 export async function removeBundle(b: BundlePaths): Promise<void> {
   const exists = await lstat(b.path).then(() => true, () => false);
   if (exists) {
-    await unmountAll(bundleFile(b, 'rootfs'));
+    unmountAll(bundleFile(b, 'rootfs'));
     const hidden = path.join(path.dirname(b.path), `.${b.id}`);
     await rm(hidden, { recursive: true, force: true });
     await rename(b.path, hidden);

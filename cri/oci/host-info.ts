@@ -3,14 +3,12 @@
 import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readMountInfo, type MountInfo } from '../../sys/index.js';
 import { capabilitiesFromMask } from './capabilities.js';
 import type { OciDevice } from './types.js';
 
-export interface MountInfoEntry {
-  mountPoint: string;
-  /** The optional fields of /proc/self/mountinfo, e.g. `shared:1 master:2`. */
-  optional: string;
-}
+/** What the spec rules read of a mount: where it is and its propagation (`shared:1 master:2`). */
+export type MountInfoEntry = Pick<MountInfo, 'mountPoint' | 'optional'>;
 
 export interface HostInfo {
   /** Capabilities the daemon can hand out: the names in CapBnd of /proc/self/status. */
@@ -34,23 +32,8 @@ function statusField(status: string, field: string): string {
   return m[1];
 }
 
-// mountinfo escapes space, tab, newline and backslash as octal.
-const unescapeMountPath = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-export function parseMountInfo(text: string): MountInfoEntry[] {
-  const out: MountInfoEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const fields = line.split(' ');
-    const sep = fields.indexOf('-');
-    if (sep < 6) continue;
-    out.push({ mountPoint: unescapeMountPath(fields[4] ?? ''), optional: fields.slice(6, sep).join(' ') });
-  }
-  return out;
-}
-
-export function findMount(entries: readonly MountInfoEntry[], p: string): MountInfoEntry {
-  let best: MountInfoEntry | undefined;
+export function findMount<T extends MountInfoEntry>(entries: readonly T[], p: string): T {
+  let best: T | undefined;
   for (const e of entries) {
     const mp = e.mountPoint;
     const inside = mp === '/' || p === mp || p.startsWith(mp.endsWith('/') ? mp : `${mp}/`);
@@ -134,7 +117,7 @@ export function readHostInfo(): HostInfo {
     hugetlbAvailable: existsSync('/sys/fs/cgroup/hugetlb') || readOr('/sys/fs/cgroup/cgroup.controllers', '').includes('hugetlb'),
     swapAvailable: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
     hostname: os.hostname(),
-    lookupMount: (p) => findMount(parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')), p),
+    lookupMount: (p) => findMount(readMountInfo(), p),
     hostDevices: () => listDevices('/dev'),
   };
   return cached;

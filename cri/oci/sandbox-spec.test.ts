@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { globToRegExp } from './annotations.js';
 import { capabilitiesFromMask, maskFromCapabilities } from './capabilities.js';
-import { devMajor, devMinor, findMount, parseMountInfo } from './host-info.js';
+import { parseMountInfo } from '../../sys/index.js';
+import { devMajor, devMinor, findMount } from './host-info.js';
 import { updateResources, toOciResources } from './resources.js';
 import { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
 import type { SpecLog } from './security.js';
@@ -126,8 +127,8 @@ describe('helpers', () => {
   });
   it('mountinfo and dev numbers', () => {
     const mi = parseMountInfo('22 1 0:21 / / rw - ext4 /dev/vda rw\n30 22 0:5 / /var\\040lib rw shared:4 master:1 - tmpfs t rw\n');
-    expect(findMount(mi, '/var lib/x')).toEqual({ mountPoint: '/var lib', optional: 'shared:4 master:1' });
-    expect(findMount(mi, '/varx')).toEqual({ mountPoint: '/', optional: '' });
+    expect(findMount(mi, '/var lib/x')).toMatchObject({ mountPoint: '/var lib', optional: 'shared:4 master:1', fsType: 'tmpfs' });
+    expect(findMount(mi, '/varx')).toMatchObject({ mountPoint: '/', optional: '' });
     expect([devMajor(0x0103), devMinor(0x0103)]).toEqual([1, 3]);
   });
 });

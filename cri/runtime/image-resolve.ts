@@ -4,7 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, type Logger } from '../../common/index.js';
-import { mountAll, unmountAll, type ImageRecord, type ImageService, type Mount } from '../../image/index.js';
+import type { ImageRecord, ImageService } from '../../image/index.js';
+import { mountAll, unmountAll, type Mount } from '../../sys/index.js';
 import type { ImageConfig } from '../oci/index.js';
 import { LOCAL_PAUSE_IMAGE, buildLocalImage, isLocalImage } from './local-image.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { ImageService, RELEASE_AFTER_MS, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
-import { mallocTrim } from '../../image/syscalls.js';
+import { mallocTrim } from '../../sys/index.js';
 import {
   busyboxLayer, hostileKinds, hostileLayer, hostileTargetsExisting, makeImage, makeLayer, type BuiltImage, type Layer,
 } from '../fixtures/oci-image.js';

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
-import { ImageService, mountAll, unmountAll, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
+import { ImageService, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
+import { mountAll, unmountAll } from '../../sys/index.js';
 import {
   busyboxLayer, makeImage, makeIndex, makeLayer, writeLayout, type BuiltImage,
 } from '../fixtures/oci-image.js';
