@@ -12,7 +12,7 @@ import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
   listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
-  startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
+  runtimeConfig, startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
   type RuntimeDeps,
 } from './runtime/index.js';
 
@@ -33,6 +33,7 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
   return {
     Version: () => version(),
     Status: (req) => status(deps, req.verbose === true),
+    RuntimeConfig: () => runtimeConfig(deps),
     UpdateRuntimeConfig: (req) => { updateRuntimeConfig(deps, req); return {}; },
     RunPodSandbox: (req) => runPodSandbox(deps, req),
     // Stop* and Remove* resolve the id themselves: an unknown one is success (cri/runtime/known-id.ts).

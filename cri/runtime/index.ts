@@ -15,7 +15,7 @@ export { execSync, EXEC_OUTPUT_CAP } from './exec-sync.js';
 export { streamingBackend } from './streaming-backend.js';
 export { execUrl, attachUrl, portForwardUrl, streamServerAddress } from './streaming-urls.js';
 export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStats } from './stats.js';
-export { version, status, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
+export { version, status, runtimeConfig, runtimeHandlers, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
 export { handleExit, handleTaskEvent } from './exits.js';
 export { recoverState } from './recover.js';

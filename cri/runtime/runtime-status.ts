@@ -1,7 +1,10 @@
-// Version, Status and UpdateRuntimeConfig. NetworkReady is the CNI config state: false
-// (NetworkPluginNotReady) while conf_dir holds no loadable network config.
-import type { runtime } from '../../proto/cri.js';
-import { configDump } from '../config/index.js';
+// Version, Status, RuntimeConfig and UpdateRuntimeConfig. NetworkReady is the CNI config state:
+// false (NetworkPluginNotReady) while conf_dir holds no loadable network config. Status lists the
+// runtime handlers with their features and the runtime's features, as containerd 2.x does, each
+// feature true only once berth implements it (docs/cri.md).
+import { existsSync } from 'node:fs';
+import { runtime } from '../../proto/cri.js';
+import { configDump, isRuncLikeRuntime, type BerthConfig, type RuncOptions } from '../config/index.js';
 import type { RuntimeDeps } from './deps.js';
 
 export const RUNTIME_NAME = 'berth';
@@ -21,7 +24,49 @@ export async function status(deps: Pick<RuntimeDeps, 'config' | 'podCidr' | 'net
       ],
     },
     ...(verbose ? { info: { config: JSON.stringify({ toml: configDump(deps.config), podCidr: deps.podCidr }) } } : {}),
+    runtimeHandlers: runtimeHandlers(deps.config),
+    features: RUNTIME_FEATURES,
   };
+}
+
+/**
+ * What berth implements of the features a handler reports: recursive read-only mounts (needs
+ * `rro` mounts in the OCI spec) and user namespaces with idmapped mounts — neither yet, under any
+ * handler, so kubelet refuses pods that need them instead of running them without.
+ */
+const HANDLER_FEATURES: runtime.v1.IRuntimeHandlerFeatures = Object.freeze({ recursiveReadOnlyMounts: false, userNamespaces: false });
+
+/** Runtime-wide features: SupplementalGroupsPolicy Strict and ContainerUser, userns with host network: not yet. */
+const RUNTIME_FEATURES: runtime.v1.IRuntimeFeatures = Object.freeze({ supplementalGroupsPolicy: false, userNamespacesHostNetwork: false });
+
+/** Each configured handler by name (in name order), the default one a second time as "" (as containerd). */
+export function runtimeHandlers(config: Pick<BerthConfig, 'containerd'>): runtime.v1.IRuntimeHandler[] {
+  const out: runtime.v1.IRuntimeHandler[] = [];
+  for (const name of Object.keys(config.containerd.runtimes).sort()) {
+    out.push({ name, features: HANDLER_FEATURES });
+    if (name === config.containerd.defaultRuntimeName) out.push({ name: '', features: HANDLER_FEATURES });
+  }
+  return out;
+}
+
+/**
+ * RuntimeConfig: the cgroup driver, as containerd 2.x picks it. The first handler with runc
+ * options (the default one first, then by name) decides: `SystemdCgroup = true` -> SYSTEMD, else
+ * CGROUPFS. Without any, SYSTEMD when the host runs systemd (/run/systemd/system), else CGROUPFS.
+ */
+export function runtimeConfig(deps: Pick<RuntimeDeps, 'config'>, systemdRunning = () => existsSync('/run/systemd/system')): runtime.v1.IRuntimeConfigResponse {
+  return { linux: { cgroupDriver: cgroupDriver(deps.config, systemdRunning) } };
+}
+
+function cgroupDriver(config: Pick<BerthConfig, 'containerd'>, systemdRunning: () => boolean): runtime.v1.CgroupDriver {
+  const { defaultRuntimeName, runtimes } = config.containerd;
+  const names = [defaultRuntimeName, ...Object.keys(runtimes).sort().filter((n) => n !== defaultRuntimeName)];
+  for (const name of names) {
+    const r = runtimes[name];
+    if (!r || !isRuncLikeRuntime(r.runtimeType)) continue;
+    return (r.options as RuncOptions).systemdCgroup ? runtime.v1.CgroupDriver.SYSTEMD : runtime.v1.CgroupDriver.CGROUPFS;
+  }
+  return systemdRunning() ? runtime.v1.CgroupDriver.SYSTEMD : runtime.v1.CgroupDriver.CGROUPFS;
 }
 
 export function updateRuntimeConfig(deps: Pick<RuntimeDeps, 'podCidr' | 'log'>, req: runtime.v1.UpdateRuntimeConfigRequest): void {
