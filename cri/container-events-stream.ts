@@ -1,25 +1,39 @@
 // GetContainerEvents: a server stream fed by the ContainerEventHub until the client cancels.
-// A client that stops reading (write buffer full past a bound) is cut off.
+// A stream the hub evicts (too many subscribers) or whose client stops reading (more than
+// MAX_PENDING events not yet taken by the transport) is unsubscribed and ended with
+// RESOURCE_EXHAUSTED, queued after the events already written: a client that reads again sees
+// the status and can subscribe anew (kubelet relists meanwhile). docs/security.md.
 import type * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../common/index.js';
+import { BerthError, type Logger } from '../common/index.js';
 import type { ContainerEventHub } from './events/index.js';
 
-const MAX_PENDING = 1024;
+export const MAX_PENDING = 1024;
 
 export function containerEventsStream(hub: ContainerEventHub, log: Logger) {
   return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
     let pending = 0;
+    let ended = false;
+    const end = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      log.warn({ reason }, 'GetContainerEvents stream ended by the server');
+      // grpc-js turns an 'error' with an integer code into the call's status (after the queued writes).
+      call.emit('error', new BerthError('resource-exhausted', `GetContainerEvents: ${reason}; subscribe again`));
+    };
     const unsubscribe = hub.subscribe((e) => {
-      if (pending > MAX_PENDING) {
-        log.warn('GetContainerEvents client is not reading; closing its stream');
-        unsubscribe();
-        call.end();
+      if (ended) return;
+      if (pending >= MAX_PENDING) {
+        end(`the client did not read ${pending} events`);
         return;
       }
       pending++;
       call.write(e, () => { pending--; });
-    });
-    const stop = () => unsubscribe();
+    }, (reason) => end(reason));
+    const stop = () => {
+      ended = true;
+      unsubscribe();
+    };
     call.on('cancelled', stop);
     call.on('close', stop);
     call.on('error', stop);
