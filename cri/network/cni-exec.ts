@@ -3,7 +3,7 @@
 // object) on stdout. Every exec has a deadline; a plugin that outlives it is killed.
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeadlineExceededError, InternalError, NotFoundError } from '../../common/index.js';
+import { DeadlineExceededError, InternalError, InvalidArgumentError, NotFoundError } from '../../common/index.js';
 import { runProcess } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
@@ -34,8 +34,15 @@ export class CniPluginError extends InternalError {
   }
 }
 
-/** The first `<dir>/<type>` that is executable. */
+/**
+ * The first `<dir>/<type>` that is executable. `type` is a file name, never a path: checked here,
+ * where every exec passes (configs from the conf dir and the journal replayed on recovery alike),
+ * as libcni's FindInPath refuses a name with a separator (docs/security.md).
+ */
 export async function findPlugin(binDirs: readonly string[], type: string): Promise<string> {
+  if (type === '' || type === '.' || type === '..' || type.includes('/') || type.includes('\0')) {
+    throw new InvalidArgumentError(`plugin type ${JSON.stringify(type)} is not a plugin name: it must not name a path`);
+  }
   for (const dir of binDirs) {
     const p = join(dir, type);
     try {
