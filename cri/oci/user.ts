@@ -36,8 +36,12 @@ export function parseGroup(text: string): GroupEntry[] {
 
 const isNumeric = (s: string) => /^\d+$/.test(s);
 
+// containerd (>= 1.6.38, CVE-2024-40635) follows runc: uids and gids are 0..2^31-1. A larger one
+// is refused, never wrapped (to 0) nor taken as a user name (docs/security.md).
+const MAX_ID = 0x7fffffff;
+
 function checkId(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`${what} ${n} is not a valid id`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_ID) throw new InvalidArgumentError(`${what} ${n} is not a valid id (0-${MAX_ID})`);
   return n;
 }
 
