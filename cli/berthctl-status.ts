@@ -134,8 +134,8 @@ export async function versionView(c: CriClients, format: OutputFormat): Promise<
     ['RuntimeVersion:', data.runtimeVersion], ['RuntimeApiVersion:', data.runtimeApiVersion]]);
 }
 
-/** Status with verbose info: the conditions and the daemon's info (its config), as crictl info prints it. */
+/** Status with verbose info: the conditions, handlers, features and the daemon's info (its config), as crictl info prints it. */
 export async function infoView(c: CriClients, format: 'json' | 'yaml'): Promise<void> {
   const r = await c.runtime.Status({ verbose: true });
-  await printData(format, { status: r.status, ...parseInfo(r.info) });
+  await printData(format, { status: r.status, runtimeHandlers: r.runtimeHandlers, features: r.features, ...parseInfo(r.info) });
 }
