@@ -23,6 +23,12 @@ export const MANIFEST_ACCEPT = [MediaType.dockerManifest, MediaType.dockerList, 
 /** containerd refuses manifests larger than this at resolve time (4·1048·1048, sic). */
 export const MAX_MANIFEST_SIZE = 4 * 1048 * 1048;
 
+/**
+ * An image config is parsed in memory: one bigger than 4 MiB is refused before it is fetched
+ * (containers/image caps config bodies at 4 MiB too; real configs are a few KiB). docs/security.md.
+ */
+export const MAX_CONFIG_SIZE = 4 << 20;
+
 export interface Platform {
   architecture: string;
   os: string;

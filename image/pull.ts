@@ -10,7 +10,7 @@ import { GrowingFile } from './growing-file.js';
 import { resolveHosts } from './hosts.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import {
-  isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor, type ImageConfig,
+  MAX_CONFIG_SIZE, isIndexType, layerCompression, parseImageConfig, parseManifestOrIndex, selectPlatform, type Descriptor, type ImageConfig,
 } from './media-types.js';
 import { formatReference, parseReference, repoName } from './reference.js';
 import { RegistryClient } from './registry-client.js';
@@ -173,6 +173,11 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
     } else {
       if (isIndexType(top.mediaType)) throw new InvalidArgumentError(`manifest ${top.digest}: media type says index, body is a manifest`);
       manifest = topDoc.manifest;
+    }
+    if (manifest.config.size > MAX_CONFIG_SIZE) {
+      throw new FailedPreconditionError(
+        `image ${formatReference(ref)}: config ${manifest.config.digest} is ${manifest.config.size} bytes, more than ${MAX_CONFIG_SIZE}`,
+      );
     }
     // A big image's layers unpack on the worker, started now while the config downloads.
     const inline = manifest.layers.reduce((a, l) => a + l.size, 0) < (deps.workerMinBytes ?? WORKER_MIN_BYTES);

@@ -67,8 +67,10 @@ export class RegistryClient {
     let target = url;
     let redirects = 0;
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-      const headers: Record<string, string | string[]> = { ...h.headers, 'user-agent': USER_AGENT, accept };
       const sameHost = target.host === h.host;
+      // hosts.toml [header] values (tokens, often) go to that host only, never to a redirect
+      // target elsewhere, like the Authorization header (docs/security.md).
+      const headers: Record<string, string | string[]> = { ...(sameHost ? h.headers : {}), 'user-agent': USER_AGENT, accept };
       const authz = sameHost ? this.#auth.header(h.host) : undefined;
       if (authz) headers.authorization = authz;
       const res = await request({ method, url: target, headers, idleMs: this.#o.idleMs, tls: { skipVerify: h.skipVerify, ca: h.ca } });
