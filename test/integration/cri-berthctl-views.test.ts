@@ -203,12 +203,12 @@ describe('berthctl events, stats, version, info', () => {
       expect(row).toBeDefined();
       const [, name, podId, cpu, mem] = row!.split(/\s{3,}/);
       expect([name, podId]).toEqual(['busy-ctr', pod.slice(0, 13)]);
-      expect(Number(cpu)).toBeGreaterThan(20); // a shell spinning on a core of two
+      expect(Number(cpu)).toBeGreaterThan(5); // a shell spinning on a core (of two, shared with other tests)
       expect(mem).toMatch(/^[\d.]+ (kB|MB)$/);
       const podRow = (await berthctl('stats', '--pods', '-s', '1')).split('\n').find((l) => l.startsWith(pod.slice(0, 13)));
       const [, podName, ns, podCpu, podMem, procs, ctrs] = podRow!.split(/\s{3,}/);
       expect([podName, ns, ctrs]).toEqual(['busy', 'berth-test', '1']);
-      expect(Number(podCpu)).toBeGreaterThan(20);
+      expect(Number(podCpu)).toBeGreaterThan(5);
       expect(podMem).toMatch(/^[\d.]+ (kB|MB)$/);
       expect(Number(procs)).toBeGreaterThanOrEqual(1);
       const asJson = await json<{ stats: Array<{ attributes: { id: string }; cpu: { usageCoreNanoSeconds: { value: string } } }> }>('stats', '-s', '0', '-o', 'json');
