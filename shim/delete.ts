@@ -2,12 +2,11 @@
 // takes the bundle as <parent of cwd>/<id>, force-deletes the container with the runtime and
 // root recorded at Create, unmounts the rootfs and prints DeleteResponse{pid from init.pid,
 // exit_status 137, exited_at now} as raw protobuf on stdout.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, silentLogger, validateIdentifier } from '../common/index.js';
 import { containerd, toTimestamp } from '../proto/index.js';
-import { unmountAll } from '../sys/index.js';
+import { spawnHelper, unmountAll } from '../sys/index.js';
 import type { ShimFlags } from './flags.js';
 import { DEFAULT_RUNC_ROOT, Runc } from './runc.js';
 
@@ -31,7 +30,7 @@ export async function deleteShim(flags: ShimFlags, cwd = process.cwd()): Promise
   }
   const runc = new Runc(
     { binary, root: path.join(opts.root || DEFAULT_RUNC_ROOT, flags.namespace) },
-    (command, args, o) => spawn(command, args, { ...o, cwd: '/' }),
+    (command, args, o) => spawnHelper(command, args, { ...o, cwd: '/' }),
     silentLogger,
   );
   await runc.delete(id, true).catch((err: unknown) => {

@@ -10,7 +10,6 @@
 //   with `setsid -f` and costs ~2 ms; `node containerd-shim-berth-v2.cjs ... start` does the same
 //   from Node (`startDetached`) for callers that run the bundle directly.
 // containerd reads stdout and stderr as one buffer, so nothing but the address may be printed.
-import { spawn } from 'node:child_process';
 import {
   chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync,
 } from 'node:fs';
@@ -198,12 +197,13 @@ function raiseOomScore(callerPid: number): void {
  * `start` run as `node <bundle> ... start`: the server is this script again without the action,
  * detached (own session), handed our stdin and a report pipe as fd 3; resolves with its address.
  */
-export function startDetached(flags: ShimFlags, bundle = process.cwd()): Promise<string> {
+export async function startDetached(flags: ShimFlags, bundle = process.cwd()): Promise<string> {
   const env: NodeJS.ProcessEnv = { ...process.env, [START_FD_ENV]: '3', [CALLER_PID_ENV]: String(process.ppid) };
   delete env.NODE_EXTRA_CA_CERTS; // ~57 ms per Node start
   const script = process.argv[1] as string;
+  const { spawnHelper } = await import('../sys/index.js'); // not on the server's start path
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, script, ...serverArgv(flags)], {
+    const child = spawnHelper(process.execPath, [...process.execArgv, script, ...serverArgv(flags)], {
       cwd: bundle, env, detached: true, stdio: [process.stdin.isTTY ? 'ignore' : 0, 'ignore', 'ignore', 'pipe'],
     });
     let out = '';

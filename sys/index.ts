@@ -1,7 +1,7 @@
-// sys: the bottom layer beside common/ for what Node cannot do by itself as a container
-// runtime: libc calls (koffi, loaded lazily on first use), a child-subreaper reaper that leaves
-// libuv's children alone, pty fd passing, detached daemons with an inherited listener, OOM
-// notifications, mounts and cgroup stats.
+// sys: the bottom layer above common/ for what Node cannot do by itself as a container runtime:
+// libc calls (koffi, loaded lazily on first use), processes started with posix_spawn and reaped
+// by a (child-subreaper) reaper that leaves libuv's children alone, pty fd passing, OOM
+// notifications, mounts and mountinfo, cgroup stats. See docs/sys.md.
 export {
   SyscallError,
   isErrno,
@@ -45,9 +45,7 @@ export {
   S_IFBLK,
   type WaitResult,
 } from './libc.js';
-export { becomeSubreaper, listChildren, Reaper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
-export { PosixChild } from './posix-child.js';
-export { spawnDetached, listenOnInheritedFd, serverFd, type DetachOptions } from './detach.js';
+export { becomeSubreaper, Reaper, spawnHelper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, readCgroupStatsOfPid, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';

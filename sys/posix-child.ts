@@ -34,10 +34,10 @@ const SIGNAL_NAME = new Map<number, NodeJS.Signals>();
 for (const [name, n] of Object.entries(constants.signals)) if (!SIGNAL_NAME.has(n)) SIGNAL_NAME.set(n, name as NodeJS.Signals);
 
 /** The name of signal `n` (SIGKILL for 9), as Node's 'exit' and 'close' events give it. */
-export const signalName = (n: number): NodeJS.Signals | null => SIGNAL_NAME.get(n) ?? null;
+const signalName = (n: number): NodeJS.Signals | null => SIGNAL_NAME.get(n) ?? null;
 
 /** `file` as Node's spawn finds it: a name without a slash is looked up in the child's PATH. */
-export function resolveExecutable(file: string, env: NodeJS.ProcessEnv): string | undefined {
+function resolveExecutable(file: string, env: NodeJS.ProcessEnv): string | undefined {
   if (file.includes('/')) return file;
   for (const dir of (env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
     const candidate = path.join(dir || '.', file);
@@ -60,20 +60,19 @@ export function posixStdioSupported(stdio: readonly unknown[], options: Record<s
   return stdio.every((s, i) => s === 'pipe' || s === 'ignore' || (typeof s === 'number' && Number.isInteger(s) && s >= 0 && (s >= 3 || s === i)));
 }
 
-let unusable = false;
+let usable = true;
 
-/**
- * Whether helper processes start with posix_spawn: not when BERTH_SPAWN=thread|inline asks for
- * Node's spawn (A/B runs), nor once posix_spawn proved unusable in this process.
- */
+/** Whether processes start with posix_spawn: until it proved unusable in this process. */
 export function posixSpawnChosen(): boolean {
-  const v = process.env.BERTH_SPAWN;
-  return !unusable && v !== 'thread' && v !== 'inline';
+  return usable;
 }
 
-/** After an error that is not a failed call (koffi did not load, glibc lacks a call): Node's spawn from now on. */
-export function posixSpawnUnusable(): void {
-  unusable = true;
+/**
+ * After an error that is not a failed call (koffi did not load, glibc lacks a call): Node's
+ * spawn from now on. Tests pass `false`/`true` to run the fallback and to come back.
+ */
+export function posixSpawnUnusable(unusable = true): void {
+  usable = !unusable;
 }
 
 export class PosixChild extends EventEmitter {
@@ -161,6 +160,11 @@ export class PosixChild extends EventEmitter {
       if (this.stdin && !this.stdin.writableEnded) this.stdin.destroy();
       this.maybeClose();
     });
+  }
+
+  /** stdin, stdout and stderr, as ChildProcess.stdio has them. */
+  get stdio(): [Writable | null, Readable | null, Readable | null] {
+    return [this.stdin, this.stdout, this.stderr];
   }
 
   /** Signals the child unless it was reaped (its pid may belong to someone else by then). */

@@ -125,10 +125,9 @@ export class Reaper {
   }
 
   /**
-   * Starts a helper (runc, the pod guard): with posix_spawn as a PosixChild this reaper watches
-   * (the default), or with child_process.spawn tracked (see trackSpawned) for options PosixChild
-   * does not take, with `BERTH_SPAWN` set to `thread`/`inline`, or once posix_spawn proved
-   * unusable.
+   * Starts a process (runc, the pod guard, a CNI plugin): with posix_spawn as a PosixChild this
+   * reaper watches, or with child_process.spawn tracked (see trackSpawned) for options PosixChild
+   * does not take (a fourth stdio entry, a uid) or once posix_spawn proved unusable.
    */
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): SpawnedChild {
     if (this.needSubreaper) {
@@ -227,8 +226,21 @@ export class Reaper {
   }
 }
 
+let helpers: Reaper | undefined;
+
+/**
+ * The one way berth starts a helper process outside a shim (CNI plugins, `unshare`, `<shim>
+ * start`/`delete`, nsenter for port forwarding, runc in `shim delete`): Reaper.spawn on a reaper
+ * of this process's own children, made on first use (it reaps no orphans and makes this process
+ * no subreaper). A shim spawns through the subreaper it serves with (shim/server.ts).
+ */
+export function spawnHelper(command: string, args: readonly string[], options: SpawnOptions = {}): SpawnedChild {
+  helpers ??= new Reaper({ reapOrphans: false });
+  return helpers.spawn(command, args, options);
+}
+
 /** Direct children of this process, across all its threads (children are per-thread lists). */
-export function listChildren(): number[] {
+function listChildren(): number[] {
   const out = new Set<number>();
   let tids: string[];
   try {

@@ -1,17 +1,16 @@
+import { once } from 'node:events';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PosixChild, posixSpawnUnusable } from './posix-child.js';
+import { spawnHelper } from './reaper.js';
 import { runProcess, SpawnError } from './spawner.js';
 
-// posix_spawn on the calling thread (the default), Node's spawn from the worker, and inline.
-describe.each(['posix', 'thread', 'inline'])('runProcess with BERTH_SPAWN=%s', (mode) => {
-  const saved = process.env.BERTH_SPAWN;
-  beforeEach(() => { process.env.BERTH_SPAWN = mode; });
-  afterEach(() => {
-    if (saved === undefined) delete process.env.BERTH_SPAWN;
-    else process.env.BERTH_SPAWN = saved;
-  });
+// posix_spawn (the default), and Node's spawn, which takes over should posix_spawn be unusable.
+describe.each(['posix_spawn', 'Node spawn'])('runProcess with %s', (mode) => {
+  beforeEach(() => posixSpawnUnusable(mode !== 'posix_spawn'));
+  afterEach(() => posixSpawnUnusable(false));
 
   it('feeds stdin, collects stdout, stderr (and both in order) and the exit status', async () => {
     const r = await runProcess({
@@ -71,6 +70,13 @@ describe.each(['posix', 'thread', 'inline'])('runProcess with BERTH_SPAWN=%s', (
     expect(Date.now() - t0).toBeLessThan(5_000);
     await new Promise((res) => setTimeout(res, 2_500));
     expect(existsSync(marker)).toBe(false); // the background child went with the group
+  });
+
+  it('starts through spawnHelper: a PosixChild, or Node\'s ChildProcess once posix_spawn is unusable', async () => {
+    const child = spawnHelper('/bin/sh', ['-c', 'exit 6'], { stdio: 'ignore' });
+    expect(child instanceof PosixChild).toBe(mode === 'posix_spawn');
+    const [code] = await once(child, 'close');
+    expect(code).toBe(6);
   });
 
   it('runs calls side by side', async () => {

@@ -1,9 +1,10 @@
 // PortForward's backend: one TCP connection to 127.0.0.1:<port> inside the pod's network
 // namespace per forwarded connection. Node cannot move one socket into another namespace, so a
 // small helper process runs under `nsenter --net=<pod netns>` and pipes its stdio to the port
-// (half-close both ways); for host-network pods the same helper runs without nsenter.
-import { spawn } from 'node:child_process';
+// (half-close both ways); for host-network pods the same helper runs without nsenter. It starts
+// as every helper process does, through sys/ (spawnHelper).
 import { FailedPreconditionError, UnavailableError } from '../../common/index.js';
+import { spawnHelper } from '../../sys/index.js';
 import type { BackendPortForwardRequest } from '../streaming/index.js';
 import { sandboxState } from '../store/index.js';
 import type { RuntimeDeps } from './deps.js';
@@ -36,14 +37,17 @@ export function forwardPort(deps: Pick<RuntimeDeps, 'store' | 'log'>, req: Backe
 
 function runHelper(argv: string[], req: BackendPortForwardRequest): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnHelper(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { stdin, stdout, stderr } = child; // null only when the start failed ('error' follows)
     const abort = () => child.kill('SIGKILL');
     req.signal.addEventListener('abort', abort, { once: true });
     let errText = '';
-    child.stderr.on('data', (d: Buffer) => { if (errText.length < 4096) errText += d.toString(); });
-    child.stdin.on('error', () => undefined);
-    req.stream.pipe(child.stdin);
-    child.stdout.pipe(req.stream, { end: true });
+    stderr?.on('data', (d: Buffer) => { if (errText.length < 4096) errText += d.toString(); });
+    if (stdin) {
+      stdin.on('error', () => undefined);
+      req.stream.pipe(stdin);
+    }
+    stdout?.pipe(req.stream, { end: true });
     // The client's stream is gone: the helper must not outlive the connection.
     let hungUp = false;
     req.stream.once('close', () => { hungUp = true; child.kill('SIGKILL'); });
@@ -53,7 +57,7 @@ function runHelper(argv: string[], req: BackendPortForwardRequest): Promise<void
     });
     child.once('close', (code, signal) => {
       req.signal.removeEventListener('abort', abort);
-      req.stream.unpipe(child.stdin);
+      if (stdin) req.stream.unpipe(stdin);
       if (code === 0 || hungUp || req.signal.aborted) resolve();
       else reject(new UnavailableError(errText.trim() || `port forward helper exited with ${code ?? signal}`));
     });
