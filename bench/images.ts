@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { busyboxLayer, makeImage, makeLayer, writeLayout } from '../test/fixtures/oci-image.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
-import { eachLimited } from './pods.js';
 
 /** Small images the ImageFsInfo figure pulls beside busybox and pause: 50 images held. */
 export const MANY_IMAGES = 48;
@@ -44,12 +43,13 @@ export async function prepareImages(workDir: string, withBig: boolean, withMany 
     }
     const many: string[] = [];
     if (withMany) {
-      await eachLimited(Array.from({ length: MANY_IMAGES }, (_, i) => i), 4, async (i) => {
+      // One push at a time: docker-registry answers 500 to pushes racing on one shared blob.
+      for (let i = 0; i < MANY_IMAGES; i++) {
         const own = await makeLayer([{ name: 'etc/', type: 'directory' }, { name: `etc/image-${i}`, content: `image ${i}\n`.repeat(100) }]);
         await writeLayout(path.join(workDir, `many-${i}`), String(i), makeImage([base, own], { cmd: ['sh'] }));
         await registry.push(path.join(workDir, `many-${i}`), String(i), 'bench/many');
-      });
-      for (let i = 0; i < MANY_IMAGES; i++) many.push(`${registry.host}/bench/many:${i}`);
+        many.push(`${registry.host}/bench/many:${i}`);
+      }
     }
     return {
       registry,

@@ -56,6 +56,8 @@ export const ROWS: readonly RowDef[] = [
   { id: 'read-version-8-client-cpu', figure: 'read', title: '  client CPU per call (the bench)', unit: 'µs' },
   { id: 'imagefs-1', figure: 'imagefs', title: 'ImageFsInfo, 50 images, 1 client (per call)', unit: 'µs' },
   { id: 'imagefs-1-daemon-cpu', figure: 'imagefs', title: '  daemon CPU per call', unit: 'µs' },
+  { id: 'imagefs-version-1', figure: 'imagefs', title: '  Version, same client (the RPC round trip alone)', unit: 'µs' },
+  { id: 'imagefs-version-1-daemon-cpu', figure: 'imagefs', title: '    daemon CPU per call', unit: 'µs' },
   { id: 'pull', figure: 'pull', title: 'pull + unpack 50 MB, 5 layers', unit: 'MB/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
   { id: 'floor-runc', figure: 'floor', title: 'floor: `runc run -d` (same rootfs)', unit: 'ms' },
   { id: 'floor-cni', figure: 'floor', title: 'floor: netns + CNI ADD alone', unit: 'ms' },

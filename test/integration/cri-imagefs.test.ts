@@ -1,13 +1,16 @@
 // ImageFsInfo through a real daemon: after PullImage and RemoveImage its used_bytes and
-// inodes_used move by what `du` of the daemon's snapshot and content trees moves, and equal it.
-import { mkdtemp, rm } from 'node:fs/promises';
+// inodes_used move by what `du` of the daemon's snapshot and content trees moves, and equal it;
+// a container's writable layer in ContainerStats is what `du` says of its rw snapshot, and
+// ImageFsInfo counts it.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayer, makeImage, makeLayer, writeLayout } from '../fixtures/oci-image.js';
 import { du } from '../helpers/du.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { useBerth } from './cri-harness.js';
+import { LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
 
 describe('ImageFsInfo', () => {
   const berth = useBerth();
@@ -56,5 +59,34 @@ describe('ImageFsInfo', () => {
     const [removed, duRemoved] = [await imageFs(), await duNow()];
     expect(delta(pulled, removed)).toEqual(delta(duPulled, duRemoved));
     expect(removed.bytes).toBeLessThan(pulled.bytes - 500_000);
+  });
+
+  it('reports a container\'s writable layer as du of its rw snapshot, and counts it in ImageFsInfo', async () => {
+    const b = berth();
+    const config = podConfig(b, 'imagefs');
+    const { podSandboxId } = await b.cri.runtime.RunPodSandbox({ config });
+    const { containerId } = await b.cri.runtime.CreateContainer({
+      podSandboxId, sandboxConfig: config,
+      config: { metadata: { name: 'writer' }, image: { image: LOCAL_BUSYBOX }, command: ['sleep', '300'], logPath: 'writer.log' },
+    });
+    await b.cri.runtime.StartContainer({ containerId });
+    const before = await imageFs();
+    const exec = await b.cri.runtime.ExecSync({ containerId, cmd: ['sh', '-c', 'dd if=/dev/zero of=/written bs=1000 count=700 2>/dev/null'], timeout: 30 });
+    expect(exec.exitCode).toBe(0);
+    const written = BigInt(Date.now()) * 1_000_000n;
+    // the first figure taken after the write (figures are kept up to 2 s)
+    const layer = await until(async () => {
+      const w = (await b.cri.runtime.ContainerStats({ containerId })).stats!.writableLayer!;
+      return BigInt(String(w.timestamp)) > written ? w : undefined;
+    }, 'a writable-layer figure taken after the write');
+    const snapshots = path.join(imageRoot(), 'snapshots');
+    const rw = (await readdir(snapshots)).map((n) => path.join(snapshots, n)).find((d) => existsSync(path.join(d, 'fs', 'written')));
+    expect(rw).toBeDefined();
+    expect({ bytes: Number(layer.usedBytes!.value), inodes: Number(layer.inodesUsed!.value) }).toEqual(await du(rw!));
+    expect(layer.fsId!.mountpoint).toBe(snapshots);
+    const after = await imageFs();
+    expect(after.bytes - before.bytes).toBeGreaterThanOrEqual(700_000);
+    await b.cri.runtime.StopPodSandbox({ podSandboxId });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId });
   });
 });
