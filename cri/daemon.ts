@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
 import { ImageService, imageRootOf } from '../image/index.js';
-import { ExitMonitor, TaskManager, openExitDb } from '../taskmanager/index.js';
+import { ExitMonitor, TaskManager } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters } from './events/index.js';
 import { PodNetworking } from './network/index.js';
@@ -76,9 +76,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       });
     })();
     const reloading = (async () => {
-      const exitDb = await openExitDb(stores.exits);
-      taskClosers.push(() => exitDb.close());
-      const exits = new ExitMonitor({ db: exitDb.db, log: log.child({ component: 'exits' }) });
+      const exits = new ExitMonitor({ log: log.child({ component: 'exits' }) });
       taskClosers.push(() => exits.close());
       const tasks = await TaskManager.open({
         stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: stores.tasks,
@@ -89,7 +87,6 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
         await handleExit(await recovery, e);
       });
       tasks.onEvent(async (ev) => handleTaskEvent({ store: await opening, log }, ev));
-      await exits.replayUndelivered();
       const outcomes = await tasks.reload();
       return { tasks, outcomes };
     })();

@@ -1,11 +1,15 @@
 // The exit monitor: every process exit reaches it, from a task's Wait (the source of truth), from
-// a /tasks/exit event (the fast path) or from dead-shim handling. It de-duplicates by
-// (namespace, container, process), writes the exit to level BEFORE anyone hears of it, then
-// publishes exactly one TaskExit per process to every subscriber. A failing subscriber gets the
-// exit again after 1 s, 2 s, 4 s ... (capped), per container id, keeping each id's order; exits of
-// other ids are not held up. Records not yet handled by every subscriber are replayed after a
-// restart (`replayUndelivered`), so an exit is never lost between "recorded" and "handled".
-import { KeyedMutex, silentLogger, type Logger } from '../common/index.js';
+// a /tasks/exit event (the fast path), from dead-shim handling or from reload. It de-duplicates by
+// (namespace, container, process) and publishes exactly one TaskExit per process to every
+// subscriber. A failing subscriber gets the exit again after 1 s, 2 s, 4 s ... (capped), per
+// container id, keeping each id's order; exits of other ids are not held up.
+//
+// It keeps exits in memory only, until the task (or exec) is deleted: the exit's durable home is
+// the subscriber's own record (the CRI store), written once. Nothing is lost when the daemon stops
+// before a subscriber handled an exit, because the exit's source still holds it: the shim keeps
+// an exited task (and answers Wait again after reload) until it is deleted, and a dead shim's
+// bundle stays until its exits were handled (docs/taskmanager.md, "Exits").
+import { silentLogger, type Logger } from '../common/index.js';
 
 export interface TaskExit {
   namespace: string;
@@ -17,31 +21,11 @@ export interface TaskExit {
   exitedAt: Date;
 }
 
-export type ExitSource = 'wait' | 'event' | 'dead-shim' | 'reload';
-
-interface StoredExit {
-  namespace: string;
-  containerId: string;
-  id: string;
-  pid: number;
-  exitStatus: number;
-  exitedAt: string;
-  source: ExitSource;
-  delivered: boolean;
-}
-
-/** The slice of a level (sub)level with JSON values that the monitor needs. */
-export interface ExitDb {
-  get(key: string): Promise<unknown>;
-  put(key: string, value: unknown): Promise<void>;
-  del(key: string): Promise<void>;
-  iterator(): AsyncIterable<[string, unknown]>;
-}
+export type ExitSource = 'wait' | 'event' | 'dead-shim' | 'reload' | 'delete';
 
 export type ExitHandler = (exit: Readonly<TaskExit>) => Promise<void> | void;
 
 export interface ExitMonitorOptions {
-  db: ExitDb;
   log?: Logger;
   /** First retry delay for a failing subscriber (default 1000 ms); doubles per failure. */
   retryInitialMs?: number;
@@ -50,10 +34,6 @@ export interface ExitMonitorOptions {
 }
 
 export const exitKey = (namespace: string, containerId: string, id: string): string => `${namespace}/${containerId}/${id}`;
-
-function toExit(s: StoredExit): TaskExit {
-  return { namespace: s.namespace, containerId: s.containerId, id: s.id, pid: s.pid, exitStatus: s.exitStatus, exitedAt: new Date(s.exitedAt) };
-}
 
 interface Delivery {
   exit: Readonly<TaskExit>;
@@ -120,16 +100,21 @@ class Subscriber {
   }
 }
 
+interface Recorded {
+  exit: Readonly<TaskExit>;
+  source: ExitSource;
+  /** Settles once every subscriber (of the moment it was recorded) handled the exit. */
+  handled: Promise<void>;
+}
+
 export class ExitMonitor {
-  readonly #db: ExitDb;
   readonly #log: Logger;
-  readonly #locks = new KeyedMutex();
+  readonly #exits = new Map<string, Recorded>();
   readonly #subscribers = new Set<Subscriber>();
   readonly #waiters = new Map<string, Array<(e: TaskExit) => void>>();
   readonly #retry: { initialMs: number; maxMs: number };
 
-  constructor(opts: ExitMonitorOptions) {
-    this.#db = opts.db;
+  constructor(opts: ExitMonitorOptions = {}) {
     this.#log = opts.log ?? silentLogger;
     this.#retry = { initialMs: opts.retryInitialMs ?? 1_000, maxMs: opts.retryMaxMs ?? 300_000 };
   }
@@ -145,49 +130,34 @@ export class ExitMonitor {
   }
 
   /**
-   * Records one exit. Returns true if it was new (then it is durable and being published),
-   * false if this process's exit was already recorded.
+   * Records one exit and publishes it, unless this process's exit is already recorded.
+   * `exit` is the one recorded (the first); `handled` settles once every subscriber handled it.
    */
-  record(exit: TaskExit, source: ExitSource): Promise<boolean> {
+  record(exit: TaskExit, source: ExitSource): { recorded: boolean; exit: Readonly<TaskExit>; handled: Promise<void> } {
     const key = exitKey(exit.namespace, exit.containerId, exit.id);
-    return this.#locks.run(key, async () => {
-      if ((await this.#db.get(key)) !== undefined) return false;
-      const stored: StoredExit = {
-        namespace: exit.namespace, containerId: exit.containerId, id: exit.id, pid: exit.pid,
-        exitStatus: exit.exitStatus, exitedAt: exit.exitedAt.toISOString(), source, delivered: false,
-      };
-      await this.#db.put(key, stored); // durable first ...
-      this.#log.info({ exit: stored }, 'task exit recorded');
-      this.#publish(key, stored); // ... then visible
-      return true;
-    });
+    const known = this.#exits.get(key);
+    if (known) return { recorded: false, exit: known.exit, handled: known.handled };
+    const frozen = Object.freeze({ ...exit });
+    const handled = this.#publish(key, frozen);
+    this.#exits.set(key, { exit: frozen, source, handled });
+    this.#log.info({ exit: frozen, source }, 'task exit recorded');
+    return { recorded: true, exit: frozen, handled };
   }
 
   /** The recorded exit of a process, if any. */
-  async get(namespace: string, containerId: string, id = containerId): Promise<TaskExit | undefined> {
-    const v = (await this.#db.get(exitKey(namespace, containerId, id))) as StoredExit | undefined;
-    return v ? toExit(v) : undefined;
+  get(namespace: string, containerId: string, id = containerId): TaskExit | undefined {
+    return this.#exits.get(exitKey(namespace, containerId, id))?.exit;
   }
 
   /** Resolves with the process's exit once it is recorded. */
-  async waitFor(namespace: string, containerId: string, id = containerId): Promise<TaskExit> {
+  waitFor(namespace: string, containerId: string, id = containerId): Promise<TaskExit> {
+    const known = this.get(namespace, containerId, id);
+    if (known) return Promise.resolve(known);
     const key = exitKey(namespace, containerId, id);
-    return new Promise<TaskExit>((resolve, reject) => {
+    return new Promise<TaskExit>((resolve) => {
       const list = this.#waiters.get(key) ?? [];
       list.push(resolve);
       this.#waiters.set(key, list);
-      // Checked after registering, so a record landing in between is not missed. When the exit
-      // is already recorded the registration is dropped again, or every wait() would leave one.
-      const unregister = (): void => {
-        const waiting = this.#waiters.get(key);
-        const at = waiting?.indexOf(resolve) ?? -1;
-        if (at >= 0) waiting!.splice(at, 1);
-        if (waiting?.length === 0) this.#waiters.delete(key);
-      };
-      this.get(namespace, containerId, id).then(
-        (e) => { if (e) { unregister(); resolve(e); } },
-        (err: unknown) => { unregister(); reject(err); },
-      );
     });
   }
 
@@ -198,41 +168,30 @@ export class ExitMonitor {
     return n;
   }
 
-  /** Forgets a process's exit (its task or exec was deleted; the id may be used again). */
-  forget(namespace: string, containerId: string, id = containerId): Promise<void> {
+  /**
+   * Forgets a process's exit (its task or exec was deleted; the id may be used again). With
+   * `only`, forgets it only while that very exit is the one recorded.
+   */
+  forget(namespace: string, containerId: string, id = containerId, only?: Readonly<TaskExit>): void {
     const key = exitKey(namespace, containerId, id);
-    return this.#locks.run(key, () => this.#db.del(key));
+    if (only === undefined || this.#exits.get(key)?.exit === only) this.#exits.delete(key);
   }
 
-  /** Publishes again every recorded exit that not every subscriber handled before a restart. */
-  async replayUndelivered(): Promise<number> {
-    let n = 0;
-    for await (const [key, value] of this.#db.iterator()) {
-      const s = value as StoredExit;
-      if (s.delivered) continue;
-      this.#publish(key, s);
-      n++;
-    }
-    return n;
+  /** Exits recorded and not forgotten (diagnostics and leak tests). */
+  get size(): number {
+    return this.#exits.size;
   }
 
-  #publish(key: string, stored: StoredExit): void {
-    const exit = Object.freeze(toExit(stored));
+  #publish(key: string, exit: Readonly<TaskExit>): Promise<void> {
     const waiters = this.#waiters.get(key);
     this.#waiters.delete(key);
     for (const w of waiters ?? []) w(exit);
     const subs = [...this.#subscribers];
-    let pending = subs.length;
-    const markDelivered = (): void => {
-      void this.#locks.run(key, async () => {
-        const cur = (await this.#db.get(key)) as StoredExit | undefined;
-        if (cur && cur.exitedAt === stored.exitedAt && !cur.delivered) await this.#db.put(key, { ...cur, delivered: true });
-      }).catch((err: unknown) => this.#log.warn({ err, key }, 'cannot mark exit delivered'));
-    };
-    if (pending === 0) return; // nobody to tell yet: replayUndelivered() will
-    for (const sub of subs) {
-      sub.deliver({ exit, done: () => { if (--pending === 0) markDelivered(); } });
-    }
+    if (subs.length === 0) return Promise.resolve(); // nobody to tell
+    return new Promise<void>((resolve) => {
+      let pending = subs.length;
+      for (const sub of subs) sub.deliver({ exit, done: () => { if (--pending === 0) resolve(); } });
+    });
   }
 
   close(): void {

@@ -1,31 +1,30 @@
 // Reload over bundles that cannot be reconnected (no real shim needed): leftovers are removed,
-// a bundle whose shim is gone gets `<shim> delete` and its exit (255 when delete fails).
+// a bundle whose shim is gone gets `<shim> delete` and its exit (255 when delete fails), and the
+// bundle stays until that exit was handled.
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitMonitor, TaskManager, openExitDb, type TaskExit } from './index.js';
+import { ExitMonitor, TaskManager, type TaskExit } from './index.js';
 
 describe('reload of broken bundles', () => {
   let dir: string;
   let tm: TaskManager;
-  let closeDb: () => Promise<void>;
+  let exits: ExitMonitor;
   const ns = 'reload-ns';
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'berth-reload-'));
-    const { db, close } = await openExitDb(path.join(dir, 'db'));
-    closeDb = close;
+    exits = new ExitMonitor({ retryInitialMs: 20 });
     tm = await TaskManager.open({
       stateDir: path.join(dir, 'state'), rootDir: path.join(dir, 'root'), grpcAddress: path.join(dir, 'd.sock'),
-      ttrpcAddress: path.join(dir, 'd.sock.ttrpc'), exits: new ExitMonitor({ db }), connectTimeoutMs: 500,
+      ttrpcAddress: path.join(dir, 'd.sock.ttrpc'), exits, connectTimeoutMs: 500,
     });
   });
 
   afterEach(async () => {
     await tm.close();
-    tm.exits.close();
-    await closeDb();
+    exits.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -44,14 +43,23 @@ describe('reload of broken bundles', () => {
     await writeFile(path.join(state, 'gone', 'shim-binary-path'), shim);
     await writeFile(path.join(state, 'gone', 'address'), `unix://${dir}/no-such.sock`);
     const seen: TaskExit[] = [];
-    tm.exits.subscribe('test', (e) => { seen.push(e); });
+    // The subscriber fails until released: the dead task's bundle stays until its exit is handled.
+    let storeUp = false;
+    exits.subscribe('test', (e) => {
+      if (!storeUp) throw new Error('store not ready');
+      seen.push(e);
+    });
 
     const outcomes = await tm.reload();
     expect(outcomes.map((o) => `${o.id}:${o.kind}`).sort()).toEqual(['empty:removed', 'gone:dead', 'nobinary:removed']);
     const gone = outcomes.find((o) => o.id === 'gone');
     expect(gone?.kind === 'dead' && gone.exit.exitStatus).toBe(255);
+    await new Promise((r) => setTimeout(r, 100)); // a few failed deliveries
+    expect((await readdir(state)).sort()).toEqual(['.hidden', 'gone']);
+    storeUp = true;
     await expect.poll(() => seen.map((e) => [e.containerId, e.exitStatus])).toEqual([['gone', 255]]);
-    expect(await readdir(state)).toEqual(['.hidden']);
+    await expect.poll(() => readdir(state)).toEqual(['.hidden']);
+    expect(exits.size).toBe(0); // handled and forgotten
     expect(tm.list()).toEqual([]);
   });
 });

@@ -3,7 +3,6 @@
 // removed meanwhile, are not an error (debug log).
 import { rm } from 'node:fs/promises';
 import { isKind } from '../../common/index.js';
-import { taskKey } from '../../taskmanager/index.js';
 import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -21,7 +20,7 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
   await deps.locks.run(id, async () => {
     if (goneMeanwhile(deps.store.containers, id, deps.log, REMOVE)) return;
     await stopContainerLocked(deps, id, 0);
-    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+    if (deps.tasks.has(CRI_NAMESPACE, id)) {
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
         if (!isKind(err, 'not-found')) throw err;
       });
@@ -32,7 +31,6 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);
     await deps.store.containerNames.releaseById(id);
-    await deps.tasks.exits.forget(CRI_NAMESPACE, id).catch((err: unknown) => deps.log.warn({ err, containerId: id }, 'cannot forget exit record'));
     deps.log.info({ containerId: id, podSandboxId: last.sandboxId }, 'container removed');
     containerEvent(deps, last, 'deleted');
   });

@@ -9,6 +9,14 @@ import type { Store } from '../store/index.js';
 import type { StreamingServer } from '../streaming/index.js';
 import type { ContainerLogs } from './container-log.js';
 
+/**
+ * What the CRI methods use of the task manager: task and exec calls, and `has` (does the task
+ * exist). Nothing else of it, so the methods can be tested against a fake (test/helpers/fake-tasks.ts).
+ */
+export type RuntimeTasks = Pick<TaskManager,
+  'has' | 'createTask' | 'start' | 'kill' | 'delete' | 'state' | 'wait' | 'task' | 'update' | 'closeIO' | 'resizePty'
+  | 'exec' | 'startExec' | 'deleteExec'>;
+
 /** containerd's CRI namespace: every task berth's CRI makes lives in it. */
 export const CRI_NAMESPACE = 'k8s.io';
 
@@ -16,7 +24,7 @@ export interface RuntimeDeps {
   readonly config: BerthConfig;
   readonly store: Store;
   readonly images: ImageService;
-  readonly tasks: TaskManager;
+  readonly tasks: RuntimeTasks;
   readonly events: ContainerEventHub;
   readonly stops: StopWaiters;
   readonly logs: ContainerLogs;

@@ -74,7 +74,5 @@ export async function execSync(deps: Deps, id: string, cmd: readonly string[], t
     return { stdout: out.bytes, stderr: err.bytes, exitCode: result.exitStatus };
   } finally {
     await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => deps.log.warn({ err: e, containerId: id, execId }, 'cannot delete exec'));
-    // Probes run ExecSync every few seconds: their exit records must not pile up.
-    await deps.tasks.exits.forget(CRI_NAMESPACE, id, execId).catch((e: unknown) => deps.log.warn({ err: e, execId }, 'cannot forget exec exit'));
   }
 }

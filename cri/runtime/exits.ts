@@ -5,7 +5,7 @@
 // Exec exits never touch container state. TaskOOM sets reason OOMKilled. A failure throws, and
 // the monitor retries it with backoff, per id, in order.
 import { isKind } from '../../common/index.js';
-import { taskKey, type ForwardedEvent, type TaskExit } from '../../taskmanager/index.js';
+import type { ForwardedEvent, TaskExit } from '../../taskmanager/index.js';
 import { nanosFromDate } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { containerEvent, sandboxStopped } from './sandbox-events.js';
@@ -29,7 +29,7 @@ export async function handleExit(deps: Deps, exit: Readonly<TaskExit>): Promise<
   deps.stops.notify(id);
   if (r.recorded && r.target === 'container') containerEvent(deps, deps.store.containers.get(id), 'stopped');
   if (r.recorded && r.target === 'sandbox') sandboxStopped(deps, deps.store.sandboxes.get(id));
-  if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+  if (deps.tasks.has(CRI_NAMESPACE, id)) {
     await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
       if (!isKind(err, 'not-found')) throw err;
     });

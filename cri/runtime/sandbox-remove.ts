@@ -3,7 +3,6 @@
 // every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids, and
 // pods removed meanwhile, are not an error (debug log).
 import { FailedPreconditionError, isKind } from '../../common/index.js';
-import { taskKey } from '../../taskmanager/index.js';
 import { isSet, sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -34,13 +33,13 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
   for (const c of deps.store.containersOf(id)) await removeContainer(deps, c.id);
   await deps.locks.run(id, async () => {
     if (gone()) return;
-    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+    if (deps.tasks.has(CRI_NAMESPACE, id)) {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true }).catch(() => undefined);
       // Wait for the exit to be recorded, not for the task to vanish: the exit handler wakes
       // waiters before it deletes the task, so "task gone" would only be seen at the timeout.
       // The delete below waits for the handler's own delete (per-task lock) and then finds
       // nothing (NotFound).
-      const stopped = () => !deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)) || isSet(deps.store.sandboxes.get(id).stoppedAt);
+      const stopped = () => !deps.tasks.has(CRI_NAMESPACE, id) || isSet(deps.store.sandboxes.get(id).stoppedAt);
       await deps.stops.wait(id, stopped, 10_000);
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
         if (!isKind(err, 'not-found')) throw err;
@@ -53,7 +52,6 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     await teardownNetwork(deps, s);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
-    await deps.tasks.exits.forget(CRI_NAMESPACE, id).catch((err: unknown) => deps.log.warn({ err, podSandboxId: id }, 'cannot forget exit record'));
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');
     sandboxDeleted(deps, s);
   });

@@ -3,7 +3,6 @@
 // quietly, an unknown or removed one is stopped (debug log); a teardown that failed is retried by
 // the next stop (or by the restart's recovery).
 import { isKind } from '../../common/index.js';
-import { taskKey } from '../../taskmanager/index.js';
 import { isSet, nowNanos } from '../store/index.js';
 import { stopContainer } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -23,7 +22,7 @@ export async function stopPodSandbox(deps: Deps, ref: string): Promise<void> {
   for (const c of deps.store.containersOf(id)) await stopContainer(deps, c.id, 0);
   await deps.locks.run(id, async () => {
     if (goneMeanwhile(deps.store.sandboxes, id, deps.log, STOP)) return;
-    if (deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id))) {
+    if (deps.tasks.has(CRI_NAMESPACE, id)) {
       try {
         await deps.tasks.kill(CRI_NAMESPACE, id, 9, { all: true });
       } catch (err) {

@@ -1,7 +1,6 @@
 // ContainerStatus and PodSandboxStatus, with containerd-like verbose info (JSON under "info").
 import { readFile } from 'node:fs/promises';
 import type { runtime } from '../../proto/cri.js';
-import { taskKey } from '../../taskmanager/index.js';
 import { sandboxState, type ContainerRecord } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { containerStatusMessage, sandboxStatusMessage } from './convert.js';
@@ -26,7 +25,7 @@ async function withVerboseInfo(deps: Deps, c: ContainerRecord, out: ContainerSta
     info: JSON.stringify({
       sandboxID: c.sandboxId, pid: c.pid, removing: false, snapshotKey: `rootfs/${id}`, snapshotter: deps.config.containerd.snapshotter,
       runtimeType: sandbox ? deps.config.containerd.runtimes[sandbox.runtimeHandler]?.runtimeType ?? '' : '',
-      hasTask: deps.tasks.tasks.has(taskKey(CRI_NAMESPACE, id)), config: c.config, runtimeSpec: spec,
+      hasTask: deps.tasks.has(CRI_NAMESPACE, id), config: c.config, runtimeSpec: spec,
       ...(c.timings ? { timings: c.timings } : {}),
     }),
   };

@@ -105,7 +105,6 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
     out.stop();
     err.stop();
     await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.warn({ err: e }, 'cannot delete exec'));
-    await deps.tasks.exits.forget(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.warn({ err: e }, 'cannot forget exec exit'));
   }
 }
 

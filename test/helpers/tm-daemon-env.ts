@@ -8,7 +8,7 @@ import { afterEach, beforeEach } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExitMonitor, TaskManager, openExitDb, type TaskManagerOptions } from '../../taskmanager/index.js';
+import { ExitMonitor, TaskManager, type TaskManagerOptions } from '../../taskmanager/index.js';
 import { makeBusyboxRootfs, makeOciSpec, type OciSpec } from '../fixtures/index.js';
 
 /** Runtimes the tests run against. Add berth's shim here once it exists (path via env or wrapper). */
@@ -124,21 +124,21 @@ export async function isAlive(pid: number): Promise<boolean> {
   }
 }
 
-/** A task manager (with its exit monitor and level db) on `env`; `close` undoes it all. */
+/** A task manager (with its exit monitor) on `env`; `close` undoes it all. */
 export async function openTestTaskManager(
   env: TmEnv, extra: Partial<TaskManagerOptions> = {},
-): Promise<{ tm: TaskManager; close: () => Promise<void> }> {
-  const { db, close } = await openExitDb(env.dbDir);
+): Promise<{ tm: TaskManager; exits: ExitMonitor; close: () => Promise<void> }> {
+  const exits = new ExitMonitor();
   const tm = await TaskManager.open({
     stateDir: env.stateDir, rootDir: env.rootDir, grpcAddress: env.grpcAddress, ttrpcAddress: env.ttrpcAddress,
-    runtimes: { runtimePaths: env.runtimePaths }, exits: new ExitMonitor({ db }), ...extra,
+    runtimes: { runtimePaths: env.runtimePaths }, exits, ...extra,
   });
   return {
     tm,
+    exits,
     close: async () => {
       await tm.close();
-      tm.exits.close();
-      await close();
+      exits.close();
     },
   };
 }
@@ -146,9 +146,9 @@ export async function openTestTaskManager(
 /** Registers beforeEach/afterEach that give each test a fresh env and task manager. */
 export function useTestTaskManager(
   rt: { runtime: string; runtimePath?: string }, extra: Partial<TaskManagerOptions> = {},
-): { readonly env: TmEnv; readonly tm: TaskManager } {
+): { readonly env: TmEnv; readonly tm: TaskManager; readonly exits: ExitMonitor } {
   let env: TmEnv | undefined;
-  let opened: { tm: TaskManager; close: () => Promise<void> } | undefined;
+  let opened: { tm: TaskManager; exits: ExitMonitor; close: () => Promise<void> } | undefined;
   beforeEach(async () => {
     env = await makeTmEnv(rt);
     opened = await openTestTaskManager(env, extra);
@@ -162,5 +162,6 @@ export function useTestTaskManager(
   return {
     get env() { return env!; },
     get tm() { return opened!.tm; },
+    get exits() { return opened!.exits; },
   };
 }

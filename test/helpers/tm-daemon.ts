@@ -1,15 +1,17 @@
 // A tiny test daemon: the task manager + exit monitor in their own process, so a test can
-// `kill -9` it and start it again. Config is one JSON argument. It reports on stdout as JSON lines
+// `kill -9` it and start it again. Like the CRI store, its exit subscriber keeps each exit
+// durably, once (a level db under dbDir), and reports only the first of each process's exits. Config is one JSON argument. It reports on stdout as JSON lines
 // ({"type":"ready"}, {"type":"reload",...}, {"type":"exit",...}) and takes commands as JSON lines
 // on a unix control socket ({"op":"create"|"start"|"kill"|"state"|"delete"|"shutdown", ...}).
 // Every task's stdout is appended to <outDir>/<id>.out as it arrives.
 import { appendFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Level } from 'level';
 import { toStatus } from '../../common/index.js';
-import { ExitMonitor, TaskManager, openExitDb, type TaskHandle } from '../../taskmanager/index.js';
+import { ExitMonitor, TaskManager, exitKey, type TaskHandle } from '../../taskmanager/index.js';
 import { makeOciSpec } from '../fixtures/index.js';
 
 export interface TmDaemonConfig {
@@ -40,9 +42,18 @@ const report = (o: unknown): void => {
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as TmDaemonConfig;
-  const { db, close } = await openExitDb(cfg.dbDir);
-  const exits = new ExitMonitor({ db, retryInitialMs: 100 });
-  exits.subscribe('stdout', (e) => report({ type: 'exit', ...e, exitedAt: e.exitedAt.toISOString() }));
+  await mkdir(cfg.dbDir, { recursive: true });
+  const db = new Level<string, unknown>(cfg.dbDir, { valueEncoding: 'json' });
+  await db.open();
+  const close = () => db.close();
+  const exits = new ExitMonitor({ retryInitialMs: 100 });
+  exits.subscribe('stdout', async (e) => {
+    const key = exitKey(e.namespace, e.containerId, e.id);
+    if ((await db.get(key)) !== undefined) return; // seen before a restart: handled already
+    const stored = { ...e, exitedAt: e.exitedAt.toISOString() };
+    await db.put(key, stored);
+    report({ type: 'exit', ...stored });
+  });
   const tm = await TaskManager.open({
     stateDir: cfg.stateDir, rootDir: cfg.rootDir, grpcAddress: cfg.grpcAddress, ttrpcAddress: cfg.ttrpcAddress,
     runtimes: { runtimePaths: cfg.runtimePaths }, exits,
@@ -51,7 +62,6 @@ async function main(): Promise<void> {
     // Synchronous append: what has been read from the FIFO is on disk before the next read.
     t.stdout?.on('data', (d: Buffer) => appendFileSync(path.join(cfg.outDir, `${t.id}.out`), d));
   };
-  await exits.replayUndelivered();
   const outcomes = await tm.reload();
   for (const o of outcomes) if (o.kind === 'reloaded') capture(o.task);
   report({ type: 'reload', outcomes: outcomes.map((o) => ({ kind: o.kind, id: o.id, ...(o.kind === 'dead' ? { exitStatus: o.exit.exitStatus } : {}) })) });

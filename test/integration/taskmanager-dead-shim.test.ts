@@ -15,10 +15,10 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('dead shim with $runtime',
 
 
   it('reports every task of a SIGKILLed shim exited within 2 s and cleans up', async () => {
-    const { env, tm } = ctx;
+    const { env, tm, exits } = ctx;
     const ns = env.namespace;
     const published: TaskExit[] = [];
-    tm.exits.subscribe('test', (e) => { published.push(e); });
+    exits.subscribe('test', (e) => { published.push(e); });
     for (const id of ['sb2', 'c1', 'c2']) {
       await tm.createTask({ namespace: ns, id, runtime: rt.runtime, spec: podSpec(LOOP, 'sb2'), rootfs: rootfsMounts(env) });
       await tm.start(ns, id);

@@ -35,7 +35,7 @@ describe('forged task exits', () => {
     } finally {
       await client.close();
     }
-    expect(await tm.exits.get(ns, 'victim')).toBeUndefined();
+    expect(ctx.exits.get(ns, 'victim')).toBeUndefined();
     expect((await tm.state(ns, 'victim')).status).toBe('running');
 
     // The real exit still arrives (through Wait and the shim's own event).

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitMonitor, openExitDb } from '../../taskmanager/index.js';
+import { Level } from 'level';
+import { exitKey } from '../../taskmanager/index.js';
 import { TmDaemonProcess } from '../helpers/tm-daemon-client.js';
 import type { TmDaemonConfig } from '../helpers/tm-daemon.js';
 import {
@@ -104,12 +105,11 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('daemon restart with $runt
     expect(all).toEqual(['counter', 'later', 'quitter', 'sbr', 'solo']);
     await d2.shutdown();
 
-    // The exits are durable: a fresh monitor on the same db has every one of them.
-    const { db, close } = await openExitDb(env.dbDir);
-    const mon = new ExitMonitor({ db });
-    expect((await mon.get(env.namespace, 'quitter'))?.exitStatus).toBe(7);
-    expect((await mon.get(env.namespace, 'later'))?.exitStatus).toBe(137);
-    await close();
+    // The exits are durable where the subscriber keeps them (as the CRI store does).
+    const db = new Level<string, { exitStatus: number }>(env.dbDir, { valueEncoding: 'json' });
+    expect((await db.get(exitKey(env.namespace, 'quitter', 'quitter')))?.exitStatus).toBe(7);
+    expect((await db.get(exitKey(env.namespace, 'later', 'later')))?.exitStatus).toBe(137);
+    await db.close();
   });
 
   it('cleans up a shim that died while the daemon was down and reports its task exited', async () => {
@@ -132,7 +132,8 @@ describe.each(TEST_RUNTIMES.filter((r) => r.enabled))('daemon restart with $runt
     ]));
     await d2.until((r) => r.type === 'exit' && r.containerId === 'gone');
     await d2.until((r) => r.type === 'exit' && r.containerId === 'gone-c');
-    expect(await readdir(path.join(env.stateDir, env.namespace))).toEqual([]);
+    // A dead shim's bundle goes once its exits were handled.
+    await expect.poll(() => readdir(path.join(env.stateDir, env.namespace)), { timeout: 5_000 }).toEqual([]);
     expect(await mountsUnder(env.dir)).toEqual([]);
     expect(existsSync(shimSocketPath(env, 'gone'))).toBe(false);
     await d2.shutdown();

@@ -1,0 +1,61 @@
+// CRI state after a restart against a fake task manager: each line of recover.ts's table, from the
+// reload outcomes and the records, and an orphan task killed and deleted once it exited.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestRuntime, type TestRuntime } from '../../test/helpers/runtime-deps.js';
+import type { ReloadOutcome } from '../../taskmanager/index.js';
+import { containerState, isSet, sandboxState } from '../store/index.js';
+import { containerRecord, sandboxRecord } from '../store/testdata/records.js';
+import { CRI_NAMESPACE } from './deps.js';
+import { recoverState } from './recover.js';
+
+let rt: TestRuntime;
+beforeEach(async () => { rt = await openTestRuntime(); });
+afterEach(async () => { await rt.close(); });
+
+const READY = { stage: 'complete' as const, readyAt: '1700000000100000000' };
+const RUNNING = { startedAt: '1700000000600000000', pid: 11 };
+
+function reloaded(id: string, status: 'created' | 'running'): ReloadOutcome {
+  return { kind: 'reloaded', namespace: CRI_NAMESPACE, id, task: rt.tasks.adopt(CRI_NAMESPACE, id, status) };
+}
+
+describe('recoverState', () => {
+  it('brings every record in line with the tasks reload found', async () => {
+    const { store } = rt.deps;
+    await store.sandboxes.create(sandboxRecord('pod1', READY));
+    await store.sandboxes.create(sandboxRecord('pod2', READY)); // its pause is gone
+    await store.containers.create(containerRecord('live', 'pod1', RUNNING));
+    await store.containers.create(containerRecord('began', 'pod1')); // started while berth was down
+    await store.containers.create(containerRecord('fresh', 'pod1')); // created, never started
+    await store.containers.create(containerRecord('killed', 'pod1', RUNNING)); // its shim died
+    await store.containers.create(containerRecord('lost', 'pod1', RUNNING)); // no task at all
+    const outcomes: ReloadOutcome[] = [
+      reloaded('pod1', 'running'), reloaded('live', 'running'), reloaded('began', 'running'), reloaded('fresh', 'created'),
+      { kind: 'dead', namespace: CRI_NAMESPACE, id: 'killed', exit: { pid: 12, exitStatus: 137, exitedAt: new Date(1_700_000_001_000) } },
+      { kind: 'reloaded', namespace: 'other', id: 'lost', task: rt.tasks.adopt('other', 'lost', 'running') }, // not the CRI's
+    ];
+    await recoverState(rt.deps, outcomes);
+
+    expect(containerState(store.containers.get('live'))).toBe('CONTAINER_RUNNING');
+    expect(rt.deps.logs.get('live')).toBeDefined(); // logs re-attached
+    const began = store.containers.get('began');
+    expect(containerState(began)).toBe('CONTAINER_RUNNING');
+    expect(began.pid).toBe(rt.tasks.task(CRI_NAMESPACE, 'began').pid);
+    expect(containerState(store.containers.get('fresh'))).toBe('CONTAINER_CREATED');
+    expect(rt.tasks.has(CRI_NAMESPACE, 'fresh')).toBe(false);
+    expect(store.containers.get('killed')).toMatchObject({ exitCode: 137, finishedAt: '1700000001000000000' });
+    expect(store.containers.get('lost')).toMatchObject({ exitCode: 255, reason: 'Unknown', pid: 0 });
+    expect(sandboxState(store.sandboxes.get('pod1'))).toBe('SANDBOX_READY');
+    expect(isSet(store.sandboxes.get('pod2').stoppedAt)).toBe(true);
+    expect(rt.tasks.calls).toEqual(['state began', 'state fresh', 'delete fresh']);
+  });
+
+  it('kills a task no record knows and deletes it once it exited', async () => {
+    await recoverState(rt.deps, [reloaded('stray', 'running')]);
+    expect(rt.tasks.calls).toEqual(['kill stray 9']);
+    expect(rt.tasks.has(CRI_NAMESPACE, 'stray')).toBe(true);
+    rt.tasks.exit(CRI_NAMESPACE, 'stray', 137);
+    await expect.poll(() => rt.tasks.has(CRI_NAMESPACE, 'stray')).toBe(false);
+    expect(rt.tasks.calls).toEqual(['kill stray 9', 'delete stray']);
+  });
+});

@@ -1,0 +1,295 @@
+// The shim manager (containerd's runtime/v2 ShimManager): which shim serves which task, and the
+// shim's own life around it: the bundle and its log FIFO, `<shim> start` (or the pod's running
+// shim, reused), one connection per shim (shim-pool.ts), Shutdown after the last task, `<shim>
+// delete` and cleanup after a dead shim, and reload after a daemon restart. Task and exec calls
+// are the task manager's (task-manager.ts), which owns the tasks and hears about them through
+// `ShimOwner`: `adopt` for a task found alive on reload, `died` for a task whose shim is gone.
+//
+// A dead shim's bundle stays until its tasks' exits were handled (the promise `died` returns):
+// after `<shim> delete` the bundle is the only place that still knows the task, so a daemon that
+// stops before the exit was handled finds it again on reload (docs/taskmanager.md, "Exits").
+import { rename, writeFile } from 'node:fs/promises';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { CleanupStack, KeyedMutex, Logger, PhaseClock } from '../common/index.js';
+import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
+import { bundleFile, createBundle, removeBundle, type BundlePaths } from './bundle.js';
+import { openFifoReader } from './fifo.js';
+import { findBundles, readBundleShim } from './reload.js';
+import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
+import { ShimPool, removeSocketFile, type ShimConn } from './shim-pool.js';
+import { decodeDeleteResponse, encodeAnyBytes, type AnyMessage, type ExitInfo } from './task-client.js';
+
+export const taskKey = (namespace: string, id: string): string => `${namespace}/${id}`;
+
+export interface ShimTimeouts {
+  /** `<shim> start` deadline. */
+  start: number;
+  /** Every task call but Wait. */
+  call: number;
+  /** Dial deadline for a shim socket (reload fails fast on dead sockets). */
+  connect: number;
+  /** `<shim> delete` deadline. */
+  cleanup: number;
+  /** Shutdown deadline. */
+  shutdown: number;
+}
+
+export interface ShimManagerOptions {
+  stateDir: string;
+  rootDir: string;
+  grpcAddress: string;
+  ttrpcAddress: string;
+  publishBinary: string;
+  timeouts: ShimTimeouts;
+  /** The per-task lock, shared with the task manager: a task's create, delete, reload and dead
+   *  cleanup never interleave. */
+  locks: KeyedMutex;
+  log: Logger;
+}
+
+/** A task as the shim manager knows it: its bundle, its shim's connection, the shim's log FIFO. */
+export interface ShimTask {
+  readonly namespace: string;
+  readonly id: string;
+  readonly bundle: BundlePaths;
+  readonly conn: ShimConn;
+  readonly logFifo?: net.Socket;
+}
+
+/** The task manager's side of the shim manager. */
+export interface ShimOwner {
+  /** Reload found `t` alive in its shim with `taskPid`: take it over. Runs under the task's lock;
+   *  a throw makes reload handle the task as dead. */
+  adopt(t: ShimTask, taskPid: number): Promise<void>;
+  /** The shim of task `id` is gone and `<shim> delete` reported `exit` (pid 0 when it failed).
+   *  Runs under the task's lock; resolves once the exit has been handled. */
+  died(namespace: string, id: string, exit: ExitInfo): Promise<void>;
+}
+
+export interface LaunchRequest {
+  namespace: string;
+  id: string;
+  /** Absolute shim binary. */
+  binary: string;
+  spec: unknown;
+  options: AnyMessage | undefined;
+  clock: PhaseClock;
+}
+
+export type ShimReload =
+  | { kind: 'reloaded'; namespace: string; id: string }
+  | { kind: 'dead'; namespace: string; id: string; exit: ExitInfo }
+  | { kind: 'removed'; namespace: string; id: string; reason: string };
+
+export class ShimManager {
+  readonly #opts: ShimManagerOptions;
+  readonly #log: Logger;
+  readonly #pool: ShimPool;
+  readonly #tasks = new Map<string, ShimTask>();
+  readonly #owner: ShimOwner;
+
+  constructor(opts: ShimManagerOptions, owner: ShimOwner) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#owner = owner;
+    this.#pool = new ShimPool({
+      callTimeoutMs: opts.timeouts.call, connectTimeoutMs: opts.timeouts.connect, log: this.#log,
+      onDead: (conn, cause) => {
+        this.#cleanupDeadShim(conn, cause).catch((err: unknown) => this.#log.error({ err, address: conn.address }, 'dead shim cleanup failed'));
+      },
+    });
+  }
+
+  #context(binary: string, b: BundlePaths): ShimCommandContext {
+    return {
+      binary, namespace: b.namespace, id: b.id, bundle: b.path, grpcAddress: this.#opts.grpcAddress,
+      ttrpcAddress: this.#opts.ttrpcAddress, publishBinary: this.#opts.publishBinary,
+    };
+  }
+
+  /** Opens the bundle's log FIFO and copies what the shim writes there into the daemon's log. */
+  #openShimLog(b: BundlePaths): net.Socket {
+    const s = openFifoReader(bundleFile(b, 'log'));
+    const log = this.#log.child({ shim: `${b.namespace}/${b.id}` });
+    s.on('data', (d: Buffer) => {
+      for (const line of d.toString('utf8').split('\n')) if (line.trim() !== '') log.info({ shimLog: line }, 'shim log');
+    });
+    s.on('error', (err) => log.warn({ err }, 'shim log FIFO error'));
+    return s;
+  }
+
+  /**
+   * The bundle, its log FIFO and a connection to the shim that is to serve the task: the pod's
+   * running shim when there is one, else the one `<shim> start` names. Undo steps go on `undo`;
+   * the task is not bound yet (`bind` after Create).
+   */
+  async launch(req: LaunchRequest, undo: CleanupStack, b: BundlePaths): Promise<ShimTask> {
+    const clock = req.clock;
+    let t = performance.now();
+    await createBundle(b, req.spec, this.#log);
+    undo.push(`remove bundle ${b.path}`, () => removeBundle(b));
+    // The real shim dies at once if the log FIFO has no reader: open it BEFORE start.
+    const logFifo = this.#openShimLog(b);
+    undo.push('close shim log', () => logFifo.destroy());
+    const podShim = this.#podShim(req);
+    clock.record('bundle', t, (t = performance.now()));
+    let address: string;
+    if (podShim) {
+      // The pod's shim serves already: no `<shim> start` (containerd 1.7 reuses a sandbox's shim
+      // the same way). The bundle gets the `address` file the shim would have written.
+      address = podShim.address;
+      await writeFile(bundleFile(b, '.address'), address, { mode: 0o600 });
+      await rename(bundleFile(b, '.address'), bundleFile(b, 'address'));
+    } else {
+      address = await shimStart(this.#context(req.binary, b), req.options ? encodeAnyBytes(req.options) : undefined, this.#opts.timeouts.start);
+    }
+    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary);
+    clock.record(podShim ? 'shim reuse' : 'shim start', t, (t = performance.now()));
+    const conn = await this.#pool.acquire(address, req.namespace, req.binary);
+    clock.record('shim connect', t, performance.now());
+    undo.push(`release shim ${address}`, async () => {
+      if (conn.tasks.size === 0) await this.#pool.shutdown(conn, req.id, this.#opts.timeouts.shutdown);
+    });
+    return { namespace: req.namespace, id: req.id, bundle: b, conn, logFifo };
+  }
+
+  /**
+   * The live shim of the task's pod, when the task names a pod (io.kubernetes.cri.sandbox-id,
+   * no io.containerd.runc.v2.group of its own) whose sandbox task runs in a shim of the same
+   * binary in the same namespace; undefined means `<shim> start` decides.
+   */
+  #podShim(req: LaunchRequest): ShimConn | undefined {
+    const annotations = (req.spec as { annotations?: Record<string, unknown> }).annotations;
+    if (!annotations || typeof annotations !== 'object' || annotations[GROUP_ANNOTATION] !== undefined) return undefined;
+    const sandboxId = annotations[SANDBOX_ID_ANNOTATION];
+    if (typeof sandboxId !== 'string' || sandboxId === '' || sandboxId === req.id) return undefined;
+    const conn = this.#tasks.get(taskKey(req.namespace, sandboxId))?.conn;
+    if (!conn || conn.binary !== req.binary || !conn.usable) return undefined;
+    return conn;
+  }
+
+  /** Learns the shim's pid with Connect, once per connection. */
+  async connected(conn: ShimConn, taskId: string): Promise<void> {
+    if (conn.state.kind === 'connected') conn.ready((await conn.api.connect(taskId)).shimPid);
+  }
+
+  /** The task is served by its shim from now on (pod-shim reuse and dead-shim cleanup see it). */
+  bind(t: ShimTask): void {
+    const key = taskKey(t.namespace, t.id);
+    this.#tasks.set(key, t);
+    t.conn.tasks.add(key);
+  }
+
+  #unbind(t: ShimTask): void {
+    const key = taskKey(t.namespace, t.id);
+    if (this.#tasks.get(key) === t) this.#tasks.delete(key);
+    t.conn.tasks.delete(key);
+    t.logFifo?.destroy();
+  }
+
+  /** A deleted task: unbound, its shim shut down when it was the last task, its bundle removed. */
+  async remove(t: ShimTask): Promise<void> {
+    this.#unbind(t);
+    if (t.conn.tasks.size === 0) await this.#pool.shutdown(t.conn, t.id, this.#opts.timeouts.shutdown);
+    await removeBundle(t.bundle);
+  }
+
+  /** `<shim> delete` for a task whose shim is gone: its DeleteResponse, or 255/now when it fails. */
+  async #shimDelete(binary: string, b: BundlePaths): Promise<ExitInfo> {
+    try {
+      const out = await shimDelete(this.#context(binary, b), this.#opts.timeouts.cleanup);
+      if (out.stderr.trim() !== '') this.#log.warn({ task: b.id, stderr: out.stderr.trim() }, 'shim delete: cleanup warnings');
+      return decodeDeleteResponse(out.stdout);
+    } catch (err) {
+      this.#log.warn({ err, task: b.id }, 'shim delete failed; reporting exit 255');
+      return { pid: 0, exitStatus: 255, exitedAt: new Date() };
+    }
+  }
+
+  /** Tells the owner, then removes the bundle once the exit was handled. */
+  #died(b: BundlePaths, exit: ExitInfo): void {
+    this.#owner.died(b.namespace, b.id, exit)
+      .then(() => removeBundle(b))
+      .catch((err: unknown) => this.#log.warn({ err, bundle: b.path }, 'cannot remove bundle of a dead shim'));
+  }
+
+  /**
+   * A shim's connection closed while we did not close it: remove its socket, run `<shim> delete`
+   * for each task, tell the owner, remove bundles once their exits were handled.
+   */
+  async #cleanupDeadShim(conn: ShimConn, cause?: Error): Promise<void> {
+    this.#log.warn({ err: cause, address: conn.address, tasks: [...conn.tasks] }, 'shim connection closed: cleaning up after dead shim');
+    // The socket first: nothing serves it any more, and a start for the same pod made while the
+    // tasks are cleaned up binds a new one there that must not be removed afterwards.
+    await removeSocketFile(conn.address, this.#log);
+    const tasks = [...conn.tasks].map((k) => this.#tasks.get(k)).filter((t): t is ShimTask => t !== undefined);
+    await Promise.all(tasks.map((t) => this.#opts.locks.run(taskKey(t.namespace, t.id), async () => {
+      if (this.#tasks.get(taskKey(t.namespace, t.id)) !== t) return; // deleted meanwhile
+      const exit = await this.#shimDelete(conn.binary, t.bundle);
+      this.#unbind(t);
+      this.#died(t.bundle, exit);
+    })));
+  }
+
+  /**
+   * Reconnects every shim found in the state dir, all bundles in parallel, each under its task's
+   * lock: dial (short deadline), Connect, then the owner adopts the task. A shim that is gone or
+   * does not answer gets `<shim> delete` and its task is reported dead.
+   */
+  async reload(): Promise<ShimReload[]> {
+    const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
+    return Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
+  }
+
+  async #reloadOne(b: BundlePaths): Promise<ShimReload> {
+    const { namespace, id } = b;
+    const log = this.#log.child({ task: `${namespace}/${id}` });
+    if (this.#tasks.has(taskKey(namespace, id))) return { kind: 'reloaded', namespace, id };
+    const removed = async (reason: string): Promise<ShimReload> => {
+      log.warn({ reason }, 'reload: removing bundle');
+      await removeBundle(b);
+      return { kind: 'removed', namespace, id, reason };
+    };
+    const found = readBundleShim(b);
+    if (found.kind === 'leftover') return removed(found.reason);
+    const { binary, address } = found;
+    let logFifo: net.Socket | undefined;
+    let conn: ShimConn | undefined;
+    let bound: ShimTask | undefined;
+    try {
+      if (found.hasLog) logFifo = this.#openShimLog(b);
+      if (!address) throw new Error('no address file');
+      conn = await this.#pool.acquire(address, namespace, binary);
+      const c = await conn.api.connect(id, 5_000);
+      conn.ready(c.shimPid);
+      if (c.taskPid === 0) {
+        logFifo?.destroy();
+        return await removed('the shim does not know this task');
+      }
+      bound = { namespace, id, bundle: b, conn, ...(logFifo ? { logFifo } : {}) };
+      this.bind(bound);
+      // A shim that died between Connect and now was cleaned up before this task was bound.
+      if (!conn.usable) throw new Error('shim connection closed during reload');
+      await this.#owner.adopt(bound, c.taskPid);
+      log.info({ address, pid: c.taskPid, shimPid: c.shimPid }, 'reload: task reconnected');
+      return { kind: 'reloaded', namespace, id };
+    } catch (err) {
+      log.warn({ err, address }, 'reload: shim is gone; cleaning up');
+      if (bound) this.#unbind(bound);
+      logFifo?.destroy();
+      if (conn && conn.tasks.size === 0) await this.#pool.release(conn);
+      const exit = await this.#shimDelete(binary, b);
+      this.#died(b, exit);
+      if (address && !conn) await removeSocketFile(address, this.#log);
+      return { kind: 'dead', namespace, id, exit };
+    }
+  }
+
+  /** Closes every shim connection (shims and tasks keep running; reload() finds them again). */
+  async close(): Promise<void> {
+    for (const t of this.#tasks.values()) t.logFifo?.destroy();
+    this.#tasks.clear();
+    await this.#pool.closeAll();
+  }
+}
