@@ -3,6 +3,7 @@
 // Node's net cannot receive fds, and a net.Socket that has started reading drops them, so the
 // server uses pauseOnConnect (libuv never reads) and we recvmsg on the handle's fd through koffi
 // with MSG_CMSG_CLOEXEC (the master must not leak into later runc spawns). node-shim.md §3.
+import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import tty from 'node:tty';
@@ -30,7 +31,16 @@ export class ConsoleSocket {
     const cs = new ConsoleSocket(socketPath);
     return new Promise((resolve, reject) => {
       cs.server.once('error', (e) => reject(new InvalidArgumentError(`console socket ${socketPath}: ${e.message}`, { cause: e })));
-      cs.server.listen(socketPath, () => resolve(cs));
+      // Root-only: whoever connects could hand the shim a pty of its choosing (docs/security.md).
+      cs.server.listen(socketPath, () => {
+        try {
+          chmodSync(socketPath, 0o600);
+          resolve(cs);
+        } catch (e) {
+          cs.server.close();
+          reject(new InternalError(`console socket ${socketPath}: chmod: ${(e as Error).message}`, { cause: e }));
+        }
+      });
     });
   }
 
