@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages berth and its tests use. Run as root after `apt-get update`.
+# Debian packages berth, its tests and its lint (shellcheck) use. Run as root after `apt-get update`.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y --no-install-recommends \
   runc crun containerd busybox-static \
   containernetworking-plugins iproute2 iptables \
   docker-registry skopeo ca-certificates \
-  golang-go golang-google-grpc-dev
+  golang-go golang-google-grpc-dev \
+  shellcheck
