@@ -1,13 +1,13 @@
-// The berth daemon, in start-up order: open the CRI store, the image store and the exit db, start
-// the task manager and reload its shims -> recover CRI state (events.md §6) -> streaming server
-// -> the CRI calls are answered. The three opens and the shim reload run concurrently (a restart
+// The berth daemon, in start-up order: open the CRI store and the image store, start the task
+// manager and reload its shims -> recover CRI state (cri/runtime/recover.ts) -> streaming server
+// -> the CRI calls are answered. The two opens and the shim reload run concurrently (a restart
 // is on the critical path; each waits on its own disk or its own shims); recovery needs them all.
 // The CRI socket is bound as soon as the CRI store is open (its lock proves the root is ours, so
 // a socket file left there is stale), and every call waits until recovery is done: clients
-// connect meanwhile, and no answer predates recovery. Exit handling is subscribed before the
-// reload but waits until recovery ends, so every exit that happened while berth was down is
-// applied to records that exist, with the task's logs attached. OOM events that arrive during
-// the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
+// connect meanwhile, and no answer predates recovery. Exit handling (cri/events) is subscribed
+// before the reload but waits until recovery ends, so every exit that happened while berth was
+// down is applied to records that exist, with the task's logs attached. OOM events that arrive
+// during the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
 // FIFOs stay for the next start.
 import path from 'node:path';
 import { Level } from 'level';
@@ -15,9 +15,9 @@ import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
 import { ImageService, imageRootOf } from '../image/index.js';
 import { ExitMonitor, TaskManager } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
-import { ContainerEventHub, StopWaiters } from './events/index.js';
+import { ContainerEventHub, StopWaiters, watchTaskExits } from './events/index.js';
 import { PodNetworking } from './network/index.js';
-import { ContainerLogs, handleExit, handleTaskEvent, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
+import { ContainerLogs, exitDeps, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { secureDaemonDirs } from './root-dirs.js';
 import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
@@ -83,10 +83,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
         grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
       });
       taskClosers.push(() => tasks.close());
-      exits.subscribe('cri', async (e) => {
-        await handleExit(await recovery, e);
-      });
-      tasks.onEvent(async (ev) => handleTaskEvent({ store: await opening, log }, ev));
+      watchTaskExits({ exits, tasks }, recovery.then(exitDeps), opening, log);
       const outcomes = await tasks.reload();
       return { tasks, outcomes };
     })();

@@ -17,8 +17,7 @@ export type RuntimeTasks = Pick<TaskManager,
   'has' | 'createTask' | 'start' | 'kill' | 'delete' | 'state' | 'wait' | 'task' | 'update' | 'closeIO' | 'resizePty'
   | 'exec' | 'startExec' | 'deleteExec'>;
 
-/** containerd's CRI namespace: every task berth's CRI makes lives in it. */
-export const CRI_NAMESPACE = 'k8s.io';
+export { CRI_NAMESPACE } from '../events/index.js';
 
 export interface RuntimeDeps {
   readonly config: BerthConfig;

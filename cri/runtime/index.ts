@@ -17,7 +17,7 @@ export { execUrl, attachUrl, portForwardUrl, streamServerAddress } from './strea
 export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStats } from './stats.js';
 export { version, status, runtimeConfig, runtimeHandlers, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
-export { handleExit, handleTaskEvent } from './exits.js';
+export { exitDeps } from './exit-deps.js';
 export { recoverState } from './recover.js';
 export { toNum, int64 } from './convert.js';
 export { buildLocalImage, isLocalImage, LOCAL_PAUSE_IMAGE, LOCAL_BUSYBOX_IMAGE } from './local-image.js';

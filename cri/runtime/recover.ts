@@ -1,4 +1,4 @@
-// CRI state after a restart (events.md §6), run after the task manager reloaded the shims and
+// CRI state after a restart (docs/cri.md), run after the task manager reloaded the shims and
 // before the server accepts calls. Assumptions: the store is loaded; `outcomes` lists every task
 // found in the state dir; exit handling waits until this has finished, so logs are re-attached
 // to reloaded FIFOs before any exited task is deleted (no output line is lost).

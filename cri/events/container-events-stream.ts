@@ -4,8 +4,8 @@
 // RESOURCE_EXHAUSTED, queued after the events already written: a client that reads again sees
 // the status and can subscribe anew (kubelet relists meanwhile). docs/security.md.
 import type * as grpc from '@grpc/grpc-js';
-import { BerthError, type Logger } from '../common/index.js';
-import type { ContainerEventHub } from './events/index.js';
+import { BerthError, type Logger } from '../../common/index.js';
+import type { ContainerEventHub } from './container-events.js';
 
 export const MAX_PENDING = 1024;
 

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Code, silentLogger } from '../common/index.js';
-import { createCriClients, runtime, type CriClients } from '../proto/cri.js';
-import { ContainerEventHub, MAX_SUBSCRIBERS } from './events/index.js';
-import type { RuntimeDeps } from './runtime/index.js';
-import { serveCri, type CriBackends } from './server.js';
+import { Code, silentLogger } from '../../common/index.js';
+import { createCriClients, runtime, type CriClients } from '../../proto/cri.js';
+import { ContainerEventHub, MAX_SUBSCRIBERS } from './index.js';
+import type { RuntimeDeps } from '../runtime/index.js';
+import { serveCri, type CriBackends } from '../server.js';
 
 type EventStream = ReturnType<CriClients['runtime']['GetContainerEvents']>;
 

@@ -4,12 +4,14 @@
 // other namespaces are not the CRI's.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVENT, openTestRuntime, type TestRuntime } from '../../test/helpers/runtime-deps.js';
+import { exitDeps } from '../runtime/index.js';
 import { containerState, isSet, nanosFromDate, sandboxState } from '../store/index.js';
 import { containerRecord, sandboxRecord } from '../store/testdata/records.js';
-import { CRI_NAMESPACE } from './deps.js';
-import { handleExit, handleTaskEvent } from './exits.js';
+import { CRI_NAMESPACE } from './cri-namespace.js';
+import { handleExit as handle, handleTaskEvent } from './exits.js';
 
 let rt: TestRuntime;
+const handleExit = (deps: TestRuntime['deps'], exit: Parameters<typeof handle>[1]) => handle(exitDeps(deps), exit);
 beforeEach(async () => {
   rt = await openTestRuntime();
   await rt.deps.store.sandboxes.create(sandboxRecord('pod1', { stage: 'complete', readyAt: '1700000000100000000', pid: 10 }));
