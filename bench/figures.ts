@@ -330,9 +330,10 @@ const WARM_CALLS = 200;
 
 /**
  * ImageFsInfo with 50 images held (busybox, pause and the 48 small ones, pulled for it and removed
- * after): one client's calls back to back, the time each takes and the daemon's CPU per call;
- * then Version the same way, the RPC round trip that every call pays before any work. kubelet
- * asks every few seconds, `crictl ps` on every run (docs/images.md "Disk usage").
+ * after): one client on a kept connection times each call, ImageFsInfo and Version (the RPC
+ * round trip every call pays before any work) in turn; then the daemon's CPU per call of each,
+ * called alone back to back. kubelet asks every few seconds, `crictl ps` on every run
+ * (docs/images.md "Disk usage").
  */
 export async function imageFs(d: Daemon, ctx: FigureContext, windowMs = 2_000): Promise<Samples> {
   const img = d.client.image;
@@ -341,19 +342,26 @@ export async function imageFs(d: Daemon, ctx: FigureContext, windowMs = 2_000): 
       await img.PullImage({ image: { image } }, { timeoutMs: 120_000 });
     });
     const held = (await img.ListImages({})).images.length;
-    ctx.remark(`ImageFsInfo rows: ${held} images held by each daemon (1 client on a kept connection, calls back to back for ${windowMs / 1000} s, `
-      + `after ${SETTLE_MS / 1000} s and ${WARM_CALLS} calls untimed).`, 'imagefs');
+    ctx.remark(`ImageFsInfo rows: ${held} images held by each daemon; 1 client on a kept connection, each call timed, ImageFsInfo and Version in turn for `
+      + `${windowMs / 1000} s (after ${SETTLE_MS / 1000} s and ${WARM_CALLS} calls untimed); daemon CPU per call from ${windowMs / 1000} s of each alone.`, 'imagefs');
     // What the pulls leave behind (berth's memory release 1 s after, GC, level compactions) is
     // not the calls' cost: it passes first, then the calls' code is warmed up.
     await sleep(SETTLE_MS);
     for (let i = 0; i < WARM_CALLS; i++) await img.ImageFsInfo({});
+    // Each call timed, ImageFsInfo and Version (the RPC round trip alone, the floor under it) in
+    // turn on the same client, so both see the same machine; then each alone for its daemon CPU.
+    const perCall: Samples = { 'imagefs-1': [], 'imagefs-version-1': [] };
+    const calls = [['imagefs-1', () => img.ImageFsInfo({})], ['imagefs-version-1', () => d.client.runtime.Version({})]] as const;
+    for (const until = nowMs() + windowMs; nowMs() < until;) {
+      for (const [row, call] of calls) {
+        const t = nowMs();
+        await call();
+        perCall[row]!.push((nowMs() - t) * 1000);
+      }
+    }
     const r = await rate(d, 1, windowMs, () => img.ImageFsInfo({}));
-    // The same client's Version calls right after: the RPC round trip alone, the floor under it.
     const v = await rate(d, 1, windowMs, () => d.client.runtime.Version({}));
-    return {
-      'imagefs-1': [1e6 / r.perSecond], 'imagefs-1-daemon-cpu': [r.daemonCpuUs],
-      'imagefs-version-1': [1e6 / v.perSecond], 'imagefs-version-1-daemon-cpu': [v.daemonCpuUs],
-    };
+    return { ...perCall, 'imagefs-1-daemon-cpu': [r.daemonCpuUs], 'imagefs-version-1-daemon-cpu': [v.daemonCpuUs] };
   } finally {
     await eachLimited(ctx.manyImages, 4, async (image) => {
       await img.RemoveImage({ image: { image } }).catch((err: unknown) => ctx.log(`  removing ${image}: ${String(err)}`));
