@@ -1,6 +1,8 @@
 // Lint rules that catch the failures that hurt a runtime most: floating promises
-// (an unawaited rejection kills the daemon or vanishes) and misused promises.
+// (an unawaited rejection kills the daemon or vanishes) and misused promises; and the layer rule
+// (scripts/eslint-layers.mjs): layers import only downward, through each folder's index.ts.
 import tseslint from 'typescript-eslint';
+import { layersRule } from './scripts/eslint-layers.mjs';
 
 export default tseslint.config(
   { ignores: ['vitest.config.ts', 'scripts/**', 'eslint.config.js', 'dist/**', 'node_modules/**', 'proto/gen/**', 'bench/results/**'] },
@@ -16,5 +18,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'off',
     },
+  },
+  {
+    files: ['**/*.ts'],
+    plugins: { berth: { rules: { layers: layersRule } } },
+    rules: { 'berth/layers': 'error' },
   },
 );
