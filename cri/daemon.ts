@@ -41,7 +41,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     cri: path.join(root, 'cri'), images: imageRootOf(root), imageDb: path.join(root, 'image-db'), exits: path.join(root, 'exits'),
     tasks: path.join(root, 'io.containerd.runtime.v2.task'),
   };
-  await secureDaemonDirs(root, state, Object.values(stores), log);
+  await secureDaemonDirs(root, state, Object.values(stores), log, [config.grpc.address, config.ttrpc.address]);
   if (config.ignored.length > 0) log.warn({ keys: config.ignored }, 'config keys accepted with no effect in berth');
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {

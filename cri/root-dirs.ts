@@ -20,13 +20,19 @@ async function ensureMode(dir: string, mode: number, log: Logger): Promise<void>
 
 /**
  * Makes `root` and `state` 0711 and each of `stores` (dirs under the root), plus every other dir
- * found directly under the root, 0700. Runs before any store opens.
+ * found directly under the root, 0700. A dir under the root that holds the state dir or a socket
+ * clients use (`keepOpen`) is left as it is. Runs before any store opens.
  */
-export async function secureDaemonDirs(root: string, state: string, stores: readonly string[], log: Logger): Promise<void> {
+export async function secureDaemonDirs(
+  root: string, state: string, stores: readonly string[], log: Logger, keepOpen: readonly string[] = [],
+): Promise<void> {
   await ensureMode(root, TOP_DIR_MODE, log);
   await ensureMode(state, TOP_DIR_MODE, log);
   for (const dir of stores) await ensureMode(dir, PRIVATE_DIR_MODE, log);
+  const holds = (dir: string, p: string) => p === dir || p.startsWith(dir + path.sep);
   for (const entry of await readdir(root, { withFileTypes: true })) {
-    if (entry.isDirectory()) await ensureMode(path.join(root, entry.name), PRIVATE_DIR_MODE, log);
+    const dir = path.join(root, entry.name);
+    if (!entry.isDirectory() || [state, ...keepOpen].some((p) => holds(dir, path.resolve(p)))) continue;
+    await ensureMode(dir, PRIVATE_DIR_MODE, log);
   }
 }
