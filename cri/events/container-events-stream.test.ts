@@ -38,10 +38,13 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
 }
 
 /** How a stream ended: the status code of its error, or 'ok' when it ended cleanly. */
-function outcome(s: EventStream): { readonly ended: 'ok' | number | undefined; readonly received: number } {
-  const o = { ended: undefined as 'ok' | number | undefined, received: 0 };
+function outcome(s: EventStream): { readonly ended: 'ok' | number | undefined; readonly details: string; readonly received: number } {
+  const o = { ended: undefined as 'ok' | number | undefined, details: '', received: 0 };
   s.on('data', () => { o.received++; });
-  s.on('error', (err: { code?: number }) => { o.ended = err.code ?? -1; });
+  s.on('error', (err: { code?: number; details?: string }) => {
+    o.ended = err.code ?? -1;
+    o.details = err.details ?? '';
+  });
   s.on('end', () => { o.ended ??= 'ok'; });
   cleanups.push(() => s.cancel());
   return o;
@@ -61,6 +64,7 @@ describe('GetContainerEvents subscribers the server drops', () => {
     const newest = outcome(cri.runtime.GetContainerEvents({}));
     await until(() => streams[0]!.ended !== undefined, 'the oldest stream to end');
     expect(streams[0]!.ended).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(streams[0]!.details).toMatch(/more than 64 subscribers.*subscribe again/);
     expect(hub.size).toBe(MAX_SUBSCRIBERS);
     // The others, the newest included, still get events.
     hub.emit(event(1));
@@ -86,6 +90,7 @@ describe('GetContainerEvents subscribers the server drops', () => {
     stream.resume();
     await until(() => o.ended !== undefined, 'the stream to end', 30_000);
     expect(o.ended).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(o.details).toMatch(/the client did not read \d+ events; subscribe again/);
     expect(o.received).toBeGreaterThan(0);
     expect(o.received).toBeLessThan(sent);
   }, 60_000);
