@@ -78,10 +78,7 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
   for (const c of deps.store.containers.list()) {
     const state = containerState(c);
     if ((state === 'CONTAINER_RUNNING' || state === 'CONTAINER_UNKNOWN') && !alive.has(c.id)) {
-      await deps.store.containers.update(c.id, (r) => {
-        const { unknown: _unknown, ...rest } = r;
-        return { ...rest, pid: 0, finishedAt: nowNanos(), exitCode: 255, reason: 'Unknown' };
-      });
+      await deps.store.containers.update(c.id, (r) => ({ ...r, pid: 0, finishedAt: nowNanos(), exitCode: 255, reason: 'Unknown' }));
       deps.log.warn({ containerId: c.id }, 'reload: container lost while berth was down');
     }
   }

@@ -25,7 +25,7 @@ const SANDBOX_METADATA: Record<string, FieldType> = { name: 'string', uid: 'stri
 const CONTAINER_FIELDS: Record<string, FieldType> = {
   sandboxId: 'string', metadata: 'object', config: 'object', imageRef: 'string', imageId: 'string', logPath: 'string',
   createdAt: 'string', startedAt: 'string?', finishedAt: 'string?', exitCode: 'number?', reason: 'string?',
-  message: 'string?', pid: 'number', unknown: 'boolean?', resources: 'object?', timings: 'object?',
+  message: 'string?', pid: 'number', resources: 'object?', timings: 'object?',
 };
 const CONTAINER_METADATA: Record<string, FieldType> = { name: 'string', attempt: 'number' };
 const STAGES = new Set(['created', 'netns', 'network', 'task', 'complete', 'removing']);

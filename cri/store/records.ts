@@ -77,8 +77,6 @@ export interface ContainerRecord {
   readonly message?: string;
   /** Container init pid; 0 when not running. */
   readonly pid: number;
-  /** Set when the container's fate could not be learned (e.g. failed recovery): CONTAINER_UNKNOWN. */
-  readonly unknown?: boolean;
   /** The current CRI LinuxContainerResources as plain JSON (changed by UpdateContainerResources). */
   readonly resources?: JsonObject;
   /** Where StartContainer's time went: phase -> { at, ms } (common/phase-clock.ts). */
@@ -94,7 +92,7 @@ export function nanosFromDate(d: Date): NanoTime {
   return (BigInt(d.getTime()) * 1_000_000n).toString();
 }
 
-/** A protobuf Timestamp as NanoTime; seconds <= 0 (Go's zero time) means "no time" (task-api.md §5). */
+/** A protobuf Timestamp as NanoTime; seconds <= 0 (Go's zero time) means "no time" (docs/proto.md, Timestamps). */
 export function nanosFromTimestamp(ts: { seconds: number | bigint | string; nanos?: number }): NanoTime | undefined {
   const seconds = BigInt(ts.seconds);
   if (seconds <= 0n) return undefined;

@@ -1,18 +1,19 @@
-// CRI states derived from stored facts, each in ONE function (cri.md §3).
+// CRI states derived from stored facts, each in ONE function (docs/cri.md, ContainerStatus).
 //
 //   CreateContainer        StartContainer ok          exit recorded
 //   ─────────────▶ CREATED ───────────────▶ RUNNING ────────────────▶ EXITED (final)
 //                     │  start failed (128, StartError)                 ▲
 //                     └─────────────────────────────────────────────────┘
-//   unknown flag ─▶ UNKNOWN ── exit recorded (flag cleared) ─▶ EXITED
 import { isSet, type ContainerRecord, type SandboxRecord } from './records.js';
 
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
 
-/** containerd's rule, checked in this order: unknown flag, FinishedAt, StartedAt, CreatedAt. */
+/**
+ * containerd's rule, checked in this order: FinishedAt, StartedAt, CreatedAt (containerd checks
+ * an Unknown flag first, which berth never sets: a container lost while it was down is EXITED 255).
+ */
 export function containerState(r: ContainerRecord): ContainerState {
-  if (r.unknown) return 'CONTAINER_UNKNOWN';
   if (isSet(r.finishedAt)) return 'CONTAINER_EXITED';
   if (isSet(r.startedAt)) return 'CONTAINER_RUNNING';
   if (isSet(r.createdAt)) return 'CONTAINER_CREATED';

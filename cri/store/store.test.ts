@@ -158,16 +158,15 @@ describe('exits', () => {
     expect(s.containers.get('early')).toMatchObject({ exitCode: 3, finishedAt: '1700000001190000000' });
   });
 
-  it('first exit wins (Wait vs TaskExit de-dup); OOM reason kept; unknown cleared', async () => {
+  it('first exit wins (Wait vs TaskExit de-dup); OOM reason kept', async () => {
     const s = await open();
-    await s.containers.create(containerRecord('c1', 'sb1', { startedAt: '1700000001000000000', pid: 99, unknown: true }));
+    await s.containers.create(containerRecord('c1', 'sb1', { startedAt: '1700000001000000000', pid: 99 }));
     await s.sandboxes.create(sandboxRecord('sb1', { stage: 'complete', readyAt: '1700000000100000000', pid: 5 }));
     expect(await s.recordOOM('c1')).toBe(true);
     expect(await s.recordExit('c1', { exitCode: 137, exitedAt: '1700000002000000000' })).toEqual({ target: 'container', recorded: true });
     expect(await s.recordExit('c1', { exitCode: 255, exitedAt: '1700000003000000000' })).toEqual({ target: 'container', recorded: false });
     const c = s.containers.get('c1');
     expect(c).toMatchObject({ exitCode: 137, finishedAt: '1700000002000000000', pid: 0, reason: 'OOMKilled' });
-    expect(c.unknown).toBeUndefined();
     expect(containerStatusView(c)).toMatchObject({ state: 'CONTAINER_EXITED', reason: 'OOMKilled', exitCode: 137 });
 
     expect(sandboxState(s.sandboxes.get('sb1'))).toBe('SANDBOX_READY');
@@ -202,7 +201,6 @@ describe('state derivation', () => {
     ['exited 1', { startedAt: t, finishedAt: t, exitCode: 1 }, 'CONTAINER_EXITED', 'Error'],
     ['start failed', { finishedAt: t, exitCode: 128, reason: 'StartError' }, 'CONTAINER_EXITED', 'StartError'],
     ['lost', { startedAt: t, finishedAt: t, exitCode: 255, reason: 'Unknown' }, 'CONTAINER_EXITED', 'Unknown'],
-    ['unknown flag wins', { startedAt: t, finishedAt: t, unknown: true }, 'CONTAINER_UNKNOWN', ''],
     ['no timestamps', { createdAt: '0' }, 'CONTAINER_UNKNOWN', ''],
   ];
   it.each(table)('%s', (_name, over, state, reason) => {

@@ -1,6 +1,7 @@
 // openStore: the CRI daemon's durable metadata in one level database. Every record is written
-// before it becomes visible (STYLE.md §3); reopening a directory restores every record, name
-// and index. Records that cannot be read are logged, skipped and reported in `skipped`.
+// before it becomes visible (docs/architecture.md, "Durable first"); reopening a directory
+// restores every record, name and index. Records that cannot be read are logged, skipped and
+// reported in `skipped`.
 import { Level } from 'level';
 import { UnavailableError, isKind, silentLogger, type Logger } from '../../common/index.js';
 import { KEYS, decodeContainer, decodeName, decodeSandbox, rangeOf, type Decoded } from './codec.js';
@@ -73,8 +74,8 @@ export class Store {
   }
 
   /**
-   * Records a task exit (events.md §5). Container: only while FinishedAt is still unset, sets
-   * FinishedAt, ExitCode, Pid 0 and clears `unknown`. Sandbox: only while not yet stopped, sets
+   * Records a task exit (docs/cri.md, Exits). Container: only while FinishedAt is still unset,
+   * sets FinishedAt, ExitCode and Pid 0. Sandbox: only while not yet stopped, sets
    * stoppedAt and Pid 0. So Wait and the TaskExit event may both report one exit.
    */
   async recordExit(id: string, exit: { exitCode: number; exitedAt: NanoTime }): Promise<ExitResult> {
@@ -83,11 +84,10 @@ export class Store {
       const found = await ignoreRemoved(this.containers.update(id, (c) => {
         if (isSet(c.finishedAt)) return c;
         recorded = true;
-        const { unknown: _unknown, ...rest } = c;
         // The daemon stamps startedAt after Start returns; a process that exits at once can carry
         // an exit time a moment earlier. CRI clients expect finishedAt >= startedAt.
         const finishedAt = isSet(c.startedAt) && BigInt(c.startedAt) > BigInt(exit.exitedAt) ? c.startedAt : exit.exitedAt;
-        return { ...rest, pid: 0, finishedAt, exitCode: exit.exitCode };
+        return { ...c, pid: 0, finishedAt, exitCode: exit.exitCode };
       }));
       return { target: found ? 'container' : 'none', recorded };
     }
