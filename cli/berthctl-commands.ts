@@ -146,6 +146,37 @@ function imageCommands(program: Command, run: Run): void {
   }));
 }
 
+/** import and export: image archives through the daemon's admin socket (docs/images.md). */
+function archiveCommands(program: Command, address: () => string): void {
+  const adminSocket = async () => (await import('../cri/index.js')).adminAddressOf(address());
+  program.command('import <tarball>').description('import the images of an OCI layout or docker-archive tar (- for stdin), as ctr images import')
+    .option('--base-name <repo>', 'names images the archive gives only a tag (<repo>:<tag>)')
+    .action((file: string, o: { baseName?: string }) => withAdmin(async () => {
+      const { importArchive } = await import('./berthctl-admin.js');
+      for (const i of await importArchive(await adminSocket(), file, o.baseName)) {
+        process.stdout.write(`${i.repoTags.length > 0 ? i.repoTags.join(' ') : '<none>'}: ${i.id} (${humanBytes(i.size)})\n`);
+      }
+    }));
+  program.command('export <image> <tarball>').description('write an image as an OCI layout tar (- for stdout), as ctr images export')
+    .action((ref: string, file: string) => withAdmin(async () => {
+      const { exportArchive } = await import('./berthctl-admin.js');
+      await exportArchive(await adminSocket(), ref, file);
+      if (file !== '-') process.stdout.write(`${ref}: ${file}\n`);
+    }));
+}
+
+/** Runs an admin call; a socket that refuses says why in a person's words. */
+async function withAdmin(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new Error('the admin socket is root\'s only: run berthctl import/export as root', { cause: err });
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') throw new Error('no berth daemon serves the admin socket beside --address', { cause: err });
+    throw err;
+  }
+}
+
 /** logs, play, stop, rm, demo: running and ending pods and containers. */
 function lifecycleCommands(program: Command, run: Run): void {
   program.command('logs <container>').description("print a container's log").option('-t, --timestamps', 'show timestamps')
@@ -259,6 +290,7 @@ export function berthctlProgram(): Command {
   const run: Run = (fn) => withClient(program.opts<{ address: string }>().address, fn);
   listCommands(program, run);
   imageCommands(program, run);
+  archiveCommands(program, () => program.opts<{ address: string }>().address);
   lifecycleCommands(program, run);
   streamCommands(program, run);
   runtimeCommands(program, run);

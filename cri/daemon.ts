@@ -18,6 +18,7 @@ import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters, watchTaskExits } from './events/index.js';
 import { PodNetworking } from './network/index.js';
 import { ContainerLogs, exitDeps, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
+import { adminAddressOf, serveAdmin } from './admin-server.js';
 import { secureDaemonDirs } from './root-dirs.js';
 import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
@@ -121,6 +122,9 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     server = await serving;
     const cri = server;
     closers.push(() => cri.close());
+    // berthctl import/export (docs/images.md "Import and export"): root-only, beside the CRI socket.
+    const admin = await serveAdmin(adminAddressOf(config.grpc.address), images, log);
+    closers.push(() => admin.close());
     return { deps, server: cri, close: closeAll };
   } catch (err) {
     settleBackends.fail(err);

@@ -1,9 +1,15 @@
 // The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
 // and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
 // `images`/`snapshots`/`content` sublevels of the level db it is handed.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import { mallocTrim, type Mount } from '../sys/index.js';
+import { exportArchive } from './archive-export.js';
+import { importImages, type ImportOptions } from './archive-import.js';
+import { DEFAULT_ARCHIVE_LIMITS, stageArchive, type ArchiveLimits } from './archive-stage.js';
 import type { Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
 import { addUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
@@ -108,6 +114,8 @@ export class ImageService {
   /** Usage of the store's own directories, measured again when a blob or snapshot came or went. */
   #dirs: { usage: Usage; changes: number } | undefined;
   #refreshing: Promise<void> | undefined;
+  /** Removal of staging dirs an earlier process left, done before this process's first import. */
+  #staleImports: Promise<void> | undefined;
 
   private constructor(o: ImageServiceOptions, readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore,
     readonly unpacker: Unpacker, release: (() => void) | undefined) {
@@ -158,6 +166,46 @@ export class ImageService {
       maxConcurrentDownloads: this.#o.maxConcurrentDownloads, leases: this.#leases, downloads: this.#downloads, log: this.#o.log ?? silentLogger,
       unpacker: this.unpacker, workerMinBytes: this.#o.unpackWorkerMinBytes,
     }, ref, opts);
+  }
+
+  /**
+   * `berthctl import`: the images of an OCI layout or docker-archive tar (docs/images.md "Import
+   * and export"), staged under `<root>/import/` first (removed after, and at the first import
+   * after a start), then stored and unpacked as a pull would. A refused or broken archive leaves
+   * nothing: what it stored is collected as after a failed pull.
+   */
+  async importArchive(source: AsyncIterable<Buffer>, opts: ImportOptions & { limits?: ArchiveLimits } = {}): Promise<ImageRecord[]> {
+    const stagingRoot = path.join(this.#o.root, 'import');
+    this.#staleImports ??= fs.rm(stagingRoot, { recursive: true, force: true });
+    await this.#staleImports;
+    const dir = path.join(stagingRoot, randomBytes(8).toString('hex'));
+    const staged = await stageArchive(source, dir, opts.limits ?? DEFAULT_ARCHIVE_LIMITS).catch(async (err: unknown) => {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    });
+    try {
+      return await importImages({
+        content: this.content, snapshots: this.snapshots, images: this.images, leases: this.#leases, downloads: this.#downloads,
+        unpacker: this.unpacker, workerMinBytes: this.#o.unpackWorkerMinBytes, log: this.#o.log ?? silentLogger,
+      }, staged, opts);
+    } catch (err) {
+      await this.gc().catch((e: unknown) => this.#o.log?.warn({ err: e }, 'gc after a failed import'));
+      throw err;
+    } finally {
+      await staged.remove();
+    }
+  }
+
+  /** `berthctl export`: the image a ref or id names as an OCI layout tar written to `sink`. */
+  async exportImage(refOrId: string, sink: Writable): Promise<ImageRecord> {
+    const rec = this.images.get(refOrId);
+    this.#leases.add(rec.blobs);
+    try {
+      await exportArchive(this.content, rec, sink);
+      return rec;
+    } finally {
+      this.#leases.release(rec.blobs);
+    }
   }
 
   /** ImageStatus: the record for an id or ref, or undefined (CRI answers an empty response). */
