@@ -1,14 +1,21 @@
 // ImageService methods, delegating to image/: PullImage (with auth; berth.local/* images are
-// built on the machine), ListImages, ImageStatus (verbose), RemoveImage, ImageFsInfo.
+// built on the machine), ListImages, ImageStatus (verbose), RemoveImage, ImageFsInfo. Images the
+// `pinned` references name are reported `pinned` (image/pinned.ts).
 import { InvalidArgumentError } from '../common/index.js';
-import type { Credentials, ImageRecord, ImageService } from '../image/index.js';
+import { pinnedImageIds, type Credentials, type ImageRecord, type ImageService } from '../image/index.js';
 import type { runtime } from '../proto/cri.js';
-import { buildLocalImage, int64, isLocalImage } from './runtime/index.js';
+import type { BerthConfig } from './config/index.js';
+import { LOCAL_PAUSE_IMAGE, buildLocalImage, int64, isLocalImage } from './runtime/index.js';
 
-function imageMessage(r: ImageRecord): runtime.v1.Image.$Properties {
+/** The images reported pinned: the sandbox image (the locally built pause too: the fallback) and `pinned_images`. */
+export function pinnedRefs(config: Pick<BerthConfig, 'sandboxImage' | 'pinnedImages'>): string[] {
+  return [config.sandboxImage, LOCAL_PAUSE_IMAGE, ...Object.values(config.pinnedImages)];
+}
+
+function imageMessage(r: ImageRecord, pinned: ReadonlySet<string>): runtime.v1.Image.$Properties {
   const user = String((r.config.config as { User?: string } | undefined)?.User ?? '').split(':')[0] ?? '';
   return {
-    id: r.id, repoTags: [...r.repoTags], repoDigests: [...r.repoDigests], size: r.size, spec: { image: r.id }, pinned: false,
+    id: r.id, repoTags: [...r.repoTags], repoDigests: [...r.repoDigests], size: r.size, spec: { image: r.id }, pinned: pinned.has(r.id),
     ...(/^\d+$/.test(user) ? { uid: { value: Number(user) } } : { username: user }),
   };
 }
@@ -29,17 +36,18 @@ export async function pullImage(images: ImageService, req: runtime.v1.PullImageR
   return { imageRef: rec.id };
 }
 
-export function listImages(images: ImageService, req: runtime.v1.ListImagesRequest): runtime.v1.ListImagesResponse.$Properties {
+export function listImages(images: ImageService, req: runtime.v1.ListImagesRequest, pinned: readonly string[] = []): runtime.v1.ListImagesResponse.$Properties {
   const want = req.filter?.image?.image ?? '';
-  return { images: images.list(want ? { image: want } : {}).map(imageMessage) };
+  const ids = pinnedImageIds(images, pinned);
+  return { images: images.list(want ? { image: want } : {}).map((r) => imageMessage(r, ids)) };
 }
 
-export function imageStatus(images: ImageService, req: runtime.v1.ImageStatusRequest): runtime.v1.ImageStatusResponse.$Properties {
+export function imageStatus(images: ImageService, req: runtime.v1.ImageStatusRequest, pinned: readonly string[] = []): runtime.v1.ImageStatusResponse.$Properties {
   const ref = req.image?.image ?? '';
   const rec = ref === '' ? undefined : images.status(ref);
   if (!rec) return {};
   return {
-    image: imageMessage(rec),
+    image: imageMessage(rec, pinnedImageIds(images, pinned)),
     ...(req.verbose ? { info: { info: JSON.stringify({ imageSpec: rec.config, chainID: rec.chainIds.at(-1) ?? '', target: rec.target }) } } : {}),
   };
 }

@@ -1,7 +1,8 @@
 // Binds the CRI methods (cri/runtime, cri/image-methods) to the grpc-js service definitions.
 // `instrument` wraps every handler once: it logs the call, and turns whatever a handler throws
 // into a gRPC status through common `toStatus` — the only place in cri/ where that happens.
-// Methods without an implementation answer UNIMPLEMENTED with the reason.
+// Methods without an implementation answer UNIMPLEMENTED with the reason. The Stream* list calls
+// come from their ListX handlers (cri/list-streams.ts).
 import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
 import {
@@ -9,6 +10,8 @@ import {
 } from '../proto/cri.js';
 import type { ImageService } from '../image/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
+import { observeUnary, type CallObserver } from './metrics/index.js';
+import { failStream, listStreams } from './list-streams.js';
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
   listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
@@ -61,11 +64,12 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
   };
 }
 
-export function imageHandlers(images: ImageService): Handlers<IT> {
+/** `pinned`: the references of the images reported pinned (image-methods.ts pinnedRefs). */
+export function imageHandlers(images: ImageService, pinned: readonly string[] = []): Handlers<IT> {
   return {
     PullImage: (req) => pullImage(images, req),
-    ListImages: (req) => listImages(images, req),
-    ImageStatus: (req) => imageStatus(images, req),
+    ListImages: (req) => listImages(images, req, pinned),
+    ImageStatus: (req) => imageStatus(images, req, pinned),
     RemoveImage: async (req) => { await removeImage(images, req); return {}; },
     ImageFsInfo: () => imageFsInfo(images),
   };
@@ -74,20 +78,20 @@ export function imageHandlers(images: ImageService): Handlers<IT> {
 type GrpcUnary = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
 type GrpcStream = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
 
-/** grpc-js handlers for a whole table: the given ones instrumented, the rest UNIMPLEMENTED. */
+/** grpc-js handlers for a whole table: the given ones instrumented, Stream* from their lists, the rest UNIMPLEMENTED. */
 export function instrument<T extends CriMethodTable>(
   service: string, table: T, handlers: Handlers<T> | Promise<Handlers<T>>, log: Logger, streams: Record<string, GrpcStream> = {},
+  observe?: CallObserver,
 ): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   let resolved: Handlers<T> | undefined;
   if (handlers instanceof Promise) handlers.then((h) => (resolved = h), () => undefined);
   else resolved = handlers;
+  const fromLists = listStreams(table, handlers, log);
   for (const [name, m] of Object.entries(table)) {
     if (m.responseStream) {
-      out[name] = streams[name] ?? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-        const s = toStatus(new UnimplementedError(`${service}/${name} is not implemented by berth`));
-        call.destroy(Object.assign(new Error(s.message), { code: s.code, details: s.message }));
-      });
+      out[name] = streams[name] ?? fromLists[name]
+        ?? ((call: grpc.ServerWritableStream<unknown, unknown>) => failStream(call, new UnimplementedError(`${service}/${name} is not implemented by berth`)));
       continue;
     }
     const done = (started: number, cb: grpc.sendUnaryData<unknown>, res: unknown): void => {
@@ -118,7 +122,8 @@ export function instrument<T extends CriMethodTable>(
       if (resolved) run(resolved, call, cb, started);
       else void Promise.resolve(handlers).then((h) => run(h, call, cb, started), (err: unknown) => failed(started, cb, err));
     };
-    out[name] = unary;
+    // The daemon's metrics see each call from its arrival to its status (cri/metrics).
+    out[name] = observe ? observeUnary(service, name, unary, observe) : unary;
   }
   return out;
 }

@@ -6,6 +6,7 @@ export {
 } from './image-service.js';
 export type { Usage, Measured } from './disk-usage.js';
 export { imageUser, type ImageRecord, type ImageFilter } from './image-store.js';
+export { pinnedImageIds } from './pinned.js';
 export type { PullOptions, PullProgress } from './pull.js';
 export { chainIdsOf } from './pull.js';
 export type { Credentials, CredentialsProvider } from './auth.js';

@@ -30,7 +30,12 @@ export interface CriClients {
 export interface CriClientOptions {
   /** Default deadline of unary calls (default 60 s). */
   timeoutMs?: number;
+  /** Largest reply accepted (default 16 MiB, what kubelet and crictl accept; grpc-js alone takes 4 MiB). */
+  maxReceiveBytes?: number;
 }
+
+/** The reply size limit of kubelet's and crictl's CRI client (k8s.io/cri-client maxMsgSize). */
+export const KUBELET_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** `unix:` target for grpc-js from a socket path or an address that already has a scheme. */
 export function criTarget(address: string): string {
@@ -80,8 +85,9 @@ export function createCriClients(address: string, options: CriClientOptions = {}
   const target = criTarget(address);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const creds = grpc.credentials.createInsecure();
-  const rawRuntime = new RuntimeClient(target, creds) as unknown as RawClient;
-  const rawImage = new ImageClient(target, creds) as unknown as RawClient;
+  const channel = { 'grpc.max_receive_message_length': options.maxReceiveBytes ?? KUBELET_MAX_MESSAGE_BYTES };
+  const rawRuntime = new RuntimeClient(target, creds, channel) as unknown as RawClient;
+  const rawImage = new ImageClient(target, creds, channel) as unknown as RawClient;
   return {
     runtime: wrap(rawRuntime, runtimeServiceMethods, timeoutMs),
     image: wrap(rawImage, imageServiceMethods, timeoutMs),

@@ -74,6 +74,21 @@ export const imageServiceMethods = {
   ImageFsInfo: unary(v1.ImageFsInfoRequest, v1.ImageFsInfoResponse),
 } as const;
 
+/**
+ * Each Stream* method (KEP-5825, feature gate CRIListStreaming) and the unary list whose reply it
+ * sends in parts: that reply's repeated field (`from`), of `item`s, goes out as field 1 of the
+ * Stream*Response (proto/list-chunks.ts).
+ */
+export const LIST_STREAMS = {
+  StreamPodSandboxes: { list: 'ListPodSandbox', from: 'items', item: v1.PodSandbox },
+  StreamContainers: { list: 'ListContainers', from: 'containers', item: v1.Container },
+  StreamContainerStats: { list: 'ListContainerStats', from: 'stats', item: v1.ContainerStats },
+  StreamPodSandboxStats: { list: 'ListPodSandboxStats', from: 'stats', item: v1.PodSandboxStats },
+  StreamPodSandboxMetrics: { list: 'ListPodSandboxMetrics', from: 'podMetrics', item: v1.PodSandboxMetrics },
+  StreamImages: { list: 'ListImages', from: 'images', item: v1.Image },
+} as const satisfies Record<string, { list: string; from: string; item: Encoder }>;
+export type ListStream = (typeof LIST_STREAMS)[keyof typeof LIST_STREAMS];
+
 export type RuntimeServiceMethods = typeof runtimeServiceMethods;
 export type ImageServiceMethods = typeof imageServiceMethods;
 export type CriMethodTable = Record<string, CriMethod<CriMessageClass, CriMessageClass, boolean>>;
@@ -106,7 +121,14 @@ const CACHED_FIELDS = new Map<unknown, readonly CachedField[]>([
   ]],
 ]);
 
+/** The Stream* replies, which the server writes already encoded (proto/list-chunks.ts). */
+const PRE_ENCODED = new Set<unknown>([
+  v1.StreamPodSandboxesResponse, v1.StreamContainersResponse, v1.StreamContainerStatsResponse,
+  v1.StreamPodSandboxStatsResponse, v1.StreamPodSandboxMetricsResponse, v1.StreamImagesResponse,
+]);
+
 function responseSerializer(type: CriMessageClass): (value: unknown) => Buffer {
+  if (PRE_ENCODED.has(type)) return (value) => (Buffer.isBuffer(value) ? value : toBuffer(type.encode(value).finish()));
   const cached = CACHED_FIELDS.get(type);
   // Every generated class's encode appends to a protobufjs Writer (encode(message, writer?)).
   if (cached) return (value) => toBuffer(encodeWithCache(type as unknown as Encoder, value as Record<string, unknown>, cached));

@@ -38,8 +38,10 @@ export const DEFAULT_CONFIG: BerthConfig = {
   grpc: { address: '/run/berth/berth.sock' },
   ttrpc: { address: '/run/berth/berth.sock.ttrpc' },
   debug: { level: 'info' },
+  metrics: { address: '' },
 
   sandboxImage: 'registry.k8s.io/pause:3.9',
+  pinnedImages: {},
   streamServerAddress: '127.0.0.1',
   streamServerPort: 0,
   streamIdleTimeoutMs: 4 * 3600_000,

@@ -1,5 +1,6 @@
 // Every configuration key berth reads, once: containerd 1.6's CRI plugin keys plus the daemon's
 // top-level keys. Both file formats and configDump are driven from these tables.
+import { parseReference } from '../../image/index.js';
 import type { Schema } from './schema.js';
 
 const str: Schema = { t: 'string' };
@@ -8,6 +9,18 @@ const int: Schema = { t: 'integer' };
 const uint: Schema = { t: 'integer', min: 0 };
 const strings: Schema = { t: 'strings' };
 const ignored: Schema = { t: 'ignored' };
+/** An image reference as PullImage takes it (docker/distribution grammar, image/reference.ts). */
+const imageRef: Schema = {
+  t: 'string',
+  check: (v) => {
+    try {
+      parseReference(v);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  },
+};
 
 /** containerd.runc.v1.Options as written under `[...runtimes.<handler>.options]`. */
 export const RUNC_OPTIONS: Schema = {
@@ -73,6 +86,8 @@ const REGISTRY: Schema = {
 /** The CRI plugin's keys: berth's file top level, or containerd's `[plugins."io.containerd.grpc.v1.cri"]`. */
 export const CRI_FIELDS: Readonly<Record<string, Schema>> = {
   sandbox_image: str,
+  // containerd 2.x's images-plugin key: name -> image reference; those images are reported pinned
+  pinned_images: { t: 'map', of: imageRef },
   stream_server_address: str,
   stream_server_port: { t: 'port' },
   stream_idle_timeout: { t: 'duration', prop: 'streamIdleTimeoutMs' },
@@ -132,6 +147,9 @@ const LOG_LEVEL: Schema = {
   aliases: { '': 'info', warning: 'warn' },
 };
 
+/** containerd's top-level `[metrics]`; berth always keeps its call histograms, so grpc_histogram has no effect. */
+const METRICS: Schema = { t: 'table', fields: { address: str, grpc_histogram: ignored } };
+
 /** berth's own format: daemon keys and CRI keys side by side at the top level. */
 export const BERTH_FILE: Schema = {
   t: 'table',
@@ -141,6 +159,7 @@ export const BERTH_FILE: Schema = {
     grpc: { t: 'table', fields: { address: str } },
     ttrpc: { t: 'table', fields: { address: str } },
     debug: { t: 'table', fields: { level: LOG_LEVEL } },
+    metrics: METRICS,
     ...CRI_FIELDS,
   },
 };
@@ -158,6 +177,7 @@ export const CONTAINERD_FILE: Schema = {
     grpc: { t: 'table', unknown: 'ignore', fields: { address: str } },
     ttrpc: { t: 'table', unknown: 'ignore', fields: { address: str } },
     debug: { t: 'table', unknown: 'ignore', fields: { level: LOG_LEVEL } },
+    metrics: METRICS,
     plugins: {
       t: 'table',
       unknown: 'ignore',

@@ -5,7 +5,8 @@ import { InvalidArgumentError } from '../../common/index.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 export type Schema = (
-  | { t: 'string' }
+  /** `check` returns why a value is refused (undefined: accepted). */
+  | { t: 'string'; check?: (value: string) => string | undefined }
   | { t: 'boolean' }
   | { t: 'integer'; min?: number; max?: number }
   /** An integer written either as a TOML integer or a decimal string (containerd: `stream_server_port = "0"`). */
@@ -64,8 +65,11 @@ export interface ParseContext {
 /** Checks `value` against `schema` and returns it converted (camelCase props, ms durations). */
 export function parseValue(schema: Schema, value: unknown, path: Path, ctx: ParseContext): unknown {
   switch (schema.t) {
-    case 'string':
-      return typeof value === 'string' ? value : expected(path, 'string', value);
+    case 'string': {
+      if (typeof value !== 'string') return expected(path, 'string', value);
+      const problem = schema.check?.(value);
+      return problem === undefined ? value : fail(path, problem);
+    }
     case 'boolean':
       return typeof value === 'boolean' ? value : expected(path, 'boolean', value);
     case 'integer': {

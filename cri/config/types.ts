@@ -82,9 +82,16 @@ export interface BerthConfig {
   readonly grpc: { readonly address: string };
   readonly ttrpc: { readonly address: string };
   readonly debug: { readonly level: LogLevel };
+  /** containerd's `[metrics] address` (host:port); "" = no metrics endpoint (docs/metrics.md). */
+  readonly metrics: { readonly address: string };
 
   // CRI plugin keys
   readonly sandboxImage: string;
+  /**
+   * containerd 2.x `pinned_images`: a name (`sandbox`, `base`, ...) -> image reference. Those
+   * images, and the sandbox image, are reported `pinned` (kept by kubelet's image GC).
+   */
+  readonly pinnedImages: Readonly<Record<string, string>>;
   readonly streamServerAddress: string;
   readonly streamServerPort: number;
   readonly streamIdleTimeoutMs: number;

@@ -85,7 +85,7 @@ function buildContainerMessage(r: ContainerRecord): runtime.v1.Container.$Proper
   return {
     id: r.id, podSandboxId: r.sandboxId, metadata: { name: r.metadata.name, attempt: r.metadata.attempt },
     image: { image: r.imageRef }, imageRef: r.imageId, state: containerStateOf(r), createdAt: int64(r.createdAt),
-    labels: { ...labelsOf(r) }, annotations: annotationsOf(r),
+    labels: { ...labelsOf(r) }, annotations: annotationsOf(r), imageId: r.imageId,
   };
 }
 
@@ -95,7 +95,7 @@ function buildContainerStatusMessage(r: ContainerRecord): runtime.v1.ContainerSt
   return {
     id: r.id, metadata: { name: r.metadata.name, attempt: r.metadata.attempt }, state: containerStateOf(r),
     createdAt: int64(view.createdAt), startedAt: int64(view.startedAt), finishedAt: int64(view.finishedAt),
-    exitCode: view.exitCode, image: { image: r.imageRef }, imageRef: r.imageId, reason: view.reason, message: view.message,
+    exitCode: view.exitCode, image: { image: r.imageRef }, imageRef: r.imageId, imageId: r.imageId, reason: view.reason, message: view.message,
     labels: { ...labelsOf(r) }, annotations: annotationsOf(r), logPath: r.logPath,
     mounts: mounts.map((m) => ({
       containerPath: String(m.containerPath ?? ''), hostPath: String(m.hostPath ?? ''), readonly: m.readonly === true,

@@ -85,6 +85,11 @@ export interface GoCriClients {
     name: K, request: CriRequest<RuntimeServiceMethods, K>,
     onMessage: (message: CriResponse<RuntimeServiceMethods, K>) => void, options?: GoCriCallOptions,
   ): GoCriStream;
+  /** A server-streaming ImageService call (StreamImages). */
+  imageStream<K extends StreamMethodNames<ImageServiceMethods>>(
+    name: K, request: CriRequest<ImageServiceMethods, K>,
+    onMessage: (message: CriResponse<ImageServiceMethods, K>) => void, options?: GoCriCallOptions,
+  ): GoCriStream;
   readonly pid: number | undefined;
   /** Cancels the calls still running, ends the Go process and waits for it to exit. */
   close(): Promise<void>;
@@ -176,25 +181,29 @@ export async function startGoCri(address: string, options: GoCriOptions = {}): P
     return out as GoCriClient<T>;
   }
 
+  function stream(service: string, m: CriMethodTable[string], name: string, request: unknown, onMessage: (message: unknown) => void, o: GoCriCallOptions): GoCriStream {
+    let id = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      id = start(`/${service}/${name}`, m.requestType.encode(request).finish(), o.timeoutMs, true, {
+        message: (bytes) => onMessage(m.responseType.decode(bytes)),
+        end: (err) => (err ? reject(err) : resolve()),
+      });
+    });
+    return {
+      done,
+      cancel: () => {
+        if (pending.has(id)) send({ id, cancel: true });
+      },
+    };
+  }
+
   return {
     runtime: wrap(RUNTIME_SERVICE, runtimeServiceMethods),
     image: wrap(IMAGE_SERVICE, imageServiceMethods),
-    runtimeStream(name, request, onMessage, o = {}) {
-      const m: CriMethodTable[string] = runtimeServiceMethods[name];
-      let id = 0;
-      const done = new Promise<void>((resolve, reject) => {
-        id = start(`/${RUNTIME_SERVICE}/${name}`, m.requestType.encode(request).finish(), o.timeoutMs, true, {
-          message: (bytes) => onMessage(m.responseType.decode(bytes) as CriResponse<RuntimeServiceMethods, typeof name>),
-          end: (err) => (err ? reject(err) : resolve()),
-        });
-      });
-      return {
-        done,
-        cancel: () => {
-          if (pending.has(id)) send({ id, cancel: true });
-        },
-      };
-    },
+    runtimeStream: (name, request, onMessage, o = {}) =>
+      stream(RUNTIME_SERVICE, runtimeServiceMethods[name], name, request, onMessage as (m: unknown) => void, o),
+    imageStream: (name, request, onMessage, o = {}) =>
+      stream(IMAGE_SERVICE, imageServiceMethods[name], name, request, onMessage as (m: unknown) => void, o),
     get pid() {
       return child.pid;
     },

@@ -1,0 +1,189 @@
+// What a Kubernetes 1.36 kubelet reads beyond the 1.26 calls, through the Go client (grpc-go,
+// test/helpers/go-cri.ts) against a real daemon and real runc: RuntimeConfig's cgroup driver and
+// Status's runtime handlers and features, checked against the daemon's config file; image_id on
+// Container and ContainerStatus equal to PullImage's image_ref, the sha256 of the config blob in the
+// image store; Image.pinned for the sandbox image and pinned_images; ContainerConfig.stop_signal
+// over the image's stop signal; and the KEP-5825 Stream* list calls answering what the List calls
+// answer (UNIMPLEMENTED where the list is, so kubelet falls back). docs/cri.md.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { isKind } from '../../common/index.js';
+import { loadConfig, type BerthConfig } from '../../cri/index.js';
+import { imageRootOf } from '../../image/index.js';
+import { runtime } from '../../proto/cri.js';
+import { buildGoCri, startGoCri, type GoCriClients, type GoCriStream } from '../helpers/go-cri.js';
+import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth, type Berth, type BerthOptions } from './cri-harness.js';
+
+const v1 = runtime.v1;
+const HOST_NETWORK = { linux: { securityContext: { namespaceOptions: { network: v1.NamespaceMode.NODE } } } };
+const LOCAL_PAUSE = 'berth.local/pause:3.9'; // the sandbox image the harness's unreachable one falls back to
+
+const configOf = (b: Berth): Promise<BerthConfig> => loadConfig(path.join(b.dir, 'config.toml'));
+
+/** Every message of a Go client server stream (rejects with the stream's status). */
+async function streamed<T>(open: (onMessage: (m: T) => void) => GoCriStream): Promise<T[]> {
+  const out: T[] = [];
+  await open((m) => out.push(m)).done;
+  return out;
+}
+
+/** A daemon for the calling describe block (useBerth) with a Go client on it, both stopped after. */
+function useBerthAndGo(opts: BerthOptions): { berth: () => Berth; go: () => GoCriClients } {
+  const berth = useBerth(opts);
+  let go: GoCriClients | undefined;
+  beforeAll(async () => {
+    await buildGoCri();
+    go = await startGoCri(berth().address);
+  }, 600_000);
+  afterAll(async () => {
+    await go?.close();
+  });
+  return { berth, go: () => go! };
+}
+
+describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) => {
+  const daemon = useBerthAndGo({ handler });
+  const berth = daemon.berth;
+  let b: Berth;
+  let go: GoCriClients;
+  beforeEach(() => {
+    go = daemon.go();
+    b = berth();
+  });
+
+  it('RuntimeConfig: the cgroup driver of the default handler runc options (SystemdCgroup unset: CGROUPFS)', async () => {
+    const config = await configOf(b);
+    const options = config.containerd.runtimes[config.containerd.defaultRuntimeName]!.options as { systemdCgroup: boolean };
+    expect(options.systemdCgroup).toBe(false);
+    const rc = await go.runtime.RuntimeConfig({});
+    expect(rc.linux!.cgroupDriver).toBe(v1.CgroupDriver.CGROUPFS);
+    expect(rc.toJSON()).toEqual((await b.cri.runtime.RuntimeConfig({})).toJSON());
+  });
+
+  it('Status: every configured handler, the default again as "", features all false', async () => {
+    const config = await configOf(b);
+    const st = await go.runtime.Status({});
+    expect(st.status!.conditions!.map((c) => [c.type, c.status])).toEqual([['RuntimeReady', true], ['NetworkReady', true]]);
+    const names = st.runtimeHandlers.map((h) => h.name);
+    expect(names.filter((n) => n !== '').sort()).toEqual(Object.keys(config.containerd.runtimes).sort());
+    expect(names.filter((n) => n === '')).toHaveLength(1);
+    expect(names[names.indexOf('') - 1]).toBe(config.containerd.defaultRuntimeName);
+    expect(config.containerd.defaultRuntimeName).toBe(handler);
+    for (const h of st.runtimeHandlers) expect([h.name, h.features?.recursiveReadOnlyMounts, h.features?.userNamespaces]).toEqual([h.name, false, false]);
+    expect([st.features!.supplementalGroupsPolicy, st.features!.userNamespacesHostNetwork]).toEqual([false, false]);
+  });
+
+  it('image_id on Container and ContainerStatus is PullImage\'s image_ref, the config blob\'s digest; the sandbox image is pinned', async () => {
+    const { imageRef } = await go.image.PullImage({ image: { image: LOCAL_BUSYBOX } });
+    expect(imageRef).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const blob = path.join(imageRootOf(path.join(b.dir, 'root')), 'content', 'blobs', 'sha256', imageRef.slice('sha256:'.length));
+    expect(`sha256:${createHash('sha256').update(readFileSync(blob)).digest('hex')}`).toBe(imageRef);
+
+    const config = podConfig(b, `img-${handler}`, HOST_NETWORK);
+    const { podSandboxId: pod } = await go.runtime.RunPodSandbox({ config });
+    const { containerId: ctr } = await go.runtime.CreateContainer({
+      podSandboxId: pod, sandboxConfig: config,
+      config: { metadata: { name: 'c', attempt: 0 }, image: { image: imageRef, userSpecifiedImage: LOCAL_BUSYBOX }, command: ['sleep', '600'], logPath: 'c/0.log' },
+    });
+    const cs = (await go.runtime.ContainerStatus({ containerId: ctr })).status!;
+    expect([cs.imageId, cs.imageRef]).toEqual([imageRef, imageRef]);
+    const listed = (await go.runtime.ListContainers({ filter: { id: ctr } })).containers;
+    expect(listed.map((c) => [c.id, c.imageId])).toEqual([[ctr, imageRef]]);
+    expect((await go.image.ImageStatus({ image: { image: LOCAL_BUSYBOX } })).image!.id).toBe(imageRef);
+
+    // pinned: the sandbox image in use (the locally built pause here), not busybox
+    const images = (await go.image.ListImages({})).images;
+    const pinned = Object.fromEntries(images.map((i) => [i.repoTags?.[0], i.pinned]));
+    expect(pinned).toEqual({ [LOCAL_PAUSE]: true, [LOCAL_BUSYBOX]: false });
+    expect((await go.image.ImageStatus({ image: { image: LOCAL_PAUSE } })).image!.pinned).toBe(true);
+    await go.runtime.StopPodSandbox({ podSandboxId: pod });
+    await go.runtime.RemovePodSandbox({ podSandboxId: pod });
+  });
+
+  it('StopContainer sends the config stop_signal over the image\'s (SIGTERM, which a shell as pid 1 ignores)', async () => {
+    const config = podConfig(b, `stopsig-${handler}`, HOST_NETWORK);
+    const { podSandboxId: pod } = await go.runtime.RunPodSandbox({ config });
+    // The shell is pid 1 of its own pid namespace (kubelet's CONTAINER mode), so the kernel drops
+    // signals it has no handler for: USR1 ends it with 42, nothing else short of SIGKILL (137).
+    const command = ['/bin/sh', '-c', 'trap "exit 42" USR1; echo ready; sleep 600 & wait'];
+    const linux = { securityContext: { namespaceOptions: { network: v1.NamespaceMode.NODE, pid: v1.NamespaceMode.CONTAINER } } };
+    const start = async (name: string, stopSignal?: number) => {
+      const { containerId } = await go.runtime.CreateContainer({
+        podSandboxId: pod, sandboxConfig: config,
+        config: { metadata: { name, attempt: 0 }, image: { image: LOCAL_BUSYBOX }, command, linux, logPath: `${name}/0.log`, ...(stopSignal ? { stopSignal } : {}) },
+      });
+      await go.runtime.StartContainer({ containerId });
+      const log = path.join(config.logDirectory, `${name}/0.log`);
+      await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('ready'), `${name} trapping USR1`);
+      return containerId;
+    };
+    const usr1 = await start('usr1', v1.Signal.SIGUSR1);
+    const began = Date.now();
+    await go.runtime.StopContainer({ containerId: usr1, timeout: 30 });
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect((await go.runtime.ContainerStatus({ containerId: usr1 })).status!.exitCode).toBe(42);
+
+    const plain = await start('plain');
+    await go.runtime.StopContainer({ containerId: plain, timeout: 1 });
+    expect((await go.runtime.ContainerStatus({ containerId: plain })).status!.exitCode).toBe(137);
+    await go.runtime.StopPodSandbox({ podSandboxId: pod });
+    await go.runtime.RemovePodSandbox({ podSandboxId: pod });
+  });
+
+  it('Stream* answer what List* answer, and StreamPodSandboxMetrics is UNIMPLEMENTED like its list', async () => {
+    const pods: string[] = [];
+    for (const i of [1, 2]) {
+      const config = podConfig(b, `stream-${handler}-${i}`, HOST_NETWORK);
+      const { podSandboxId } = await go.runtime.RunPodSandbox({ config });
+      pods.push(podSandboxId);
+      for (const n of ['a', 'b']) {
+        const { containerId } = await go.runtime.CreateContainer({
+          podSandboxId, sandboxConfig: config,
+          config: { metadata: { name: n, attempt: 0 }, image: { image: LOCAL_BUSYBOX }, labels: { pod: String(i) }, command: ['sleep', '600'], logPath: `${n}/0.log` },
+        });
+        if (n === 'a') await go.runtime.StartContainer({ containerId });
+      }
+    }
+    const json = (xs: readonly object[]) => xs.map((x) => JSON.parse(JSON.stringify(x)) as unknown);
+    for (const filter of [{}, { labelSelector: { pod: '2' } }, { state: { state: v1.ContainerState.CONTAINER_RUNNING } }, { podSandboxId: pods[0]!.slice(0, 12) }]) {
+      const listed = (await go.runtime.ListContainers({ filter })).containers;
+      const parts = await streamed<runtime.v1.StreamContainersResponse>((on) => go.runtimeStream('StreamContainers', { filter }, on));
+      expect(json(parts.flatMap((p) => p.containers))).toEqual(json(listed));
+      expect(parts.length).toBe(listed.length > 0 ? 1 : 0); // a few containers: one message, none for nothing
+    }
+    expect((await go.runtime.ListContainers({})).containers).toHaveLength(4);
+    const sandboxes = await streamed<runtime.v1.StreamPodSandboxesResponse>((on) => go.runtimeStream('StreamPodSandboxes', {}, on));
+    expect(json(sandboxes.flatMap((p) => p.podSandboxes))).toEqual(json((await go.runtime.ListPodSandbox({})).items));
+    const images = await streamed<runtime.v1.StreamImagesResponse>((on) => go.imageStream('StreamImages', {}, on));
+    expect(json(images.flatMap((p) => p.images))).toEqual(json((await go.image.ListImages({})).images));
+    const stats = await streamed<runtime.v1.StreamContainerStatsResponse>((on) => go.runtimeStream('StreamContainerStats', {}, on));
+    expect(stats.flatMap((p) => p.containerStats.map((s) => s.attributes!.id)).sort())
+      .toEqual((await go.runtime.ListContainerStats({})).stats.map((s) => s.attributes!.id).sort());
+
+    const err = await streamed((on) => go.runtimeStream('StreamPodSandboxMetrics', {}, on)).then(() => undefined, (e: unknown) => e);
+    const listErr = await go.runtime.ListPodSandboxMetrics({}).then(() => undefined, (e: unknown) => e);
+    expect([isKind(err, 'unimplemented'), isKind(listErr, 'unimplemented')]).toEqual([true, true]);
+    for (const p of pods) {
+      await go.runtime.StopPodSandbox({ podSandboxId: p });
+      await go.runtime.RemovePodSandbox({ podSandboxId: p });
+    }
+  });
+});
+
+describe('a daemon with SystemdCgroup and pinned_images', () => {
+  const { berth, go: goOf } = useBerthAndGo({
+    extraConfig: ['[containerd.runtimes.runc.options]', 'SystemdCgroup = true', '[pinned_images]', 'base = "berth.local/busybox:latest"'],
+  });
+
+  it('answers SYSTEMD and reports the pinned_images image pinned', async () => {
+    const go = goOf();
+    const config = await configOf(berth());
+    expect(config.pinnedImages).toEqual({ base: LOCAL_BUSYBOX });
+    expect((config.containerd.runtimes.runc!.options as { systemdCgroup: boolean }).systemdCgroup).toBe(true);
+    expect((await go.runtime.RuntimeConfig({})).linux!.cgroupDriver).toBe(v1.CgroupDriver.SYSTEMD);
+    const images = (await go.image.ListImages({ filter: { image: { image: LOCAL_BUSYBOX } } })).images;
+    expect(images.map((i) => [i.repoTags?.[0], i.pinned])).toEqual([[LOCAL_BUSYBOX, true]]);
+  });
+});
