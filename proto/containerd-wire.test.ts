@@ -1,5 +1,5 @@
 // Wire identity of the generated containerd/ttrpc/google messages, checked against bytes the
-// real containerd-shim-runc-v2 1.6.20 sent or accepted (shared/reference/ttrpc.md, task-api.md).
+// real containerd-shim-runc-v2 1.6.20 sent or accepted (docs/ttrpc.md, docs/proto.md "Tests").
 import { describe, it, expect } from 'vitest';
 import { containerd, google, ttrpc, GO_ZERO_TIME_SECONDS, toTimestamp, fromTimestamp } from './index.js';
 import { io } from './metrics.js';
@@ -12,7 +12,7 @@ const ascii = (s: string) => Buffer.from(s, 'latin1').toString('hex');
 // Go's zero time as a Timestamp field body: 08 <-62135596800 as a 10-byte varint>.
 const ZERO_TS = '08 80 92 b8 c3 98 fe ff ff ff 01';
 
-describe('ttrpc envelope (Connect example, ttrpc.md §9)', () => {
+describe('ttrpc envelope (Connect example, docs/ttrpc.md)', () => {
   it('encodes the Connect request exactly as the Go client did', () => {
     const req = ttrpc.Request.encode({
       service: 'containerd.task.v2.Task',

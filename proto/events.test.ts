@@ -1,5 +1,5 @@
 // The event registry, Any and timestamp helpers, checked against the Forward call the real
-// containerd-shim-runc-v2 1.6.20 made for a TaskExit (shared/reference/events.md §2).
+// containerd-shim-runc-v2 1.6.20 made for a TaskExit (docs/proto.md "Tests").
 import { describe, expect, it } from 'vitest';
 import {
   CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL,

@@ -1,4 +1,4 @@
-// The `delete` action (shim-v2.md §6): clean up after a shim that is gone. Like the runc shim it
+// The `delete` action (docs/shim.md "Process contract"): clean up after a shim that is gone. Like the runc shim it
 // takes the bundle as <parent of cwd>/<id>, force-deletes the container with the runtime and
 // root recorded at Create, unmounts the rootfs and prints DeleteResponse{pid from init.pid,
 // exit_status 137, exited_at now} as raw protobuf on stdout.

@@ -35,7 +35,7 @@ describe('parseFlags (Go flag syntax)', () => {
 });
 
 describe('socket address (runc shim formula)', () => {
-  it('hashes join(address, ns, key) like containerd-shim-runc-v2 (shim-v2.md §3 example)', () => {
+  it('hashes join(address, ns, key) like containerd-shim-runc-v2 (its socket for this address, namespace and key)', () => {
     expect(shimSocketAddress('/run/containerd/containerd.sock', 'k8s.io', 'abc', '/run/containerd/s')).toBe(
       'unix:///run/containerd/s/a99a1752d3a0fadfb1f869026f16760475df03a572e20f4ccea9e6c1e5470b72',
     );

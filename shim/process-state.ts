@@ -1,4 +1,4 @@
-// Process states as a discriminated union (STYLE.md): illegal states cannot be built, illegal
+// Process states as a discriminated union (docs/shim.md): illegal states cannot be built, illegal
 // moves throw the sentence the runc shim answers with (code 2 / UNKNOWN, like its plain errors).
 //
 //   created --start--> running --pause--> paused --resume--> running

@@ -1,4 +1,4 @@
-// Events to the daemon (shim-v2.md §9, events.md §2-3): `Events/Forward` on TTRPC_ADDRESS, one
+// Events to the daemon (docs/shim.md "Exits and events"): `Events/Forward` on TTRPC_ADDRESS, one
 // ordered queue drained by one sender that waits for each reply (5 s deadline). A failed Forward
 // is retried in the background after 1, 2, 3, 4, 5 s (like the runc shim) while the queue moves
 // on; the connection is dialed lazily and re-dialed after it closes.

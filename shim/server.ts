@@ -1,4 +1,4 @@
-// The long-lived shim server (shim-v2.md §5): log to the bundle's `log` FIFO, become the child
+// The long-lived shim server (docs/shim.md "Process contract"): log to the bundle's `log` FIFO, become the child
 // subreaper, serve containerd.task.v2.Task, forward events to TTRPC_ADDRESS, and exit after a
 // Shutdown that finds no container left. Started by `start` (BERTH_SHIM_START_FD set) it binds the
 // pod's socket itself and reports to `start` (shim/start.ts); otherwise it serves -socket or an

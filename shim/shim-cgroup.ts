@@ -1,4 +1,4 @@
-// `start` step 6 (shim-v2.md §3): when containerd passes runc Options on stdin with shim_cgroup
+// A `start` step (docs/shim.md "Process contract"): when containerd passes runc Options on stdin with shim_cgroup
 // set, the long-lived server is moved into that cgroup. Loaded only when stdin carried options.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// Where a pod's shim listens (shim-v2.md §3-4): one socket per (daemon address, namespace,
+// Where a pod's shim listens (docs/shim.md): one socket per (daemon address, namespace,
 // group key), so every container of a pod finds the same shim. The group key is the first of
 // `io.containerd.runc.v2.group`, `io.kubernetes.cri.sandbox-id` in config.json, else the task id.
 // sha256 from @noble/hashes, not node:crypto: loading node:crypto costs a shim start ~5-10 ms.

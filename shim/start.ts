@@ -1,4 +1,4 @@
-// The `start` action (shim-v2.md §2-3), split so that ONE Node process boots on the path from
+// The `start` action (docs/shim.md "Process contract"), split so that ONE Node process boots on the path from
 // `start` to serving:
 // - the long-lived server does the work itself (`startInPlace`): it binds the pod's socket (or
 //   finds the pod's shim already serving it), writes `address` and `shim.pid`, joins the shim

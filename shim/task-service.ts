@@ -1,4 +1,4 @@
-// The containerd.task.v2.Task service (task-api.md §6): containers and their processes, driven
+// The containerd.task.v2.Task service (docs/shim.md "Task service"): containers and their processes, driven
 // through runc, with the runc shim's errors and events.
 //
 // Locks: `lifecycle` (per container id) serialises Create/Delete/Exec/Pause/Resume of one

@@ -2,7 +2,7 @@
 // stream socket and sends one message: the bytes "/dev/ptmx" with the master fd in SCM_RIGHTS.
 // Node's net cannot receive fds, and a net.Socket that has started reading drops them, so the
 // server uses pauseOnConnect (libuv never reads) and we recvmsg on the handle's fd through koffi
-// with MSG_CMSG_CLOEXEC (the master must not leak into later runc spawns). node-shim.md §3.
+// with MSG_CMSG_CLOEXEC (the master must not leak into later runc spawns). docs/sys.md "Console socket".
 import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';

@@ -4,7 +4,7 @@
 // (the kernel bumps the eventfd's counter on every OOM in the cgroup, and once more when the
 // cgroup is removed). The eventfd is non-blocking and read by one unref'd timer: a blocking read
 // or a koffi `.async` poll would pin a libuv threadpool thread for the cgroup's whole life (and
-// koffi async polls woken by readiness crashed at exit next to child_process, node-shim.md §1);
+// koffi async polls woken by readiness crashed at exit next to child_process, docs/sys.md);
 // Node's net cannot wrap an eventfd (ERR_INVALID_FD_TYPE). One 8-byte read per cgroup per tick
 // costs nothing measurable; latency is bounded by the interval.
 // cgroup v2: the `oom_kill` counter in `memory.events`, compared on the same tick.

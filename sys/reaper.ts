@@ -2,7 +2,7 @@
 //
 // libuv reaps only the pids it spawned (waitpid(<pid>)), so container processes re-parented to
 // us stay zombies until we reap them; we must never reap with P_ALL / -1, which would steal
-// libuv's children and their `exit` events would never fire (node-shim.md §2). So:
+// libuv's children and their `exit` events would never fire (docs/sys.md "Reaping"). So:
 //  - watched pids are reaped one by one with waitid(P_PID, pid, WEXITED|WNOHANG) on every
 //    SIGCHLD (signals coalesce: every watched pid is tried each time) and on a 1 s safety sweep;
 //  - a zombie holds its pid until someone reaps it, so an exit that happens before watch() is

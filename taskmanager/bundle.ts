@@ -1,4 +1,4 @@
-// Task bundles, laid out as containerd 1.6 lays them out (shim-v2.md §8):
+// Task bundles, laid out as containerd 1.6 lays them out (docs/taskmanager.md "On-disk layout"):
 //   <state>/<ns>/<id>/            0700
 //     config.json                 the OCI spec
 //     rootfs/                     0711, the shim mounts CreateTaskRequest.rootfs here

@@ -1,4 +1,4 @@
-// Runtime name -> shim binary, the way containerd 1.6 resolves it (shim-v2.md §1):
+// Runtime name -> shim binary, the way containerd 1.6 resolves it (docs/taskmanager.md):
 // `io.containerd.runc.v2` -> `containerd-shim-runc-v2` (the last two dot parts), an absolute path
 // is used as is, a configured path wins over the name; lookup is $PATH, then the daemon's own dir.
 import { accessSync, constants, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The shim binary's two actions (shim-v2.md §2, §6): `start` prints the ttrpc address (stdout and
+// The shim binary's two actions (docs/taskmanager.md, docs/shim.md): `start` prints the ttrpc address (stdout and
 // stderr read as ONE buffer, as containerd does), `delete` prints a DeleteResponse on stdout for a
 // shim that is gone. Both run with containerd 1.6's argv, env and cwd, and both have a deadline.
 import { DeadlineExceededError, InternalError, UnavailableError } from '../common/index.js';

@@ -1,4 +1,4 @@
-// The libcni result cache (cni.md §7): `<cacheDir>/results/<network>-<containerid>-<ifname>`,
+// The libcni result cache (docs/network.md "Cache"): `<cacheDir>/results/<network>-<containerid>-<ifname>`,
 // one JSON object of kind cniCacheV1, written (0600, atomically) after a list's ADD succeeded and
 // removed after its DEL succeeded. DEL reads it for prevResult, so DEL works after a restart.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

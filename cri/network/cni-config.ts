@@ -1,4 +1,4 @@
-// Network configs from the CNI conf dir, loaded as go-cni/libcni do (cni.md §1): regular files
+// Network configs from the CNI conf dir, loaded as go-cni/libcni do (docs/network.md "Config"): regular files
 // ending in .conf/.conflist/.json, full paths sorted byte-wise, the first `maxConfNum` taken
 // (0 = all); a .conf/.json is one plugin wrapped into a list; one bad file fails the whole load.
 // The loader re-reads only when the dir or one of its files changed (mtime/size signature).

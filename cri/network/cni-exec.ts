@@ -1,4 +1,4 @@
-// Runs one CNI plugin binary the way libcni's invoke package does (cni.md §3): the daemon's
+// Runs one CNI plugin binary the way libcni's invoke package does (docs/network.md "Env"): the daemon's
 // environment plus the CNI_* variables, the per-plugin JSON on stdin, the result (or an error
 // object) on stdout. Every exec has a deadline; a plugin that outlives it is killed.
 import { access, constants } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// One network config list run as libcni runs it (cni.md §2, §4): ADD through the plugins in order,
+// One network config list run as libcni runs it (docs/network.md): ADD through the plugins in order,
 // each given the previous result as prevResult; DEL in reverse order, each given the cached
 // result (cniVersion >= 0.4.0); CHECK in order. Each plugin's stdin is its own object with the
 // list's name and cniVersion, and runtimeConfig holding only the capabilities it declares.

@@ -1,6 +1,6 @@
-// CNI result JSON (cni.md §6) in its 1.0.0 / 0.4.0 / 0.3.x shape (interfaces + ips with an
+// CNI result JSON (docs/network.md "Results") in its 1.0.0 / 0.4.0 / 0.3.x shape (interfaces + ips with an
 // interface index) and the old 0.2.0 shape (ip4/ip6), reduced to what berth reports: the pod's
-// interfaces and its IPs on eth0, the preferred one first (go-cni's rules, cni.md §2).
+// interfaces and its IPs on eth0, the preferred one first (go-cni's rules).
 import { InternalError } from '../../common/index.js';
 
 export interface CniInterface {

@@ -1,4 +1,4 @@
-// Pod network namespaces, pinned by a bind mount at <state>/netns/<sandbox id> (cni.md §5), so
+// Pod network namespaces, pinned by a bind mount at <state>/netns/<sandbox id> (docs/network.md), so
 // they outlive the pause process and a restarted daemon finds them by id. Node cannot unshare one
 // of its own threads safely, so util-linux `unshare --net=<file>` makes and pins the namespace.
 import { realpathSync } from 'node:fs';

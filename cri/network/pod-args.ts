@@ -1,5 +1,5 @@
 // What a pod hands to CNI: identity for CNI_ARGS, and the capability args (port mappings,
-// bandwidth, DNS, annotations) in the shape containerd 1.6 sends them (cni.md §3, §4).
+// bandwidth, DNS, annotations) in the shape containerd 1.6 sends them (docs/network.md "stdin").
 import { InvalidArgumentError, validateIdentifier } from '../../common/index.js';
 
 /** CRI PortMapping; protocol as the CRI enum (0 TCP, 1 UDP, 2 SCTP) or its name. */

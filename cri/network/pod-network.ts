@@ -1,4 +1,4 @@
-// Pod networking as containerd's CRI drives go-cni (cni.md §2): every pod gets the built-in
+// Pod networking as containerd's CRI drives go-cni (docs/network.md): every pod gets the built-in
 // loopback network on `lo` plus the conf dir's networks on eth0, eth1…; results are cached in
 // libcni's layout so DEL gets the same prevResult after a restart; a failed setup is undone with
 // DEL before the error returns; teardown runs DEL while the netns still pins the namespace, then

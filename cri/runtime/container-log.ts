@@ -1,4 +1,4 @@
-// CRI container log files (cri.md §4): `<RFC3339Nano> <stdout|stderr> <P|F> <content>\n` lines
+// CRI container log files (docs/cri.md "Logs"): `<RFC3339Nano> <stdout|stderr> <P|F> <content>\n` lines
 // from a task's stdout/stderr, long lines split at max_container_log_line_size into P records.
 // Writes are synchronous on one fd, so records of two streams never interleave inside a line
 // and what has been read from a FIFO is in the file before the next read. Reopen switches the

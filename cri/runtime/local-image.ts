@@ -95,7 +95,7 @@ export async function buildLocalImage(images: ImageService, ref: string): Promis
   await images.content.writeBytes(layer, diffId);
   await images.content.writeBytes(configBytes, configDigest);
   await images.content.writeBytes(manifest, manifestDigest);
-  // A single layer's chain id is its diff id (image.md: chainID).
+  // A single layer's chain id is its diff id (the OCI image spec's ChainID).
   await images.snapshots.commitLayer(diffId, '', diffId, { open: () => Readable.from([layer]) }, 'none');
   return images.images.upsert({
     id: configDigest, repoTags: [recipe.name], repoDigests: [],

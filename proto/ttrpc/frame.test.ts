@@ -5,7 +5,7 @@ import {
   encodeRequest, encodeResponse,
 } from './index.js';
 
-// Reference ttrpc.md §9: the real Connect request to the runc shim, byte for byte.
+// The real Connect request to the runc shim, byte for byte (docs/ttrpc.md "What the tests prove").
 const CONNECT_HEX =
   '0000004f00000001' + '0100' + '0a17636f6e7461696e6572642e7461736b2e76322e5461736b' + '1207436f6e6e656374' +
   '1a040a026331' + '2a250a1a636f6e7461696e6572642d6e616d6573706163652d7474727063' + '120764656661756c74';

@@ -66,7 +66,7 @@ export class TestContainer {
 
   /**
    * Runs runc with its output in a file, never a pipe: without a terminal runc hands its stdio to
-   * the container, so a pipe would stay open until the container exits (node-shim.md §2).
+   * the container, so a pipe would stay open until the container exits (docs/sys.md "Tests").
    */
   async runc(...args: string[]): Promise<string> {
     const log = path.join(this.dir, 'runc.out');

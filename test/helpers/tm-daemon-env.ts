@@ -108,7 +108,7 @@ export async function destroyTmEnv(env: TmEnv): Promise<void> {
   await rm(env.dir, { recursive: true, force: true });
 }
 
-/** The socket the runc shim serves group `group` on (shim-v2.md §3). */
+/** The socket the runc shim serves group `group` on (docs/shim.md, socket-address.ts). */
 export function shimSocketPath(env: TmEnv, group: string): string {
   const hash = createHash('sha256').update(path.join(env.grpcAddress, env.namespace, group)).digest('hex');
   return `/run/containerd/s/${hash}`;
