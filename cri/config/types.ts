@@ -3,7 +3,7 @@
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'panic';
 
-/** containerd.runc.v1.Options, field names as protobufjs spells them (task-api.md §4). */
+/** containerd.runc.v1.Options, field names as protobufjs spells them (docs/config.md, runc options). */
 export interface RuncOptions {
   readonly binaryName: string;
   readonly root: string;
@@ -65,7 +65,7 @@ export interface RegistryTls {
   readonly keyFile?: string;
 }
 export interface RegistrySection {
-  /** hosts.toml roots, ':'-separated (cri.md §7). When set, `mirrors` and `configs` are unused. */
+  /** hosts.toml roots, ':'-separated (docs/config.md, `[registry]`). When set, `mirrors` and `configs` are unused. */
   readonly configPath: string;
   /** Legacy: host -> mirror endpoints. */
   readonly mirrors: Readonly<Record<string, { readonly endpoint: readonly string[] }>>;
