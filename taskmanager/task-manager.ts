@@ -117,6 +117,8 @@ export class TaskManager {
   readonly #listeners = new Set<EventListener>();
   #events: TtrpcServer | undefined;
   #closed = false;
+  /** Handles of the tasks adopted by the reload in progress. */
+  #adopted: Map<string, TaskHandle> | undefined;
 
   /** Creates a task manager and starts its Events service on opts.ttrpcAddress. */
   static async open(opts: TaskManagerOptions): Promise<TaskManager> {
@@ -142,7 +144,17 @@ export class TaskManager {
 
   /** Reconnects every shim found in the state dir (after a daemon restart). */
   async reload(): Promise<ReloadOutcome[]> {
-    return (await this.#shims.reload()).map((o) => (o.kind === 'reloaded' ? { ...o, task: this.task(o.namespace, o.id) } : o));
+    const adopted = new Map<string, TaskHandle>();
+    this.#adopted = adopted;
+    try {
+      // A task adopted here may already be gone again (its shim died meanwhile): its handle is
+      // the one taken when it was adopted, and its exit comes through the dead-shim path.
+      return (await this.#shims.reload()).map((o) => (o.kind === 'reloaded'
+        ? { ...o, task: adopted.get(taskKey(o.namespace, o.id)) ?? this.task(o.namespace, o.id) }
+        : o));
+    } finally {
+      this.#adopted = undefined;
+    }
   }
 
   /** Listens to every event the shims forward; returns the function that stops listening. */
@@ -411,6 +423,7 @@ export class TaskManager {
     for (const execId of await execIdsIn(ioDir, io)) await removeStdio(ioDir, execId);
     const entry: TaskEntry = { shim: t, pid: taskPid, stdio, execs: new Map() };
     this.#tasks.set(taskKey(t.namespace, t.id), entry);
+    this.#adopted?.set(taskKey(t.namespace, t.id), this.#handle(entry));
     this.#armWait(entry, '');
   }
 
