@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { isKind } from '../common/index.js';
-import { isMountPoint, mountAll, readMountInfo, SyscallError, unmountAll } from './index.js';
+import { isMountPoint, mountAll, parseMountInfo, readMountInfo, SyscallError, unmountAll } from './index.js';
 
 const dirs: string[] = [];
 
@@ -25,6 +25,23 @@ function mountsUnder(dir: string): string[] {
     .map((m) => m.mountPoint)
     .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
+
+describe('mountinfo', () => {
+  it('parses lines: escaped paths, optional fields, super options; skips blank and malformed lines', () => {
+    const text = [
+      '22 1 0:21 / / rw,relatime - ext4 /dev/vda rw,errors=remount-ro',
+      '',
+      '30 22 0:5 / /var\\040lib rw,nosuid shared:4 master:1 - tmpfs my\\011fs rw,size=64k',
+      '41 22 0:40 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory',
+      'not a mountinfo line',
+    ].join('\n');
+    expect(parseMountInfo(text)).toEqual([
+      { id: 22, parentId: 1, mountPoint: '/', options: 'rw,relatime', optional: '', fsType: 'ext4', source: '/dev/vda', superOptions: 'rw,errors=remount-ro' },
+      { id: 30, parentId: 22, mountPoint: '/var lib', options: 'rw,nosuid', optional: 'shared:4 master:1', fsType: 'tmpfs', source: 'my\tfs', superOptions: 'rw,size=64k' },
+      { id: 41, parentId: 22, mountPoint: '/sys/fs/cgroup/memory', options: 'rw', optional: '', fsType: 'cgroup', source: 'cgroup', superOptions: 'rw,memory' },
+    ]);
+  });
+});
 
 describe('mount', () => {
   it('mounts an overlay of two lower dirs and unmounts it without a trace in mountinfo', () => {
