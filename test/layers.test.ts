@@ -1,8 +1,9 @@
 // The layout holds by itself (docs/architecture.md "Layers"): every relative import of the tree
 // passes the layer rule eslint runs (scripts/eslint-layers.mjs), no module imports itself back
-// through a cycle, and the rule does catch each kind of violation.
+// through a cycle, the rule does catch each kind of violation, and code comments cite pages of
+// this repository, never notes outside it.
 import { Linter } from 'eslint';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import tseslint from 'typescript-eslint';
@@ -10,8 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { isTestFile, LAYER_RANK, layersRule, layerViolation } from '../scripts/eslint-layers.mjs';
 import { projectRoot } from './helpers/bundle.js';
 
-/** Every .ts file of the layers (generated code aside), repository-relative. */
-function layerFiles(): string[] {
+/** Every .ts file under `roots` (generated code aside), repository-relative. */
+function tsFiles(roots: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
     for (const e of readdirSync(path.join(projectRoot, dir), { withFileTypes: true })) {
@@ -23,8 +24,24 @@ function layerFiles(): string[] {
       }
     }
   };
-  for (const layer of Object.keys(LAYER_RANK)) walk(layer);
+  for (const r of roots) walk(r);
   return out;
+}
+
+/** The text of every comment in a file (each attached to some node, so none is missed). */
+function comments(rel: string): string[] {
+  const text = readFileSync(path.join(projectRoot, rel), 'utf8');
+  const sf = ts.createSourceFile(rel, text, ts.ScriptTarget.Latest, true);
+  const seen = new Map<number, string>();
+  const visit = (node: ts.Node): void => {
+    for (const r of [...(ts.getLeadingCommentRanges(text, node.pos) ?? []), ...(ts.getTrailingCommentRanges(text, node.end) ?? [])]) {
+      seen.set(r.pos, text.slice(r.pos, r.end));
+    }
+    node.forEachChild(visit);
+  };
+  visit(sf);
+  visit(sf.endOfFileToken);
+  return [...seen.values()];
 }
 
 /** The relative specifiers a file imports, re-exports or import()s. */
@@ -37,7 +54,7 @@ const resolved = (from: string, spec: string): string =>
   path.posix.normalize(path.posix.join(path.posix.dirname(from), spec)).replace(/\.js$/, '.ts');
 
 describe('layers', () => {
-  const files = layerFiles();
+  const files = tsFiles(Object.keys(LAYER_RANK));
 
   it('every import in the tree goes downward, through a door', () => {
     expect(files.length).toBeGreaterThan(100);
@@ -85,5 +102,22 @@ describe('layers', () => {
       "import { e } from './deps.js';", "import { f } from '../daemon.js';", "import { g } from 'node:fs';",
     ].join('\n'))).toEqual([]);
     expect(lint('cri/runtime/x.test.ts', "import { r } from '../store/testdata/records.js';")).toEqual([]);
+  });
+
+  it('code comments cite docs/ pages of this repository, not sections of notes outside it', () => {
+    const bad: string[] = [];
+    for (const f of tsFiles([...Object.keys(LAYER_RANK), 'test', 'bench'])) {
+      for (const c of comments(f)) {
+        // a section sign is fine after a public spec (RFC 9113 §4, §6.5.2), not after a notes file
+        const rest = c.replace(/RFC \d+ §[\d.]+(,\s*§[\d.]+)*/g, '');
+        for (const m of rest.matchAll(/\S*\s*§[\w.-]*/g)) bad.push(`${f}: ${m[0]}`);
+        for (const m of c.matchAll(/\b(?:shared|reference)\/[\w./-]+/g)) bad.push(`${f}: ${m[0]}`);
+        for (const m of c.matchAll(/[\w./-]*\b[\w-]+\.md\b/g)) {
+          const name = m[0];
+          if (!existsSync(path.join(projectRoot, name)) && !existsSync(path.join(projectRoot, 'docs', name))) bad.push(`${f}: ${name}`);
+        }
+      }
+    }
+    expect(bad).toEqual([]);
   });
 });
