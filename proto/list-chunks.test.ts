@@ -30,7 +30,7 @@ describe('encodeListChunks', () => {
   it('sends an item larger than the budget alone, and nothing for an empty list', () => {
     const items = [container(0), container(1, 40_000), container(2)];
     const chunks = [...encodeListChunks(v1.Container, items, 1024)];
-    expect(chunks.map((c) => v1.StreamContainersResponse.decode(c).containers.map((x) => x.id.slice(0, 2)))).toEqual([['c0'], ['c1'], ['c2']]);
+    expect(chunks.map((c) => v1.StreamContainersResponse.decode(c).containers.map((x) => String(x.id).slice(0, 2)))).toEqual([['c0'], ['c1'], ['c2']]);
     expect([...encodeListChunks(v1.Container, [], 1024)]).toEqual([]);
   });
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
 import { runtime } from '../../proto/cri.js';
+import type { ContainerRecord } from '../store/index.js';
 import { criSignalName, parseSignal, stopSignalOf } from './container-stop.js';
 
 const S = os.constants.signals;
@@ -16,7 +17,7 @@ const imagesWith = (stopSignal?: string) => ({
 
 describe('stopSignalOf', () => {
   it('takes the config stop_signal over the image STOPSIGNAL, the image over SIGTERM', () => {
-    const c = (stopSignal?: number) => ({ imageId: 'sha256:img', config: stopSignal === undefined ? {} : { stopSignal } });
+    const c = (stopSignal?: number) => ({ imageId: 'sha256:img', config: (stopSignal === undefined ? {} : { stopSignal }) as ContainerRecord['config'] });
     expect(stopSignalOf(imagesWith('SIGQUIT'), c(Signal.SIGUSR1))).toBe(S.SIGUSR1);
     expect(stopSignalOf(imagesWith('SIGQUIT'), c(Signal.RUNTIME_DEFAULT))).toBe(S.SIGQUIT);
     expect(stopSignalOf(imagesWith('SIGQUIT'), c())).toBe(S.SIGQUIT);
@@ -57,7 +58,7 @@ describe('CRI Signal values', () => {
     for (let i = 1; i <= 14; i++) want[`SIGRTMAXMINUS${i}`] = 64 - i;
     const values = Object.entries(Signal).filter(([name]) => name !== 'RUNTIME_DEFAULT');
     expect(values).toHaveLength(65);
-    const got = Object.fromEntries(values.map(([name, v]) => [name, parseSignal(criSignalName(v))]));
+    const got = Object.fromEntries(values.map(([name, v]) => [name, parseSignal(criSignalName(v as number))]));
     expect(got).toEqual(want);
   });
 
