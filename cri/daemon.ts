@@ -19,6 +19,7 @@ import { ContainerEventHub, StopWaiters, watchTaskExits } from './events/index.j
 import { PodNetworking } from './network/index.js';
 import { ContainerLogs, exitDeps, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { adminAddressOf, serveAdmin } from './admin-server.js';
+import { DaemonMetrics } from './metrics/index.js';
 import { secureDaemonDirs } from './root-dirs.js';
 import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
@@ -65,7 +66,9 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const imageClosers: typeof closers = [];
     const taskClosers: typeof closers = [];
     const opening = openStore(path.join(stores.cri, 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
-    serving = opening.then(() => serveCri(config.grpc.address, backends, events, log));
+    // Metrics (docs/metrics.md) load beside the store: every CRI call is observed from the first.
+    const metrics = config.metrics.address === '' ? undefined : DaemonMetrics.create(log.child({ component: 'metrics' }));
+    serving = Promise.all([opening, metrics]).then(([, m]) => serveCri(config.grpc.address, backends, events, log, m?.observeCall));
     serving.catch(() => undefined); // awaited below; a bind failure must not be an unhandled rejection meanwhile
     const imagesOpening = (async () => {
       const imageDb = new Level<string, unknown>(stores.imageDb, { valueEncoding: 'json' });
@@ -84,7 +87,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
         grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
       });
       taskClosers.push(() => tasks.close());
-      watchTaskExits({ exits, tasks }, recovery.then(exitDeps), opening, log);
+      watchTaskExits({ exits, tasks }, recovery.then(async (d) => (await metrics)?.countingExits(exitDeps(d)) ?? exitDeps(d)), opening, log);
       const outcomes = await tasks.reload();
       return { tasks, outcomes };
     })();
@@ -118,6 +121,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     deps.streaming = streaming;
     log.info({ url: streaming.baseUrl }, 'streaming server listening');
+    const m = await metrics;
+    if (m) closers.push(await m.serve(config.metrics.address, { store, tasks, images, defaultRuntime: config.containerd.defaultRuntimeName }, log));
     settleBackends.ok({ deps, images });
     server = await serving;
     const cri = server;

@@ -9,6 +9,7 @@ import { containerEventsStream, type ContainerEventHub } from './events/index.js
 import type { RuntimeDeps } from './runtime/index.js';
 import { listenCri } from './listener/index.js';
 import { pinnedRefs } from './image-methods.js';
+import type { CallObserver } from './metrics/index.js';
 import { imageHandlers, instrument, runtimeHandlers } from './service.js';
 
 export interface CriServer {
@@ -27,9 +28,10 @@ export interface CriBackends {
  * Serves the CRI on `address`. `backends` may still be pending (the daemon binds the socket while
  * it recovers): every unary call then waits for it, so no answer predates recovery, and fails
  * with its error if it rejects. The caller must own the root (the store's lock) before calling.
+ * `observe` (the daemon's metrics, when on) sees every unary call and its outcome.
  */
 export async function serveCri(
-  address: string, backends: CriBackends | Promise<CriBackends>, events: ContainerEventHub, log: Logger,
+  address: string, backends: CriBackends | Promise<CriBackends>, events: ContainerEventHub, log: Logger, observe?: CallObserver,
 ): Promise<CriServer> {
   // No channelz: its per-call bookkeeping is a tenth of a small call's CPU, and nothing reads it.
   const server = new grpc.Server({
@@ -44,8 +46,8 @@ export async function serveCri(
   image.catch(() => undefined);
   server.addService(runtimeServiceDefinition, instrument(RUNTIME_SERVICE, runtimeServiceMethods, runtime, callLog, {
     GetContainerEvents: containerEventsStream(events, callLog),
-  }));
-  server.addService(imageServiceDefinition, instrument(IMAGE_SERVICE, imageServiceMethods, image, callLog));
+  }, observe));
+  server.addService(imageServiceDefinition, instrument(IMAGE_SERVICE, imageServiceMethods, image, callLog, {}, observe));
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   // The store's lock proves no other daemon owns this root, so a socket left here is stale.
   await rm(address, { force: true });

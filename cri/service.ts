@@ -10,6 +10,7 @@ import {
 } from '../proto/cri.js';
 import type { ImageService } from '../image/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
+import { observeUnary, type CallObserver } from './metrics/index.js';
 import { failStream, listStreams } from './list-streams.js';
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
@@ -80,6 +81,7 @@ type GrpcStream = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
 /** grpc-js handlers for a whole table: the given ones instrumented, Stream* from their lists, the rest UNIMPLEMENTED. */
 export function instrument<T extends CriMethodTable>(
   service: string, table: T, handlers: Handlers<T> | Promise<Handlers<T>>, log: Logger, streams: Record<string, GrpcStream> = {},
+  observe?: CallObserver,
 ): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   let resolved: Handlers<T> | undefined;
@@ -120,7 +122,8 @@ export function instrument<T extends CriMethodTable>(
       if (resolved) run(resolved, call, cb, started);
       else void Promise.resolve(handlers).then((h) => run(h, call, cb, started), (err: unknown) => failed(started, cb, err));
     };
-    out[name] = unary;
+    // The daemon's metrics see each call from its arrival to its status (cri/metrics).
+    out[name] = observe ? observeUnary(service, name, unary, observe) : unary;
   }
   return out;
 }
