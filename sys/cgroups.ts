@@ -1,13 +1,20 @@
 // cgroup detection and the stats the shim's Stats call and the CRI stats calls need. Paths are
-// cgroup paths as runc's `linux.cgroupsPath` names them with the cgroupfs driver ("/berth/abc"),
-// relative to each hierarchy's root. v1 controllers are found from /proc/self/mountinfo, so
-// co-mounted hierarchies (cpu,cpuacct) work too.
+// cgroup paths relative to each hierarchy's root ("/berth/abc"; `resolveCgroupPath` turns the
+// systemd driver's `slice:prefix:name` and bare slice names into such paths). v1 controllers are
+// found from /proc/self/mountinfo, so co-mounted hierarchies (cpu,cpuacct) work too. A unified
+// (v2) tree is `/sys/fs/cgroup` on a unified host; every call also takes another v2 root (the
+// cgroup2 mount of a hybrid host, `hybridUnifiedRoot()`, or a fixture tree), the same code path.
+// The v2 formats are parsed in cgroups-v2.ts. docs/sys.md "cgroups".
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { joinWithin, NotFoundError, UnimplementedError } from '../common/index.js';
+import { parseCpuMax, parseFlatKeyed, parseMax, unifiedPathOf, weightToShares } from './cgroups-v2.js';
 import { readMountInfo } from './mount.js';
 
 export type CgroupVersion = 1 | 2;
+
+/** Where a cgroup lives: the v1 hierarchies (from mountinfo), or a unified tree at `root`. */
+export type CgroupHierarchy = { readonly version: 1 } | { readonly version: 2; readonly root: string };
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const USER_HZ = 100; // cpuacct.stat counts in USER_HZ ticks (100 on every Linux ABI berth runs on)
@@ -17,6 +24,22 @@ const UNLIMITED_V1 = 2 ** 62;
 /** Unified (v2) only when /sys/fs/cgroup itself is cgroup2; hybrid and legacy hosts are v1. */
 export function cgroupVersion(): CgroupVersion {
   return existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers')) ? 2 : 1;
+}
+
+/** The host's hierarchy: the unified tree at /sys/fs/cgroup, or v1 on hybrid and legacy hosts. */
+export function hostHierarchy(): CgroupHierarchy {
+  return cgroupVersion() === 2 ? { version: 2, root: CGROUP_ROOT } : { version: 1 };
+}
+
+/** A hybrid host's cgroup2 mount (systemd puts it at /sys/fs/cgroup/unified), or undefined. */
+export function hybridUnifiedRoot(): string | undefined {
+  if (cgroupVersion() === 2) return undefined;
+  return readMountInfo().find((m) => m.fsType === 'cgroup2')?.mountPoint;
+}
+
+function hierarchyOf(at: CgroupVersion | CgroupHierarchy): CgroupHierarchy {
+  if (typeof at === 'object') return at;
+  return at === 2 ? { version: 2, root: CGROUP_ROOT } : { version: 1 };
 }
 
 let v1Mounts: Map<string, string> | undefined;
@@ -40,26 +63,35 @@ function within(root: string, cgroupPath: string): string {
 }
 
 /** The directory of `cgroupPath` for `controller` (v1) or in the unified tree (v2). */
-export function cgroupDir(cgroupPath: string, controller: string, version: CgroupVersion = cgroupVersion()): string {
-  return within(version === 2 ? CGROUP_ROOT : v1MountOf(controller), cgroupPath);
+export function cgroupDir(cgroupPath: string, controller: string, at: CgroupVersion | CgroupHierarchy = hostHierarchy()): string {
+  const h = hierarchyOf(at);
+  return within(h.version === 2 ? h.root : v1MountOf(controller), cgroupPath);
 }
 
-/** The cgroup path of `pid` for `controller` (v1) or its unified path (v2), from /proc/<pid>/cgroup. */
-export function cgroupOfPid(pid: number | 'self', controller = 'memory'): string {
+/**
+ * The cgroup path of `pid` for `controller` (v1) or its unified path (v2, also the unified path of
+ * a process on a hybrid host when asked with a v2 hierarchy), from /proc/<pid>/cgroup.
+ */
+export function cgroupOfPid(pid: number | 'self', controller = 'memory', at: CgroupVersion | CgroupHierarchy = hostHierarchy()): string {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
   } catch (e) {
     throw new NotFoundError(`process ${pid} not found`, { cause: e });
   }
-  const v2 = cgroupVersion() === 2;
+  const v2 = hierarchyOf(at).version === 2;
+  if (v2) {
+    const p = unifiedPathOf(text);
+    if (p === undefined) throw new NotFoundError(`process ${pid} has no unified cgroup`);
+    return p;
+  }
   for (const line of text.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line);
     if (!m) continue;
-    const [, id, ctrls, p] = m as unknown as [string, string, string, string];
-    if (v2 ? id === '0' : ctrls.split(',').includes(controller)) return p;
+    const [, , ctrls, p] = m as unknown as [string, string, string, string];
+    if (ctrls.split(',').includes(controller)) return p;
   }
-  throw new NotFoundError(`process ${pid} has no ${v2 ? 'unified' : controller} cgroup`);
+  throw new NotFoundError(`process ${pid} has no ${controller} cgroup`);
 }
 
 export interface CgroupStats {
@@ -73,6 +105,9 @@ export interface CgroupStats {
     inactiveFileBytes: number;
     /** null when unlimited. */
     limitBytes: number | null;
+    /** Page faults and major page faults (memory.stat pgfault/pgmajfault; v1 total_*). */
+    pageFaults: number;
+    majorPageFaults: number;
   };
   pids: { current: number; limit: number | null };
 }
@@ -92,25 +127,17 @@ function readNumber(dir: string, file: string): number {
 
 /** "max" (v2) or a huge v1 value means no limit. */
 function readLimit(dir: string, file: string): number | null {
-  const t = readText(dir, file).trim();
-  if (t === 'max') return null;
-  const n = Number(t);
-  return n >= UNLIMITED_V1 ? null : n;
+  const n = parseMax(readText(dir, file));
+  return n !== null && n >= UNLIMITED_V1 ? null : n;
 }
 
-/** Parses "key value" lines (memory.stat, cpu.stat, memory.events, cpuacct.stat). */
-export function parseFlatKeyed(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v !== undefined) out.set(k, Number(v));
-  }
-  return out;
-}
-
-/** Reads cpu, memory and pids stats of a cgroup. NotFoundError when the cgroup does not exist. */
-export function readCgroupStats(cgroupPath: string, version: CgroupVersion = cgroupVersion()): CgroupStats {
-  return version === 2 ? readV2(cgroupPath) : readV1((controller) => cgroupDir(cgroupPath, controller, 1));
+/**
+ * Reads cpu, memory and pids stats of a cgroup (`cgroupPath` as `resolveCgroupPath` gives it).
+ * NotFoundError when the cgroup does not exist.
+ */
+export function readCgroupStats(cgroupPath: string, at: CgroupVersion | CgroupHierarchy = hostHierarchy()): CgroupStats {
+  const h = hierarchyOf(at);
+  return h.version === 2 ? readV2(cgroupDir(cgroupPath, '', h)) : readV1((controller) => cgroupDir(cgroupPath, controller, h));
 }
 
 /**
@@ -119,9 +146,10 @@ export function readCgroupStats(cgroupPath: string, version: CgroupVersion = cgr
  * paths (a host that nests only its memory hierarchy, or a process moved in one controller only).
  * NotFoundError when the process or one of its cgroups is gone.
  */
-export function readCgroupStatsOfPid(pid: number | 'self', version: CgroupVersion = cgroupVersion()): CgroupStats {
-  if (version === 2) return readV2(cgroupOfPid(pid));
-  return readV1((controller) => cgroupDir(cgroupOfPid(pid, controller), controller, 1));
+export function readCgroupStatsOfPid(pid: number | 'self', at: CgroupVersion | CgroupHierarchy = hostHierarchy()): CgroupStats {
+  const h = hierarchyOf(at);
+  if (h.version === 2) return readV2(cgroupDir(cgroupOfPid(pid, '', h), '', h));
+  return readV1((controller) => cgroupDir(cgroupOfPid(pid, controller, h), controller, h));
 }
 
 function workingSet(usage: number, inactiveFile: number): number {
@@ -150,17 +178,29 @@ function readV1(dirOf: (controller: string) => string): CgroupStats {
       cacheBytes: ms.get('total_cache') ?? 0,
       inactiveFileBytes: inactiveFile,
       limitBytes: readLimit(mem, 'memory.limit_in_bytes'),
+      pageFaults: ms.get('total_pgfault') ?? 0,
+      majorPageFaults: ms.get('total_pgmajfault') ?? 0,
     },
     pids: { current: readNumber(pids, 'pids.current'), limit: readLimit(pids, 'pids.max') },
   };
 }
 
-function readV2(cgroupPath: string): CgroupStats {
-  const dir = cgroupDir(cgroupPath, '', 2);
+/**
+ * `dir`: the cgroup's directory in a unified tree. cpu.stat is always there; memory.* and pids.*
+ * only when the parent enables those controllers for it (cgroup.subtree_control): a controller
+ * that is not enabled reads as zero use and no limit, as containerd's cgroup2 stats skip it. A
+ * missing directory is NotFoundError.
+ */
+function readV2(dir: string): CgroupStats {
   const cpu = parseFlatKeyed(readText(dir, 'cpu.stat'));
-  const ms = parseFlatKeyed(readText(dir, 'memory.stat'));
-  const usage = readNumber(dir, 'memory.current');
+  const optional = (file: string): string | undefined => (existsSync(path.join(dir, file)) ? readText(dir, file) : undefined);
+  const ms = parseFlatKeyed(optional('memory.stat') ?? '');
+  const current = optional('memory.current');
+  const usage = current !== undefined ? Number(current.trim()) : 0;
   const inactiveFile = ms.get('inactive_file') ?? 0;
+  const memMax = optional('memory.max');
+  const pidsCurrent = optional('pids.current');
+  const pidsMax = optional('pids.max');
   return {
     cpu: {
       usageNs: (cpu.get('usage_usec') ?? 0) * 1000,
@@ -173,8 +213,66 @@ function readV2(cgroupPath: string): CgroupStats {
       rssBytes: ms.get('anon') ?? 0,
       cacheBytes: ms.get('file') ?? 0,
       inactiveFileBytes: inactiveFile,
-      limitBytes: readLimit(dir, 'memory.max'),
+      limitBytes: memMax !== undefined ? parseMax(memMax) : null,
+      pageFaults: ms.get('pgfault') ?? 0,
+      majorPageFaults: ms.get('pgmajfault') ?? 0,
     },
-    pids: { current: readNumber(dir, 'pids.current'), limit: readLimit(dir, 'pids.max') },
+    pids: {
+      current: pidsCurrent !== undefined ? Number(pidsCurrent.trim()) : 0,
+      limit: pidsMax !== undefined ? parseMax(pidsMax) : null,
+    },
   };
 }
+
+/** The limits set on a cgroup, in the OCI spec's (v1) terms; null = no limit or not set. */
+export interface CgroupLimits {
+  cpuQuota: number | null;
+  cpuPeriod: number | null;
+  /** cpu.shares (v1), or cpu.weight converted back to shares (v2, `weightToShares`). */
+  cpuShares: number | null;
+  memoryBytes: number | null;
+  pids: number | null;
+}
+
+/**
+ * What runc wrote from the OCI spec's resources, read back: v1 cpu.cfs_quota_us / cfs_period_us /
+ * shares, memory.limit_in_bytes, pids.max; v2 cpu.max, cpu.weight, memory.max, pids.max. A file of
+ * a controller not enabled for the cgroup reads as null. berth itself writes none of them.
+ */
+export function readCgroupLimits(cgroupPath: string, at: CgroupVersion | CgroupHierarchy = hostHierarchy()): CgroupLimits {
+  const h = hierarchyOf(at);
+  const read = (controller: string, file: string): string | undefined => {
+    const dir = cgroupDir(cgroupPath, controller, h);
+    if (!existsSync(dir)) throw new NotFoundError(`cgroup ${cgroupPath} not found (${dir})`);
+    return existsSync(path.join(dir, file)) ? readText(dir, file) : undefined;
+  };
+  const orNull = <T>(text: string | undefined, parse: (t: string) => T): T | null => (text === undefined ? null : parse(text));
+  if (h.version === 2) {
+    const cpuMax = orNull(read('', 'cpu.max'), parseCpuMax);
+    return {
+      cpuQuota: cpuMax?.quota ?? null, cpuPeriod: cpuMax?.period ?? null,
+      cpuShares: orNull(read('', 'cpu.weight'), (t) => weightToShares(Number(t.trim()))),
+      memoryBytes: orNull(read('', 'memory.max'), parseMax), pids: orNull(read('', 'pids.max'), parseMax),
+    };
+  }
+  const v1Limit = (t: string) => {
+    const n = parseMax(t);
+    return n !== null && (n >= UNLIMITED_V1 || n < 0) ? null : n;
+  };
+  return {
+    cpuQuota: orNull(read('cpu', 'cpu.cfs_quota_us'), v1Limit), cpuPeriod: orNull(read('cpu', 'cpu.cfs_period_us'), Number),
+    cpuShares: orNull(read('cpu', 'cpu.shares'), Number), memoryBytes: orNull(read('memory', 'memory.limit_in_bytes'), v1Limit),
+    pids: orNull(read('pids', 'pids.max'), v1Limit),
+  };
+}
+
+/** memory.events of a v2 cgroup (oom, oom_kill, max, high, low); empty when memory is not enabled for it. */
+export function readMemoryEvents(dir: string): Map<string, number> {
+  try {
+    return parseFlatKeyed(readFileSync(path.join(dir, 'memory.events'), 'utf8'));
+  } catch {
+    return new Map();
+  }
+}
+
+export { parseFlatKeyed };

@@ -48,6 +48,10 @@ export {
 export { becomeSubreaper, Reaper, spawnHelper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
-export { cgroupVersion, cgroupDir, cgroupOfPid, readCgroupStats, readCgroupStatsOfPid, parseFlatKeyed, type CgroupStats, type CgroupVersion } from './cgroups.js';
+export {
+  cgroupVersion, cgroupDir, cgroupOfPid, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,
+  parseFlatKeyed, type CgroupHierarchy, type CgroupLimits, type CgroupStats, type CgroupVersion,
+} from './cgroups.js';
+export { expandSlice, parseCpuMax, parseMax, resolveCgroupPath, sharesToWeight, unifiedPathOf, weightToShares } from './cgroups-v2.js';
 export { OomWatcher, type OomWatcherOptions } from './oom.js';
 export { runProcess, SpawnError, type RunRequest, type RunResult } from './spawner.js';

@@ -24,6 +24,8 @@ export interface RuntimeHandlerOptions {
   containerAnnotations?: readonly string[];
   /** `privileged_without_host_devices`: privileged containers get only their CRI devices. */
   privilegedWithoutHostDevices?: boolean;
+  /** The handler's runc options; `systemdCgroup` picks the systemd cgroup path form. */
+  options?: object;
 }
 
 /** Host paths of the pod's files, made when the sandbox was set up. */
@@ -61,11 +63,28 @@ export interface ContainerSpecInput {
   log?: SpecLog;
 }
 
-/** containerd's getCgroupsPath: systemd slices get `slice:cri-containerd:id`, cgroupfs a path. */
-export function cgroupsPath(parent: string, id: string): string {
+/** The handler's runc option `SystemdCgroup` (runc runs with --systemd-cgroup). */
+export function usesSystemdCgroup(runtime: RuntimeHandlerOptions | undefined): boolean {
+  return (runtime?.options as { systemdCgroup?: unknown } | undefined)?.systemdCgroup === true;
+}
+
+/**
+ * containerd's getCgroupsPath: a systemd slice parent (kubelet's `--cgroup-driver=systemd`,
+ * `kubepods-burstable-pod<uid>.slice`) gives `<slice>:cri-containerd:<id>`, which runc's systemd
+ * driver makes the unit `cri-containerd-<id>.scope` in that slice; a cgroupfs parent gives
+ * `<parent>/<id>`. With `systemd` (SystemdCgroup = true) runc accepts only the slice form: a
+ * cgroupfs parent is InvalidArgument (kubelet and the runtime disagree on the driver), and a pod
+ * without a parent goes to `system.slice:cri-containerd:<id>` (containerd leaves `/k8s.io/<id>`
+ * there, which runc refuses). docs/oci-spec.md.
+ */
+export function cgroupsPath(parent: string, id: string, systemd = false): string {
   const base = path.posix.basename(parent);
   if (base.endsWith('.slice')) return `${base}:cri-containerd:${id}`;
-  return path.posix.join(parent, id);
+  if (!systemd) return path.posix.join(parent, id);
+  if (parent === '') return `system.slice:cri-containerd:${id}`;
+  throw new InvalidArgumentError(
+    `cgroup_parent ${JSON.stringify(parent)} is a cgroupfs path, but the runtime handler uses the systemd cgroup driver (SystemdCgroup = true): `
+    + 'run kubelet with --cgroup-driver=systemd, or set SystemdCgroup = false');
 }
 
 /** The pod files as CRI mounts (containerd's containerMounts), skipping paths the CRI covers. */
@@ -163,8 +182,9 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   // cgroups
   const resources = config.linux?.resources;
   if (resources) spec.linux.resources = applyResources(spec.linux.resources ?? {}, resources, host);
-  const parent = sandboxConfig.linux?.cgroupParent;
-  if (parent) spec.linux.cgroupsPath = cgroupsPath(parent, input.id);
+  const parent = sandboxConfig.linux?.cgroupParent ?? '';
+  const systemd = usesSystemdCgroup(input.runtime);
+  if (parent || systemd) spec.linux.cgroupsPath = cgroupsPath(parent, input.id, systemd);
   if (resources) spec.process.oomScoreAdj = restrictOomScoreAdj(readResources(resources).oomScoreAdj, host.oomScoreAdj);
 
   applyContainerNamespaces(spec, podModes, modes, input.sandboxPid, input.targetPid);

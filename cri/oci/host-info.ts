@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readMountInfo, type MountInfo } from '../../sys/index.js';
+import { cgroupOfPid, cgroupVersion, readMountInfo, type MountInfo } from '../../sys/index.js';
 import { capabilitiesFromMask } from './capabilities.js';
 import type { OciDevice } from './types.js';
 
@@ -103,6 +103,19 @@ function readOr(p: string, fallback: string): string {
   }
 }
 
+/**
+ * Whether memory.swap can be limited, as containerd asks it: v1 has memory.memsw.* (swap
+ * accounting on); v2 has memory.swap.max beside the daemon's own cgroup (the root has none).
+ */
+function swapControllerAvailable(): boolean {
+  if (cgroupVersion() === 1) return existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes');
+  try {
+    return existsSync(path.join('/sys/fs/cgroup', cgroupOfPid('self', ''), 'memory.swap.max'));
+  } catch {
+    return false;
+  }
+}
+
 let cached: HostInfo | undefined;
 
 /** The real host, read on first use and cached (devices and mounts are read at each call). */
@@ -115,7 +128,7 @@ export function readHostInfo(): HostInfo {
     apparmorEnabled: readOr('/sys/module/apparmor/parameters/enabled', 'N').trim() === 'Y',
     selinuxEnabled: existsSync('/sys/fs/selinux/enforce'),
     hugetlbAvailable: existsSync('/sys/fs/cgroup/hugetlb') || readOr('/sys/fs/cgroup/cgroup.controllers', '').includes('hugetlb'),
-    swapAvailable: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    swapAvailable: swapControllerAvailable(),
     hostname: os.hostname(),
     lookupMount: (p) => findMount(readMountInfo(), p),
     hostDevices: () => listDevices('/dev'),

@@ -2,7 +2,7 @@
 // sandboxContainerSpecOpts, pkg/cri/server/sandbox_run_linux.go).
 import { InvalidArgumentError, silentLogger } from '../../common/index.js';
 import { Annotation, passthroughAnnotations } from './annotations.js';
-import { cgroupsPath, type RuntimeHandlerOptions } from './container-spec.js';
+import { cgroupsPath, usesSystemdCgroup, type RuntimeHandlerOptions } from './container-spec.js';
 import { baseSpec } from './default-spec.js';
 import { readHostInfo, type HostInfo } from './host-info.js';
 import { applySandboxNamespaces, readModes } from './namespaces.js';
@@ -56,7 +56,8 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   if (args.length === 0) args = [...(input.defaultArgs ?? DEFAULT_PAUSE_ARGS)];
   spec.process.args = args;
 
-  if (config.linux?.cgroupParent) spec.linux.cgroupsPath = cgroupsPath(config.linux.cgroupParent, input.id);
+  const systemd = usesSystemdCgroup(input.runtime);
+  if (config.linux?.cgroupParent || systemd) spec.linux.cgroupsPath = cgroupsPath(config.linux?.cgroupParent ?? '', input.id, systemd);
   applySandboxNamespaces(spec, modes, input.netnsPath);
 
   const files = input.sandboxFiles ?? {};

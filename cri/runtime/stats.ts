@@ -1,11 +1,12 @@
 // ContainerStats / ListContainerStats / PodSandboxStats / ListPodSandboxStats, read from the
-// cgroups of the running processes (sys/cgroups). A pod's cpu and memory are its cgroup
-// parent's when it has one, else the sum of its pause and container processes. The writable
+// cgroups of the running processes (sys/cgroups, v1 or unified alike). A pod's cpu and memory
+// are its cgroup parent's when it has one (a cgroupfs path, or the systemd driver's slice name
+// expanded as systemd does), else the sum of its pause and container processes. The writable
 // layer is the image layer's figure for the container's rw snapshot, at most
 // ROOTFS_USAGE_MAX_AGE_MS old (docs/images.md "Disk usage").
 import { isKind } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
-import { readCgroupStats, readCgroupStatsOfPid, type CgroupStats } from '../../sys/index.js';
+import { readCgroupStats, readCgroupStatsOfPid, resolveCgroupPath, type CgroupStats } from '../../sys/index.js';
 import { labelsOf, matchesLabels, nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { annotationsOf, int64 } from './convert.js';
 import type { RuntimeDeps } from './deps.js';
@@ -28,7 +29,7 @@ function sum(all: CgroupStats[]): CgroupStats | undefined {
   if (all.length === 0) return undefined;
   const z = (): CgroupStats => ({
     cpu: { usageNs: 0, userNs: 0, systemNs: 0 },
-    memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0, cacheBytes: 0, inactiveFileBytes: 0, limitBytes: null },
+    memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0, cacheBytes: 0, inactiveFileBytes: 0, limitBytes: null, pageFaults: 0, majorPageFaults: 0 },
     pids: { current: 0, limit: null },
   });
   return all.reduce((a, s) => {
@@ -36,6 +37,8 @@ function sum(all: CgroupStats[]): CgroupStats | undefined {
     a.memory.usageBytes += s.memory.usageBytes;
     a.memory.workingSetBytes += s.memory.workingSetBytes;
     a.memory.rssBytes += s.memory.rssBytes;
+    a.memory.pageFaults += s.memory.pageFaults;
+    a.memory.majorPageFaults += s.memory.majorPageFaults;
     a.pids.current += s.pids.current;
     return a;
   }, z());
@@ -48,7 +51,7 @@ function cpuMem(s: CgroupStats | undefined, ts: string): Pick<ContainerStats, 'c
     memory: {
       timestamp: int64(ts), workingSetBytes: { value: s.memory.workingSetBytes }, usageBytes: { value: s.memory.usageBytes },
       rssBytes: { value: s.memory.rssBytes }, availableBytes: { value: s.memory.limitBytes !== null ? Math.max(0, s.memory.limitBytes - s.memory.workingSetBytes) : 0 },
-      pageFaults: { value: 0 }, majorPageFaults: { value: 0 },
+      pageFaults: { value: s.memory.pageFaults }, majorPageFaults: { value: s.memory.majorPageFaults },
     },
   };
 }
@@ -88,9 +91,10 @@ export async function podSandboxStats(deps: Deps, s: SandboxRecord): Promise<run
   let pod: CgroupStats | undefined;
   if (parent) {
     try {
-      pod = readCgroupStats(parent);
+      pod = readCgroupStats(resolveCgroupPath(parent));
     } catch (err) {
-      if (!isKind(err, 'not-found')) throw err;
+      // Gone, or a parent no cgroup path can be made of: the pod's processes are summed instead.
+      if (!isKind(err, 'not-found') && !isKind(err, 'invalid-argument')) throw err;
     }
   }
   pod ??= sum([s.pid, ...containers.map((c) => c.pid)].map(cgroupStats).filter((x): x is CgroupStats => x !== undefined));
