@@ -131,10 +131,6 @@ export function isKind(e: unknown, kind: ErrorKind): boolean {
   return isBerthError(e) && e.kind === kind;
 }
 
-export function codeOfKind(kind: ErrorKind): CodeNumber {
-  return CODE_OF[kind];
-}
-
 /** A wire code back to a class. Code 0 is not an error; unknown numbers become 'unknown'. */
 export function errorFromCode(code: number, message: string): BerthError {
   return new BerthError(KIND_OF.get(code) ?? 'unknown', message);

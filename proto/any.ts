@@ -12,7 +12,6 @@ export const OCI_PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-
 export const OCI_LINUX_RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
 /** CreateTaskRequest.options (and the `start` stdin) for the runc shim. */
 export const RUNC_OPTIONS_TYPE_URL = 'containerd.runc.v1.Options';
-export const RUNC_CHECKPOINT_OPTIONS_TYPE_URL = 'containerd.runc.v1.CheckpointOptions';
 /** ProcessInfo.info for exec processes in a Pids reply. */
 export const RUNC_PROCESS_DETAILS_TYPE_URL = 'containerd.runc.v1.ProcessDetails';
 /** StatsResponse.stats on a cgroup v1 / v2 host. */

@@ -48,10 +48,6 @@ export type TaskEventInput = { [K in TaskEventTopic]: { topic: K; event: PropsOf
 /** A received event: topic plus the decoded message (unset scalars read as their zero). */
 export type TaskEvent = { [K in TaskEventTopic]: { topic: K; event: InstanceType<EventTypes[K]> } }[TaskEventTopic];
 
-export function isTaskEventTopic(topic: string): topic is TaskEventTopic {
-  return Object.hasOwn(TASK_EVENT_TYPES, topic);
-}
-
 /** The topic a type URL belongs to, or undefined for a non-task event. */
 export function topicOfTypeUrl(typeUrl: string): TaskEventTopic | undefined {
   return TOPIC_OF_TYPE_URL.get(typeUrl);

@@ -6,16 +6,16 @@ export { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from './annotations.js';
 export { method, type MessageType, type MethodDescriptor, type PropsOf } from './message-type.js';
 export {
   TASK_SERVICE, EVENTS_SERVICE, taskServiceMethods, eventsServiceMethods,
-  type TaskServiceMethods, type EventsServiceMethods,
+  type TaskServiceMethods,
 } from './services.js';
 export {
   packAny, packMessage, unpackMessage, packJson, unpackJson, decodeMessage,
   OCI_PROCESS_TYPE_URL, OCI_LINUX_RESOURCES_TYPE_URL, RUNC_OPTIONS_TYPE_URL,
-  RUNC_CHECKPOINT_OPTIONS_TYPE_URL, RUNC_PROCESS_DETAILS_TYPE_URL,
+  RUNC_PROCESS_DETAILS_TYPE_URL,
   CGROUPS_V1_METRICS_TYPE_URL, CGROUPS_V2_METRICS_TYPE_URL, type AnyProps,
 } from './any.js';
 export {
-  TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, isTaskEventTopic, topicOfTypeUrl, encodeEvent, decodeEnvelopeEvent,
+  TASK_EVENT_TYPES, TASK_EVENT_TYPE_URLS, topicOfTypeUrl, encodeEvent, decodeEnvelopeEvent,
   type TaskEventTopic, type TaskEvent, type TaskEventInput,
 } from './events.js';
 // Cgroup metrics (io.containerd.cgroups.*, unpackCgroupMetrics): the proto/metrics.ts door.

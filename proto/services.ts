@@ -38,4 +38,3 @@ export type TaskServiceMethods = typeof taskServiceMethods;
 export const eventsServiceMethods = {
   Forward: method(containerd.services.events.ttrpc.v1.ForwardRequest, Empty),
 } as const;
-export type EventsServiceMethods = typeof eventsServiceMethods;

@@ -10,7 +10,7 @@ import { spawnHelper, unmountAll } from '../sys/index.js';
 import type { ShimFlags } from './flags.js';
 import { DEFAULT_RUNC_ROOT, Runc } from './runc.js';
 
-export const KILLED_EXIT_STATUS = 137;
+const KILLED_EXIT_STATUS = 137;
 
 export async function deleteShim(flags: ShimFlags, cwd = process.cwd()): Promise<Uint8Array> {
   const id = validateIdentifier(flags.id, 'container id');

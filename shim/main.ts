@@ -5,7 +5,7 @@ import { writeSync } from 'node:fs';
 import { InvalidArgumentError, toStatus } from '../common/index.js';
 import { parseFlags } from './flags.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 async function main(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv);

@@ -19,8 +19,6 @@ export type ProcessState =
   | ({ kind: 'stopped'; pid: number } & Exited)
   | ({ kind: 'deleted'; pid: number } & Exited);
 
-export type StateKind = ProcessState['kind'];
-
 function illegal(message: string): BerthError {
   return new BerthError('unknown', message);
 }

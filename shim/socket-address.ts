@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
 
 export { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION };
-export const DEFAULT_SOCKET_DIR = '/run/containerd/s';
+const DEFAULT_SOCKET_DIR = '/run/containerd/s';
 
 /** Tests (and berth, to keep its sockets under its own state dir) may move the socket dir. */
 export function socketDir(env: NodeJS.ProcessEnv = process.env): string {

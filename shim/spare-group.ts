@@ -11,10 +11,10 @@ import { socketDir } from './socket-address.js';
 /** The env var the launcher sets for the servers it starts: the spare root (empty: spares off). */
 export const SPARES_ENV = 'BERTH_SHIM_SPARES';
 /** Where the spares of one socket dir live: root-only, created by the launcher. */
-export const SPARES_DIR_NAME = 'berth-spares';
+const SPARES_DIR_NAME = 'berth-spares';
 
 /** `<socket dir>/berth-spares`. */
-export function sparesRoot(env: NodeJS.ProcessEnv = process.env): string {
+function sparesRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(socketDir(env), SPARES_DIR_NAME);
 }
 
@@ -39,7 +39,7 @@ export function trustedSparesRoot(value: string | undefined, create = false): st
 }
 
 /** `/proc/<pid>/stat` field 22 (start time), undefined when the process is gone. */
-export function processStartTime(pid: number | 'self'): string | undefined {
+function processStartTime(pid: number | 'self'): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];

@@ -35,7 +35,7 @@ import { SPARES_ENV, liveServer, trustedSparesRoot } from './spare-group.js';
 import { CALLER_PID_ENV, START_FD_ENV, startTarget, writeAddress } from './start.js';
 
 /** The env var naming the spare's own directory (set by the launcher). */
-export const SPARE_DIR_ENV = 'BERTH_SHIM_SPARE_DIR';
+const SPARE_DIR_ENV = 'BERTH_SHIM_SPARE_DIR';
 
 const POLL_MS = 1_000;
 const IDLE_MS = 10 * 60_000;

@@ -519,7 +519,7 @@ function readSpec(bundle: string): unknown {
 }
 
 /** CreateTaskRequest.options: runc Options when given as such; any other type is ignored. */
-export function runcOptions(any: { type_url?: string | null; value?: Uint8Array | null } | null | undefined): RuncOptionsProps {
+function runcOptions(any: { type_url?: string | null; value?: Uint8Array | null } | null | undefined): RuncOptionsProps {
   if (!any?.type_url || any.type_url !== RUNC_OPTIONS_TYPE_URL) return {};
   let opts: RuncOptionsProps;
   try {
@@ -536,7 +536,7 @@ export function runcOptions(any: { type_url?: string | null; value?: Uint8Array 
 }
 
 /** options.json as the runc shim writes it: snake_case keys, zero values left out. */
-export function optionsJson(o: RuncOptionsProps): Record<string, unknown> {
+function optionsJson(o: RuncOptionsProps): Record<string, unknown> {
   const fields: [string, unknown][] = [
     ['no_pivot_root', o.noPivotRoot], ['no_new_keyring', o.noNewKeyring], ['shim_cgroup', o.shimCgroup],
     ['io_uid', o.ioUid], ['io_gid', o.ioGid], ['binary_name', o.binaryName], ['root', o.root],

@@ -2,14 +2,14 @@
 // byte stream and writing the few frames it sends or rebuilds. docs/clients.md says why.
 
 /** The 24 octets every HTTP/2 client sends first. */
-export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-export const FRAME_HEADER_LENGTH = 9;
+const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const FRAME_HEADER_LENGTH = 9;
 
 export const FrameType = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 export const Flag = { ACK: 0x1, END_STREAM: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 
 /** The largest frame payload a peer must accept before SETTINGS_MAX_FRAME_SIZE raises it. */
-export const DEFAULT_MAX_FRAME_SIZE = 16_384;
+const DEFAULT_MAX_FRAME_SIZE = 16_384;
 
 export interface Frame {
   readonly type: number;
@@ -70,7 +70,7 @@ export class FrameReader {
   }
 }
 
-export function encodeFrame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+function encodeFrame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(FRAME_HEADER_LENGTH);
   head.writeUIntBE(payload.length, 0, 3);
   head[3] = type;

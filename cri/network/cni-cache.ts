@@ -1,7 +1,7 @@
 // The libcni result cache (docs/network.md "Cache"): `<cacheDir>/results/<network>-<containerid>-<ifname>`,
 // one JSON object of kind cniCacheV1, written (0600, atomically) after a list's ADD succeeded and
 // removed after its DEL succeeded. DEL reads it for prevResult, so DEL works after a restart.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { InternalError, joinWithin } from '../../common/index.js';
 
 export interface CacheEntry {
@@ -55,23 +55,3 @@ export async function deleteCache(cacheDir: string, networkName: string, contain
   await rm(entryPath(cacheDir, networkName, containerId, ifName), { force: true });
 }
 
-/** Every readable entry (for restart cleanup); unreadable files are returned by name only. */
-export async function listCache(cacheDir: string): Promise<{ file: string; entry?: CacheEntry }[]> {
-  let names: string[];
-  try {
-    names = await readdir(resultsDir(cacheDir));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: { file: string; entry?: CacheEntry }[] = [];
-  for (const file of names.filter((n) => !n.endsWith('.tmp')).sort()) {
-    try {
-      const entry = JSON.parse(await readFile(joinWithin(resultsDir(cacheDir), file), 'utf8')) as CacheEntry;
-      out.push(entry.kind === 'cniCacheV1' ? { file, entry } : { file });
-    } catch {
-      out.push({ file });
-    }
-  }
-  return out;
-}

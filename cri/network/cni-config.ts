@@ -28,7 +28,7 @@ export const LOOPBACK_NETWORK: NetworkConfigList = (() => {
 })();
 
 /** Thrown when the conf dir holds no config: the network is not ready, pods cannot get one. */
-export class NoNetworkConfigError extends FailedPreconditionError {}
+class NoNetworkConfigError extends FailedPreconditionError {}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -73,7 +73,7 @@ export function parseConfigList(bytes: Buffer, source: string): NetworkConfigLis
 }
 
 /** Parses a .conf/.json file (one plugin) into a one-plugin list with the same name and version. */
-export function parseSingleConfig(bytes: Buffer, source: string): NetworkConfigList {
+function parseSingleConfig(bytes: Buffer, source: string): NetworkConfigList {
   const v = parseJson(bytes, source);
   const plugin = pluginOf(v, source, 'config');
   if (typeof v.name !== 'string' || v.name === '') throw invalid(source, 'no network "name"');

@@ -18,6 +18,6 @@ export {
   type DnsInput,
 } from './pod-args.js';
 export { CniPluginError } from './cni-exec.js';
-export { NoNetworkConfigError, loadNetworkConfigs, type NetworkConfigList } from './cni-config.js';
+export { loadNetworkConfigs, type NetworkConfigList } from './cni-config.js';
 export type { CniInterface } from './cni-result.js';
 export { defaultConflist, installDefaultCniConfig, DEFAULT_CONFLIST_NAME, type DefaultConflistOptions } from './default-conflist.js';

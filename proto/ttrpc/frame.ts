@@ -48,7 +48,7 @@ export function encodeFrame(streamId: number, type: number, payload: Uint8Array,
   return out;
 }
 
-export function decodeHeader(b: Buffer, offset = 0): FrameHeader {
+function decodeHeader(b: Buffer, offset = 0): FrameHeader {
   return {
     length: b.readUInt32BE(offset),
     streamId: b.readUInt32BE(offset + 4),

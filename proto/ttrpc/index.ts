@@ -1,7 +1,7 @@
 // proto/ttrpc: the ttrpc v1.1.1 wire protocol (framing, client, server) as containerd 1.6 speaks
 // it over unix sockets. Re-exported by proto/index.ts.
 export {
-  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, FrameType, decodeHeader, encodeFrame, encodeHeader,
+  FrameDecoder, HEADER_LENGTH, MAX_MESSAGE_SIZE, FrameType, encodeFrame, encodeHeader,
   type DecodedFrame, type FrameHeader,
 } from './frame.js';
 export { socketPathOf } from './address.js';
