@@ -61,9 +61,6 @@ const PROTOTYPES = {
   pidfd_send_signal: 'int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)',
   pidfd_getfd: 'int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)',
   waitid: 'int waitid(int idtype, unsigned int id, _Inout_ uint8_t *infop, int options)',
-  setsid: 'int setsid(void)',
-  getpgid: 'int getpgid(int pid)',
-  setpgid: 'int setpgid(int pid, int pgid)',
   kill: 'int kill(int pid, int sig)',
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
   umount2: 'int umount2(const char *target, int flags)',
@@ -78,7 +75,6 @@ const PROTOTYPES = {
   fcntl: 'int fcntl(int fd, int cmd, int arg)',
   ioctl: 'int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)',
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
-  setxattr: 'int setxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
   // posix_spawn(3) and its attribute calls return an error number (0 = success), not -1/errno.
   posix_spawn: 'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
@@ -142,9 +138,8 @@ function sys(name: Name, detail: string | undefined, ...args: unknown[]): number
 export const P_PID = 1;
 export const P_PIDFD = 3;
 export const WNOHANG = 1;
-export const WEXITED = 4;
+const WEXITED = 4;
 export const WNOWAIT = 0x01000000;
-export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
@@ -200,18 +195,6 @@ export function waitid(idtype: number, id: number, options: number): WaitResult 
   const code = info.readInt32LE(8);
   const value = info.readInt32LE(24);
   return code === CLD_EXITED ? { pid, status: value, signaled: false } : { pid, status: 128 + value, signaled: true };
-}
-
-export function setsid(): number {
-  return sys('setsid', undefined);
-}
-
-export function getpgid(pid: number): number {
-  return sys('getpgid', `pid ${pid}`, pid);
-}
-
-export function setpgid(pid: number, pgid: number): void {
-  sys('setpgid', `pid ${pid}`, pid, pgid);
 }
 
 export function kill(pid: number, signal: number): void {
@@ -314,10 +297,6 @@ export function getWinsize(fd: number): { rows: number; cols: number } {
 
 export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
   sys('lsetxattr', `${name} on ${path}`, path, name, value, value.length, flags);
-}
-
-export function setxattr(path: string, name: string, value: Buffer, flags = 0): void {
-  sys('setxattr', `${name} on ${path}`, path, name, value, value.length, flags);
 }
 
 const SOL_SOCKET = 1;
