@@ -1,10 +1,14 @@
 // ContainerStatus and PodSandboxStatus, with containerd-like verbose info (JSON under "info").
+// PodSandboxStatus carries `containers_statuses` (every container of the pod) and `timestamp` (ns,
+// when they were read) together, as kubelet's EventedPLEG expects both or neither (docs/cri.md
+// "Evented PLEG").
 import { readFile } from 'node:fs/promises';
 import type { runtime } from '../../proto/cri.js';
-import { sandboxState, type ContainerRecord } from '../store/index.js';
+import { nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
-import { containerStatusMessage, sandboxStatusMessage } from './convert.js';
+import { containerStatusMessage, int64, sandboxStatusMessage } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { podContainers } from './sandbox-events.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'config'>;
 
@@ -34,7 +38,10 @@ async function withVerboseInfo(deps: Deps, c: ContainerRecord, out: ContainerSta
 
 export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runtime.v1.PodSandboxStatusResponse.$Properties {
   const s = deps.store.sandboxes.get(id);
-  const out: runtime.v1.PodSandboxStatusResponse.$Properties = { status: sandboxStatusMessage(s) };
+  const containers = podContainers(deps, id);
+  const out: runtime.v1.PodSandboxStatusResponse.$Properties = {
+    status: sandboxStatusMessage(s), containersStatuses: containers.map(containerStatusMessage), timestamp: int64(nowNanos()),
+  };
   if (!verbose) return out;
   const ready = sandboxState(s) === 'SANDBOX_READY';
   out.info = {
@@ -42,7 +49,7 @@ export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runt
       pid: s.pid, processStatus: ready ? 'running' : 'stopped', stage: s.stage, netNamespace: s.netnsPath,
       netNamespaceClosed: !ready, runtimeHandler: s.runtimeHandler,
       runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '', image: deps.config.sandboxImage,
-      snapshotKey: `rootfs/${id}`, config: s.config, containers: deps.store.containersOf(id).map((c) => c.id),
+      snapshotKey: `rootfs/${id}`, config: s.config, containers: containers.map((c) => c.id),
       ...(s.timings ? { timings: s.timings } : {}),
     }),
   };
