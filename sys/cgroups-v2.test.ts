@@ -98,6 +98,14 @@ describe('v2 reads on a fixture tree', () => {
     expect(readCgroupLimits(p, h)).toEqual({ cpuQuota: 50000, cpuPeriod: 100000, cpuShares: weightToShares(39), memoryBytes: 67108864, pids: null });
   });
 
+  it('reads a pod cgroup kubelet names by its systemd slice (as the CRI pod stats do)', () => {
+    const pod = 'kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podu_1.slice';
+    const h = fixtureTree({ [`${pod}/cpu.stat`]: CPU_STAT, [`${pod}/pids.current`]: '7\n', [`${pod}/pids.max`]: '1024\n' });
+    const s = readCgroupStats(resolveCgroupPath('kubepods-besteffort-podu_1.slice'), h);
+    expect(s.cpu.usageNs).toBe(1534287000);
+    expect(s.pids).toEqual({ current: 7, limit: 1024 });
+  });
+
   it('reads a cgroup whose memory and pids controllers are not enabled as no use and no limit', () => {
     const h = fixtureTree({ 'plain/cpu.stat': CPU_STAT });
     const s = readCgroupStats('/plain', h);
