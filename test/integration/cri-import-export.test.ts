@@ -103,6 +103,11 @@ describe('berthctl import/export', () => {
     expect((await b.cri.image.ImageStatus({ image: { image: imageId } })).image).toBeNull();
     expect(await berthctl('import', out)).toMatch(new RegExp(`^${repo}:v1: ${imageId} `));
     expect(await runFrom(imageId)).toMatch(/ stdout F imported, not pulled$/m);
+    // through a pipe: export to stdout, import from stdin
+    const q = (x: string) => `'${x}'`;
+    const piped = await run('/bin/sh', ['-c', `${q(process.execPath)} ${q(ctl)} --address ${q(b.address)} export ${q(imageId)} - `
+      + `| ${q(process.execPath)} ${q(ctl)} --address ${q(b.address)} import --base-name example.com/piped -`], { timeout: 120_000 });
+    expect(piped.stdout).toMatch(new RegExp(`^${repo}:v1: ${imageId} `));
     // an image that is not there: an error, and no file
     expect(await berthctlFails('export', 'example.com/nosuch:1', path.join(work, 'none.tar'))).toMatch(/not found/);
     expect(existsSync(path.join(work, 'none.tar'))).toBe(false);
