@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveCgroupPath } from '../../sys/index.js';
 import { cgroupsPath, usesSystemdCgroup } from './container-spec.js';
 import { sandboxSpec } from './sandbox-spec.js';
-import { fakeHost } from './test-host.js';
+import { fakeHost } from '../../test/helpers/fake-host.js';
 
 describe('cgroupsPath', () => {
   it('gives a cgroupfs parent a path and a systemd slice parent slice:cri-containerd:id', () => {

@@ -9,7 +9,7 @@ import { containerSpec, type ContainerSpecInput } from './container-spec.js';
 import { DEFAULT_MASKED_PATHS } from './default-spec.js';
 import { MAX_ROOTFS_FILE_SIZE } from './rootfs-reader.js';
 import type { SpecLog } from './security.js';
-import { fakeHost } from './test-host.js';
+import { fakeHost } from '../../test/helpers/fake-host.js';
 import type { CriContainerConfig, CriPodSandboxConfig, ImageConfig } from './types.js';
 
 let dir: string;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runtime } from '../../proto/cri.js';
 import type { CriContainerConfig, CriLinuxContainerResources, CriPodSandboxConfig } from './types.js';
 import { containerSpec } from './container-spec.js';
-import { fakeHost } from './test-host.js';
+import { fakeHost } from '../../test/helpers/fake-host.js';
 
 describe('generated CRI types', () => {
   it('are assignable to the inputs and decode into a spec', () => {

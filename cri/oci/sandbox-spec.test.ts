@@ -7,7 +7,7 @@ import { devMajor, devMinor, findMount } from './host-info.js';
 import { updateResources, toOciResources } from './resources.js';
 import { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
 import type { SpecLog } from './security.js';
-import { fakeHost } from './test-host.js';
+import { fakeHost } from '../../test/helpers/fake-host.js';
 import type { CriPodSandboxConfig } from './types.js';
 
 const pod: CriPodSandboxConfig = {

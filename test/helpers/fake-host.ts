@@ -1,6 +1,6 @@
-// A HostInfo for unit tests: fixed facts, no reads of the real host.
-import type { HostInfo, MountInfoEntry } from './host-info.js';
-import { CAPABILITY_NAMES } from './capabilities.js';
+// A HostInfo for the cri/oci unit tests: fixed facts, no reads of the real host.
+import { CAPABILITY_NAMES } from '../../cri/oci/capabilities.js';
+import type { HostInfo, MountInfoEntry } from '../../cri/oci/index.js';
 
 export function fakeHost(over: Partial<HostInfo> & { mounts?: MountInfoEntry[] } = {}): HostInfo {
   const mounts = over.mounts ?? [{ mountPoint: '/', optional: '' }];
