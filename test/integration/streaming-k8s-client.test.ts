@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import type { V1Status } from '@kubernetes/client-node';
 import { Code } from '../../common/index.js';
 import { StreamingServer } from '../../cri/streaming/index.js';
-import { HostProcessBackend } from '../../cri/streaming/host-backend.js';
+import { HostProcessBackend } from '../helpers/host-backend.js';
 
 import { Attach, Exec, KubeConfig, PortForward } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';

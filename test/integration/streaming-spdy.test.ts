@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { StreamingServer } from '../../cri/streaming/index.js';
-import { HostProcessBackend } from '../../cri/streaming/host-backend.js';
+import { HostProcessBackend } from '../helpers/host-backend.js';
 import { SpdySession } from '../../cri/streaming/spdy-session.js';
 import { silentLogger } from '../../common/index.js';
 

@@ -7,7 +7,7 @@ import readline from 'node:readline';
 import WebSocket from 'ws';
 import { bundleEntry } from '../helpers/bundle.js';
 import { StreamingServer } from '../../cri/streaming/index.js';
-import { HostProcessBackend } from '../../cri/streaming/host-backend.js';
+import { HostProcessBackend } from '../helpers/host-backend.js';
 
 const MB = 1024 * 1024;
 /** Peak-RSS growth the server may show while streaming (a correctness bound, not speed). */
@@ -40,7 +40,7 @@ describe('a server process streaming 100 MB', () => {
   let nextId = 1;
 
   beforeAll(async () => {
-    const entry = await bundleEntry('cri/streaming/host-server-main.ts');
+    const entry = await bundleEntry('test/helpers/host-server-main.ts');
     child = spawn(process.execPath, [entry], { stdio: ['pipe', 'pipe', 'inherit'] });
     const rl = readline.createInterface({ input: child.stdout! });
     baseUrl = await new Promise<string>((resolve) => {

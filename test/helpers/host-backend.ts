@@ -8,7 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { NotFoundError } from '../../common/index.js';
 import type {
   BackendAttachRequest, BackendExecRequest, BackendPortForwardRequest, StreamingBackend, TerminalSize,
-} from './types.js';
+} from '../../cri/streaming/index.js';
 
 // Runs argv[1:] on a new pty; stdin -> pty, pty -> stdout; fd 3 carries "rows cols" lines.
 const PTY_HELPER = `

@@ -4,9 +4,8 @@
 //   in:  {"id": 1, "exec": {...CRI ExecRequest}}   out: {"id": 1, "url": "..."} or {"id": 1, "error": "..."}
 import readline from 'node:readline';
 import { toStatus } from '../../common/index.js';
+import { StreamingServer, type CriExecRequest } from '../../cri/streaming/index.js';
 import { HostProcessBackend } from './host-backend.js';
-import { StreamingServer } from './server.js';
-import type { CriExecRequest } from './types.js';
 
 const backend = new HostProcessBackend();
 const server = await StreamingServer.start({ backend });
