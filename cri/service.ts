@@ -13,8 +13,8 @@ import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './
 import { observeUnary, type CallObserver } from './metrics/index.js';
 import { failStream, listStreams } from './list-streams.js';
 import {
-  attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listPodSandbox,
-  listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
+  attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listMetricDescriptors,
+  listPodSandbox, listPodSandboxMetrics, listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
   runtimeConfig, startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
   type RuntimeDeps,
 } from './runtime/index.js';
@@ -61,6 +61,8 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
     ListContainerStats: async (req) => ({ stats: await listContainerStats(deps, req.filter) }),
     PodSandboxStats: async (req) => ({ stats: await podSandboxStats(deps, deps.store.sandboxes.get(sid(req.podSandboxId))) }),
     ListPodSandboxStats: async (req) => ({ stats: await listPodSandboxStats(deps, req.filter) }),
+    ListMetricDescriptors: () => listMetricDescriptors(),
+    ListPodSandboxMetrics: () => listPodSandboxMetrics(deps),
   };
 }
 

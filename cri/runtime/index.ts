@@ -15,6 +15,7 @@ export { execSync, EXEC_OUTPUT_CAP } from './exec-sync.js';
 export { streamingBackend } from './streaming-backend.js';
 export { execUrl, attachUrl, portForwardUrl, streamServerAddress } from './streaming-urls.js';
 export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStats } from './stats.js';
+export { listMetricDescriptors, listPodSandboxMetrics } from './sandbox-metrics.js';
 export { version, status, runtimeConfig, runtimeHandlers, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
 export { exitDeps } from './exit-deps.js';

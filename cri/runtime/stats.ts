@@ -10,6 +10,7 @@ import { readCgroupStats, readCgroupStatsOfPid, resolveCgroupPath, type CgroupSt
 import { labelsOf, matchesLabels, nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { annotationsOf, int64 } from './convert.js';
 import type { RuntimeDeps } from './deps.js';
+import { podNetwork, pruneSamples, swapOfPid, usageNanoCores } from './stats-usage.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images'>;
 type ContainerStats = runtime.v1.ContainerStats.$Properties;
@@ -69,10 +70,24 @@ const attributes = (r: ContainerRecord | SandboxRecord) => ({
   id: r.id, metadata: { ...r.metadata }, labels: { ...labelsOf(r) }, annotations: annotationsOf(r),
 });
 
+/** usage_nano_cores from the previous sample of `id`, and swap where the host has it (stats-usage.ts). */
+function withUsage<T extends Pick<ContainerStats, 'cpu'>>(deps: Deps, id: string, out: T): T {
+  const cpu = out.cpu;
+  if (cpu?.usageCoreNanoSeconds) cpu.usageNanoCores = { value: usageNanoCores(deps.store, id, Number(cpu.usageCoreNanoSeconds.value ?? 0)) };
+  return out;
+}
+
 export async function containerStats(deps: Deps, c: ContainerRecord): Promise<ContainerStats> {
   const ts = nowNanos();
   const wl = await writableLayer(deps, c.id);
-  return { attributes: attributes(c), ...cpuMem(cgroupStats(c.pid), ts), ...(wl ? { writableLayer: wl } : {}) };
+  const swap = swapOfPid(c.pid, ts);
+  return withUsage(deps, c.id, { attributes: attributes(c), ...cpuMem(cgroupStats(c.pid), ts), ...(wl ? { writableLayer: wl } : {}), ...(swap ? { swap } : {}) });
+}
+
+/** A process in the pod's network namespace (the pause process, else a running container); 0 for host-network pods. */
+function podNetnsPid(deps: Deps, s: SandboxRecord): number {
+  if (s.netnsPath === '') return 0;
+  return s.pid > 0 ? s.pid : deps.store.containersOf(s.id).find((c) => c.pid > 0)?.pid ?? 0;
 }
 
 export async function listContainerStats(deps: Deps, f: runtime.v1.ContainerStatsFilter.$Properties | null | undefined): Promise<ContainerStats[]> {
@@ -80,6 +95,7 @@ export async function listContainerStats(deps: Deps, f: runtime.v1.ContainerStat
     (!f?.id || c.id === f.id || c.id.startsWith(f.id))
     && (!f?.podSandboxId || c.sandboxId === f.podSandboxId || c.sandboxId.startsWith(f.podSandboxId))
     && matchesLabels(labelsOf(c), f?.labelSelector ?? undefined));
+  pruneSamples(deps.store, (id) => deps.store.containers.has(id) || deps.store.sandboxes.has(id));
   return Promise.all(all.map((c) => containerStats(deps, c)));
 }
 
@@ -98,10 +114,11 @@ export async function podSandboxStats(deps: Deps, s: SandboxRecord): Promise<run
     }
   }
   pod ??= sum([s.pid, ...containers.map((c) => c.pid)].map(cgroupStats).filter((x): x is CgroupStats => x !== undefined));
+  const network = podNetwork(podNetnsPid(deps, s), ts);
   return {
     attributes: attributes(s),
     linux: {
-      ...cpuMem(pod, ts), ...(pod ? { process: { timestamp: int64(ts), processCount: { value: pod.pids.current } } } : {}),
+      ...withUsage(deps, s.id, cpuMem(pod, ts)), ...(network ? { network } : {}), ...(pod ? { process: { timestamp: int64(ts), processCount: { value: pod.pids.current } } } : {}),
       containers: perContainer,
     },
   };
