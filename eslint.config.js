@@ -24,4 +24,18 @@ export default tseslint.config(
     plugins: { berth: { rules: { layers: layersRule } } },
     rules: { 'berth/layers': 'error' },
   },
+  {
+    // OS plumbing lives in sys/ (docs/sys.md): processes start through its Reaper, libc through its binding.
+    files: ['cli/**/*.ts', 'cri/**/*.ts', 'image/**/*.ts', 'taskmanager/**/*.ts', 'shim/**/*.ts', 'proto/**/*.ts', 'common/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/testdata/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [
+          { name: 'node:child_process', allowTypeImports: true, message: 'start processes through sys/ (spawnHelper, runProcess, Reaper.spawn)' },
+          { name: 'child_process', allowTypeImports: true, message: 'start processes through sys/ (spawnHelper, runProcess, Reaper.spawn)' },
+          { name: 'koffi', message: 'libc is reached through sys/ (sys/libc.ts)' },
+        ],
+      }],
+    },
+  },
 );
