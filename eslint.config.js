@@ -36,6 +36,10 @@ export default tseslint.config(
           { name: 'koffi', message: 'libc is reached through sys/ (sys/libc.ts)' },
         ],
       }],
+      'no-restricted-syntax': ['error', {
+        selector: "CallExpression[arguments.0.value='koffi']",
+        message: 'koffi is loaded once, by sys/libc.ts: add the call there',
+      }],
     },
   },
 );
