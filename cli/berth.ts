@@ -7,6 +7,7 @@ import { createLogger, deferredLogger, toStatus, type DeferredLogger, type Logge
 import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULT_CONFIG_FILE, daemonCommand, type DaemonFlags } from './berth-flags.js';
+import { takeSystemdNotifier } from './sd-notify.js';
 
 /** pino (~20 ms to load) is created this long after the CRI socket serves; records wait till then. */
 const LOGGER_DELAY_MS = 250;
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
   // A restart is on the critical path: log into a queue until shortly after the socket serves.
   logging = { deferred: deferredLogger(), make: () => createLogger({ level, name: 'berth' }) };
   const log = logging.deferred.logger;
+  // Before anything is started: no child may inherit NOTIFY_SOCKET.
+  const systemd = takeSystemdNotifier(process.env, log);
   log.info({ config: config.source ?? 'built-in defaults', address: config.grpc.address, root: config.root, state: config.state }, 'berth starting');
   const daemon = await startDaemon(config, log);
   let stopping = false;
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     flushLog();
+    systemd?.notify('STOPPING=1');
     log.info({ signal }, 'shutting down; pods keep running');
     void daemon.close().then(() => process.exit(0), (err: unknown) => {
       log.error({ err }, 'shutdown failed');
@@ -42,6 +46,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info('berth ready');
+  // startDaemon returns once the CRI socket answers calls (recovery done): now systemd may start kubelet.
+  systemd?.notify('READY=1');
   setTimeout(flushLog, LOGGER_DELAY_MS).unref();
 }
 

@@ -27,6 +27,7 @@ export {
   getWinsize,
   lsetxattr,
   recvFds,
+  sendUnixDatagram,
   P_PID,
   P_PIDFD,
   WNOHANG,

@@ -76,6 +76,8 @@ const PROTOTYPES = {
   ioctl: 'int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)',
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  sendto: 'long sendto(int fd, const uint8_t *buf, unsigned long len, int flags, const uint8_t *addr, uint32_t addrlen)',
   // posix_spawn(3) and its attribute calls return an error number (0 = success), not -1/errno.
   posix_spawn: 'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
   posix_spawn_file_actions_init: 'int posix_spawn_file_actions_init(void *actions)',
@@ -336,6 +338,33 @@ export function recvFds(sockFd: number, flags: number, maxData = 4096): { data: 
     off += (len + 7) & ~7;
   }
   return { data: data.subarray(0, n), fds };
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const SUN_PATH_BYTES = 108;
+
+/**
+ * One datagram to the unix datagram socket `path` (a leading '@' names an abstract socket), from
+ * a socket made for it. Node has no unix datagram sockets; systemd's notify socket is one
+ * (docs/systemd.md). MSG_DONTWAIT: a receiver that does not read makes this fail with EAGAIN
+ * instead of blocking the event loop.
+ */
+export function sendUnixDatagram(path: string, data: Buffer): void {
+  const name = Buffer.from(path.startsWith('@') ? `\0${path.slice(1)}` : path);
+  if (name.length === 0 || name.length >= SUN_PATH_BYTES) throw new SyscallError('sendto', constants.errno.ENAMETOOLONG, path);
+  // sockaddr_un: sa_family_t (host order), then the name; a path name ends with its NUL, an abstract one does not
+  const addr = Buffer.alloc(2 + SUN_PATH_BYTES);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  const addrLen = 2 + name.length + (path.startsWith('@') ? 0 : 1);
+  const fd = sys('socket', 'AF_UNIX SOCK_DGRAM', AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  try {
+    sys('sendto', path, fd, data, data.length, MSG_DONTWAIT, addr, addrLen);
+  } finally {
+    fn('close')(fd);
+  }
 }
 
 // ---- posix_spawn --------------------------------------------------------------------------------
