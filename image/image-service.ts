@@ -83,6 +83,8 @@ export interface FsUsage {
   inodesUsed: number;
   /** ms since the epoch: when the oldest figure in the sum was taken. */
   timestamp: number;
+  /** The containers' rw snapshots alone (part of the above): ImageFsInfo's container_filesystems. */
+  containers: { usedBytes: number; inodesUsed: number };
 }
 
 /**
@@ -287,7 +289,10 @@ export class ImageService {
     const snaps = this.snapshots.totalUsage();
     if (snaps.unmeasured > 0 || (snaps.oldestAt !== undefined && now - snaps.oldestAt > FS_USAGE_REFRESH_MS)) this.#refreshRootfsUsage();
     const u = addUsage(addUsage(this.#dirs.usage, this.content.usage()), snaps.usage);
-    return { mountpoint: this.snapshots.dir, usedBytes: u.bytes, inodesUsed: u.inodes, timestamp: Math.min(now, snaps.oldestAt ?? now) };
+    return {
+      mountpoint: this.snapshots.dir, usedBytes: u.bytes, inodesUsed: u.inodes, timestamp: Math.min(now, snaps.oldestAt ?? now),
+      containers: { usedBytes: snaps.active.bytes, inodesUsed: snaps.active.inodes },
+    };
   }
 
   /** Measures the rw snapshots whose figures are stale, once at a time, behind the caller. */

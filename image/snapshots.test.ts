@@ -103,10 +103,10 @@ describe('Snapshotter', () => {
     const [x, y] = await Promise.all([s.usage('rw', 0), s.usage('rw', 0)]);
     expect(x).toBe(y); // one walk for both
     expect(x!.usage).toEqual(await du(dirOf('rw')));
-    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key), dirOf('rw')), oldestAt: x!.at, unmeasured: 0 });
+    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key), dirOf('rw')), oldestAt: x!.at, unmeasured: 0, active: await du(dirOf('rw')) });
     await s.remove('rw');
     expect(await s.usage('rw', 0)).toBeUndefined();
-    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key)), oldestAt: undefined, unmeasured: 0 });
+    expect(s.totalUsage()).toEqual({ usage: await du(dirOf(base.key), dirOf(top.key)), oldestAt: undefined, unmeasured: 0, active: { bytes: 0, inodes: 0 } });
   });
 
   it('fuzz: random upper layers over overlay only succeed or fail with InvalidArgument, leaving no tmp, mount or outside write', async () => {

@@ -48,6 +48,8 @@ export interface SnapshotsUsage {
   readonly oldestAt: number | undefined;
   /** Active snapshots not measured since the daemon started (their usage is not in the sum). */
   readonly unmeasured: number;
+  /** The part of `usage` that is active (containers' rw) snapshots. */
+  readonly active: Usage;
 }
 
 export class Snapshotter {
@@ -273,6 +275,7 @@ export class Snapshotter {
     let inodes = 0;
     let oldestAt: number | undefined;
     let unmeasured = 0;
+    const active = { bytes: 0, inodes: 0 };
     for (const rec of this.#byKey.values()) {
       let u = rec.usage;
       if (rec.kind === 'active') {
@@ -283,11 +286,13 @@ export class Snapshotter {
         }
         u = m.usage;
         if (oldestAt === undefined || m.at < oldestAt) oldestAt = m.at;
+        active.bytes += u.bytes;
+        active.inodes += u.inodes;
       }
       bytes += u?.bytes ?? 0;
       inodes += u?.inodes ?? 0;
     }
-    return { usage: { bytes, inodes }, oldestAt, unmeasured };
+    return { usage: { bytes, inodes }, oldestAt, unmeasured, active };
   }
 
   /** Measures every active snapshot whose figure is missing or older than `maxAgeMs`, one after another. */
