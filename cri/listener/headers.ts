@@ -48,13 +48,13 @@ export class BlockDecoder {
         const incremental = d.decodeBit() === 1;
         let neverIndex = false;
         if (!incremental) {
-          if (d.decodeBit()) { // dynamic table size update (§6.3)
+          if (d.decodeBit()) { // dynamic table size update (RFC 7541 §6.3)
             this.#table.updateSize(d.decodeInt());
             continue;
           }
           neverIndex = d.decodeBit() === 1;
         }
-        const index = d.decodeInt(); // literal (§6.2), name indexed or new
+        const index = d.decodeInt(); // literal (RFC 7541 §6.2), name indexed or new
         let name: string;
         let nameSize: number;
         if (index === 0) {
