@@ -73,7 +73,9 @@ const attributes = (r: ContainerRecord | SandboxRecord) => ({
 /** usage_nano_cores from the previous sample of `id`, and swap where the host has it (stats-usage.ts). */
 function withUsage<T extends Pick<ContainerStats, 'cpu'>>(deps: Deps, id: string, out: T): T {
   const cpu = out.cpu;
-  if (cpu?.usageCoreNanoSeconds) cpu.usageNanoCores = { value: usageNanoCores(deps.store, id, Number(cpu.usageCoreNanoSeconds.value ?? 0)) };
+  // The samples are the daemon's: kept per store (a deps without one, as in unit tests, keeps its own).
+  const owner = (deps.store as object | undefined) ?? deps;
+  if (cpu?.usageCoreNanoSeconds) cpu.usageNanoCores = { value: usageNanoCores(owner, id, Number(cpu.usageCoreNanoSeconds.value ?? 0)) };
   return out;
 }
 
