@@ -18,25 +18,25 @@ export function podContainers(deps: Pick<RuntimeDeps, 'store'>, sandboxId: strin
   return out;
 }
 
-function emit(deps: Deps, containerId: string, type: runtime.v1.ContainerEventType, sandbox: SandboxRecord | undefined, containers: ContainerRecord[]): void {
+/** `containers` is only called when someone listens. */
+function emit(deps: Deps, containerId: string, type: runtime.v1.ContainerEventType, sandbox: SandboxRecord | undefined, containers: () => ContainerRecord[]): void {
   if (deps.events.size === 0) return;
   deps.events.emit({
     containerId, containerEventType: type, createdAt: int64(nowNanos()),
     ...(sandbox ? { podSandboxStatus: sandboxStatusMessage(sandbox) } : {}),
-    containersStatuses: containers.map(containerStatusMessage),
+    containersStatuses: containers().map(containerStatusMessage),
   });
 }
 
 const sandboxOf = (deps: Deps, id: string): SandboxRecord | undefined => (deps.store.sandboxes.has(id) ? deps.store.sandboxes.get(id) : undefined);
 
-export const sandboxStarted = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_STARTED_EVENT, s, podContainers(deps, s.id));
-export const sandboxStopped = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_STOPPED_EVENT, s, podContainers(deps, s.id));
+export const sandboxStarted = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_STARTED_EVENT, s, () => podContainers(deps, s.id));
+export const sandboxStopped = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_STOPPED_EVENT, s, () => podContainers(deps, s.id));
 /** Sent once its containers are removed (RemovePodSandbox removes them first): no statuses left. */
-export const sandboxDeleted = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_DELETED_EVENT, s, []);
+export const sandboxDeleted = (deps: Deps, s: SandboxRecord): void => emit(deps, s.id, T.CONTAINER_DELETED_EVENT, s, () => []);
 
 /** A container event: the pod's status and the statuses of all the pod's containers after the change. */
 export function containerEvent(deps: Deps, c: ContainerRecord, type: 'created' | 'started' | 'stopped' | 'deleted'): void {
   const t = { created: T.CONTAINER_CREATED_EVENT, started: T.CONTAINER_STARTED_EVENT, stopped: T.CONTAINER_STOPPED_EVENT, deleted: T.CONTAINER_DELETED_EVENT }[type];
-  if (deps.events.size === 0) return;
-  emit(deps, c.id, t, sandboxOf(deps, c.sandboxId), type === 'deleted' ? podContainers(deps, c.sandboxId, undefined, c.id) : podContainers(deps, c.sandboxId, c));
+  emit(deps, c.id, t, sandboxOf(deps, c.sandboxId), () => (type === 'deleted' ? podContainers(deps, c.sandboxId, undefined, c.id) : podContainers(deps, c.sandboxId, c)));
 }
