@@ -1,25 +1,16 @@
 // PortForward's backend: one TCP connection to 127.0.0.1:<port> inside the pod's network
-// namespace per forwarded connection. Node cannot move one socket into another namespace, so a
-// small helper process runs under `nsenter --net=<pod netns>` and pipes its stdio to the port
-// (half-close both ways); for host-network pods the same helper runs without nsenter. It starts
-// as every helper process does, through sys/ (spawnHelper).
+// namespace per forwarded connection, made by the daemon itself (streaming-netns.ts) and piped
+// both ways with backpressure and half-close; host-network pods are dialled directly. No process
+// is started per connection (docs/streaming.md, "Port-forward").
+import net from 'node:net';
 import { FailedPreconditionError, UnavailableError } from '../../common/index.js';
-import { spawnHelper } from '../../sys/index.js';
 import type { BackendPortForwardRequest } from '../streaming/index.js';
 import { sandboxState } from '../store/index.js';
 import type { RuntimeDeps } from './deps.js';
+import { connectInNetns } from './streaming-netns.js';
 
-const NSENTER = '/usr/bin/nsenter';
-
-// argv[1] = port. Connects, pipes stdin -> socket (ending = half-close) and socket -> stdout;
-// a failure goes to stderr as its message and exit code 1.
-const HELPER = `
-const net = require('node:net');
-const s = net.connect(Number(process.argv[1]), '127.0.0.1');
-s.once('connect', () => { process.stdin.pipe(s); s.pipe(process.stdout); });
-s.once('error', (e) => { process.stderr.write(e.message); process.exitCode = 1; process.stdin.destroy(); });
-s.once('close', () => process.stdin.destroy());
-`;
+/** How long a connection half-closed by one side waits for the other before it is closed. */
+const HALF_CLOSED_LINGER_MS = 1000;
 
 /** The sandbox's netns path ("" = host network); NotFound / FailedPrecondition when not ready. */
 export function readySandboxNetns(deps: Pick<RuntimeDeps, 'store'>, id: string): string {
@@ -31,35 +22,40 @@ export function readySandboxNetns(deps: Pick<RuntimeDeps, 'store'>, id: string):
 
 export function forwardPort(deps: Pick<RuntimeDeps, 'store' | 'log'>, req: BackendPortForwardRequest): Promise<void> {
   const netns = readySandboxNetns(deps, req.podSandboxId);
-  const helper = [process.execPath, '-e', HELPER, String(req.port)];
-  return runHelper(netns === '' ? helper : [NSENTER, `--net=${netns}`, '--', ...helper], req);
-}
-
-function runHelper(argv: string[], req: BackendPortForwardRequest): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawnHelper(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    const { stdin, stdout, stderr } = child; // null only when the start failed ('error' follows)
-    const abort = () => child.kill('SIGKILL');
-    req.signal.addEventListener('abort', abort, { once: true });
-    let errText = '';
-    stderr?.on('data', (d: Buffer) => { if (errText.length < 4096) errText += d.toString(); });
-    if (stdin) {
-      stdin.on('error', () => undefined);
-      req.stream.pipe(stdin);
+    let sock: net.Socket;
+    try {
+      sock = netns === '' ? net.connect({ port: req.port, host: '127.0.0.1', allowHalfOpen: true }) : connectInNetns(netns, req.port);
+    } catch (err) {
+      reject(new UnavailableError((err as Error).message, { cause: err }));
+      return;
     }
-    stdout?.pipe(req.stream, { end: true });
-    // The client's stream is gone: the helper must not outlive the connection.
-    let hungUp = false;
-    req.stream.once('close', () => { hungUp = true; child.kill('SIGKILL'); });
-    child.once('error', (err) => {
+    const abort = () => sock.destroy();
+    const hangUp = () => sock.destroy(); // the client's stream is gone: so is the connection
+    req.signal.addEventListener('abort', abort, { once: true });
+    req.stream.once('close', hangUp);
+    const wire = () => {
+      req.stream.pipe(sock); // the client's FIN half-closes the connection
+      sock.pipe(req.stream); // the pod's FIN ends the client's stream
+    };
+    if (sock.connecting) sock.once('connect', wire);
+    else wire();
+    // Once one direction is done, the other gets a second to finish, then the connection goes
+    // (as containerd does: a client that keeps its side open must not pin it).
+    let linger: NodeJS.Timeout | undefined;
+    const oneSideDone = () => { linger ??= setTimeout(() => sock.destroy(), HALF_CLOSED_LINGER_MS); };
+    sock.once('end', oneSideDone);
+    req.stream.once('end', oneSideDone);
+    let failure: Error | undefined;
+    sock.once('error', (err) => { failure = err; });
+    sock.once('close', () => {
+      clearTimeout(linger);
       req.signal.removeEventListener('abort', abort);
-      reject(new UnavailableError(`cannot run ${argv[0]}: ${err.message}`, { cause: err }));
-    });
-    child.once('close', (code, signal) => {
-      req.signal.removeEventListener('abort', abort);
-      if (stdin) req.stream.unpipe(stdin);
-      if (code === 0 || hungUp || req.signal.aborted) resolve();
-      else reject(new UnavailableError(errText.trim() || `port forward helper exited with ${code ?? signal}`));
+      req.stream.off('close', hangUp);
+      req.stream.off('end', oneSideDone);
+      req.stream.unpipe(sock);
+      if (failure && !req.signal.aborted && !req.stream.destroyed) reject(new UnavailableError(failure.message, { cause: failure }));
+      else resolve();
     });
   });
 }

@@ -22,25 +22,55 @@ export class OutputChannel extends Writable {
   }
 }
 
+/**
+ * Pauses a transport while any holder wants it paused (a full stdin, unsent pongs...), so one
+ * holder's resume never undoes another's pause.
+ */
+export class PauseGate {
+  readonly #holders = new Set<object>();
+  constructor(private readonly apply: (paused: boolean) => void) {}
+
+  set(holder: object, paused: boolean): void {
+    const was = this.#holders.size > 0;
+    if (paused) this.#holders.add(holder);
+    else this.#holders.delete(holder);
+    const now = this.#holders.size > 0;
+    if (was !== now) this.apply(now);
+  }
+
+  /** A pause switch for one new holder. */
+  holder(): (paused: boolean) => void {
+    const token = {};
+    return (paused) => this.set(token, paused);
+  }
+}
+
 /** Client bytes of one channel, handed to the backend as a Readable. */
 export class InputChannel extends Readable {
   readonly #setPaused: (paused: boolean) => void;
   #paused = false;
+  #finished = false;
   constructor(setPaused: (paused: boolean) => void) {
     super({ highWaterMark: HIGH_WATER_MARK });
     this.#setPaused = setPaused;
   }
   /** Data from the client; pauses the transport when the backend falls behind. */
   deliver(chunk: Buffer): void {
-    if (this.readableEnded || this.destroyed) return;
+    if (this.#finished || this.destroyed) return;
     if (!this.push(chunk) && !this.#paused) {
       this.#paused = true;
       this.#setPaused(true);
     }
   }
+  /** The client closed this channel: end of input once the buffered bytes are read. */
   finish(): void {
-    if (!this.readableEnded && !this.destroyed) this.push(null);
+    if (!this.#finished && !this.destroyed) this.push(null);
+    this.#finished = true;
     this.#unpause();
+  }
+  /** Whether the client closed this channel (its end may still wait behind unread bytes). */
+  get finished(): boolean {
+    return this.#finished;
   }
   override _read(): void {
     this.#unpause();

@@ -24,11 +24,13 @@ export class ResizeQueue implements AsyncIterable<TerminalSize> {
     if (this.#text.length > MAX_PENDING_BYTES) this.#text = '';
   }
 
+  /** Sizes not taken yet collapse to the newest: only the last one matters to a terminal, and a
+   *  client sending sizes faster than the backend applies them cannot grow the queue. */
   push(size: TerminalSize): void {
     if (this.#closed) return;
     const waiter = this.#waiters.shift();
     if (waiter) waiter({ value: size, done: false });
-    else this.#pending.push(size);
+    else this.#pending = [size];
   }
 
   close(): void {

@@ -14,7 +14,7 @@ import { TokenCache } from './token-cache.js';
 import type { CachedRequest, CriAttachRequest, CriExecRequest, CriPortForwardRequest, StreamingBackend } from './types.js';
 import { validateAttach, validateExec, validatePortForward } from './validate.js';
 import { serveWsPortForward } from './ws-portforward.js';
-import { serveWsSession } from './ws-session.js';
+import { serveWsSession, wsReadGate } from './ws-session.js';
 
 export interface StreamingServerOptions {
   backend: StreamingBackend;
@@ -30,26 +30,44 @@ export interface StreamingServerOptions {
   streamCreationTimeoutMs?: number;
   tokenTtlMs?: number;
   maxInFlight?: number;
+  /** Streaming connections served at once; an upgrade past it gets 429 (default 256). */
+  maxSessions?: number;
+  /** Connections one port-forward session may forward at once (SPDY pairs, WebSocket ports; default 64). */
+  maxForwards?: number;
   log?: Logger;
 }
+
+export const DEFAULT_MAX_SESSIONS = 256;
+export const DEFAULT_MAX_FORWARDS = 64;
+/**
+ * Largest WebSocket message accepted: clients send stdin and forwarded bytes in chunks of a read
+ * (32-64 KiB); one message is held whole before it is handled.
+ */
+export const MAX_WS_MESSAGE = 1024 * 1024;
+
+/** How long a connection whose session ended may take to close before it is destroyed. */
+const SOCKET_CLOSE_GRACE_MS = 5000;
 
 const ROUTE = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})$/;
 
 export class StreamingServer {
   readonly #http: http.Server;
   readonly #wss = new WebSocketServer({
-    noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024,
+    noServer: true, perMessageDeflate: false, maxPayload: MAX_WS_MESSAGE,
     // ws asks only when the client offered protocols; the route decides which we speak.
     handleProtocols: (offered: Set<string>, req: http.IncomingMessage) => negotiate([...offered], wsProtocolsFor(req.url)) ?? false,
   });
   readonly #tokens: TokenCache<CachedRequest>;
-  readonly #opts: Required<Pick<StreamingServerOptions, 'idleTimeoutMs' | 'streamCreationTimeoutMs'>> & StreamingServerOptions;
+  readonly #opts: Required<Pick<StreamingServerOptions, 'idleTimeoutMs' | 'streamCreationTimeoutMs' | 'maxSessions' | 'maxForwards'>>
+    & StreamingServerOptions;
   readonly #log: Logger;
   readonly #live = new Set<{ abort: () => void; done: Promise<void> }>();
   #baseUrl = '';
 
   private constructor(opts: StreamingServerOptions) {
-    this.#opts = { idleTimeoutMs: 4 * 3600_000, streamCreationTimeoutMs: 30_000, ...opts };
+    this.#opts = {
+      idleTimeoutMs: 4 * 3600_000, streamCreationTimeoutMs: 30_000, maxSessions: DEFAULT_MAX_SESSIONS, maxForwards: DEFAULT_MAX_FORWARDS, ...opts,
+    };
     this.#log = (opts.log ?? silentLogger).child({ component: 'streaming' });
     this.#tokens = new TokenCache({
       ...(opts.tokenTtlMs !== undefined ? { ttlMs: opts.tokenTtlMs } : {}),
@@ -96,7 +114,7 @@ export class StreamingServer {
   }
 
   getPortForwardUrl(req: CriPortForwardRequest): { url: string } {
-    return this.#url(validatePortForward(req));
+    return this.#url(validatePortForward(req, this.#opts.maxForwards));
   }
 
   /** Stops listening, ends every live session (aborting its backend call) and waits for them. */
@@ -136,6 +154,12 @@ export class StreamingServer {
 
   #onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', (err) => this.#log.debug({ err }, 'stream connection error'));
+    if (this.#live.size >= this.#opts.maxSessions) {
+      // checked before the token is spent: the client may retry the same URL while it is valid
+      this.#log.warn({ sessions: this.#live.size }, 'streaming session refused: too many sessions');
+      rejectUpgrade(socket, 429, 'Too Many Requests', { 'Retry-After': '1' }, `too many streaming sessions (${this.#opts.maxSessions})\n`);
+      return;
+    }
     const cached = this.#lookup(req.url);
     if (!cached) {
       rejectUpgrade(socket, 404, 'Not Found', {}, '404 page not found\n');
@@ -146,7 +170,7 @@ export class StreamingServer {
     else if (upgrade === 'spdy/3.1') {
       this.#track(socket, (signal) => serveSpdyUpgrade({
         req, socket, head, cached, signal, backend: this.#opts.backend, log: this.#log,
-        streamCreationTimeoutMs: this.#opts.streamCreationTimeoutMs,
+        streamCreationTimeoutMs: this.#opts.streamCreationTimeoutMs, maxStreams: 2 * this.#opts.maxForwards,
       }));
     } else rejectUpgrade(socket, 400, 'Bad Request', {}, `unsupported upgrade ${JSON.stringify(req.headers.upgrade)}\n`);
   }
@@ -159,14 +183,18 @@ export class StreamingServer {
       rejectUpgrade(socket, 400, 'Bad Request', {}, `no supported WebSocket protocol in ${offered.join(', ')}\n`);
       return;
     }
+    const ports = cached.kind === 'portforward' ? (cached.ports.length > 0 ? cached.ports : portsFromQuery(req.url)) : [];
+    if (ports.length > this.#opts.maxForwards) {
+      rejectUpgrade(socket, 400, 'Bad Request', {}, `at most ${this.#opts.maxForwards} ports per port forward\n`);
+      return;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on('error', (err) => this.#log.debug({ err }, 'websocket error'));
+      const gate = wsReadGate(ws, socket);
       this.#track(socket, (signal) => {
-        if (cached.kind === 'portforward') {
-          const ports = cached.ports.length > 0 ? cached.ports : portsFromQuery(req.url);
-          return serveWsPortForward({ ws, protocol, podSandboxId: cached.podSandboxId, ports, backend: this.#opts.backend, signal, log: this.#log });
-        }
-        return serveWsSession({ ws, protocol, request: cached, backend: this.#opts.backend, signal, log: this.#log });
+        const common = { ws, protocol, backend: this.#opts.backend, gate, signal, log: this.#log };
+        if (cached.kind === 'portforward') return serveWsPortForward({ ...common, podSandboxId: cached.podSandboxId, ports });
+        return serveWsSession({ ...common, request: cached });
       });
     });
   }
@@ -189,9 +217,9 @@ export class StreamingServer {
       .finally(() => {
         this.#live.delete(entry);
         socket.off('close', abort);
-        socket.end();
-        // a client that never closes its side must not pin the socket
-        setTimeout(() => socket.destroy(), 5000).unref();
+        // Each protocol closes its own way (WebSocket close handshake, SPDY GOAWAY and a short
+        // linger); a client that never closes its side must not pin the socket.
+        setTimeout(() => socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
       });
     const entry = { abort, done };
     this.#live.add(entry);

@@ -22,9 +22,11 @@ export const RST_CANCEL = 5;
 export const RST_FLOW_CONTROL_ERROR = 7;
 export const SETTINGS_INITIAL_WINDOW_SIZE = 7;
 export const DEFAULT_WINDOW = 64 * 1024;
-/** Largest frame payload accepted from a peer. */
-export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024 - 1;
-const MAX_HEADER_BLOCK = 256 * 1024;
+/** Largest control frame payload accepted from a peer: kubectl's header blocks are tens of bytes,
+ *  and a control frame is held whole before it is handled. DATA frames of any length stream. */
+export const MAX_CONTROL_PAYLOAD = 64 * 1024;
+/** Largest header block after inflation; a block that inflates further closes the session. */
+export const MAX_HEADER_BLOCK = 64 * 1024;
 
 // The SPDY/3 compression dictionary is a constant of the spec; spdy-transport ships it as data.
 // Read on the first SPDY session, not at start-up (the daemon would resolve and read a package).
@@ -34,9 +36,14 @@ function spdyDictionary(): Buffer {
   return dictionary;
 }
 
+/**
+ * What the parser yields: a whole control frame, or a piece of a DATA frame as its bytes arrive
+ * (`first`/`last` mark the frame's bounds, `fin` is set on the last piece of a FIN frame), so a
+ * DATA frame never has to be held whole, whatever length it announces.
+ */
 export type Frame =
-  | { control: false; streamId: number; flags: number; data: Buffer }
-  | { control: true; type: number; flags: number; payload: Buffer };
+  | { control: true; type: number; flags: number; payload: Buffer }
+  | { control: false; streamId: number; data: Buffer; first: boolean; last: boolean; fin: boolean };
 
 export function encodeControl(type: number, flags: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(8);
@@ -108,76 +115,121 @@ export function decodeHeaderBlock(block: Buffer): Record<string, string> {
   return out;
 }
 
-/** Incremental frame parser: feed socket bytes, get whole frames. */
+/** Incremental frame parser: feed socket bytes with `push`, take frames with `next`. */
 export class FrameParser {
   #buf: Buffer = Buffer.alloc(0);
-  push(chunk: Buffer): Frame[] {
+  #data: { streamId: number; left: number; fin: boolean; first: boolean } | undefined;
+
+  /** Bytes received and not yet handed out (at most one control frame and one socket read). */
+  get buffered(): number {
+    return this.#buf.length;
+  }
+
+  push(chunk: Buffer): void {
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    const frames: Frame[] = [];
-    while (this.#buf.length >= 8) {
-      const word = this.#buf.readUInt32BE(0);
-      const flags = this.#buf[4]!;
-      const length = this.#buf.readUInt32BE(4) & 0xffffff;
-      if (length > MAX_FRAME_PAYLOAD) throw new BerthError('invalid-argument', `spdy: frame of ${length} bytes is too large`);
-      if (this.#buf.length < 8 + length) break;
-      const body = this.#buf.subarray(8, 8 + length);
-      if (word & 0x80000000) {
-        const version = (word >>> 16) & 0x7fff;
-        if (version !== SPDY_VERSION) throw new BerthError('invalid-argument', `spdy: unsupported version ${version}`);
-        frames.push({ control: true, type: word & 0xffff, flags, payload: body });
-      } else {
-        frames.push({ control: false, streamId: word & 0x7fffffff, flags, data: body });
-      }
-      this.#buf = this.#buf.subarray(8 + length);
+  }
+
+  /** The next frame (or DATA piece) the bytes so far complete; throws on a frame we refuse. */
+  next(): Frame | undefined {
+    if (this.#data) return this.#dataPiece(this.#data);
+    if (this.#buf.length < 8) return undefined;
+    const word = this.#buf.readUInt32BE(0);
+    const flags = this.#buf[4]!;
+    const length = this.#buf.readUInt32BE(4) & 0xffffff;
+    if ((word & 0x80000000) === 0) {
+      this.#data = { streamId: word & 0x7fffffff, left: length, fin: (flags & FLAG_FIN) !== 0, first: true };
+      this.#buf = this.#buf.subarray(8);
+      return this.#dataPiece(this.#data);
     }
-    return frames;
+    const version = (word >>> 16) & 0x7fff;
+    if (version !== SPDY_VERSION) throw new BerthError('invalid-argument', `spdy: unsupported version ${version}`);
+    if (length > MAX_CONTROL_PAYLOAD) throw new BerthError('resource-exhausted', `spdy: control frame of ${length} bytes is too large`);
+    if (this.#buf.length < 8 + length) return undefined;
+    const payload = this.#buf.subarray(8, 8 + length);
+    this.#buf = this.#buf.subarray(8 + length);
+    return { control: true, type: word & 0xffff, flags, payload };
+  }
+
+  /** Every frame the bytes so far complete. */
+  drain(): Frame[] {
+    const out: Frame[] = [];
+    for (let f = this.next(); f; f = this.next()) out.push(f);
+    return out;
+  }
+
+  #dataPiece(d: { streamId: number; left: number; fin: boolean; first: boolean }): Frame | undefined {
+    if (d.left > 0 && this.#buf.length === 0) return undefined;
+    const n = Math.min(d.left, this.#buf.length);
+    const data = this.#buf.subarray(0, n);
+    this.#buf = this.#buf.subarray(n);
+    d.left -= n;
+    const first = d.first;
+    d.first = false;
+    const last = d.left === 0;
+    if (last) this.#data = undefined;
+    return { control: false, streamId: d.streamId, data, first, last, fin: last && d.fin };
   }
 }
 
-/** One zlib context (deflate or inflate) for a session direction; calls are serialized. */
+/**
+ * One zlib context (deflate or inflate) for a session direction; calls are serialized. Output
+ * is counted as zlib produces it: past `limit` the context is broken for good (the session must
+ * close, the peer's compression state is lost) and later output is dropped, never gathered.
+ */
 class ZlibContext {
   readonly #z: zlib.Deflate | zlib.Inflate;
   #tail: Promise<unknown> = Promise.resolve();
-  #out: Buffer[] = [];
-  #outBytes = 0;
-  #failed: Error | undefined;
+  #run: { parts: Buffer[]; bytes: number; fail: (err: Error) => void } | undefined;
+  #broken: Error | undefined;
 
-  constructor(z: zlib.Deflate | zlib.Inflate) {
+  constructor(z: zlib.Deflate | zlib.Inflate, limit: number) {
     this.#z = z;
-    z.on('data', (c: Buffer) => { this.#out.push(c); this.#outBytes += c.length; });
-    z.on('error', (err) => { this.#failed = err; });
+    z.on('data', (c: Buffer) => {
+      const run = this.#run;
+      if (!run || this.#broken) return;
+      run.bytes += c.length;
+      if (run.bytes > limit) this.#break(new BerthError('resource-exhausted', `spdy: header block inflates past ${limit} bytes`));
+      else run.parts.push(c);
+    });
+    z.on('error', (err) => this.#break(new BerthError('invalid-argument', `spdy: header compression: ${err.message}`)));
+  }
+
+  // Not destroyed here: this runs inside zlib's own output callback. The session closes the
+  // codec once the rejection reached it.
+  #break(err: Error): void {
+    if (this.#broken) return;
+    this.#broken = err;
+    this.#run?.fail(err);
   }
 
   run(input: Buffer): Promise<Buffer> {
     const next = this.#tail.then(() => new Promise<Buffer>((resolve, reject) => {
-      if (this.#failed) { reject(this.#failed); return; }
+      if (this.#broken) { reject(this.#broken); return; }
+      const run = { parts: [] as Buffer[], bytes: 0, fail: reject };
+      this.#run = run;
       this.#z.write(input);
       this.#z.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        const out = Buffer.concat(this.#out);
-        this.#out = [];
-        this.#outBytes = 0;
-        if (this.#failed) reject(new BerthError('invalid-argument', `spdy: header compression: ${this.#failed.message}`));
-        else if (out.length > MAX_HEADER_BLOCK) reject(new BerthError('invalid-argument', 'spdy: header block too large'));
-        else resolve(out);
+        this.#run = undefined;
+        if (this.#broken) reject(this.#broken);
+        else if (this.#z.destroyed) reject(new BerthError('unavailable', 'spdy: header codec closed'));
+        else resolve(Buffer.concat(run.parts, run.bytes));
       });
     }));
     this.#tail = next.catch(() => undefined);
     return next;
   }
 
-  get pendingBytes(): number {
-    return this.#outBytes;
-  }
-
   close(): void {
+    this.#run?.fail(new BerthError('unavailable', 'spdy: header codec closed'));
+    this.#run = undefined;
     this.#z.close();
   }
 }
 
 /** Header compression for one session: `compress` for what we send, `decompress` for what we get. */
 export class HeaderCodec {
-  readonly #deflate = new ZlibContext(zlib.createDeflate({ dictionary: spdyDictionary() }));
-  readonly #inflate = new ZlibContext(zlib.createInflate({ dictionary: spdyDictionary() }));
+  readonly #deflate = new ZlibContext(zlib.createDeflate({ dictionary: spdyDictionary() }), Infinity);
+  readonly #inflate = new ZlibContext(zlib.createInflate({ dictionary: spdyDictionary() }), MAX_HEADER_BLOCK);
 
   async compress(headers: Record<string, string>): Promise<Buffer> {
     return this.#deflate.run(encodeHeaderBlock(headers));

@@ -29,6 +29,8 @@ export interface SpdyUpgradeOptions {
   signal: AbortSignal;
   log: Logger;
   streamCreationTimeoutMs: number;
+  /** Streams a port-forward session may have open at once (two per forwarded connection). */
+  maxStreams: number;
 }
 
 export async function serveSpdyUpgrade(opts: SpdyUpgradeOptions): Promise<void> {
@@ -48,7 +50,9 @@ export async function serveSpdyUpgrade(opts: SpdyUpgradeOptions): Promise<void> 
   socket.write(['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
     `X-Stream-Protocol-Version: ${protocol}`, '', ''].join('\r\n'));
   socket.setNoDelay(true);
-  const session = new SpdySession(socket, { isServer: true, log: opts.log });
+  // An exec/attach session has a fixed set of streams; port-forward two per connection.
+  const want = cached.kind === 'portforward' ? undefined : expectedStreams(cached, protocol);
+  const session = new SpdySession(socket, { isServer: true, log: opts.log, maxStreams: want?.size ?? opts.maxStreams });
   const closed = new Promise<void>((resolve) => session.once('close', resolve));
   opts.signal.addEventListener('abort', () => session.close(), { once: true });
   try {
@@ -57,7 +61,7 @@ export async function serveSpdyUpgrade(opts: SpdyUpgradeOptions): Promise<void> 
       session.feed(opts.head);
       await closed;
     } else {
-      const streams = waitForStreams(session, expectedStreams(cached, protocol), opts.streamCreationTimeoutMs);
+      const streams = waitForStreams(session, want!, opts.streamCreationTimeoutMs);
       session.feed(opts.head);
       await serveExec(session, await streams, cached, protocol, opts);
     }
@@ -119,6 +123,8 @@ async function serveExec(session: SpdySession, streams: Map<StreamType, SpdyStre
   const stdin = streams.get('stdin');
   const stdout = streams.get('stdout');
   const stderr = streams.get('stderr');
+  // Nobody reads what a client sends on an output stream: dropped, so it cannot stall the session.
+  for (const s of [error, stdout, stderr]) s?.resume();
   await runSession({
     backend: opts.backend, request, signal: opts.signal, v4: isV4(protocol), log: opts.log,
     channels: {
@@ -137,9 +143,17 @@ async function serveExec(session: SpdySession, streams: Map<StreamType, SpdyStre
   void session;
 }
 
-/** Pairs data and error streams by requestID and runs one backend forward per pair. */
+/**
+ * Pairs data and error streams by requestID and runs one backend forward per pair. A half whose
+ * partner does not come within the stream creation timeout is reset (kubelet drops it the same
+ * way), so unpaired streams cannot pile up; the session's stream cap bounds the rest.
+ */
 function servePortForward(session: SpdySession, podSandboxId: string, opts: SpdyUpgradeOptions): void {
-  const pending = new Map<string, { data?: SpdyStream; error?: SpdyStream }>();
+  const pending = new Map<string, { data?: SpdyStream; error?: SpdyStream; timer: NodeJS.Timeout }>();
+  session.once('close', () => {
+    for (const p of pending.values()) clearTimeout(p.timer);
+    pending.clear();
+  });
   session.on('stream', (stream) => {
     const type = stream.headers.streamtype;
     const port = Number(stream.headers.port);
@@ -150,13 +164,23 @@ function servePortForward(session: SpdySession, podSandboxId: string, opts: Spdy
     }
     const replied = session.reply(stream);
     replied.catch(() => undefined); // awaited below once paired
-    const pair = pending.get(requestId) ?? {};
-    if (pair[type]) { session.reset(stream); return; }
+    let pair = pending.get(requestId);
+    if (pair?.[type]) { session.reset(stream); return; }
+    if (!pair) {
+      const timer = setTimeout(() => {
+        pending.delete(requestId);
+        for (const s of [pair!.data, pair!.error]) if (s) session.reset(s);
+      }, opts.streamCreationTimeoutMs);
+      timer.unref();
+      pair = { timer };
+      pending.set(requestId, pair);
+    }
     pair[type] = stream;
-    pending.set(requestId, pair);
     if (!pair.data || !pair.error) return;
+    clearTimeout(pair.timer);
     pending.delete(requestId);
     const { data, error } = pair;
+    error.resume(); // the client never sends on it; whatever it sends is dropped
     void (async () => {
       try {
         await replied;

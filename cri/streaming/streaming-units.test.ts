@@ -5,9 +5,13 @@ import { TokenCache } from './token-cache.js';
 import { ResizeQueue } from './resize-queue.js';
 import { errorStreamPayload, statusJson } from './status.js';
 import { negotiate, splitHeaderList } from './protocols.js';
+import { createRequire } from 'node:module';
 import {
-  FrameParser, HeaderCodec, decodeHeaderBlock, encodeData, encodeHeaderBlock, encodeRst, encodeWindowUpdate,
+  FrameParser, HeaderCodec, MAX_CONTROL_PAYLOAD, MAX_HEADER_BLOCK, decodeHeaderBlock, encodeData, encodeHeaderBlock, encodeRst,
+  encodeWindowUpdate,
 } from './spdy-frames.js';
+
+const DICTIONARY = (createRequire(import.meta.url)('spdy-transport/lib/spdy-transport/protocol/spdy/dictionary.js') as Record<number, Buffer>)[3]!;
 
 describe('TokenCache', () => {
   it('hands out 8-char URL-safe tokens that work once and expire after the TTL', () => {
@@ -39,12 +43,22 @@ describe('TokenCache', () => {
 describe('ResizeQueue', () => {
   it('parses concatenated and split JSON objects, either key case, and drops junk', async () => {
     const q = new ResizeQueue();
+    const it = q[Symbol.asyncIterator]();
     q.write('{"Width":80,"Height":24}{"width":1');
+    expect(await it.next()).toEqual({ value: { width: 80, height: 24 }, done: false });
     q.write('00,"height":30}not json{"Width":-1,"Height":5}{"Width":"x"}');
+    expect(await it.next()).toEqual({ value: { width: 100, height: 30 }, done: false });
+    q.close();
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('keeps only the newest size while the reader is behind (a flood cannot grow it)', async () => {
+    const q = new ResizeQueue();
+    for (let i = 1; i <= 10_000; i++) q.write(`{"Width":${i},"Height":1}`);
     q.close();
     const got = [];
     for await (const s of q) got.push(s);
-    expect(got).toEqual([{ width: 80, height: 24 }, { width: 100, height: 30 }]);
+    expect(got).toEqual([{ width: 10_000, height: 1 }]);
   });
 });
 
@@ -99,12 +113,44 @@ describe('SPDY/3.1 frames (byte layout from the spec)', () => {
   });
 
   it('parses frames split at any byte and rejects other SPDY versions', () => {
-    const bytes = Buffer.concat([encodeData(1, 0, Buffer.from('abc')), encodeRst(1, 5)]);
+    const bytes = Buffer.concat([encodeData(1, 1, Buffer.from('abc')), encodeRst(1, 5)]);
     const p = new FrameParser();
-    const frames = [...bytes].flatMap((byte) => p.push(Buffer.of(byte)));
-    expect(frames).toHaveLength(2);
-    expect(frames[0]).toMatchObject({ control: false, streamId: 1, flags: 0 });
-    expect(frames[1]).toMatchObject({ control: true, type: 3 });
-    expect(() => new FrameParser().push(Buffer.from('8002000300000000', 'hex'))).toThrow(/version 2/);
+    const frames = [...bytes].flatMap((byte) => { p.push(Buffer.of(byte)); return p.drain(); });
+    const data = frames.filter((f) => !f.control);
+    expect(Buffer.concat(data.map((f) => f.data)).toString()).toBe('abc');
+    expect(data.map((f) => [f.first, f.last, f.fin])).toEqual([[true, false, false], [false, false, false], [false, true, true]]);
+    expect(frames.at(-1)).toMatchObject({ control: true, type: 3 });
+    const v2 = new FrameParser();
+    v2.push(Buffer.from('8002000300000000', 'hex'));
+    expect(() => v2.next()).toThrow(/version 2/);
+  });
+
+  it('streams a DATA frame of any announced length in pieces, holding none of it', () => {
+    const p = new FrameParser();
+    const head = Buffer.from('00000003' + '00ffffff', 'hex'); // stream 3, 16 MiB - 1 announced
+    p.push(Buffer.concat([head, Buffer.alloc(1000, 7)]));
+    const first = p.next();
+    expect(first).toMatchObject({ control: false, streamId: 3, first: true, last: false });
+    expect(first?.control === false && first.data.length).toBe(1000);
+    expect(p.buffered).toBe(0);
+    expect(p.next()).toBeUndefined();
+  });
+
+  it('refuses a control frame longer than MAX_CONTROL_PAYLOAD from its header alone', () => {
+    const big = new FrameParser();
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(0x80030001, 0);
+    header.writeUInt32BE(MAX_CONTROL_PAYLOAD + 1, 4);
+    big.push(header);
+    expect(() => big.next()).toThrow(/too large/);
+  });
+
+  it('stops inflating a header block past MAX_HEADER_BLOCK and stays broken', async () => {
+    const bomb = zlib.deflateSync(Buffer.alloc(MAX_HEADER_BLOCK * 64), { dictionary: DICTIONARY, level: 9 });
+    expect(bomb.length).toBeLessThan(MAX_CONTROL_PAYLOAD);
+    const codec = new HeaderCodec();
+    await expect(codec.decompress(bomb)).rejects.toThrow(/inflates past/);
+    await expect(codec.decompress(Buffer.from('x'))).rejects.toThrow(/inflates past/);
+    codec.close();
   });
 });

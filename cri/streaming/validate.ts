@@ -33,9 +33,10 @@ export function validateAttach(req: CriAttachRequest): Extract<CachedRequest, { 
   return { kind: 'attach', containerId, tty: !!req.tty, stdin: !!req.stdin, stdout: !!req.stdout, stderr: !!req.stderr };
 }
 
-export function validatePortForward(req: CriPortForwardRequest): Extract<CachedRequest, { kind: 'portforward' }> {
+export function validatePortForward(req: CriPortForwardRequest, maxPorts = Infinity): Extract<CachedRequest, { kind: 'portforward' }> {
   if (!req.podSandboxId) throw new InvalidArgumentError('port forward: pod_sandbox_id is required');
   const ports = [...(req.port ?? [])];
+  if (ports.length > maxPorts) throw new InvalidArgumentError(`port forward: at most ${maxPorts} ports, got ${ports.length}`);
   for (const p of ports) checkPort(p);
   return { kind: 'portforward', podSandboxId: req.podSandboxId, ports };
 }

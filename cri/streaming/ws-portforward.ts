@@ -4,7 +4,7 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../common/index.js';
 import { toStatus } from '../../common/index.js';
-import { ForwardChannel } from './channels.js';
+import { ForwardChannel, type PauseGate } from './channels.js';
 import { WsFraming } from './ws-session.js';
 import type { StreamingBackend } from './types.js';
 
@@ -24,13 +24,13 @@ export async function serveWsPortForward(opts: {
   podSandboxId: string;
   ports: number[];
   backend: StreamingBackend;
+  gate: PauseGate;
   signal: AbortSignal;
   log: Logger;
 }): Promise<void> {
   const { ws, ports, podSandboxId } = opts;
   const framing = new WsFraming(ws, opts.protocol);
-  const setPaused = (p: boolean) => (p ? ws.pause() : ws.resume());
-  const conns = ports.map((port, i) => new ForwardChannel((c, d) => framing.send(2 * i, c, d), setPaused));
+  const conns = ports.map((port, i) => new ForwardChannel((c, d) => framing.send(2 * i, c, d), opts.gate.holder()));
 
   ws.on('message', (raw, isBinary) => {
     const msg = framing.decode(raw, isBinary);

@@ -1,9 +1,10 @@
 // Exec/attach over WebSocket (channel.k8s.io family). Every message is one channel byte plus
 // data (base64 variants: an ASCII digit plus base64 text). Channels: 0 stdin, 1 stdout,
 // 2 stderr, 3 error, 4 resize; v5 adds 255 = "close channel <next byte>".
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../common/index.js';
-import { InputChannel, OutputChannel } from './channels.js';
+import { InputChannel, OutputChannel, PauseGate } from './channels.js';
 import { isBase64, isV4 } from './protocols.js';
 import { ResizeQueue } from './resize-queue.js';
 import { runSession, type SessionChannels } from './session.js';
@@ -46,18 +47,36 @@ export class WsFraming {
   }
 }
 
+/** Bytes queued unsent on the socket past which we stop reading (ws answers every ping with a pong). */
+const MAX_UNSENT = 256 * 1024;
+
+/**
+ * The switch that pauses reading a WebSocket connection. Besides the input channels it holds
+ * the socket while pongs pile up unsent (a client that pings and never reads).
+ */
+export function wsReadGate(ws: WebSocket, socket: Socket): PauseGate {
+  const gate = new PauseGate((paused) => (paused ? ws.pause() : ws.resume()));
+  const unsent = gate.holder();
+  ws.on('ping', () => {
+    if (socket.writableLength <= MAX_UNSENT) return;
+    unsent(true);
+    socket.once('drain', () => unsent(false));
+  });
+  return gate;
+}
+
 export async function serveWsSession(opts: {
   ws: WebSocket;
   protocol: string;
   request: SessionRequest;
   backend: StreamingBackend;
+  gate: PauseGate;
   signal: AbortSignal;
   log: Logger;
 }): Promise<void> {
   const { ws, request } = opts;
   const framing = new WsFraming(ws, opts.protocol);
-  const setPaused = (p: boolean) => (p ? ws.pause() : ws.resume());
-  const stdin = request.stdin ? new InputChannel(setPaused) : undefined;
+  const stdin = request.stdin ? new InputChannel(opts.gate.holder()) : undefined;
   const stdout = request.stdout ? new OutputChannel((c, d) => framing.send(CH_STDOUT, c, d)) : undefined;
   const stderr = request.stderr && !request.tty ? new OutputChannel((c, d) => framing.send(CH_STDERR, c, d)) : undefined;
   const resize = request.tty ? new ResizeQueue() : undefined;

@@ -111,17 +111,23 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     return (await readdir(io)).filter((n) => n.startsWith('exec-'));
   }
 
-  /** The daemon's children that are port-forward helpers (`nsenter … node -e <helper> <port>` after the exec). */
-  function forwardHelpers(): number[] {
+  /** The daemon's child processes (port-forward must start none). */
+  function daemonChildren(): number[] {
     const daemon = daemonPid();
     return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((p) => {
       try {
-        const ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-        return ppid === daemon && readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('-e');
+        return Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === daemon;
       } catch {
         return false;
       }
     }).map(Number);
+  }
+
+  /** Established TCP connections to `port` inside the pod's network namespace. */
+  async function podConnections(port: number): Promise<number> {
+    const netns = path.join(berth().dir, 'state', 'netns', pod);
+    const { stdout } = await run('nsenter', [`--net=${netns}`, 'ss', '-Htn', 'state', 'established', `( sport = :${port} )`]);
+    return stdout.split('\n').filter((l) => l.trim() !== '').length;
   }
 
   /** The daemon's pid: the process with this socket after --address that is not a shim. */
@@ -409,24 +415,27 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
       return { data: data.text, error: error.text };
     }
 
-    it('reaches an httpd listening on 127.0.0.1 inside the pod network namespace, several at once', async () => {
+    it('reaches an httpd listening on 127.0.0.1 inside the pod network namespace, several at once, starting no process', async () => {
       await until(async () => (await processes(ctr.httpd)).includes('httpd'), 'httpd to run');
+      const before = daemonChildren();
       const replies = await Promise.all([1, 2, 3].map(() => forward(HTTP_PORT, 'GET /index.html HTTP/1.0\r\n\r\n')));
       for (const r of replies) {
         expect(r.data).toMatch(/^HTTP\/1\.[01] 200 OK/);
         expect(r.data).toContain('hello-from-pod');
       }
-      await until(() => forwardHelpers().length === 0, 'the port-forward helpers to exit');
+      expect(daemonChildren()).toEqual(before);
     });
 
-    it('kills the helper of a connection whose client hangs up before the pod answers', async () => {
+    it('closes the pod-side connection of a client that hangs up before the pod answers', async () => {
       const { url } = await berth().cri.runtime.PortForward({ podSandboxId: pod, port: [HTTP_PORT] });
       const { kc, handler } = k8s(url);
+      const before = daemonChildren();
       const ws = (await new PortForward(kc, true, handler).portForward('ns', 'pod', [HTTP_PORT], new Collect(), new Collect(), new PassThrough())) as unknown as WebSocket;
-      await until(() => forwardHelpers().length === 1, 'the helper to connect'); // httpd waits for a request
+      await until(async () => (await podConnections(HTTP_PORT)) === 1, 'the connection to reach httpd'); // httpd waits for a request
+      expect(daemonChildren()).toEqual(before); // no helper process: the daemon holds the socket
       ws.close();
       await ended(ws);
-      await until(() => forwardHelpers().length === 0, 'the helper to be killed');
+      await until(async () => (await podConnections(HTTP_PORT)) === 0, 'the pod-side connection to close');
     });
 
     it('is in the pod network namespace, not the host one: a host-only listener is refused with the error text', async () => {
