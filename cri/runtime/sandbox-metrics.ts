@@ -17,12 +17,12 @@ type Stats = runtime.v1.ContainerStats.$Properties;
 type Num = { value?: number | Long | null } | null | undefined;
 interface Long { toNumber(): number }
 
-export const BASE_LABELS = ['container', 'id', 'image', 'name', 'namespace', 'pod'] as const;
+const BASE_LABELS = ['container', 'id', 'image', 'name', 'namespace', 'pod'] as const;
 
 interface Def { name: string; help: string; type: runtime.v1.MetricType; extra?: string[] }
 
 /** Every metric berth reports, in the order it reports them. */
-export const METRICS: readonly Def[] = [
+const METRICS: readonly Def[] = [
   { name: 'container_cpu_usage_seconds_total', help: 'Cumulative cpu time consumed in seconds.', type: T.COUNTER },
   { name: 'container_memory_usage_bytes', help: 'Current memory usage in bytes, including all memory regardless of when it was accessed', type: T.GAUGE },
   { name: 'container_memory_working_set_bytes', help: 'Current working set in bytes.', type: T.GAUGE },

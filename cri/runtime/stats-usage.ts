@@ -14,7 +14,7 @@ import { cgroupDir, cgroupOfPid, hostHierarchy, parseMax } from '../../sys/index
 import { int64 } from './convert.js';
 
 /** The interface containerd reports for a pod (its CNI default). */
-export const POD_INTERFACE = 'eth0';
+const POD_INTERFACE = 'eth0';
 
 interface CpuSample { usageNs: number; atNs: bigint }
 
@@ -90,7 +90,7 @@ export function swapOfPid(pid: number, ts: string): SwapUsage | undefined {
   return { timestamp: int64(ts), swapUsageBytes: { value: usage }, swapAvailableBytes: { value: Math.max(0, available - usage) } };
 }
 
-export interface InterfaceCounters { name: string; rxBytes: number; rxErrors: number; txBytes: number; txErrors: number }
+interface InterfaceCounters { name: string; rxBytes: number; rxErrors: number; txBytes: number; txErrors: number }
 
 /** The interfaces of /proc/<pid>/net/dev (the counters of the pid's network namespace). */
 export function parseNetDev(text: string): InterfaceCounters[] {
