@@ -76,6 +76,8 @@ const PROTOTYPES = {
   ioctl: 'int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)',
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  connect: 'int connect(int fd, const uint8_t *addr, unsigned int len)',
   socket: 'int socket(int domain, int type, int protocol)',
   sendto: 'long sendto(int fd, const uint8_t *buf, unsigned long len, int flags, const uint8_t *addr, uint32_t addrlen)',
   // posix_spawn(3) and its attribute calls return an error number (0 = success), not -1/errno.
@@ -146,6 +148,7 @@ export const MNT_DETACH = 2;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+export const CLONE_NEWNET = 0x40000000;
 const PR_SET_CHILD_SUBREAPER = 36;
 const PR_GET_CHILD_SUBREAPER = 37;
 const F_DUPFD_CLOEXEC = 1030;
@@ -365,6 +368,37 @@ export function sendUnixDatagram(path: string, data: Buffer): void {
   } finally {
     fn('close')(fd);
   }
+}
+
+/** setns(2): moves the calling thread (only it) into the namespace `fd` refers to. */
+export function setns(fd: number, nstype: number): void {
+  sys('setns', `fd ${fd}`, fd, nstype);
+}
+
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+
+/** A non-blocking, close-on-exec IPv4 TCP socket, in the network namespace of the calling thread. */
+export function tcpSocket4(): number {
+  return sys('socket', 'AF_INET SOCK_STREAM', AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/**
+ * connect(2) of a socket to an IPv4 address (dotted quad). false: a non-blocking connect is still
+ * in progress (EINPROGRESS); any other failure throws.
+ */
+export function connectInet4(fd: number, address: string, port: number): boolean {
+  const octets = address.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new BerthError('invalid-argument', `not an IPv4 address: ${address}`);
+  const sa = Buffer.alloc(16); // sockaddr_in: family (host order), port and address (network order)
+  sa.writeUInt16LE(AF_INET, 0);
+  sa.writeUInt16BE(port, 2);
+  Buffer.from(octets).copy(sa, 4);
+  if (fn('connect')(fd, sa, sa.length) === 0) return true;
+  const e = koffi().errno();
+  if (ERRNO_NAME.get(e) === 'EINPROGRESS') return false;
+  throw new SyscallError('connect', e, `${address}:${port}`);
 }
 
 // ---- posix_spawn --------------------------------------------------------------------------------
