@@ -8,13 +8,19 @@
 // - the pod's eth0 counters against netlink's inside the pod's netns (nsenter ip -s), after a ping;
 // - ListMetricDescriptors / ListPodSandboxMetrics with cAdvisor's names, values equal to the stats';
 // - ImageFsInfo's container_filesystems: the rw snapshots apart, moving with a container's writes.
+// Each pod is a kubelet 1.32 Deployment replica (test/fixtures/kubelet-pods.ts via
+// test/helpers/kubelet-pod-run.ts): its cgroup under a kubepods root of the test's own, uid 1000.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtime } from '../../proto/cri.js';
+import type { Container } from '../fixtures/kubelet-pods.js';
 import { buildGoCri, startGoCri, type GoCriClients } from '../helpers/go-cri.js';
-import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth, type Berth } from './cri-harness.js';
+import {
+  createKubeletContainer, deploymentPodOf, removeKubeletPod, runKubeletPod, useKubeletNode,
+} from '../helpers/kubelet-pod-run.js';
+import { CRI_HANDLERS, LOCAL_BUSYBOX, until, useBerth, type Berth } from './cri-harness.js';
 
 const v1 = runtime.v1;
 const T = v1.ContainerEventType;
@@ -67,32 +73,24 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
   afterAll(async () => {
     await go?.close();
   });
+  const kubelet = useKubeletNode(async () => ({ logDir: b.logDir, cri: go, imageName: LOCAL_BUSYBOX }));
 
-  async function pod(name: string) {
-    const config = podConfig(b, `${name}-${handler}`);
-    const { podSandboxId } = await go.runtime.RunPodSandbox({ config });
-    const container = async (cname: string, command: string[]) => {
-      const { containerId } = await go.runtime.CreateContainer({
-        podSandboxId, sandboxConfig: config,
-        config: { metadata: { name: cname, attempt: 0 }, image: { image: LOCAL_BUSYBOX }, command, logPath: `${cname}/0.log` },
-      });
-      return containerId;
-    };
+  /** A Deployment pod running `containers` (name, command and any other container field). */
+  async function pod(containers: Array<{ name: string; command: string[] } & Partial<Container>>, podFields: Partial<ReturnType<typeof deploymentPodOf>> = {}) {
+    const run = await runKubeletPod(go, kubelet(), { ...deploymentPodOf(LOCAL_BUSYBOX, containers), ...podFields });
+    const container = (cname: string) => createKubeletContainer(go, kubelet(), run, cname);
     const pidOf = async (id: string) => (JSON.parse((await go.runtime.ContainerStatus({ containerId: id, verbose: true })).info.info!) as { pid: number }).pid;
-    const remove = async () => {
-      await go.runtime.StopPodSandbox({ podSandboxId });
-      await go.runtime.RemovePodSandbox({ podSandboxId });
-    };
-    return { id: podSandboxId, config, container, pidOf, remove };
+    const remove = () => removeKubeletPod(go, kubelet(), run);
+    return { id: run.id, config: run.config, container, pidOf, remove };
   }
 
   it('PodSandboxStatus carries every container\'s status and its timestamp; each event the statuses after its change', async () => {
     const events: runtime.v1.ContainerEventResponse[] = [];
     const stream = go.runtimeStream('GetContainerEvents', {}, (e) => events.push(e));
-    const p = await pod('pleg');
+    const p = await pod([{ name: 'a', command: ['sleep', '600'] }, { name: 'b', command: ['sleep', '600'] }]);
     try {
-      const a = await p.container('a', ['sleep', '600']);
-      const c = await p.container('b', ['sleep', '600']);
+      const a = await p.container('a');
+      const c = await p.container('b');
       await go.runtime.StartContainer({ containerId: a });
       await go.runtime.StopContainer({ containerId: a, timeout: 0 });
       await go.runtime.RemoveContainer({ containerId: a });
@@ -127,9 +125,10 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
   });
 
   it('cpu, memory, page faults and swap against the container\'s cgroup files', async () => {
-    const p = await pod('stats');
+    // The Deployment's 500m cpu limit leaves the loop half a core: still a rate to measure.
+    const p = await pod([{ name: 'busy', command: ['/bin/sh', '-c', 'while :; do :; done'] }]);
     try {
-      const busy = await p.container('busy', ['/bin/sh', '-c', 'while :; do :; done']);
+      const busy = await p.container('busy');
       await go.runtime.StartContainer({ containerId: busy });
       const pid = await p.pidOf(busy);
 
@@ -179,9 +178,14 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
   });
 
   it('the pod\'s network counters are eth0\'s in its netns, and move with a ping from inside', async () => {
-    const p = await pod('net');
+    // busybox ping needs a raw socket (it has no ICMP datagram socket fallback): this Deployment's
+    // pinger runs as the image's root with NET_RAW added to its dropped-ALL set, not uid 1000.
+    const p = await pod(
+      [{ name: 'pinger', command: ['sleep', '600'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_RAW'] } } }],
+      { securityContext: { seccompProfile: 'RuntimeDefault' } },
+    );
     try {
-      const c = await p.container('pinger', ['sleep', '600']);
+      const c = await p.container('pinger');
       await go.runtime.StartContainer({ containerId: c });
       const status = await go.runtime.PodSandboxStatus({ podSandboxId: p.id, verbose: true });
       const netns = (JSON.parse(status.info.info!) as { netNamespace: string }).netNamespace;
@@ -205,9 +209,9 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
   });
 
   it('ListMetricDescriptors and ListPodSandboxMetrics: cAdvisor\'s names, the stats\' values', async () => {
-    const p = await pod('metrics');
+    const p = await pod([{ name: 'm', command: ['sleep', '600'] }]);
     try {
-      const c = await p.container('m', ['sleep', '600']);
+      const c = await p.container('m');
       await go.runtime.StartContainer({ containerId: c });
       const { descriptors } = await go.runtime.ListMetricDescriptors({});
       const names = descriptors.map((d) => d.name);
@@ -232,7 +236,8 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
       // every metric's labels match its descriptor's keys
       for (const m of [...pm.metrics ?? [], ...cm.metrics ?? []]) expect(m.labelValues!.length).toBe(keys[m.name!]!.length);
       const ws = metric(cm.metrics, 'container_memory_working_set_bytes');
-      expect(ws.labelValues).toEqual(['m', c, LOCAL_BUSYBOX, c, 'berth-test', p.config.metadata.name]);
+      // image: what the ContainerConfig named, kubelet's image id (EnsureImageExists' answer).
+      expect(ws.labelValues).toEqual(['m', c, kubelet().image.ref, c, 'berth-test', p.config.metadata!.name]);
       expect(ws.metricType).toBe(v1.MetricType.GAUGE);
       expect(n(metric(cm.metrics, 'container_memory_usage_bytes').value)).toBeGreaterThanOrEqual(n(ws.value));
       const cpu = metric(cm.metrics, 'container_cpu_usage_seconds_total');
@@ -241,7 +246,7 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
       const started = (await go.runtime.ContainerStatus({ containerId: c })).status!.startedAt;
       expect(n(metric(cm.metrics, 'container_start_time_seconds').value)).toBe(Number(big(started) / 1_000_000_000n));
       const rx = metric(pm.metrics, 'container_network_receive_bytes_total');
-      expect(rx.labelValues).toEqual(['POD', p.id, '', p.id, 'berth-test', p.config.metadata.name, 'eth0']);
+      expect(rx.labelValues).toEqual(['POD', p.id, '', p.id, 'berth-test', p.config.metadata!.name, 'eth0']);
       const netns = (JSON.parse((await go.runtime.PodSandboxStatus({ podSandboxId: p.id, verbose: true })).info.info!) as { netNamespace: string }).netNamespace;
       expect(n(rx.value)).toBeLessThanOrEqual(netnsCounters(netns).rx);
     } finally {
@@ -250,9 +255,10 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s evented PLEG and stats on the %s 
   });
 
   it('ImageFsInfo reports the containers\' rw snapshots apart, on the image filesystem\'s mountpoint', async () => {
-    const p = await pod('imagefs');
+    // uid 1000 writes to the image's /tmp (1777), in the rw snapshot like any rootfs path.
+    const p = await pod([{ name: 'w', command: ['/bin/sh', '-c', 'dd if=/dev/zero of=/tmp/blob bs=1024 count=2048 && echo done && sleep 600'] }]);
     try {
-      const c = await p.container('w', ['/bin/sh', '-c', 'dd if=/dev/zero of=/blob bs=1024 count=2048 && echo done && sleep 600']);
+      const c = await p.container('w');
       await go.runtime.StartContainer({ containerId: c });
       await until(() => readFileSync(path.join(p.config.logDirectory, 'w/0.log'), 'utf8').includes('done'), 'the 2 MiB write');
       const wl = await until(async () => {

@@ -5,6 +5,8 @@
 // image store; Image.pinned for the sandbox image and pinned_images; ContainerConfig.stop_signal
 // over the image's stop signal; and the KEP-5825 Stream* list calls answering what the List calls
 // answer (UNIMPLEMENTED where the list is, so kubelet falls back). docs/cri.md.
+// The pods are kubelet 1.32's Deployment replicas (test/fixtures/kubelet-pods.ts via
+// test/helpers/kubelet-pod-run.ts): the test names their containers and commands.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,10 +15,12 @@ import { loadConfig, type BerthConfig } from '../../cri/index.js';
 import { imageRootOf } from '../../image/index.js';
 import { runtime } from '../../proto/cri.js';
 import { buildGoCri, startGoCri, type GoCriClients, type GoCriStream } from '../helpers/go-cri.js';
-import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth, type Berth, type BerthOptions } from './cri-harness.js';
+import {
+  createKubeletContainer, deploymentPodOf, removeKubeletPod, runKubeletPod, useKubeletNode,
+} from '../helpers/kubelet-pod-run.js';
+import { CRI_HANDLERS, LOCAL_BUSYBOX, until, useBerth, type Berth, type BerthOptions } from './cri-harness.js';
 
 const v1 = runtime.v1;
-const HOST_NETWORK = { linux: { securityContext: { namespaceOptions: { network: v1.NamespaceMode.NODE } } } };
 const LOCAL_PAUSE = 'berth.local/pause:3.9'; // the sandbox image the harness's unreachable one falls back to
 
 const configOf = (b: Berth): Promise<BerthConfig> => loadConfig(path.join(b.dir, 'config.toml'));
@@ -45,6 +49,7 @@ function useBerthAndGo(opts: BerthOptions): { berth: () => Berth; go: () => GoCr
 describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) => {
   const daemon = useBerthAndGo({ handler });
   const berth = daemon.berth;
+  const kubelet = useKubeletNode(async () => ({ logDir: berth().logDir, cri: daemon.go(), imageName: LOCAL_BUSYBOX }));
   let b: Berth;
   let go: GoCriClients;
   beforeEach(() => {
@@ -80,12 +85,9 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     const blob = path.join(imageRootOf(path.join(b.dir, 'root')), 'content', 'blobs', 'sha256', imageRef.slice('sha256:'.length));
     expect(`sha256:${createHash('sha256').update(readFileSync(blob)).digest('hex')}`).toBe(imageRef);
 
-    const config = podConfig(b, `img-${handler}`, HOST_NETWORK);
-    const { podSandboxId: pod } = await go.runtime.RunPodSandbox({ config });
-    const { containerId: ctr } = await go.runtime.CreateContainer({
-      podSandboxId: pod, sandboxConfig: config,
-      config: { metadata: { name: 'c', attempt: 0 }, image: { image: imageRef, userSpecifiedImage: LOCAL_BUSYBOX }, command: ['sleep', '600'], logPath: 'c/0.log' },
-    });
+    const run = await runKubeletPod(go, kubelet(), deploymentPodOf(LOCAL_BUSYBOX, [{ name: 'c', command: ['sleep', '600'] }]));
+    // kubelet creates the container from the image_ref EnsureImageExists answered.
+    const ctr = await createKubeletContainer(go, kubelet(), run, 'c', { image: { image: imageRef, userSpecifiedImage: LOCAL_BUSYBOX } });
     const cs = (await go.runtime.ContainerStatus({ containerId: ctr })).status!;
     expect([cs.imageId, cs.imageRef]).toEqual([imageRef, imageRef]);
     const listed = (await go.runtime.ListContainers({ filter: { id: ctr } })).containers;
@@ -97,24 +99,21 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     const pinned = Object.fromEntries(images.map((i) => [i.repoTags?.[0], i.pinned]));
     expect(pinned).toEqual({ [LOCAL_PAUSE]: true, [LOCAL_BUSYBOX]: false });
     expect((await go.image.ImageStatus({ image: { image: LOCAL_PAUSE } })).image!.pinned).toBe(true);
-    await go.runtime.StopPodSandbox({ podSandboxId: pod });
-    await go.runtime.RemovePodSandbox({ podSandboxId: pod });
+    await removeKubeletPod(go, kubelet(), run);
   });
 
   it('StopContainer sends the config stop_signal over the image\'s (SIGTERM, which a shell as pid 1 ignores)', async () => {
-    const config = podConfig(b, `stopsig-${handler}`, HOST_NETWORK);
-    const { podSandboxId: pod } = await go.runtime.RunPodSandbox({ config });
     // The shell is pid 1 of its own pid namespace (kubelet's CONTAINER mode), so the kernel drops
     // signals it has no handler for: USR1 ends it with 42, nothing else short of SIGKILL (137).
     const command = ['/bin/sh', '-c', 'trap "exit 42" USR1; echo ready; sleep 600 & wait'];
-    const linux = { securityContext: { namespaceOptions: { network: v1.NamespaceMode.NODE, pid: v1.NamespaceMode.CONTAINER } } };
+    const run = await runKubeletPod(go, kubelet(), deploymentPodOf(LOCAL_BUSYBOX, [{ name: 'usr1', command }, { name: 'plain', command }]));
+    expect(run.config.linux!.securityContext!.namespaceOptions!.pid).toBe(v1.NamespaceMode.CONTAINER);
     const start = async (name: string, stopSignal?: number) => {
-      const { containerId } = await go.runtime.CreateContainer({
-        podSandboxId: pod, sandboxConfig: config,
-        config: { metadata: { name, attempt: 0 }, image: { image: LOCAL_BUSYBOX }, command, linux, logPath: `${name}/0.log`, ...(stopSignal ? { stopSignal } : {}) },
-      });
+      // A 1.36 kubelet sends the container's lifecycle.stopSignal; the 1.32 fixture has no such
+      // field, so it is added to the generated config.
+      const containerId = await createKubeletContainer(go, kubelet(), run, name, stopSignal ? { stopSignal } : {});
       await go.runtime.StartContainer({ containerId });
-      const log = path.join(config.logDirectory, `${name}/0.log`);
+      const log = path.join(run.config.logDirectory, `${name}/0.log`);
       await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('ready'), `${name} trapping USR1`);
       return containerId;
     };
@@ -127,26 +126,25 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     const plain = await start('plain');
     await go.runtime.StopContainer({ containerId: plain, timeout: 1 });
     expect((await go.runtime.ContainerStatus({ containerId: plain })).status!.exitCode).toBe(137);
-    await go.runtime.StopPodSandbox({ podSandboxId: pod });
-    await go.runtime.RemovePodSandbox({ podSandboxId: pod });
+    await removeKubeletPod(go, kubelet(), run);
   });
 
   it('Stream* answer what List* answer, StreamPodSandboxMetrics included', async () => {
-    const pods: string[] = [];
-    for (const i of [1, 2]) {
-      const config = podConfig(b, `stream-${handler}-${i}`, HOST_NETWORK);
-      const { podSandboxId } = await go.runtime.RunPodSandbox({ config });
-      pods.push(podSandboxId);
+    const runs = [];
+    const sleeper = (name: string) => ({ name, command: ['sleep', '600'] });
+    for (let i = 0; i < 2; i++) {
+      const run = await runKubeletPod(go, kubelet(), deploymentPodOf(LOCAL_BUSYBOX, [sleeper('a'), sleeper('b')]));
+      runs.push(run);
       for (const n of ['a', 'b']) {
-        const { containerId } = await go.runtime.CreateContainer({
-          podSandboxId, sandboxConfig: config,
-          config: { metadata: { name: n, attempt: 0 }, image: { image: LOCAL_BUSYBOX }, labels: { pod: String(i) }, command: ['sleep', '600'], logPath: `${n}/0.log` },
-        });
+        const containerId = await createKubeletContainer(go, kubelet(), run, n);
         if (n === 'a') await go.runtime.StartContainer({ containerId });
       }
     }
+    const pods = runs.map((r) => r.id);
     const json = (xs: readonly object[]) => xs.map((x) => JSON.parse(JSON.stringify(x)) as unknown);
-    for (const filter of [{}, { labelSelector: { pod: '2' } }, { state: { state: v1.ContainerState.CONTAINER_RUNNING } }, { podSandboxId: pods[0]!.slice(0, 12) }]) {
+    // kubelet's container labels select by pod uid (the second pod's two containers).
+    const byUid = { labelSelector: { 'io.kubernetes.pod.uid': runs[1]!.pod.uid } };
+    for (const filter of [{}, byUid, { state: { state: v1.ContainerState.CONTAINER_RUNNING } }, { podSandboxId: pods[0]!.slice(0, 12) }]) {
       const listed = (await go.runtime.ListContainers({ filter })).containers;
       const parts = await streamed<runtime.v1.StreamContainersResponse>((on) => go.runtimeStream('StreamContainers', { filter }, on));
       expect(json(parts.flatMap((p) => p.containers))).toEqual(json(listed));
@@ -165,10 +163,7 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     const metrics = await streamed<runtime.v1.StreamPodSandboxMetricsResponse>((on) => go.runtimeStream('StreamPodSandboxMetrics', {}, on));
     expect(metrics.flatMap((p) => p.podSandboxMetrics.map((m) => m.podSandboxId)).sort())
       .toEqual((await go.runtime.ListPodSandboxMetrics({})).podMetrics.map((m) => m.podSandboxId).sort());
-    for (const p of pods) {
-      await go.runtime.StopPodSandbox({ podSandboxId: p });
-      await go.runtime.RemovePodSandbox({ podSandboxId: p });
-    }
+    for (const run of runs) await removeKubeletPod(go, kubelet(), run);
   });
 });
 

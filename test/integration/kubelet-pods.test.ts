@@ -7,7 +7,7 @@
 // period, StopPodSandbox) and garbage collection (container log, RemoveContainer, RemovePodSandbox),
 // with the retries kubelet makes. Afterwards nothing of the pod is left: no shim, no mount, no netns,
 // no container cgroup. Cgroups live under a kubepods root of this test's own, removed at the end.
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,16 +20,14 @@ import {
 import { runtime } from '../../proto/cri.js';
 import { readMountInfo } from '../../sys/index.js';
 import { buildGoCri, startGoCri, type GoCriClients, type GoCriOptions } from '../helpers/go-cri.js';
+import { CGROUP_FS, cgroupDirs, childCgroups, removeCgroupTree, testCgroupRoot, type KubeletCri } from '../helpers/kubelet-pod-run.js';
 import { CRI_HANDLERS, LOCAL_BUSYBOX, shimsOf, until, useBerth, type Berth } from './cri-harness.js';
 import { leftovers } from './network-harness.js';
 
 const v1 = runtime.v1;
 /** kubelet 1.26's dial: the socket path as target (grpc-go sends it as :authority). */
 const DIAL: GoCriOptions['dial'] = 'bare';
-/** The calls a kubelet makes; the grpc-js clients (Berth.cri) fit it too. */
-type KubeletCri = Pick<GoCriClients, 'runtime' | 'image'>;
 const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (stdout|stderr) ([PF]) (.*)$/;
-const CGROUP_FS = '/sys/fs/cgroup';
 
 interface PodRun {
   node: KubeletNode;
@@ -53,35 +51,12 @@ function logRecords(file: string): Array<{ stream: string; tag: string; text: st
 
 const mountsUnder = (dir: string) => readMountInfo().map((m) => m.mountPoint).filter((p) => p === dir || p.startsWith(`${dir}/`)).sort();
 
-/** The directories of cgroup `rel` in every hierarchy it exists in. */
-function cgroupDirs(rel: string): string[] {
-  if (existsSync(path.join(CGROUP_FS, 'cgroup.controllers'))) return existsSync(path.join(CGROUP_FS, rel)) ? [path.join(CGROUP_FS, rel)] : [];
-  return readdirSync(CGROUP_FS).map((h) => path.join(CGROUP_FS, h, rel)).filter((d) => existsSync(d));
-}
-
-const childCgroups = (dir: string) => readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
-
-/** Removes cgroup `rel` and everything below it, deepest first; returns what could not go. */
-function removeCgroupTree(rel: string): string[] {
-  const failed: string[] = [];
-  const remove = (dir: string) => {
-    for (const child of childCgroups(dir)) remove(child);
-    try {
-      rmdirSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') failed.push(`${dir}: ${(err as Error).message}`);
-    }
-  };
-  for (const dir of cgroupDirs(rel)) remove(dir);
-  return failed;
-}
-
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString();
 const field = (out: string, name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(out)?.[1];
 
 describe.each(CRI_HANDLERS)('kubelet-shaped pods on the %s shim', (handler) => {
   const berth = useBerth({ handler });
-  const cgroupRoot = `/kubepods-berthtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const cgroupRoot = testCgroupRoot();
   let b: Berth;
   let go: GoCriClients | undefined;
   let kubelet: KubeletCri;
