@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/index.js';
 import {
   DEFAULT_WINDOW, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameParser, FrameType, HeaderCodec, RST_CANCEL, RST_INVALID_STREAM,
-  RST_PROTOCOL_ERROR, RST_REFUSED_STREAM, SETTINGS_INITIAL_WINDOW_SIZE, encodeControl, encodeData, encodeGoaway, encodeRst,
+  RST_PROTOCOL_ERROR, RST_REFUSED_STREAM, SETTINGS_INITIAL_WINDOW_SIZE, encodeControl, encodeData, encodeGoaway, encodePing, encodeRst,
   encodeWindowUpdate, streamBlockPayload, synStreamPayload, type Frame,
 } from './spdy-frames.js';
 
@@ -28,6 +28,8 @@ const MAX_DATA_FRAME = 32 * 1024;
 export const INBOUND_HWM = 2 * DEFAULT_WINDOW;
 /** Control frames we owe the peer (replies, RSTs, window updates) left unsent before we stop reading. */
 const MAX_OUTBOUND_BACKLOG = 256 * 1024;
+/** How often a session that stopped reading checks that its peer is still there. */
+const PAUSED_PROBE_MS = 1000;
 /** How long close() waits for the peer to end the connection before ending it. */
 const CLOSE_LINGER_MS = 1000;
 /** Streams one session may have open at once; more are refused with RST_STREAM REFUSED_STREAM. */
@@ -145,6 +147,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #readPaused = false;
   #lastPeerStream = 0;
   #nextStreamId: number;
+  #probe: NodeJS.Timeout | undefined;
+  /** Our PING ids: even on the server side, odd on the client side (SPDY/3 §2.6.5). */
+  #pingId: number;
   #closed = false;
 
   constructor(socket: Socket, opts: SpdySessionOptions) {
@@ -154,6 +159,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.#maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.#log = opts.log;
     this.#nextStreamId = opts.isServer ? 2 : 1;
+    this.#pingId = opts.isServer ? 0 : -1;
     socket.on('data', (chunk: Buffer) => this.#received(chunk));
     socket.on('drain', () => this.#pump());
     socket.once('close', () => this.#teardown());
@@ -292,7 +298,23 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#readPaused = pause;
       if (pause) this.#socket.pause();
       else this.#socket.resume();
+      this.#probeWhilePaused(pause);
     }
+  }
+
+  /**
+   * A paused socket reads nothing, so it would never see the peer leave: while paused, a PING
+   * every PAUSED_PROBE_MS makes a gone peer's RST surface as a write error (and the session end).
+   */
+  #probeWhilePaused(paused: boolean): void {
+    clearInterval(this.#probe);
+    this.#probe = undefined;
+    if (!paused) return;
+    this.#probe = setInterval(() => {
+      this.#pingId += 2;
+      this.#write(encodePing(this.#pingId));
+    }, PAUSED_PROBE_MS);
+    this.#probe.unref();
   }
 
   #handle(f: Frame): void {
@@ -423,6 +445,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #teardown(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#probe);
     for (const s of this.#streams.values()) {
       s.receive(Buffer.alloc(0), true);
       s.destroy();

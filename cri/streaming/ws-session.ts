@@ -50,12 +50,29 @@ export class WsFraming {
 /** Bytes queued unsent on the socket past which we stop reading (ws answers every ping with a pong). */
 const MAX_UNSENT = 256 * 1024;
 
+/** How often a connection that stopped reading checks that its client is still there. */
+const PAUSED_PROBE_MS = 1000;
+
 /**
  * The switch that pauses reading a WebSocket connection. Besides the input channels it holds
- * the socket while pongs pile up unsent (a client that pings and never reads).
+ * the socket while pongs pile up unsent (a client that pings and never reads). A paused socket
+ * reads nothing and would never see the client leave: while paused, a ping every PAUSED_PROBE_MS
+ * makes a gone client's RST surface as a write error (and the connection close).
  */
 export function wsReadGate(ws: WebSocket, socket: Socket): PauseGate {
-  const gate = new PauseGate((paused) => (paused ? ws.pause() : ws.resume()));
+  let probe: NodeJS.Timeout | undefined;
+  const gate = new PauseGate((paused) => {
+    clearInterval(probe);
+    probe = undefined;
+    if (paused) {
+      ws.pause();
+      probe = setInterval(() => { if (ws.readyState === ws.OPEN) ws.ping(); }, PAUSED_PROBE_MS);
+      probe.unref();
+    } else {
+      ws.resume();
+    }
+  });
+  ws.once('close', () => clearInterval(probe));
   const unsent = gate.holder();
   ws.on('ping', () => {
     if (socket.writableLength <= MAX_UNSENT) return;

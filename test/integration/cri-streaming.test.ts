@@ -8,6 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import net from 'node:net';
 import { PassThrough, Readable, Writable, type Duplex } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,9 @@ import { Attach, Exec, KubeConfig, PortForward, type V1Status } from '@kubernete
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { isKind } from '../../common/index.js';
 import { bundleEntry } from '../helpers/bundle.js';
+import { MAX_CONTROL_PAYLOAD } from '../../cri/streaming/spdy-frames.js';
 import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
+import { GOAWAY, REFUSED_STREAM, RST_STREAM, RawSpdyClient, SPDY_DICTIONARY, compressedBlock } from './streaming-raw-spdy.js';
 
 /** client-node pointed straight at a URL berth returned (no API server in between). */
 function k8s(url: string) {
@@ -263,6 +266,128 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
       await expect(rt.Exec({ containerId: ctr.sleeper, cmd: [], stdout: true })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
       await expect(rt.PortForward({ podSandboxId: 'f00dbeef', port: [80] })).rejects.toSatisfy((e) => isKind(e, 'not-found'));
       await expect(rt.PortForward({ podSandboxId: pod, port: [70000] })).rejects.toSatisfy((e) => isKind(e, 'invalid-argument'));
+    });
+  });
+
+  /**
+   * Runs `work` while sampling the daemon's RSS every 50 ms; `grewPast()` tells it to stop early
+   * once the growth passed `boundKb` (a daemon that buffers without bound must not take the
+   * machine with it).
+   */
+  async function sampleRss(boundKb: number, work: (grewPast: () => boolean) => Promise<void>): Promise<{ baseline: number; peak: number }> {
+    const pid = daemonPid();
+    const baseline = rssKb(pid);
+    let peak = baseline;
+    const timer = setInterval(() => { peak = Math.max(peak, rssKb(pid)); }, 50);
+    try {
+      await work(() => peak - baseline > boundKb);
+    } finally {
+      clearInterval(timer);
+    }
+    return { baseline, peak: Math.max(peak, rssKb(pid)) };
+  }
+
+  describe('SPDY/3.1 clients that do not play fair (raw frames, as Go spdystream sends them)', () => {
+    const MB = 1024 * 1024;
+    const BOUND_KB = 64 * 1024;
+
+    it('stops reading a client that floods the stdin of a command that never reads it: daemon memory bounded, back near baseline after', async () => {
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['/bin/sleep', '30'], stdin: true, stdout: true, stderr: true });
+      const client = await RawSpdyClient.connect(url, 'v4.channel.k8s.io');
+      let written = 0;
+      let accepted = 0;
+      let before = 0;
+      try {
+        const { baseline, peak } = await sampleRss(BOUND_KB, async (grewPast) => {
+          for (const [id, streamtype] of [[1, 'error'], [3, 'stdin'], [5, 'stdout'], [7, 'stderr']] as const) await client.open(id, { streamtype });
+          // 2 GB of zeros offered for 8 s, as fast as the kernel takes them (windows ignored, as Go clients do)
+          const chunk = Buffer.alloc(32 * 1024);
+          const deadline = Date.now() + 8_000;
+          while (written < 2048 * MB && Date.now() < deadline && !grewPast()) {
+            if (client.socket.writableLength > MB) { await new Promise((r) => setTimeout(r, 20)); continue; }
+            client.data(3, chunk);
+            written += chunk.length;
+          }
+          accepted = written - client.socket.writableLength;
+        });
+        before = baseline;
+        expect(peak - baseline).toBeLessThan(BOUND_KB);
+        // kernel socket buffers, one stream buffer and the FIFO/pipe to the shim: megabytes, not the 2 GB offered
+        expect(accepted).toBeLessThan(64 * MB);
+      } finally {
+        client.destroy();
+      }
+      // the client is gone: its exec is killed and deleted, and the daemon is back near where it was
+      await until(async () => (await execFifos(ctr.sleeper)).length === 0, 'the exec to be deleted');
+      await until(() => rssKb(daemonPid()) - before < BOUND_KB, 'the daemon RSS to come back near its baseline', 10_000);
+    }, 60_000);
+
+    it('refuses header blocks that inflate past the cap with GOAWAY, without the memory they ask for, and keeps serving', async () => {
+      // 50 MiB of header value in < 64 KiB of zlib: a block within the frame cap that only inflation reveals
+      const bomb = compressedBlock({ streamtype: 'x'.repeat(50 * MB) });
+      expect(bomb.length).toBeLessThan(MAX_CONTROL_PAYLOAD - 10);
+      const urls = await Promise.all(Array.from({ length: 8 }, async () => (await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['true'], stdout: true })).url));
+      const { baseline, peak } = await sampleRss(BOUND_KB, async () => {
+        const clients = await Promise.all(urls.map((u) => RawSpdyClient.connect(u, 'v4.channel.k8s.io')));
+        try {
+          for (const c of clients) c.synStreamRaw(1, bomb);
+          expect(await Promise.all(clients.map((c) => c.closedWithin(20_000)))).toEqual(clients.map(() => true));
+          // GOAWAY with status PROTOCOL_ERROR (1), last good stream 0: the stream was never accepted
+          for (const c of clients) expect(c.control(GOAWAY).map((f) => f.payload.toString('hex'))).toEqual(['0000000000000001']);
+        } finally {
+          for (const c of clients) c.destroy();
+        }
+      });
+      expect(peak - baseline).toBeLessThan(BOUND_KB);
+      expect((await exec(['/bin/echo', 'still serving'])).stdout).toBe('still serving\n');
+    });
+
+    it('refuses a control frame longer than the cap from its length alone, whatever it would inflate to', async () => {
+      // a 256 KiB SYN_STREAM whose block inflates to 256 MiB
+      const zeros = Buffer.alloc(MB);
+      const deflate = zlib.createDeflate({ dictionary: SPDY_DICTIONARY, level: 9 });
+      const parts: Buffer[] = [];
+      deflate.on('data', (c: Buffer) => parts.push(c));
+      const head = Buffer.alloc(4 + 4 + 10 + 4);
+      head.writeUInt32BE(1, 0);
+      head.writeUInt32BE(10, 4);
+      head.write('streamtype', 8);
+      head.writeUInt32BE(256 * MB, 18);
+      deflate.write(head);
+      for (let i = 0; i < 256; i++) deflate.write(zeros);
+      await new Promise((r) => deflate.end(r));
+      const block = Buffer.concat(parts);
+      expect(block.length).toBeGreaterThan(MAX_CONTROL_PAYLOAD);
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['true'], stdout: true });
+      const { baseline, peak } = await sampleRss(BOUND_KB, async () => {
+        const c = await RawSpdyClient.connect(url, 'v4.channel.k8s.io');
+        try {
+          c.synStreamRaw(1, block);
+          expect(await c.closedWithin(20_000)).toBe(true);
+          expect(c.control(GOAWAY).map((f) => f.payload.readUInt32BE(4))).toEqual([1]);
+        } finally {
+          c.destroy();
+        }
+      });
+      expect(peak - baseline).toBeLessThan(BOUND_KB);
+      expect((await exec(['/bin/echo', 'still serving'])).stdout).toBe('still serving\n');
+    });
+
+    it('refuses streams an exec session does not use (RST_STREAM REFUSED_STREAM) and still runs the exec', async () => {
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['/bin/sh', '-c', 'sleep 1; echo ok'], stdout: true });
+      const c = await RawSpdyClient.connect(url, 'v4.channel.k8s.io');
+      try {
+        await c.open(1, { streamtype: 'error' });
+        await c.open(3, { streamtype: 'stdout' });
+        for (const [id, streamtype] of [[5, 'stdout'], [7, 'stdin'], [9, 'resize'], [11, 'error']] as const) await c.open(id, { streamtype });
+        expect(await c.closedWithin(20_000)).toBe(true);
+        const refused = c.control(RST_STREAM).map((f) => [f.payload.readUInt32BE(0), f.payload.readUInt32BE(4)]);
+        expect(refused).toEqual([5, 7, 9, 11].map((id) => [id, REFUSED_STREAM]));
+        expect(c.text(3)).toBe('ok\n');
+        expect(JSON.parse(c.text(1))).toEqual({ metadata: {}, status: 'Success' });
+      } finally {
+        c.destroy();
+      }
     });
   });
 
