@@ -190,7 +190,7 @@ export class StreamingServer {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on('error', (err) => this.#log.debug({ err }, 'websocket error'));
-      const gate = wsReadGate(ws, socket);
+      const gate = wsReadGate(ws);
       this.#track(socket, (signal) => {
         const common = { ws, protocol, backend: this.#opts.backend, gate, signal, log: this.#log };
         if (cached.kind === 'portforward') return serveWsPortForward({ ...common, podSandboxId: cached.podSandboxId, ports });

@@ -1,7 +1,6 @@
 // Exec/attach over WebSocket (channel.k8s.io family). Every message is one channel byte plus
 // data (base64 variants: an ASCII digit plus base64 text). Channels: 0 stdin, 1 stdout,
 // 2 stderr, 3 error, 4 resize; v5 adds 255 = "close channel <next byte>".
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../common/index.js';
 import { InputChannel, OutputChannel, PauseGate } from './channels.js';
@@ -47,19 +46,17 @@ export class WsFraming {
   }
 }
 
-/** Bytes queued unsent on the socket past which we stop reading (ws answers every ping with a pong). */
-const MAX_UNSENT = 256 * 1024;
-
 /** How often a connection that stopped reading checks that its client is still there. */
 const PAUSED_PROBE_MS = 1000;
 
 /**
- * The switch that pauses reading a WebSocket connection. Besides the input channels it holds
- * the socket while pongs pile up unsent (a client that pings and never reads). A paused socket
- * reads nothing and would never see the client leave: while paused, a ping every PAUSED_PROBE_MS
- * makes a gone client's RST surface as a write error (and the connection close).
+ * The switch that pauses reading a WebSocket connection while an input channel is full. A paused
+ * socket reads nothing and would never see the client leave: while paused, a ping every
+ * PAUSED_PROBE_MS makes a gone client's RST surface as a write error (and the connection close).
+ * (A client that pings and never reads our pongs is ws's own case: it drops the connection at
+ * 60 pongs pending, maxPendingAutoPongs.)
  */
-export function wsReadGate(ws: WebSocket, socket: Socket): PauseGate {
+export function wsReadGate(ws: WebSocket): PauseGate {
   let probe: NodeJS.Timeout | undefined;
   const gate = new PauseGate((paused) => {
     clearInterval(probe);
@@ -73,12 +70,6 @@ export function wsReadGate(ws: WebSocket, socket: Socket): PauseGate {
     }
   });
   ws.once('close', () => clearInterval(probe));
-  const unsent = gate.holder();
-  ws.on('ping', () => {
-    if (socket.writableLength <= MAX_UNSENT) return;
-    unsent(true);
-    socket.once('drain', () => unsent(false));
-  });
   return gate;
 }
 

@@ -19,7 +19,7 @@ import { isKind } from '../../common/index.js';
 import { bundleEntry } from '../helpers/bundle.js';
 import { MAX_CONTROL_PAYLOAD } from '../../cri/streaming/spdy-frames.js';
 import { CRI_HANDLERS, LOCAL_BUSYBOX, podConfig, until, useBerth } from './cri-harness.js';
-import { GOAWAY, REFUSED_STREAM, RST_STREAM, RawSpdyClient, SPDY_DICTIONARY, compressedBlock } from './streaming-raw-spdy.js';
+import { GOAWAY, REFUSED_STREAM, RST_STREAM, RawSpdyClient, SPDY_DICTIONARY, compressedBlock, spdyUpgrade } from './streaming-raw-spdy.js';
 
 /** client-node pointed straight at a URL berth returned (no API server in between). */
 function k8s(url: string) {
@@ -403,30 +403,14 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     }
 
     /** Upgrades to SPDY/3.1 with kubectl's headers; resolves with the negotiated protocol and a client. */
-    function dial(url: string, protocol = 'v4.channel.k8s.io'): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
-      const u = new URL(url);
-      const socket = net.connect(Number(u.port), u.hostname);
-      socket.write([`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
-        `X-Stream-Protocol-Version: ${protocol}`, 'Content-Length: 0', '', ''].join('\r\n'));
-      return new Promise((resolve, reject) => {
-        let head = Buffer.alloc(0);
-        const onData = (c: Buffer) => {
-          head = Buffer.concat([head, c]);
-          const end = head.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          socket.off('data', onData);
-          socket.pause();
-          const text = head.subarray(0, end).toString();
-          if (!text.startsWith('HTTP/1.1 101')) { reject(new Error(text)); return; }
-          if (head.length > end + 4) socket.unshift(head.subarray(end + 4));
-          const conn = spdy.connection.create(socket, { protocol: 'spdy', isServer: false });
-          conn.start(3.1);
-          socket.resume();
-          resolve({ protocol: /X-Stream-Protocol-Version: (\S+)/i.exec(text)?.[1] ?? '', conn, socket });
-        };
-        socket.on('data', onData);
-        socket.once('error', reject);
-      });
+    async function dial(url: string, protocol = 'v4.channel.k8s.io'): Promise<{ protocol: string; conn: SpdyConn; socket: net.Socket }> {
+      const { socket, status, head, rest } = await spdyUpgrade(url, [protocol]);
+      if (status !== 101) throw new Error(head);
+      if (rest.length > 0) socket.unshift(rest);
+      const conn = spdy.connection.create(socket, { protocol: 'spdy', isServer: false });
+      conn.start(3.1);
+      socket.resume();
+      return { protocol: /X-Stream-Protocol-Version: (\S+)/i.exec(head)?.[1] ?? '', conn, socket };
     }
 
     const open = (conn: SpdyConn, streamtype: string, more: Record<string, string> = {}) => new Promise<Duplex>((resolve, reject) => {

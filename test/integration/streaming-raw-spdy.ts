@@ -68,7 +68,7 @@ export class RawSpdyClient {
 
   /** Upgrades to SPDY/3.1 on `url` with `protocol`; rejects unless the answer is 101. */
   static connect(url: string, protocol: string): Promise<RawSpdyClient> {
-    return upgrade(url, protocol).then(({ socket, status, head, rest }) => {
+    return spdyUpgrade(url, [protocol]).then(({ socket, status, head, rest }) => {
       if (status !== 101) {
         socket.destroy();
         throw new Error(`upgrade answered ${head.split('\r\n')[0]}`);
@@ -141,11 +141,22 @@ export class RawSpdyClient {
   }
 }
 
-function upgrade(url: string, protocol: string): Promise<{ socket: net.Socket; status: number; head: string; rest: Buffer }> {
+export interface SpdyUpgrade {
+  socket: net.Socket;
+  /** HTTP status of the answer (101 when upgraded). */
+  status: number;
+  /** The answer's status line and headers. */
+  head: string;
+  /** Bytes after the answer's headers (the first SPDY frames); the socket is left paused. */
+  rest: Buffer;
+}
+
+/** Asks for SPDY/3.1 on `url` offering `protocols` (X-Stream-Protocol-Version), as kubectl does. */
+export function spdyUpgrade(url: string, protocols: string[]): Promise<SpdyUpgrade> {
   const u = new URL(url);
   const socket = net.connect(Number(u.port), u.hostname);
   socket.write([`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
-    `X-Stream-Protocol-Version: ${protocol}`, 'Content-Length: 0', '', ''].join('\r\n'));
+    ...protocols.map((p) => `X-Stream-Protocol-Version: ${p}`), 'Content-Length: 0', '', ''].join('\r\n'));
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
     const onData = (c: Buffer) => {

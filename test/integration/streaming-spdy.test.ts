@@ -11,6 +11,7 @@ import { StreamingServer } from '../../cri/streaming/index.js';
 import { HostProcessBackend } from '../helpers/host-backend.js';
 import { SpdySession } from '../../cri/streaming/spdy-session.js';
 import { silentLogger } from '../../common/index.js';
+import { spdyUpgrade, type SpdyUpgrade } from './streaming-raw-spdy.js';
 
 const require = createRequire(import.meta.url);
 const spdyTransport = require('spdy-transport') as {
@@ -34,29 +35,12 @@ afterAll(async () => {
   backend.close();
 });
 
-interface Upgraded { socket: net.Socket; status: number; headers: string; rest: Buffer }
+type Upgraded = SpdyUpgrade;
 
 async function upgrade(url: string, protocols: string[]): Promise<Upgraded> {
-  const u = new URL(url);
-  const socket = net.connect(Number(u.port), u.hostname);
-  sockets.push(socket);
-  const lines = [`POST ${u.pathname} HTTP/1.1`, `Host: ${u.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1',
-    ...protocols.map((p) => `X-Stream-Protocol-Version: ${p}`), 'Content-Length: 0', '', ''];
-  socket.write(lines.join('\r\n'));
-  let buf = Buffer.alloc(0);
-  return new Promise((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      socket.pause();
-      const headers = buf.subarray(0, end).toString();
-      resolve({ socket, status: Number(headers.split(' ')[1]), headers, rest: buf.subarray(end + 4) });
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-  });
+  const up = await spdyUpgrade(url, protocols);
+  sockets.push(up.socket);
+  return up;
 }
 
 function collect(stream: Duplex): Promise<string> {
@@ -87,7 +71,7 @@ describe('SPDY/3.1 exec with spdy-transport', () => {
     const { url } = server.getExecUrl({ containerId: 'c', cmd: ['sh', '-c', 'cat; echo err >&2; exit 2'], stdin: true, stdout: true, stderr: true });
     const up = await upgrade(url, ['v4.channel.k8s.io', 'v3.channel.k8s.io']);
     expect(up.status).toBe(101);
-    expect(up.headers).toMatch(/X-Stream-Protocol-Version: v4\.channel\.k8s\.io/i);
+    expect(up.head).toMatch(/X-Stream-Protocol-Version: v4\.channel\.k8s\.io/i);
     const conn = openTransport(up);
     const error = await request(conn, { streamtype: 'error' });
     const stdin = await request(conn, { streamtype: 'stdin' });
@@ -117,7 +101,7 @@ describe('SPDY/3.1 exec with spdy-transport', () => {
   it('refuses unknown protocols with 403 and a missing protocol header with 400', async () => {
     const a = await upgrade(server.getExecUrl({ containerId: 'c', cmd: ['true'], stdout: true }).url, ['v9.channel.k8s.io']);
     expect(a.status).toBe(403);
-    expect(a.headers).toMatch(/X-Accepted-Stream-Protocol-Versions: v4\.channel\.k8s\.io, v3/i);
+    expect(a.head).toMatch(/X-Accepted-Stream-Protocol-Versions: v4\.channel\.k8s\.io, v3/i);
     const b = await upgrade(server.getExecUrl({ containerId: 'c', cmd: ['true'], stdout: true }).url, []);
     expect(b.status).toBe(400);
   });
