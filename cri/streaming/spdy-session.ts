@@ -148,7 +148,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #lastPeerStream = 0;
   #nextStreamId: number;
   #probe: NodeJS.Timeout | undefined;
-  /** Our PING ids: even on the server side, odd on the client side (SPDY/3 §2.6.5). */
+  /** Our PING ids: even on the server side, odd on the client side (the SPDY/3 draft, section 2.6.5 "PING"). */
   #pingId: number;
   #closed = false;
 
