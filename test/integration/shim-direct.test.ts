@@ -94,6 +94,9 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     expect((await task.Connect({ id }, CALL))).toMatchObject({ shimPid: server, taskPid: 0 });
     // a second start for the same group finds the server and starts nothing
     expect(await shimStart(e, id)).toBe(address);
+    // The server a start spawns finds the pod served and exits on its own, maybe just after start
+    // returned: wait for that, and fail if a second server stays.
+    expect(await waitUntil(() => shimPids(e.ns).length === 1)).toBe(true);
     expect(shimPids(e.ns)).toEqual([server]);
     await task.Shutdown({ id }, CALL).catch((err: unknown) => expect(kindOf(err)).toBe('unavailable'));
     expect(await waitUntil(() => shimPids(e.ns).length === 0)).toBe(true);
@@ -205,7 +208,8 @@ describe('containerd-shim-berth-v2 over ttrpc', () => {
     }
     expect(new Set(addresses).size).toBe(1);
     expect(addresses[0]).toMatch(new RegExp(`^unix://${e.socketDir}/[0-9a-f]{64}$`));
-    expect(shimPids(e.ns)).toHaveLength(1);
+    // Servers spawned by the losing starts exit on their own once they find the pod served.
+    expect(await waitUntil(() => shimPids(e.ns).length === 1)).toBe(true);
     // containerd opens one connection per task
     const tasks = await Promise.all(ids.map(() => connectTask(e, addresses[0] as string)));
     const [tSb, t1, t2] = tasks as [TaskClient, TaskClient, TaskClient];
