@@ -25,6 +25,7 @@ export {
   pipe2,
   setWinsize,
   getWinsize,
+  bytesToRead,
   lsetxattr,
   recvFds,
   sendUnixDatagram,

@@ -300,6 +300,15 @@ export function getWinsize(fd: number): { rows: number; cols: number } {
   return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
 }
 
+const FIONREAD = 0x541b;
+
+/** Bytes waiting to be read in a pipe, FIFO or socket (ioctl FIONREAD). */
+export function bytesToRead(fd: number): number {
+  const n = Buffer.alloc(4);
+  sys('ioctl', `FIONREAD fd ${fd}`, fd, FIONREAD, n);
+  return n.readInt32LE(0);
+}
+
 export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
   sys('lsetxattr', `${name} on ${path}`, path, name, value, value.length, flags);
 }

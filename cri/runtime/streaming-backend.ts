@@ -3,7 +3,9 @@
 // container's live stdio, port-forward connects inside the pod's network namespace.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { FailedPreconditionError } from '../../common/index.js';
+import type { Readable, Writable } from 'node:stream';
+import { FailedPreconditionError, type Logger } from '../../common/index.js';
+import { bytesToRead } from '../../sys/index.js';
 import { runtime } from '../../proto/cri.js';
 import type {
   BackendAttachRequest, BackendExecRequest, BackendPortForwardRequest, StreamingBackend, TerminalSize,
@@ -54,6 +56,71 @@ async function applyResizes(resize: AsyncIterable<TerminalSize> | undefined, app
   for await (const s of resize) await apply(s);
 }
 
+/** How often CloseIO is tried for an exec whose client closed stdin, and the wait between tries. */
+const CLOSE_IO_TRIES = 5;
+const CLOSE_IO_RETRY_MS = 200;
+/** Longest wait for the shim to take the client's last bytes out of the FIFO before CloseIO. */
+const FIFO_TAKEN_WAIT_MS = 2_000;
+
+/**
+ * Resolves once the FIFO behind `to` is empty (the shim took every byte), the process exited, or
+ * FIFO_TAKEN_WAIT_MS passed (a process that does not read keeps it full: it gets the close anyway,
+ * behind its data). berth's own shim drops what is still in the FIFO when CloseIO comes.
+ */
+async function fifoTaken(to: Writable, exited: () => boolean): Promise<void> {
+  const fd = (to as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return;
+  for (const end = Date.now() + FIFO_TAKEN_WAIT_MS; Date.now() < end && !exited();) {
+    try {
+      if (bytesToRead(fd) === 0) return;
+    } catch {
+      return; // closed meanwhile: nothing left to wait for
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * The client's stdin into the exec's stdin FIFO, with backpressure (a full FIFO pauses the
+ * client channel, which stops reading the client's socket). The client's end of stdin becomes
+ * the process's end of input only once every byte it sent was written into the FIFO, so the
+ * close never overtakes data (docs/streaming.md, "stdin close"): a TTY gets ^D after them, a pipe
+ * CloseIO once the shim took them out of the FIFO.
+ * CloseIO is retried while the process runs: one that fails (a shim busy past the call deadline)
+ * would leave the process waiting for input forever, and its client with it.
+ */
+function feedStdin(from: Readable, to: Writable, o: { tty: boolean; log: Logger; exited: Promise<unknown>; closeIO: () => Promise<void> }): void {
+  from.pipe(to, { end: false });
+  let exited = false;
+  o.exited.then(() => { exited = true; }, () => { exited = true; });
+  from.once('end', () => {
+    o.log.debug('exec client closed stdin');
+    // An empty write completes after every write before it: the client's bytes are in the FIFO.
+    to.write(Buffer.alloc(0), () => {
+      // The runc shim tears the console down when a TTY's stdin closes (output lost): a
+      // terminal gets end-of-file the way a keyboard sends it, ^D; a pipe is closed.
+      if (o.tty) { to.write(EOT); return; }
+      void (async () => {
+        await fifoTaken(to, () => exited);
+        for (let attempt = 1; !exited; attempt++) {
+          try {
+            await o.closeIO();
+            o.log.debug('exec stdin closed');
+            return;
+          } catch (err) {
+            if (exited || attempt >= CLOSE_IO_TRIES) {
+              o.log.warn({ err, attempt }, 'cannot close exec stdin');
+              return;
+            }
+            o.log.warn({ err, attempt }, 'cannot close exec stdin; trying again');
+            await new Promise((r) => setTimeout(r, CLOSE_IO_RETRY_MS * attempt));
+          }
+        }
+      })();
+    });
+  });
+}
+
 export function streamingBackend(deps: Deps): StreamingBackend {
   return {
     exec: (req) => exec(deps, req),
@@ -84,13 +151,9 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
     req.signal.addEventListener('abort', kill, { once: true });
     if (req.signal.aborted) kill();
     if (req.stdin && handle.stdin) {
-      req.stdin.pipe(handle.stdin, { end: false });
-      const pipeIn = handle.stdin;
-      req.stdin.once('end', () => {
-        // The runc shim tears the console down when a TTY's stdin closes (output lost): a
-        // terminal gets end-of-file the way a keyboard sends it, ^D; a pipe is closed.
-        if (req.tty) pipeIn.write(EOT);
-        else deps.tasks.closeIO(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.debug({ err: e }, 'cannot close exec stdin'));
+      feedStdin(req.stdin, handle.stdin, {
+        tty: req.tty, log, exited,
+        closeIO: () => deps.tasks.closeIO(CRI_NAMESPACE, id, execId),
       });
     }
     const resizePty = (s: TerminalSize) => deps.tasks.resizePty(CRI_NAMESPACE, id, s.width, s.height, execId);

@@ -30,15 +30,20 @@ export class OutputPump {
     return this.to !== undefined && !this.to.destroyed && this.to.writableNeedDrain;
   }
 
-  /** Resolves once no output arrived for a quiet time (time the client held us back not counted). */
+  /**
+   * Resolves once no output arrived for a quiet time after this call (made at the exit), time the
+   * client held us back not counted. Measured from the exit, not from the last byte before it: the
+   * runc shim reports an exec's exit before its copy of the process's pipe into the FIFO is done.
+   */
   async drain(signal: AbortSignal): Promise<void> {
     if (!this.from) return;
+    const exitedAt = Date.now();
     // What the process wrote before it exited can be ready in the same poll as the exit that got
     // us here, and be read after it: let this loop iteration's reads run before judging quiet.
     await new Promise((r) => setImmediate(r));
     let unblocked = 0;
     while (!signal.aborted && !this.to?.destroyed) {
-      const idle = Date.now() - this.#lastData;
+      const idle = Date.now() - Math.max(this.#lastData, exitedAt);
       if (!this.#blocked) {
         if (idle >= QUIET_MS || unblocked >= MAX_UNBLOCKED_DRAIN_MS) return;
         unblocked += QUIET_MS;

@@ -50,6 +50,9 @@ const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync
 const ended = (ws: WebSocket): Promise<void> =>
   ws.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', () => r()));
 
+/** How long an exec may take to end once its client closed stdin before the close counts as lost. */
+const STDIN_CLOSE_SEEN_MS = 15_000;
+
 async function poll(cond: () => boolean, what: string): Promise<void> {
   await until(() => cond(), what, 15_000);
 }
@@ -169,9 +172,29 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
     });
 
     it('echoes stdin through cat and ends when stdin closes', async () => {
-      const r = await exec(['/bin/cat'], { stdin: Readable.from([Buffer.from('hello\n'), Buffer.from('container\n')]) });
-      expect(r.stdout).toBe('hello\ncontainer\n');
-      expect(r.status?.status).toBe('Success');
+      // client-node sends the data, then the v5 close of stdin: cat must see the close and exit.
+      // A lost close leaves cat (and kubectl exec -i) waiting forever: fail on it by name within
+      // seconds, not at the test timeout, and kill the exec so no FIFO is left for the next tests.
+      const { url } = await berth().cri.runtime.Exec({ containerId: ctr.sleeper, cmd: ['/bin/cat'], stdin: true, stdout: true, stderr: true });
+      const { kc, handler } = k8s(url);
+      const stdout = new Collect();
+      const stdin = Readable.from([Buffer.from('hello\n'), Buffer.from('container\n')]);
+      const stdinClosed = new Promise((r) => stdin.once('end', r));
+      let status: V1Status | undefined;
+      const ws = (await new Exec(kc, handler).exec('ns', 'pod', 'c', ['/bin/cat'], stdout, new Collect(), stdin, false, (s) => { status = s; })) as unknown as WebSocket;
+      try {
+        await stdinClosed;
+        const endedInTime = await Promise.race([ended(ws).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STDIN_CLOSE_SEEN_MS))]);
+        if (!endedInTime) {
+          const cat = (await processes(ctr.sleeper)).includes('/bin/cat');
+          expect.fail(`stdin close lost: the exec had not ended ${STDIN_CLOSE_SEEN_MS} ms after the client closed stdin (${cat ? '/bin/cat still waits for input' : 'cat is gone, the session is not'})`);
+        }
+        expect(stdout.text).toBe('hello\ncontainer\n');
+        expect(status?.status).toBe('Success');
+      } finally {
+        ws.terminate();
+      }
+      await until(async () => (await execFifos(ctr.sleeper)).length === 0, 'the exec FIFOs to be removed');
     });
 
     it('reports a command that cannot start as a Failure status', async () => {
