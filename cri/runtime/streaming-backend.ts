@@ -81,7 +81,7 @@ async function fifoTaken(to: Writable, exited: () => boolean): Promise<void> {
 }
 
 /**
- * The client's stdin into the exec's stdin FIFO, with backpressure (a full FIFO pauses the
+ * A client's stdin into a process's stdin FIFO, with backpressure (a full FIFO pauses the
  * client channel, which stops reading the client's socket). The client's end of stdin becomes
  * the process's end of input only once every byte it sent was written into the FIFO, so the
  * close never overtakes data (docs/streaming.md, "stdin close"): a TTY gets ^D after them, a pipe
@@ -89,17 +89,19 @@ async function fifoTaken(to: Writable, exited: () => boolean): Promise<void> {
  * CloseIO is retried while the process runs: one that fails (a shim busy past the call deadline)
  * would leave the process waiting for input forever, and its client with it.
  */
-function feedStdin(from: Readable, to: Writable, o: { tty: boolean; log: Logger; exited: Promise<unknown>; closeIO: () => Promise<void> }): void {
+function feedStdin(
+  from: Readable, to: Writable,
+  o: { atEnd: 'eot' | 'closeIO' | 'nothing'; log: Logger; exited: Promise<unknown>; closeIO: () => Promise<void> },
+): void {
   from.pipe(to, { end: false });
   let exited = false;
   o.exited.then(() => { exited = true; }, () => { exited = true; });
   from.once('end', () => {
-    o.log.debug('exec client closed stdin');
+    o.log.debug('client closed stdin');
+    if (o.atEnd === 'nothing') return;
     // An empty write completes after every write before it: the client's bytes are in the FIFO.
     to.write(Buffer.alloc(0), () => {
-      // The runc shim tears the console down when a TTY's stdin closes (output lost): a
-      // terminal gets end-of-file the way a keyboard sends it, ^D; a pipe is closed.
-      if (o.tty) { to.write(EOT); return; }
+      if (o.atEnd === 'eot') { to.write(EOT); return; }
       void (async () => {
         await fifoTaken(to, () => exited);
         for (let attempt = 1; !exited; attempt++) {
@@ -151,8 +153,10 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
     req.signal.addEventListener('abort', kill, { once: true });
     if (req.signal.aborted) kill();
     if (req.stdin && handle.stdin) {
+      // The runc shim tears the console down when a TTY's stdin closes (output lost): a terminal
+      // gets end-of-file the way a keyboard sends it, ^D; a pipe is closed.
       feedStdin(req.stdin, handle.stdin, {
-        tty: req.tty, log, exited,
+        atEnd: req.tty ? 'eot' : 'closeIO', log, exited,
         closeIO: () => deps.tasks.closeIO(CRI_NAMESPACE, id, execId),
       });
     }
@@ -194,13 +198,13 @@ async function attach(deps: Deps, req: BackendAttachRequest): Promise<void> {
   const log = deps.log.child({ containerId: id });
   const tees = [new OutputTee(task.stdout, req.stdout), new OutputTee(task.stderr, req.stderr)];
   const stdin = c.config.stdin === true && task.stdin ? task.stdin : undefined;
+  const exit = containerStopped(deps, id);
   if (req.stdin && stdin) {
-    req.stdin.pipe(stdin, { end: false });
-    if (c.config.stdinOnce === true) {
-      req.stdin.once('end', () => {
-        deps.tasks.closeIO(CRI_NAMESPACE, id).catch((e: unknown) => log.debug({ err: e }, 'cannot close container stdin'));
-      });
-    }
+    // stdin_once: the first client to close stdin closes the container's
+    feedStdin(req.stdin, stdin, {
+      atEnd: c.config.stdinOnce === true ? 'closeIO' : 'nothing', log, exited: exit.stopped,
+      closeIO: () => deps.tasks.closeIO(CRI_NAMESPACE, id),
+    });
   } else {
     req.stdin?.resume();
   }
@@ -208,7 +212,6 @@ async function attach(deps: Deps, req: BackendAttachRequest): Promise<void> {
     void applyResizes(req.resize, (s) => deps.tasks.resizePty(CRI_NAMESPACE, id, s.width, s.height))
       .catch((e: unknown) => log.debug({ err: e }, 'attach resize failed'));
   }
-  const exit = containerStopped(deps, id);
   try {
     if (await Promise.race([exit.stopped, aborted(req.signal)]) === 'stopped') {
       await Promise.all(tees.map((t) => t.drain(req.signal)));

@@ -102,11 +102,12 @@ export class OutputTee {
     from.on('data', this.#onData);
   }
 
-  /** Waits for a quiet time of the source (after the container exited). */
+  /** Waits for a quiet time of the source after this call (made once the container exited; as OutputPump.drain). */
   async drain(signal: AbortSignal): Promise<void> {
-    const until = Date.now() + MAX_UNBLOCKED_DRAIN_MS;
+    const stoppedAt = Date.now();
+    const until = stoppedAt + MAX_UNBLOCKED_DRAIN_MS;
     while (!signal.aborted && this.from && !this.from.destroyed && Date.now() < until) {
-      if (Date.now() - this.#lastData >= QUIET_MS) return;
+      if (Date.now() - Math.max(this.#lastData, stoppedAt) >= QUIET_MS) return;
       await new Promise((r) => setTimeout(r, QUIET_MS));
     }
   }
