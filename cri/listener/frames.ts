@@ -22,7 +22,8 @@ export interface Frame {
 
 /**
  * Cuts a byte stream into frames. `push` takes the next chunk; `next` returns a whole frame or
- * undefined until more bytes arrive. `skipPreface` first consumes the client preface.
+ * undefined until more bytes arrive. With `expectPreface`, `preface` must first consume the
+ * client preface.
  */
 export class FrameReader {
   #buf: Buffer = Buffer.alloc(0);
@@ -34,10 +35,6 @@ export class FrameReader {
 
   push(chunk: Buffer): void {
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-  }
-
-  get buffered(): number {
-    return this.#buf.length;
   }
 
   /** The preface if it is complete and still unread ('bad' when the bytes are not a preface). */

@@ -90,7 +90,7 @@ export class BlockEncoder {
 
 /** The fields with a refused `:authority` made valid; the same array when nothing changes. */
 export function withValidAuthority(fields: HeaderField[]): HeaderField[] {
-  const i = fields.findIndex((f) => f.name === ':authority' && !isValidAuthority(f.value));
-  if (i < 0) return fields;
-  return fields.map((f) => (f.name === ':authority' && !isValidAuthority(f.value) ? { ...f, value: sanitizeAuthority(f.value) } : f));
+  const refused = (f: HeaderField) => f.name === ':authority' && !isValidAuthority(f.value);
+  if (!fields.some(refused)) return fields;
+  return fields.map((f) => (refused(f) ? { ...f, value: sanitizeAuthority(f.value) } : f));
 }
