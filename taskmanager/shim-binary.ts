@@ -18,8 +18,13 @@ export interface ShimCommandContext {
   debug?: boolean;
 }
 
+// BERTH_SHIM_NODE: berth's shim launcher runs its bundle on the Node that runs the daemon (the
+// Node berth needs, README), not on whatever `node` comes first on PATH; an operator's own
+// BERTH_SHIM_NODE is kept (docs/shim.md).
 export function shimEnv(ttrpcAddress: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TTRPC_ADDRESS: ttrpcAddress, GOMAXPROCS: '2' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, TTRPC_ADDRESS: ttrpcAddress, GOMAXPROCS: '2', BERTH_SHIM_NODE: process.env.BERTH_SHIM_NODE || process.execPath,
+  };
   delete env.NODE_EXTRA_CA_CERTS;
   return env;
 }

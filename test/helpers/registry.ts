@@ -27,8 +27,11 @@ export interface TestRegistry {
   /** `127.0.0.1:<port>` */
   readonly host: string;
   readonly dir: string;
-  /** Pushes every image of the OCI layout `layoutDir` tagged `tag` to `<host>/<repo>:<tag>`. */
-  push(layoutDir: string, tag: string, repo: string, opts?: { format?: 'oci' | 'v2s2' }): Promise<void>;
+  /**
+   * Pushes every image of the OCI layout `layoutDir` tagged `tag` to `<host>/<repo>:<tag>`;
+   * `compress: 'zstd'` has skopeo recompress the layers (media type `...tar+zstd`).
+   */
+  push(layoutDir: string, tag: string, repo: string, opts?: { format?: 'oci' | 'v2s2'; compress?: 'zstd' }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -94,6 +97,7 @@ export async function startRegistry(opts: { auth?: { username: string; password:
     async push(layoutDir, tag, repo, pushOpts = {}) {
       const args = ['copy', '--insecure-policy', '--all', '--dest-tls-verify=false', '--quiet',
         ...(pushOpts.format ? ['--format', pushOpts.format] : []),
+        ...(pushOpts.compress ? ['--dest-compress', '--dest-compress-format', pushOpts.compress] : []),
         ...(opts.auth ? ['--dest-creds', `${opts.auth.username}:${opts.auth.password}`] : []),
         `oci:${layoutDir}:${tag}`, `docker://${host}/${repo}:${tag}`];
       await run('skopeo', args, { timeout: 60_000 });

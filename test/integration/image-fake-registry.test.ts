@@ -133,12 +133,12 @@ describe('pull integrity', () => {
     await expectEmptyStore(svc);
   });
 
-  it('refuses zstd layers with Unimplemented', async () => {
+  it('refuses a layer labelled zstd that holds gzip bytes with InvalidArgument, leaving nothing behind', async () => {
     const l = await makeLayer([{ name: 'f', content: 'x' }]);
     const img = makeImage([{ ...l, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }]);
     const reg = await serve(img);
     const { svc } = await openService();
-    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'unimplemented' });
+    await expect(svc.pull(`${reg.host}/x/y:v1`)).rejects.toMatchObject({ kind: 'invalid-argument', message: expect.stringMatching(/not a valid zstd tar/) });
     await expectEmptyStore(svc);
   });
 });

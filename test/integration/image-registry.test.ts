@@ -9,7 +9,7 @@ import { isKind } from '../../common/index.js';
 import { ImageService, type ImageDb, type ImageServiceOptions } from '../../image/index.js';
 import { mountAll, unmountAll } from '../../sys/index.js';
 import {
-  busyboxLayer, makeImage, makeIndex, makeLayer, writeLayout, type BuiltImage,
+  busyboxEntries, busyboxLayer, makeImage, makeIndex, makeLayer, writeLayout, type BuiltImage,
 } from '../fixtures/oci-image.js';
 import { freePort, startFakeRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -37,6 +37,7 @@ let reg: TestRegistry;
 let imgA: BuiltImage;
 let imgB: BuiltImage;
 let arm: BuiltImage;
+let plainZ: BuiltImage;
 let multiIndexDigest: string;
 let layoutsDir: string;
 
@@ -60,6 +61,13 @@ beforeAll(async () => {
   await reg.push(path.join(layoutsDir, 'b'), 'v1', 'test/b');
   await reg.push(path.join(layoutsDir, 'multi'), 'v1', 'test/multi');
   await reg.push(path.join(layoutsDir, 'b'), 'v1', 'test/docker', { format: 'v2s2' });
+  // skopeo 1.9 keeps gzip layers as they are and reuses a blob the registry already has for the
+  // same content: plain layers of their own, compressed in the format asked for.
+  plainZ = makeImage([await makeLayer([...busyboxEntries(), { name: 'zstd', content: 'z\n' }], { gzip: false }), await makeLayer([
+    { name: 'hello-z', content: 'from Z\n' }, { name: 'etc/.wh.group' },
+  ], { gzip: false })], { cmd: ['cat', '/hello-z'] });
+  await writeLayout(path.join(layoutsDir, 'plain-z'), 'v1', plainZ);
+  await reg.push(path.join(layoutsDir, 'plain-z'), 'v1', 'test/zstd', { compress: 'zstd' });
 }, 120_000);
 
 afterAll(async () => {
@@ -110,6 +118,30 @@ describe('pull from docker-registry', () => {
     expect(rec.target.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
     expect(rec.config.rootfs.diff_ids).toEqual(imgB.layers.map((l) => l.diffId));
     expect(rec.chainIds).toHaveLength(2);
+  });
+
+  it('pulls an image whose layers skopeo recompressed with zstd: same diff_ids, same files', async () => {
+    const { svc, dir } = await openService();
+    const rec = await svc.pull(`${reg.host}/test/zstd:v1`);
+    const manifest = JSON.parse((await svc.content.readBytes(rec.target.digest)).toString()) as { layers: { mediaType: string; digest: string }[] };
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual(plainZ.layers.map(() => 'application/vnd.oci.image.layer.v1.tar+zstd'));
+    // the blobs really are zstd frames (magic 28 b5 2f fd), not the plain tars pushed
+    for (const [i, l] of manifest.layers.entries()) {
+      expect(l.digest).not.toBe(plainZ.layers[i]!.digest);
+      expect((await fs.readFile(svc.content.blobPath(l.digest))).readUInt32LE(0)).toBe(0xfd2fb528);
+    }
+    expect(rec.id).toBe(plainZ.config.digest);
+    expect(rec.config.rootfs.diff_ids).toEqual(plainZ.layers.map((l) => l.diffId));
+    expect(rec.chainIds).toHaveLength(2);
+    const mounts = await svc.prepareRootfs('ctr-zstd', rec.id);
+    const target = path.join(dir, 'rootfs');
+    await fs.mkdir(target);
+    mountAll(mounts, target);
+    cleanups.push(() => unmountAll(target));
+    expect(await fs.readFile(path.join(target, 'hello-z'), 'utf8')).toBe('from Z\n');
+    expect(await fs.readFile(path.join(target, 'zstd'), 'utf8')).toBe('z\n');
+    expect(await fs.readFile(path.join(target, 'etc/passwd'), 'utf8')).toMatch(/^root:/);
+    await expect(fs.access(path.join(target, 'etc/group'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('picks linux/amd64 from a multi-arch index', async () => {
