@@ -8,9 +8,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { InvalidArgumentError } from '../common/index.js';
+import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
 import { isErrno, lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
 import { isChunkReader, pump, readerStream, type ChunkReader } from './chunk-reader.js';
 import type { Compression } from './media-types.js';
@@ -22,8 +22,14 @@ const INFLATE_CHUNK = 256 << 10;
 
 /** The decompressor for a layer's media type (zlib's gzip and zstd streams); none for a plain tar. */
 function decompressor(compression: Compression): Transform | undefined {
-  if (compression === 'gzip') return createGunzip({ chunkSize: INFLATE_CHUNK });
-  if (compression === 'zstd') return createZstdDecompress({ chunkSize: INFLATE_CHUNK });
+  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
+  if (compression === 'zstd') {
+    // Looked up when used, so that the module still loads on a Node without zstd (before 22.15;
+    // berth needs 24, README): such a Node refuses only zstd layers.
+    const create = (zlib as Partial<typeof zlib>).createZstdDecompress;
+    if (!create) throw new UnimplementedError(`zstd layers need Node.js 24 (this is ${process.version})`);
+    return create({ chunkSize: INFLATE_CHUNK });
+  }
   return undefined;
 }
 
@@ -68,6 +74,14 @@ async function setXattrs(full: string, h: Header, what: string): Promise<void> {
  * the entry for anything that would leave `root` or is malformed.
  */
 export async function applyLayer(root: string, input: Readable | ChunkReader, compression: Compression): Promise<ApplyResult> {
+  let inflate: Transform | undefined;
+  try {
+    inflate = decompressor(compression);
+  } catch (err) {
+    if (isChunkReader(input)) await input.close();
+    else input.destroy();
+    throw err;
+  }
   const hash = createHash('sha256');
   const extract = tar.extract();
   // Hash the uncompressed bytes on their way into the (streamx) tar parser, with backpressure.
@@ -89,7 +103,6 @@ export async function applyLayer(root: string, input: Readable | ChunkReader, co
   // plain tar goes to the tar parser, which keeps the buffers it is given, so it gets fresh ones.
   let feeding: Promise<unknown>;
   let source: Readable;
-  const inflate = decompressor(compression);
   if (inflate && isChunkReader(input)) {
     source = inflate;
     // Both settled before it does: no read of the reader is left running behind this apply.
