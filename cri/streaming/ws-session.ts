@@ -16,6 +16,9 @@ export const CH_ERROR = 3;
 export const CH_RESIZE = 4;
 export const CH_CLOSE = 255;
 
+/** One preallocated one-byte buffer per channel number (never written to). */
+const CHANNEL_BYTES = Array.from({ length: 256 }, (_, i) => Buffer.of(i));
+
 /** Frames and unframes messages for one negotiated WebSocket protocol. */
 export class WsFraming {
   readonly base64: boolean;
@@ -26,7 +29,13 @@ export class WsFraming {
     const cb = (err?: Error | null) => done?.(err ?? null);
     if (this.ws.readyState !== this.ws.OPEN) { cb(new Error('websocket closed')); return; }
     if (this.base64) this.ws.send(String.fromCharCode(48 + channel) + data.toString('base64'), cb);
-    else this.ws.send(Buffer.concat([Buffer.of(channel), data]), { binary: true }, cb);
+    else {
+      // The channel byte and the data go out as two fragments of one message (RFC 6455 5.4), so
+      // no framed copy of every chunk is made: the copies were garbage that Node 24's GC let pile
+      // up to 75 MB over a 100 MB stream (docs/streaming.md, "Memory bounds").
+      this.ws.send(CHANNEL_BYTES[channel]!, { binary: true, fin: false });
+      this.ws.send(data, { binary: true, fin: true }, cb);
+    }
   }
   sendAsync(channel: number, data: Buffer): Promise<void> {
     return new Promise((resolve) => this.send(channel, data, () => resolve()));
