@@ -76,7 +76,8 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       imageClosers.push(() => imageDb.close());
       return ImageService.open({
         root: stores.images, db: imageDb, configPath: config.registry.configPath,
-        maxConcurrentDownloads: config.maxConcurrentDownloads, log: log.child({ component: 'image' }),
+        maxConcurrentDownloads: config.maxConcurrentDownloads, idleTimeoutMs: config.imagePullProgressTimeoutMs,
+        log: log.child({ component: 'image' }),
       });
     })();
     const reloading = (async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -305,6 +306,13 @@ describe('keys berth would not honour are refused, naming the key', () => {
       ['[registry.configs."r.example".auth]\nusername = "u"\npassword = "p"', 'registry.configs'],
       ['[registry.configs."r.example".tls]\ninsecure_skip_verify = true', 'registry.configs'],
       ['[registry.headers]\nX-Meta = ["v"]', 'registry.headers'],
+      ['disable_cgroup = true', 'disable_cgroup'],
+      ['device_ownership_from_security_context = true', 'device_ownership_from_security_context'],
+      ['[containerd]\ndiscard_unpacked_layers = true', 'containerd.discard_unpacked_layers'],
+      ['[containerd]\nno_pivot = true', 'containerd.no_pivot'],
+      ['[containerd]\ndisable_snapshot_annotations = false', 'containerd.disable_snapshot_annotations'],
+      ['[cni]\nconf_template = "/etc/cni/template"', 'cni.conf_template'],
+      ['[image_decryption]\nkey_model = "ocicrypt"', 'image_decryption.key_model'],
     ];
     for (const [text, key] of cases) {
       expect(loadError(text)).toMatch(new RegExp(`^config: ${key.replace(/\./g, '\\.')}: not supported by berth \\(`));
@@ -321,6 +329,11 @@ describe('keys berth would not honour are refused, naming the key', () => {
     expect(c.enableTlsStreaming).toBe(false);
     expect(c.registry.mirrors).toEqual({});
     expect(parseConfig('enable_tls_streaming = false\ndisable_proc_mount = false\nunset_seccomp_profile = ""').format).toBe('berth');
+  });
+
+  it('enable_selinux is refused only where the host has SELinux (elsewhere containerd labels nothing either)', () => {
+    if (existsSync('/sys/fs/selinux/enforce')) expect(loadError('enable_selinux = true')).toMatch(/^config: enable_selinux: not supported by berth/);
+    else expect(parseConfig('enable_selinux = true\nselinux_category_range = 512').enableSelinux).toBe(true);
   });
 
   it('max_container_log_line_size: a positive size or -1 (no limit), as containerd documents; 0 and other negatives refused', () => {

@@ -1,6 +1,7 @@
 // containerd keys berth reads but does not act on: a value other than the inert default is refused
 // at load, naming the key, so the daemon exits instead of running without what the file asked
 // for (docs/config.md, "Refused values"). Keys berth acts on are not listed here.
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError } from '../../common/index.js';
 import { formatPath, type Path } from './schema.js';
 import type { BerthConfig } from './types.js';
@@ -48,6 +49,39 @@ const REFUSALS: readonly Refusal[] = [
   {
     key: 'registry.headers', set: (c) => nonEmpty(c.registry.headers),
     why: 'berth reads extra registry headers from hosts.toml ([header]) under registry.config_path',
+  },
+  {
+    key: 'disable_cgroup', set: (c) => c.disableCgroup,
+    why: 'berth always places containers in cgroups (kubelet\'s limits and stats need them); this key is for rootless containerd',
+  },
+  {
+    // containerd labels only where the host has SELinux; elsewhere the key changes nothing
+    key: 'enable_selinux', set: (c) => c.enableSelinux && existsSync('/sys/fs/selinux/enforce'),
+    why: 'berth applies no SELinux labels, and SELinux is enabled on this host',
+  },
+  {
+    key: 'device_ownership_from_security_context', set: (c) => c.deviceOwnershipFromSecurityContext,
+    why: 'berth gives devices the owner they have on the host',
+  },
+  {
+    key: 'containerd.discard_unpacked_layers', set: (c) => c.containerd.discardUnpackedLayers,
+    why: 'berth keeps layer blobs after unpacking (image export and content usage read them)',
+  },
+  {
+    key: 'containerd.no_pivot', set: (c) => c.containerd.noPivot,
+    why: 'containerd applies it to the v1 linux runtime only, which berth does not have; set NoPivotRoot in the runtime\'s options',
+  },
+  {
+    key: 'containerd.disable_snapshot_annotations', set: (c) => !c.containerd.disableSnapshotAnnotations,
+    why: 'annotations are for remote snapshotters; berth has only its overlayfs snapshotter, which reads none',
+  },
+  {
+    key: 'cni.conf_template', set: (c) => c.cni.confTemplate !== '',
+    why: 'berth writes no CNI config from a template; put the network config in cni.conf_dir',
+  },
+  {
+    key: 'image_decryption.key_model', set: (c) => c.imageDecryption.keyModel !== 'node' && c.imageDecryption.keyModel !== '',
+    why: 'berth does not decrypt image layers (an encrypted layer fails its pull)',
   },
 ];
 

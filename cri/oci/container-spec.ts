@@ -55,6 +55,8 @@ export interface ContainerSpecInput {
   sandboxFiles?: SandboxFiles;
   /** The termination-message file, bound read-write unless a CRI mount already covers it. */
   terminationMessage?: { hostPath: string; containerPath: string };
+  /** The image's own volumes, prepared on the host (cri/runtime/image-volumes.ts). */
+  imageVolumes?: readonly CriMount[];
   /** containerd namespace, for the default cgroup path `/<namespace>/<id>` (default k8s.io). */
   namespace?: string;
   runtime?: RuntimeHandlerOptions;
@@ -100,6 +102,7 @@ function podMounts(input: ContainerSpecInput, readonlyRootfs: boolean, hostIpc: 
   add('/etc/resolv.conf', files.resolvConfPath, readonlyRootfs);
   add('/dev/shm', hostIpc ? '/dev/shm' : files.devShmPath, false);
   if (input.terminationMessage) add(input.terminationMessage.containerPath, input.terminationMessage.hostPath, false);
+  for (const v of input.imageVolumes ?? []) add(v.containerPath ?? '', v.hostPath ?? undefined, false);
   return out;
 }
 

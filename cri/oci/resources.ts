@@ -1,11 +1,17 @@
 // CRI LinuxContainerResources -> OCI LinuxResources (containerd's customopts.WithResources),
 // UpdateContainerResources on an existing spec, and the oom_score_adj restriction.
-import { InvalidArgumentError } from '../../common/index.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
 import type { HostInfo } from './host-info.js';
 import type { CriLinuxContainerResources, OciLinuxResources, OciSpec } from './types.js';
 import { toInt } from './values.js';
 
-type ResourceHost = Pick<HostInfo, 'hugetlbAvailable' | 'swapAvailable'>;
+/**
+ * The host's controllers, and what the config makes of hugepage limits (containerd's
+ * `disable_hugetlb_controller`, `tolerate_missing_hugetlb_controller`): `off` drops them,
+ * `when-present` (the default) applies them where the hugetlb controller is mounted, `required`
+ * refuses them where it is not (docs/oci-spec.md).
+ */
+export type ResourceHost = Pick<HostInfo, 'hugetlbAvailable' | 'swapAvailable'> & { hugetlbLimits?: 'off' | 'when-present' | 'required' };
 
 function nonNegative(v: CriLinuxContainerResources[keyof CriLinuxContainerResources], field: string): number {
   const n = toInt(v as never, field);
@@ -62,9 +68,12 @@ export function applyResources(into: OciLinuxResources, r: CriLinuxContainerReso
   if (v.swap && host.swapAvailable) memory.swap = v.swap;
   into.cpu = cpu;
   into.memory = memory;
-  // Without the hugetlb controller containerd's default (tolerate_missing_hugetlb_controller)
-  // skips the limits.
-  if (host.hugetlbAvailable && v.hugepages.length > 0) {
+  const hugetlb = host.hugetlbLimits ?? 'when-present';
+  if (hugetlb === 'required' && !host.hugetlbAvailable && v.hugepages.length > 0) {
+    throw new FailedPreconditionError('resources.hugepage_limits are set, but the hugetlb cgroup controller is missing on this host '
+      + '(set tolerate_missing_hugetlb_controller = true to run without the limits)');
+  }
+  if (hugetlb !== 'off' && host.hugetlbAvailable && v.hugepages.length > 0) {
     const byPage = new Map((into.hugepageLimits ?? []).map((h) => [h.pageSize, h.limit]));
     for (const h of v.hugepages) byPage.set(h.pageSize, h.limit);
     into.hugepageLimits = [...byPage].map(([pageSize, limit]) => ({ pageSize, limit }));

@@ -112,6 +112,16 @@ describe('resources', () => {
     expect((spec as { linux: { resources: { cpu: { shares: number } } } }).linux.resources.cpu.shares).toBe(2);
     expect(kindOf(() => updateResources(spec, { memoryLimitInBytes: -1 }, host))).toBe('invalid-argument');
   });
+
+  it('hugepage limits as disable_hugetlb_controller and tolerate_missing_hugetlb_controller ask', () => {
+    const huge = { hugepageLimits: [{ pageSize: '2MB', limit: 4096 }] };
+    const present = { hugetlbAvailable: true, swapAvailable: false };
+    expect(toOciResources(huge, present).hugepageLimits).toEqual([{ pageSize: '2MB', limit: 4096 }]);
+    expect(toOciResources(huge, { ...present, hugetlbLimits: 'off' }).hugepageLimits).toBeUndefined();
+    expect(toOciResources(huge, { ...host, hugetlbLimits: 'when-present' }).hugepageLimits).toBeUndefined();
+    expect(kindOf(() => toOciResources(huge, { ...host, hugetlbLimits: 'required' }))).toBe('failed-precondition');
+    expect(toOciResources({ cpuShares: 2 }, { ...host, hugetlbLimits: 'required' })).toEqual({ cpu: { shares: 2 }, memory: {} });
+  });
 });
 
 describe('helpers', () => {

@@ -128,6 +128,8 @@ export interface ImageConfig {
   Cmd?: string[] | null;
   WorkingDir?: string;
   StopSignal?: string;
+  /** Paths the image declares as volumes (`VOLUME`): the keys matter, the values are empty objects. */
+  Volumes?: Record<string, unknown> | null;
 }
 
 // ---- OCI runtime spec (subset) ----

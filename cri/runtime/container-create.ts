@@ -11,6 +11,7 @@ import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } fro
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
+import { prepareImageVolumes } from './image-volumes.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
@@ -56,14 +57,17 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
-    const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
-      id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
-      imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
-      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
-    }));
     const dir = containerDir(deps.dirs, id);
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    const imageConfig = ociImageConfig(image);
+    const criConfig = config as CriContainerConfig;
+    const spec = await withRootfsView(rootfs, deps.dirs.state, async (root) => containerSpec({
+      id, sandboxId, sandboxPid: sandbox.pid, config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
+      imageConfig, imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
+      imageVolumes: deps.config.ignoreImageDefinedVolumes ? [] : await prepareImageVolumes(root, imageConfig.Volumes, criConfig.mounts ?? [], dir, log),
+      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(deps.config), log,
+    }));
     await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(spec));
     const record: ContainerRecord = {
       v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,

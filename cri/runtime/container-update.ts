@@ -11,7 +11,7 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo } from './handler.js';
 import { runtime as cri } from '../../proto/cri.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'locks' | 'logs'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'locks' | 'logs' | 'config'>;
 
 export function updateContainerResources(deps: Deps, id: string, req: runtime.v1.UpdateContainerResourcesRequest): Promise<void> {
   return deps.locks.run(id, async () => {
@@ -24,9 +24,9 @@ export function updateContainerResources(deps: Deps, id: string, req: runtime.v1
     const resources = toPlain(cri.v1.LinuxContainerResources, req.linux);
     const file = containerSpecPath(deps.dirs, id);
     const spec = JSON.parse(await readFile(file, 'utf8')) as OciSpec;
-    const next = updateResources(spec, resources as CriLinuxContainerResources, hostInfo());
+    const next = updateResources(spec, resources as CriLinuxContainerResources, hostInfo(deps.config));
     if (state === 'CONTAINER_RUNNING') {
-      await deps.tasks.update(CRI_NAMESPACE, id, toOciResources(resources as CriLinuxContainerResources, hostInfo()));
+      await deps.tasks.update(CRI_NAMESPACE, id, toOciResources(resources as CriLinuxContainerResources, hostInfo(deps.config)));
     }
     await writeFile(file, JSON.stringify(next));
     await deps.store.containers.update(id, (r) => ({ ...r, resources: resources as JsonObject }));

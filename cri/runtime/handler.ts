@@ -20,8 +20,18 @@ export function taskRuntime(config: BerthConfig, handler: string): TaskRuntime {
 }
 
 let host: HostInfo | undefined;
-/** The host facts the OCI spec builder reads (capabilities, devices, ...), read once. */
-export function hostInfo(): HostInfo {
+type HostKeys = Pick<BerthConfig, 'disableApparmor' | 'disableHugetlbController' | 'tolerateMissingHugetlbController'>;
+/** What the config's host keys make of the host facts (docs/config.md, "Values"). */
+export type ConfiguredHost = HostInfo & { readonly hugetlbLimits: 'off' | 'when-present' | 'required' };
+
+/**
+ * The host facts the OCI spec builder reads (capabilities, devices, ...), read once, as the
+ * config's host keys see them: `disable_apparmor` makes the host one without AppArmor (as in
+ * containerd), `disable_hugetlb_controller` drops hugepage limits and
+ * `tolerate_missing_hugetlb_controller = false` refuses them where the controller is missing.
+ */
+export function hostInfo(config: HostKeys): ConfiguredHost {
   host ??= readHostInfo();
-  return host;
+  const hugetlbLimits = config.disableHugetlbController ? 'off' : config.tolerateMissingHugetlbController ? 'when-present' : 'required';
+  return { ...host, apparmorEnabled: host.apparmorEnabled && !config.disableApparmor, hugetlbLimits };
 }

@@ -134,7 +134,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config: specConfig, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
-        namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
+        namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(deps.config), log,
       })));
 
       await clock.time('wait netns', () => netnsReady); // runc create joins it

@@ -86,6 +86,8 @@ export interface BerthOptions {
   cniConfig?: boolean;
   /** TOML lines appended to the daemon's config (e.g. one more runtime handler). */
   extraConfig?: string[];
+  /** TOML lines at the top of the daemon's config, before any table (top-level CRI keys). */
+  topConfig?: string[];
 }
 
 export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
@@ -96,6 +98,7 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   const config = path.join(dir, 'config.toml');
   const net = await makeTestNetwork(path.join(dir, 'state'), { withConfig: opts.cniConfig });
   await writeFile(config, [
+    ...(opts.topConfig ?? []),
     `sandbox_image = "${opts.sandboxImage ?? SANDBOX_IMAGE_UNREACHABLE}"`,
     `max_container_log_line_size = ${opts.maxLineSize ?? 16384}`,
     ...net.configLines,

@@ -1,0 +1,78 @@
+// Volumes an image declares (`VOLUME` in its config, `config.Volumes`), as containerd's CRI plugin
+// makes them: each path a CRI mount does not already cover gets a directory of its own under the
+// container's dir (`volumes/<random>`), filled with what the image has at that path (owners,
+// modes and times kept), and bound read-write at the path. Removed with the container's dir.
+// `ignore_image_defined_volumes = true` turns them off (docs/oci-spec.md, "Image-defined volumes").
+import { randomBytes } from 'node:crypto';
+import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import { chmod, chown, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, joinWithin, type Logger } from '../../common/index.js';
+import { resolveInRoot, type CriMount } from '../oci/index.js';
+
+/** The image config's `Volumes` (an object whose keys are paths), as pulled. */
+export type ImageVolumes = Readonly<Record<string, unknown>> | null | undefined;
+
+const clean = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+
+/** The image's volume paths a CRI mount does not cover, cleaned and in a stable order. */
+export function uncoveredVolumes(volumes: ImageVolumes, criMounts: readonly CriMount[]): string[] {
+  const covered = new Set(criMounts.map((m) => clean(m.containerPath ?? '')));
+  const out = new Set<string>();
+  for (const raw of Object.keys(volumes ?? {}).sort()) {
+    if (!raw.startsWith('/')) throw new InvalidArgumentError(`the image declares volume ${JSON.stringify(raw)}, which is not an absolute path`);
+    const dst = clean(raw);
+    if (!covered.has(dst)) out.add(dst);
+  }
+  return [...out];
+}
+
+/**
+ * Makes one host directory per uncovered image volume under `<containerDir>/volumes`, filled from
+ * `root` (a read-only view of the image), and returns them as read-write CRI mounts.
+ */
+export async function prepareImageVolumes(
+  root: string, volumes: ImageVolumes, criMounts: readonly CriMount[], containerDir: string, log: Logger,
+): Promise<CriMount[]> {
+  const paths = uncoveredVolumes(volumes, criMounts);
+  const out: CriMount[] = [];
+  for (const containerPath of paths) {
+    const hostPath = joinWithin(containerDir, 'volumes', randomBytes(8).toString('hex'));
+    await mkdir(path.dirname(hostPath), { recursive: true, mode: 0o700 });
+    // the image's own content at the path, with every symlink on the way resolved inside the image
+    const from = resolveInRoot(root, containerPath);
+    const st = await lstat(from).catch(() => undefined);
+    if (st?.isDirectory()) await copyTree(from, hostPath, log);
+    else await mkdir(hostPath, { mode: 0o755 });
+    out.push({ containerPath, hostPath, readonly: false });
+  }
+  if (out.length > 0) log.debug({ volumes: out.map((m) => m.containerPath) }, 'image-defined volumes prepared');
+  return out;
+}
+
+/** Copies a directory tree keeping owners, modes and times; device nodes, FIFOs and sockets are left out. */
+async function copyTree(from: string, to: string, log: Logger): Promise<void> {
+  const st = await lstat(from);
+  await mkdir(to, { mode: 0o700 });
+  for (const name of await readdir(from)) {
+    const src = path.join(from, name);
+    const dst = path.join(to, name);
+    const s = await lstat(src);
+    if (s.isDirectory()) await copyTree(src, dst, log);
+    else if (s.isFile()) {
+      await copyFile(src, dst);
+      await keepAttributes(dst, s);
+    } else if (s.isSymbolicLink()) {
+      await symlink(await readlink(src), dst);
+      await lchown(dst, s.uid, s.gid);
+      await lutimes(dst, s.atime, s.mtime);
+    } else log.debug({ path: src }, 'image volume: special file not copied');
+  }
+  await keepAttributes(to, st);
+}
+
+async function keepAttributes(p: string, s: { uid: number; gid: number; mode: number; atime: Date; mtime: Date }): Promise<void> {
+  await chown(p, s.uid, s.gid);
+  await chmod(p, s.mode & 0o7777); // after chown, which clears setuid/setgid
+  await utimes(p, s.atime, s.mtime);
+}
