@@ -17,7 +17,7 @@ import { ExitMonitor, TaskManager } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
 import { ContainerEventHub, StopWaiters, watchTaskExits } from './events/index.js';
 import { PodNetworking } from './network/index.js';
-import { ContainerLogs, exitDeps, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
+import { ContainerLogs, exitDeps, loadHostProfiles, recoverState, streamServerAddress, streamingBackend, type RuntimeDeps } from './runtime/index.js';
 import { adminAddressOf, serveAdmin } from './admin-server.js';
 import { DaemonMetrics } from './metrics/index.js';
 import { secureDaemonDirs } from './root-dirs.js';
@@ -117,7 +117,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
       idleTimeoutMs: config.streamIdleTimeoutMs, log,
     }).then((s) => (closers.push(() => s.close()), s));
-    const [, streaming] = await settleAll([recoverState(deps, outcomes), streamingStart]);
+    const [, streaming] = await settleAll([recoverState(deps, outcomes), streamingStart, loadHostProfiles(config, log)]);
     recovered(deps);
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
     deps.streaming = streaming;

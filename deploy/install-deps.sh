@@ -7,4 +7,4 @@ apt-get install -y --no-install-recommends \
   containernetworking-plugins iproute2 iptables \
   docker-registry skopeo ca-certificates \
   golang-go golang-google-grpc-dev \
-  shellcheck
+  shellcheck apparmor

@@ -290,7 +290,12 @@ function messageOf(fn: () => unknown): string {
 describe('what kubelet sends whatever the host has (docs/oci-spec.md)', () => {
   const noLsm = fakeHost();
   const selinuxHost = fakeHost({ selinuxEnabled: true });
-  const apparmorHost = fakeHost({ apparmorEnabled: true });
+  /** A host with AppArmor whose kernel has `loaded` profiles (as /sys/kernel/security/apparmor/profiles lists them). */
+  const apparmorHost = (loaded = ['berth-default']) => {
+    const file = path.join(dir, `apparmor-profiles-${loaded.join('-') || 'none'}`);
+    writeFileSync(file, loaded.map((n) => `${n} (enforce)\n`).join(''));
+    return fakeHost({ apparmorEnabled: true, apparmorProfilesFile: file });
+  };
   // kubelet's emptyDir/configMap/secret/projected volume: selinux_relabel on every node.
   const volume = () => ({ containerPath: '/data', hostPath: path.join(dir, 'vol'), selinuxRelabel: true });
   const selinux = { user: 'system_u', role: 'system_r', type: 'container_t', level: 's0:c1,c2' };
@@ -317,33 +322,42 @@ describe('what kubelet sends whatever the host has (docs/oci-spec.md)', () => {
     // Empty options are no options.
     expect(kindOf(() => containerSpec(input({ linux: { securityContext: { selinuxOptions: {} } } }, { host: selinuxHost })))).toBe('no error');
   });
-  it('apparmor: unset and Unconfined run without a profile, with or without AppArmor', () => {
-    for (const host of [noLsm, apparmorHost]) {
-      for (const sc of [{}, { apparmor: { profileType: 'Unconfined' } }, { apparmorProfile: 'unconfined' }, { apparmorProfile: '' }]) {
+  it('apparmor: Unconfined runs without a profile, with or without AppArmor; unset gets berth\'s default profile only with AppArmor', () => {
+    for (const sc of [{ apparmor: { profileType: 'Unconfined' } }, { apparmorProfile: 'unconfined' }]) {
+      for (const host of [noLsm, apparmorHost()]) {
         expect(containerSpec(input({ linux: { securityContext: sc } }, { host })).process.apparmorProfile).toBeUndefined();
       }
+    }
+    for (const sc of [{}, { apparmorProfile: '' }]) {
+      expect(containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm })).process.apparmorProfile).toBeUndefined();
+      expect(containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost() })).process.apparmorProfile).toBe('berth-default');
+      const privPod = { ...pod, linux: { securityContext: { privileged: true } } };
+      expect(containerSpec(input({ linux: { securityContext: { ...sc, privileged: true } } }, { host: apparmorHost(), sandboxConfig: privPod }))
+        .process.apparmorProfile).toBeUndefined();
     }
   });
   it.each([
     ['RuntimeDefault', { apparmor: { profileType: 0 } }],
     ['runtime/default', { apparmorProfile: 'runtime/default' }],
     ['docker/default', { apparmorProfile: 'docker/default' }],
-  ] as const)('apparmor %s: ignored without AppArmor (a no-op there), refused with AppArmor (berth applies none)', (_, sc) => {
+  ] as const)('apparmor %s: ignored without AppArmor (a no-op there), berth\'s default profile with AppArmor', (_, sc) => {
     expect(containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm })).process.apparmorProfile).toBeUndefined();
-    const withIt = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost }));
-    expect(kindOf(withIt)).toBe('failed-precondition');
-    expect(messageOf(withIt)).toBe('apparmor: profile RuntimeDefault cannot be applied: berth loads and applies no AppArmor profiles');
+    expect(containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost() })).process.apparmorProfile).toBe('berth-default');
+    const notLoaded = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost([]) }));
+    expect(kindOf(notLoaded)).toBe('failed-precondition');
+    expect(messageOf(notLoaded)).toBe('apparmor: berth\'s default profile berth-default is not loaded (the daemon logged why at start)');
   });
   it.each([
     ['Localhost', { apparmor: { profileType: 2, localhostRef: 'localhost/k8s-deny' } }],
     ['localhost/<name>', { apparmorProfile: 'localhost/k8s-deny' }],
-  ] as const)('apparmor %s: refused without AppArmor, as containerd refuses it; berth applies none with AppArmor', (_, sc) => {
+  ] as const)('apparmor %s: refused without AppArmor, as containerd refuses it; the loaded profile with AppArmor', (_, sc) => {
     const without = () => containerSpec(input({ linux: { securityContext: sc } }, { host: noLsm }));
     expect(kindOf(without)).toBe('failed-precondition');
     expect(messageOf(without)).toBe('apparmor: profile Localhost "k8s-deny" needs AppArmor, and AppArmor is not enabled on this host (only Unconfined and RuntimeDefault run here)');
-    const withIt = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost }));
-    expect(kindOf(withIt)).toBe('failed-precondition');
-    expect(messageOf(withIt)).toBe('apparmor: profile Localhost "k8s-deny" cannot be applied: berth loads and applies no AppArmor profiles');
+    expect(containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost(['berth-default', 'k8s-deny']) })).process.apparmorProfile).toBe('k8s-deny');
+    const missing = () => containerSpec(input({ linux: { securityContext: sc } }, { host: apparmorHost() }));
+    expect(kindOf(missing)).toBe('failed-precondition');
+    expect(messageOf(missing)).toBe('apparmor: profile Localhost "k8s-deny" is not loaded on this host (load it with apparmor_parser first)');
   });
   it('a malformed apparmor_profile names the deprecated field', () => {
     const fn = () => containerSpec(input({ linux: { securityContext: { apparmorProfile: 'weird' } } }));

@@ -12,7 +12,8 @@ import { applyContainerMounts, hasMount } from './mounts.js';
 import { applyContainerNamespaces, readModes } from './namespaces.js';
 import { containerCwd, containerEnv, processArgs } from './process.js';
 import { applyResources, readResources, restrictOomScoreAdj } from './resources.js';
-import { applySelinuxOptions, checkAppArmor, chooseProfile, seccompFor, type SpecLog } from './security.js';
+import { apparmorFor } from './apparmor.js';
+import { applySelinuxOptions, chooseProfile, seccompFor, type SpecLog } from './security.js';
 import type { CriContainerConfig, CriDevice, CriMount, CriPodSandboxConfig, ImageConfig, OciSpec } from './types.js';
 import { buildUser, criUserString } from './user.js';
 import { NamespaceMode } from './values.js';
@@ -197,7 +198,8 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (!userstr) userstr = imageConfig.User ?? '';
   spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups);
 
-  checkAppArmor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), host, log);
+  const apparmor = apparmorFor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), sc.privileged === true, host, log);
+  if (apparmor) spec.process.apparmorProfile = apparmor;
   const seccompChoice = chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp', 'seccomp_profile_path');
   const seccomp = seccompFor(seccompChoice, sc.privileged === true, spec.process.capabilities?.bounding ?? []);
   if (seccomp) spec.linux.seccomp = seccomp;

@@ -16,6 +16,8 @@ export interface HostInfo {
   /** The daemon's own oom_score_adj: no container is given less (restrict_oom_score_adj). */
   oomScoreAdj: number;
   apparmorEnabled: boolean;
+  /** Where the kernel lists its loaded AppArmor profiles (`name (mode)` per line). */
+  apparmorProfilesFile: string;
   selinuxEnabled: boolean;
   hugetlbAvailable: boolean;
   swapAvailable: boolean;
@@ -126,6 +128,7 @@ export function readHostInfo(): HostInfo {
     capabilities: capabilitiesFromMask(statusField(status, 'CapBnd')),
     oomScoreAdj: Number.parseInt(readOr('/proc/self/oom_score_adj', '0').trim(), 10) || 0,
     apparmorEnabled: readOr('/sys/module/apparmor/parameters/enabled', 'N').trim() === 'Y',
+    apparmorProfilesFile: '/sys/kernel/security/apparmor/profiles',
     selinuxEnabled: existsSync('/sys/fs/selinux/enforce'),
     hugetlbAvailable: existsSync('/sys/fs/cgroup/hugetlb') || readOr('/sys/fs/cgroup/cgroup.controllers', '').includes('hugetlb'),
     swapAvailable: swapControllerAvailable(),

@@ -1,6 +1,6 @@
-// Seccomp, AppArmor and SELinux choices of a CRI security context. berth applies no AppArmor
-// profile and no SELinux label; what it does with each request, as containerd on a host without
-// the LSM, is in docs/oci-spec.md.
+// Seccomp and SELinux choices of a CRI security context, and the profile choice AppArmor shares
+// (apparmor.ts). berth applies no SELinux label; what it does with each request is in
+// docs/oci-spec.md.
 import { readFileSync } from 'node:fs';
 import { FailedPreconditionError, InvalidArgumentError, type Logger } from '../../common/index.js';
 import type { HostInfo } from './host-info.js';
@@ -79,29 +79,6 @@ export function seccompFor(choice: ProfileChoice, privileged: boolean, bounding:
     case 'localhost':
       return loadLocalhostProfile(choice.ref);
   }
-}
-
-const profileName = (c: ProfileChoice): string =>
-  c.kind === 'localhost' ? `Localhost ${JSON.stringify(c.ref)}` : c.kind === 'runtime-default' ? 'RuntimeDefault' : 'Unconfined';
-
-/**
- * AppArmor: unset and Unconfined run without a profile. RuntimeDefault on a host without
- * AppArmor is ignored (logged at debug): the host confines no process, so the profile is a
- * no-op there, as CRI-O treats it; containerd 1.6/2.x refuse it, but berth's rule is that an
- * option kubelet may send that does nothing on this host never fails a pod (docs/oci-spec.md).
- * A Localhost profile is refused without AppArmor (it names a policy that cannot exist here),
- * and every profile is refused on a host with AppArmor, because berth loads and applies none.
- */
-export function checkAppArmor(choice: ProfileChoice, host: Pick<HostInfo, 'apparmorEnabled'>, log?: SpecLog): void {
-  if (choice.kind === 'unset' || choice.kind === 'unconfined') return;
-  if (!host.apparmorEnabled) {
-    if (choice.kind === 'runtime-default') {
-      log?.debug({ apparmor: 'RuntimeDefault' }, 'AppArmor is not enabled on this host: apparmor RuntimeDefault ignored');
-      return;
-    }
-    throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} needs AppArmor, and AppArmor is not enabled on this host (only Unconfined and RuntimeDefault run here)`);
-  }
-  throw new FailedPreconditionError(`apparmor: profile ${profileName(choice)} cannot be applied: berth loads and applies no AppArmor profiles`);
 }
 
 /**

@@ -2,7 +2,8 @@
 // path) and the runc options to hand the shim.
 import type { RuncOptions } from '../../taskmanager/index.js';
 import { isRuncLikeRuntime, resolveRuntime, type BerthConfig, type ResolvedRuntime } from '../config/index.js';
-import { readHostInfo, type HostInfo } from '../oci/index.js';
+import type { Logger } from '../../common/index.js';
+import { ensureDefaultApparmorProfile, readHostInfo, type HostInfo } from '../oci/index.js';
 
 export interface TaskRuntime {
   readonly handler: ResolvedRuntime;
@@ -34,4 +35,15 @@ export function hostInfo(config: HostKeys): ConfiguredHost {
   host ??= readHostInfo();
   const hugetlbLimits = config.disableHugetlbController ? 'off' : config.tolerateMissingHugetlbController ? 'when-present' : 'required';
   return { ...host, apparmorEnabled: host.apparmorEnabled && !config.disableApparmor, hugetlbLimits };
+}
+
+/**
+ * At daemon start: berth's default AppArmor profile loaded where AppArmor is on (and not turned
+ * off by `disable_apparmor`). A failure is logged, not fatal: pods that need the profile then
+ * fail with FailedPrecondition, the others run (docs/oci-spec.md).
+ */
+export async function loadHostProfiles(config: HostKeys, log: Pick<Logger, 'info' | 'error'>): Promise<void> {
+  const h = hostInfo(config);
+  if (!h.apparmorEnabled) return;
+  await ensureDefaultApparmorProfile(log, { profilesFile: h.apparmorProfilesFile }).catch((err: unknown) => log.error({ err }, 'berth\'s default AppArmor profile could not be loaded'));
 }

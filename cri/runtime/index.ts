@@ -20,5 +20,6 @@ export { version, status, runtimeConfig, runtimeHandlers, updateRuntimeConfig, R
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
 export { exitDeps } from './exit-deps.js';
 export { recoverState } from './recover.js';
+export { loadHostProfiles } from './handler.js';
 export { toNum, int64 } from './convert.js';
 export { buildLocalImage, isLocalImage, LOCAL_PAUSE_IMAGE, LOCAL_BUSYBOX_IMAGE } from './local-image.js';

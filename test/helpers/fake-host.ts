@@ -8,6 +8,7 @@ export function fakeHost(over: Partial<HostInfo> & { mounts?: MountInfoEntry[] }
     capabilities: CAPABILITY_NAMES.filter((c) => c !== 'CAP_SYS_RESOURCE'),
     oomScoreAdj: 0,
     apparmorEnabled: false,
+    apparmorProfilesFile: '/nonexistent/apparmor/profiles',
     selinuxEnabled: false,
     hugetlbAvailable: true,
     swapAvailable: true,
