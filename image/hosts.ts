@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { InvalidArgumentError } from '../common/index.js';
+import { InvalidArgumentError, parseDuration } from '../common/index.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
 
@@ -19,8 +19,15 @@ export interface RegistryHost {
   readonly skipVerify: boolean;
   /** PEM CA certificates (contents, not paths). */
   readonly ca: readonly string[];
+  /** Client certificates for mutual TLS: PEM certificate chain and key (contents, not paths). */
+  readonly client: ReadonlyArray<{ readonly cert: string; readonly key: string }>;
+  /** Most time to connect (TCP and TLS), in ms; 0 = only the request's idle limit. */
+  readonly dialTimeoutMs: number;
   readonly headers: Readonly<Record<string, string[]>>;
 }
+
+/** The keys a `[host."…"]` table may have (containerd's hosts.toml); others are refused. */
+const HOST_KEYS = new Set(['capabilities', 'ca', 'client', 'skip_verify', 'header', 'override_path', 'dial_timeout']);
 
 function isLocalhost(registry: string): boolean {
   const h = registry.replace(/:\d+$/, '');
@@ -37,6 +44,8 @@ export function defaultHost(registry: string): RegistryHost {
     capabilities: ['pull', 'resolve', 'push'],
     skipVerify: local,
     ca: [],
+    client: [],
+    dialTimeoutMs: 0,
     headers: {},
   };
 }
@@ -60,7 +69,32 @@ async function findHostDir(configPath: string, registry: string): Promise<string
 
 type Table = Record<string, unknown>;
 
-async function hostFromTable(registry: string, dir: string, url: string, t: Table, what: string): Promise<RegistryHost> {
+/**
+ * `client`: a path (a PEM file holding the certificate and its key), a list of such paths, or a
+ * list of [certificate, key] pairs where an empty key means the certificate file holds it too.
+ */
+async function clientCerts(dir: string, v: unknown, what: string): Promise<Array<{ cert: string; key: string }>> {
+  if (v === undefined) return [];
+  const bad = () => new InvalidArgumentError(`${what}: client must be a path, a list of paths, or a list of [cert, key] pairs`);
+  const entries = typeof v === 'string' ? [v] : Array.isArray(v) ? v : [];
+  if (entries.length === 0) throw bad();
+  const read = (p: string) => fs.readFile(path.resolve(dir, p), 'utf8');
+  const out: Array<{ cert: string; key: string }> = [];
+  for (const e of entries) {
+    if (typeof e === 'string') {
+      const pem = await read(e);
+      out.push({ cert: pem, key: pem });
+    } else if (Array.isArray(e) && e.length === 2 && e.every((x) => typeof x === 'string') && e[0] !== '') {
+      const cert = await read(e[0] as string);
+      out.push({ cert, key: e[1] === '' ? cert : await read(e[1] as string) });
+    } else throw bad();
+  }
+  return out;
+}
+
+async function hostFromTable(registry: string, dir: string, url: string, t: Table, what: string, extra: readonly string[] = []): Promise<RegistryHost> {
+  const unknown = Object.keys(t).filter((k) => !HOST_KEYS.has(k) && !extra.includes(k));
+  if (unknown.length > 0) throw new InvalidArgumentError(`${what}: unknown key ${unknown.map((k) => JSON.stringify(k)).join(', ')} (berth reads ${[...HOST_KEYS, ...extra].join(', ')})`);
   const withScheme = /^[a-z]+:\/\//i.test(url) ? url : `https://${url}`;
   let u: URL;
   try {
@@ -94,6 +128,16 @@ async function hostFromTable(registry: string, dir: string, url: string, t: Tabl
       headers[k.toLowerCase()] = vals as string[];
     }
   }
+  let dialTimeoutMs = 0;
+  if (t.dial_timeout !== undefined) {
+    if (typeof t.dial_timeout !== 'string') throw new InvalidArgumentError(`${what}: dial_timeout must be a duration string like "5s"`);
+    try {
+      dialTimeoutMs = parseDuration(t.dial_timeout);
+    } catch (err) {
+      throw new InvalidArgumentError(`${what}: dial_timeout: ${(err as Error).message}`, { cause: err });
+    }
+    if (dialTimeoutMs < 0) throw new InvalidArgumentError(`${what}: dial_timeout must not be negative`);
+  }
   return {
     registry,
     scheme: u.protocol === 'http:' ? 'http' : 'https',
@@ -102,6 +146,8 @@ async function hostFromTable(registry: string, dir: string, url: string, t: Tabl
     capabilities: caps,
     skipVerify: t.skip_verify === true,
     ca,
+    client: await clientCerts(dir, t.client, what),
+    dialTimeoutMs,
     headers,
   };
 }
@@ -133,10 +179,14 @@ export async function resolveHosts(registry: string, configPath?: string): Promi
     hosts.push(await hostFromTable(registry, dir, url, (t ?? {}) as Table, `${file} [host."${url}"]`));
   }
   if (typeof doc.server === 'string') {
-    hosts.push(await hostFromTable(registry, dir, doc.server, doc, `${file} server`));
-  } else {
+    hosts.push(await hostFromTable(registry, dir, doc.server, doc, `${file} server`, ['server', 'host']));
+  } else if (Object.keys(doc).some((k) => k !== 'host')) {
+    // settings at the top without `server`: they apply to the default upstream (containerd)
     const d = defaultHost(registry);
-    hosts.push(d);
+    const h = await hostFromTable(registry, dir, `${d.scheme}://${d.host}`, doc, `${file} (top level)`, ['host']);
+    hosts.push({ ...h, skipVerify: doc.skip_verify === undefined ? d.skipVerify : h.skipVerify });
+  } else {
+    hosts.push(defaultHost(registry));
   }
   return hosts;
 }

@@ -8,6 +8,8 @@ import { DeadlineExceededError, UnavailableError, isBerthError } from '../common
 export interface TlsOptions {
   readonly skipVerify?: boolean;
   readonly ca?: readonly string[];
+  /** Client certificates (PEM chain and key) offered for mutual TLS. */
+  readonly client?: ReadonlyArray<{ readonly cert: string; readonly key: string }>;
 }
 
 export interface RequestOptions {
@@ -16,6 +18,8 @@ export interface RequestOptions {
   headers?: Record<string, string | string[]>;
   body?: string;
   idleMs: number;
+  /** Most time to connect (TCP, and TLS for https), in ms; 0 or unset = only `idleMs`. */
+  connectMs?: number;
   tls?: TlsOptions;
 }
 
@@ -29,6 +33,15 @@ export interface Response {
   discard(): void;
 }
 
+function tlsRequestOptions(tls: TlsOptions | undefined): https.RequestOptions {
+  const client = tls?.client ?? [];
+  return {
+    rejectUnauthorized: !tls?.skipVerify,
+    ...(tls?.ca?.length ? { ca: [...tls.ca] } : {}),
+    ...(client.length ? { cert: client.map((c) => c.cert), key: client.map((c) => c.key) } : {}),
+  };
+}
+
 export function request(opts: RequestOptions): Promise<Response> {
   const isHttps = opts.url.protocol === 'https:';
   const mod = isHttps ? https : http;
@@ -40,8 +53,16 @@ export function request(opts: RequestOptions): Promise<Response> {
       method: opts.method,
       headers: opts.headers,
       agent: false,
-      ...(isHttps ? { rejectUnauthorized: !opts.tls?.skipVerify, ...(opts.tls?.ca?.length ? { ca: [...opts.tls.ca] } : {}) } : {}),
+      ...(isHttps ? tlsRequestOptions(opts.tls) : {}),
     });
+    if (opts.connectMs) {
+      const connectMs = opts.connectMs;
+      req.once('socket', (sock) => {
+        const timer = setTimeout(() => req.destroy(new DeadlineExceededError(`${what}: not connected within ${connectMs} ms (dial_timeout)`)), connectMs);
+        sock.once(isHttps ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+        sock.once('close', () => clearTimeout(timer));
+      });
+    }
     req.setTimeout(opts.idleMs, () => {
       const err = timeoutError();
       if (body) body.destroy(err);

@@ -73,7 +73,11 @@ export class RegistryClient {
       const headers: Record<string, string | string[]> = { ...(sameHost ? h.headers : {}), 'user-agent': USER_AGENT, accept };
       const authz = sameHost ? this.#auth.header(h.host) : undefined;
       if (authz) headers.authorization = authz;
-      const res = await request({ method, url: target, headers, idleMs: this.#o.idleMs, tls: { skipVerify: h.skipVerify, ca: h.ca } });
+      // client certificates and dial_timeout are the host's own, like its headers
+      const res = await request({
+        method, url: target, headers, idleMs: this.#o.idleMs, ...(sameHost ? { connectMs: h.dialTimeoutMs } : {}),
+        tls: { skipVerify: h.skipVerify, ca: h.ca, ...(sameHost ? { client: h.client } : {}) },
+      });
       if (res.status >= 300 && res.status < 400 && res.headers.location) {
         res.discard();
         if (++redirects > 10) throw new UnavailableError(`${what}: too many redirects`);

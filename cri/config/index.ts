@@ -4,7 +4,7 @@ export { loadConfig, parseConfig } from './load.js';
 export { configDump } from './dump.js';
 export { DEFAULT_CONFIG } from './defaults.js';
 export { resolveRuntime, isRuncLikeRuntime } from './runtime.js';
-export { parseDuration, formatDuration } from './duration.js';
+export { parseDuration, formatDuration } from '../../common/index.js';
 export type {
   BerthConfig,
   ConfigOverrides,

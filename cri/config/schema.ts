@@ -2,7 +2,7 @@
 // parsing (type checks, snake_case -> camelCase, durations -> ms) and dumping (back to TOML).
 import { TomlDate } from 'smol-toml';
 import { InvalidArgumentError } from '../../common/index.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../../common/index.js';
 
 export type Schema = (
   /** `check` returns why a value is refused (undefined: accepted). */

@@ -127,8 +127,8 @@ export interface FakeRegistryOptions {
   redirectBlobsTo?: string;
   /** Hold each blob response this long before sending it (to observe parallel downloads). */
   blobDelayMs?: number;
-  /** Serve HTTPS with this key and certificate (PEM). */
-  tls?: { key: string; cert: string };
+  /** Serve HTTPS with this key and certificate (PEM); with `clientCa`, only clients with a certificate it signed. */
+  tls?: { key: string; cert: string; clientCa?: string };
 }
 
 export interface FakeRegistry {
@@ -207,7 +207,8 @@ export async function startFakeRegistry(o: FakeRegistryOptions): Promise<FakeReg
     if (o.blobDelayMs) setTimeout(() => res.end(blob), o.blobDelayMs);
     else res.end(blob);
   };
-  const server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler);
+  const mtls = o.tls?.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: o.tls.clientCa } : {};
+  const server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert, ...mtls }, handler) : http.createServer(handler);
   server.on(o.tls ? 'secureConnection' : 'connection', (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKind } from '../../common/index.js';
@@ -437,5 +438,56 @@ describe('https registries via hosts.toml', () => {
     expect(isKind(err, 'unavailable')).toBe(true);
     expect((err as Error).message).toMatch(/certificate/);
     expect((await (await withToml(`server = "https://${reg.host}"\nskip_verify = true`)).pull(ref)).id).toBe(img.config.digest);
+  });
+
+  it('offers the client certificate hosts.toml names to a registry that asks for one (mutual TLS), in each form containerd reads', async () => {
+    const tls = await selfSignedCert(await tempDir('berth-tls-'));
+    const client = await selfSignedCert(await tempDir('berth-client-'));
+    const img = makeImage([await makeLayer([{ name: 'f', content: 'mtls' }])]);
+    const reg = await serve(img, { tls: { ...tls, clientCa: client.cert } });
+    const cfg = await tempDir('berth-hosts-');
+    const hostDir = path.join(cfg, reg.host.replace(/:(\d+)$/, '_$1_'));
+    await fs.mkdir(hostDir);
+    await fs.copyFile(tls.certPath, path.join(hostDir, 'ca.pem'));
+    await fs.writeFile(path.join(hostDir, 'client.cert'), client.cert);
+    await fs.writeFile(path.join(hostDir, 'client.key'), client.key);
+    await fs.writeFile(path.join(hostDir, 'client.pem'), client.cert + client.key);
+    const ref = `${reg.host}/x/y:v1`;
+    const pullWith = async (lines: string) => {
+      await fs.writeFile(path.join(hostDir, 'hosts.toml'), `server = "https://${reg.host}"\nca = "ca.pem"\n${lines}\n`);
+      return (await openService({ configPath: cfg })).svc.pull(ref);
+    };
+    const refused = await pullWith('').catch((e: unknown) => e);
+    expect(isKind(refused, 'unavailable')).toBe(true);
+    for (const form of ['client = "client.pem"', 'client = ["client.pem"]', 'client = [["client.cert", "client.key"]]', 'client = [["client.pem", ""]]']) {
+      expect((await pullWith(form)).id, form).toBe(img.config.digest);
+    }
+    const bad = await pullWith('client = 7').catch((e: unknown) => e);
+    expect(isKind(bad, 'invalid-argument')).toBe(true);
+    expect((bad as Error).message).toMatch(/client must be a path, a list of paths, or a list of \[cert, key\] pairs$/);
+  });
+
+  it('refuses a hosts.toml key it does not know, naming it, and ends a connect that hangs at dial_timeout', async () => {
+    const cfg = await tempDir('berth-hosts-');
+    // a TCP server that accepts and never answers the TLS hello
+    const conns = new Set<net.Socket>();
+    const silent = net.createServer((s) => { conns.add(s); s.on('error', () => undefined); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { for (const c of conns) c.destroy(); silent.close(() => r()); }));
+    const host = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const hostDir = path.join(cfg, host.replace(/:(\d+)$/, '_$1_'));
+    await fs.mkdir(hostDir);
+    const pullWith = async (toml: string) => {
+      await fs.writeFile(path.join(hostDir, 'hosts.toml'), toml);
+      return (await openService({ configPath: cfg })).svc.pull(`${host}/x/y:v1`).catch((e: unknown) => e);
+    };
+    const unknown = await pullWith(`server = "https://${host}"\nmirror_timeout = "1s"\n`);
+    expect(isKind(unknown, 'invalid-argument')).toBe(true);
+    expect((unknown as Error).message).toMatch(/server: unknown key "mirror_timeout" \(berth reads /);
+    const inHost = await pullWith(`[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  tls_version = "1.3"\n`);
+    expect((inHost as Error).message).toMatch(/\[host\."https:\/\/127\.0\.0\.1:\d+"\]: unknown key "tls_version"/);
+    const hung = await pullWith(`server = "https://${host}"\ndial_timeout = "300ms"\n`);
+    expect(isKind(hung, 'deadline-exceeded')).toBe(true);
+    expect((hung as Error).message).toMatch(/not connected within 300 ms \(dial_timeout\)/);
   });
 });

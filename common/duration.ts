@@ -1,6 +1,6 @@
 // Go's time.ParseDuration / Duration.String for config values such as `stream_idle_timeout =
 // "4h0m0s"`. Values travel as milliseconds (possibly fractional below 1 ms).
-import { InvalidArgumentError } from '../../common/index.js';
+import { InvalidArgumentError } from './errors.js';
 
 const NS_PER: Record<string, number> = {
   ns: 1,
