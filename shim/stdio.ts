@@ -47,6 +47,8 @@ export class ProcessIO {
   private readonly streams: { destroy(): void }[] = [];
   private stdinWriter: Writable | undefined;
   private stdinSource: Readable | undefined;
+  /** The stdin FIFO's fd under stdinSource (read directly for what is left at CloseIO). */
+  private stdinFd: number | undefined;
   private console: ConsoleSocket | undefined;
   private pty: PtyStreams | undefined;
   /** The stdout FIFO the pty output is piped into (it ends once the pty reads EIO). */
@@ -74,7 +76,8 @@ export class ProcessIO {
         const writer = new net.Socket({ fd: w, readable: false, writable: true });
         writer.on('error', (err) => log.debug({ err }, 'stdin pipe closed'));
         io.stdinWriter = writer;
-        const source = new net.Socket({ fd: openRdwr(io.paths.stdin), readable: true, writable: false });
+        io.stdinFd = openRdwr(io.paths.stdin);
+        const source = new net.Socket({ fd: io.stdinFd, readable: true, writable: false });
         source.on('error', (err) => log.debug({ err }, 'stdin fifo error'));
         source.pipe(writer);
         io.stdinSource = source;
@@ -125,7 +128,8 @@ export class ProcessIO {
         out?.end();
       });
       if (this.paths.stdin) {
-        const source = new net.Socket({ fd: openRdwr(this.paths.stdin), readable: true, writable: false });
+        this.stdinFd = openRdwr(this.paths.stdin);
+        const source = new net.Socket({ fd: this.stdinFd, readable: true, writable: false });
         source.on('error', (err) => this.log.debug({ err }, 'pty stdin fifo error'));
         source.pipe(this.pty.input);
         this.stdinSource = source;
@@ -140,14 +144,25 @@ export class ProcessIO {
     resizePty(this.ptyFd, { rows: height, cols: width });
   }
 
-  /** CloseIO: the process reads EOF on stdin. */
+  /**
+   * CloseIO: the process reads EOF on stdin, after every byte the shim already took: what the
+   * FIFO reader holds unread (up to its high-water mark while the process is slow to read) and
+   * what is still in the FIFO are written on before the end. Dropping them lost the tail of a
+   * stdin whose client closed as soon as the FIFO was empty (docs/shim.md, "stdin at CloseIO").
+   */
   closeStdin(): void {
-    this.stdinSource?.unpipe();
-    this.stdinSource?.destroy();
+    const source = this.stdinSource;
+    const target = this.stdinWriter ?? this.pty?.input;
     this.stdinSource = undefined;
-    this.stdinWriter?.end();
     this.stdinWriter = undefined;
-    this.pty?.input.end();
+    if (source) {
+      source.unpipe();
+      for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) target?.write(chunk);
+      if (this.stdinFd !== undefined) for (const chunk of readRest(this.stdinFd)) target?.write(chunk);
+      source.destroy();
+    }
+    this.stdinFd = undefined;
+    target?.end();
   }
 
   /**

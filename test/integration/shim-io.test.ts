@@ -4,6 +4,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync, writeFileSync
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerd } from '../../proto/index.js';
+import { bytesToRead } from '../../sys/index.js';
 import {
   CALL, bundleDir, connectTask, isAlive, makeTaskBundle, outputFifo, processSpec, rand, runcOptions, shimStart,
   shimEnvPerTest, waitForEvents, waitUntil, type ShimEnv, type TaskClient,
@@ -47,6 +48,34 @@ describe('containerd-shim-berth-v2 stdio, resources and runtimes', () => {
     expect((await task.State({ id, execId: 'cat' }, CALL)).status).toBe(2); // still reading
     await task.CloseIO({ id, execId: 'cat', stdin: true }, CALL);
     expect((await waited).exitStatus).toBe(0);
+    stdin.close();
+    await task.Kill({ id, signal: 9 }, CALL);
+    await task.Wait({ id });
+    await task.Delete({ id }, CALL);
+  });
+
+  it('CloseIO right after the FIFO was emptied still delivers every byte the shim had taken (a slow reader)', async () => {
+    const e = await newEnv();
+    const { id, task } = await oneTask(e, ['sleep', '60']);
+    const stdin = inputFifo(e, 'slowin');
+    const out = outputFifo(e, 'slowout');
+    // the reader starts late, so the copy stalls with bytes held inside the shim
+    await task.Exec({ id, execId: 'wc', stdin: stdin.path, stdout: out.path, spec: processSpec(['sh', '-c', 'sleep 1; wc -c']) }, CALL);
+    const waited = task.Wait({ id, execId: 'wc' });
+    await task.Start({ id, execId: 'wc' }, CALL);
+    const total = 160 * 1024;
+    const probe = openSync(stdin.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      // blocks while the FIFO is full: the shim drains it as the process reads
+      for (let sent = 0; sent < total; sent += 32 * 1024) stdin.write('x'.repeat(32 * 1024));
+      // the daemon's rule before CloseIO: every byte was taken out of the FIFO
+      expect(await waitUntil(() => bytesToRead(probe) === 0)).toBe(true);
+    } finally {
+      closeSync(probe);
+    }
+    await task.CloseIO({ id, execId: 'wc', stdin: true }, CALL);
+    expect((await waited).exitStatus).toBe(0);
+    expect((await out.reader.waitFor('\n')).trim()).toBe(String(total));
     stdin.close();
     await task.Kill({ id, signal: 9 }, CALL);
     await task.Wait({ id });
