@@ -11,7 +11,7 @@ import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } fro
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
-import { prepareImageVolumes } from './image-volumes.js';
+import { prepareImageVolumes } from './image-defined-volumes.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
