@@ -56,7 +56,7 @@ export interface ContainerSpecInput {
   sandboxFiles?: SandboxFiles;
   /** The termination-message file, bound read-write unless a CRI mount already covers it. */
   terminationMessage?: { hostPath: string; containerPath: string };
-  /** The image's own volumes, prepared on the host (cri/runtime/image-volumes.ts). */
+  /** The image's own VOLUME paths, prepared on the host (docs/oci-spec.md, "Image-defined volumes"). */
   imageVolumes?: readonly CriMount[];
   /** containerd namespace, for the default cgroup path `/<namespace>/<id>` (default k8s.io). */
   namespace?: string;
