@@ -5,12 +5,13 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CleanupStack, FailedPreconditionError, InvalidArgumentError, joinWithin } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
-import { containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
+import { appliedResources, containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
 import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
-import { hostInfo, taskRuntime } from './handler.js';
+import { handlerFeatures, hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
+import { releaseRecursiveReadOnly, stageRecursiveReadOnly } from './rro-mounts.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
@@ -59,16 +60,19 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
       id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
-      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
+      namespace: CRI_NAMESPACE, runtime: { ...rt.handler, recursiveReadOnlyMounts: handlerFeatures(rt.handler.runtimeType).recursiveReadOnlyMounts === true },
+      host: hostInfo(), log,
     }));
     const dir = containerDir(deps.dirs, id);
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(spec));
+    undo.push(`release recursive read-only mounts of ${id}`, () => releaseRecursiveReadOnly(deps.dirs, id));
+    const staged = await stageRecursiveReadOnly(deps.dirs, id, spec, log);
+    await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(staged));
     const record: ContainerRecord = {
       v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,
-      logPath, createdAt: nowNanos(), pid: 0,
-      ...(config.linux && (config.linux as { resources?: object }).resources ? { resources: (config.linux as { resources: never }).resources } : {}),
+      logPath, createdAt: nowNanos(), pid: 0, resources: { ...appliedResources(staged) },
+      user: { uid: staged.process.user.uid, gid: staged.process.user.gid, supplementalGroups: [...(staged.process.user.additionalGids ?? [])] },
     };
     const created = await deps.store.containers.create(record);
     undo.release();

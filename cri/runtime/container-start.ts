@@ -8,6 +8,7 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { containerSpecPath } from './container-create.js';
 import { taskRuntime } from './handler.js';
 import { taskMounts } from './image-resolve.js';
+import { releaseRecursiveReadOnly } from './rro-mounts.js';
 import { containerEvent } from './sandbox-events.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'starting' | 'log' | 'events'>;
@@ -32,6 +33,8 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
       namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(deps.images.rootfsMounts(id)),
       terminal: c.config.tty === true, stdin: c.config.stdin === true, ...(rt.options ? { options: rt.options } : {}), clock,
     });
+    // runc has bound its copies into the container: the staged rro trees are done with.
+    await releaseRecursiveReadOnly(deps.dirs, id);
     undo.push(`delete task ${id}`, async () => {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);
       await deps.tasks.delete(CRI_NAMESPACE, id);
@@ -47,6 +50,7 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
     containerEvent(deps, started, 'started');
   } catch (err) {
     await undo.unwind(log, { timeoutMs: 10_000 });
+    await releaseRecursiveReadOnly(deps.dirs, id).catch((e: unknown) => log.warn({ err: e }, 'releasing the staged recursive read-only mounts failed'));
     const message = err instanceof Error ? err.message : String(err);
     await deps.store.containers.update(id, (r) => ({ ...r, pid: 0, finishedAt: nowNanos(), exitCode: 128, reason: 'StartError', message }));
     throw err;

@@ -1,5 +1,6 @@
 // A CRI runtime handler as the task manager needs it: the runtime name (or its configured shim
 // path) and the runc options to hand the shim.
+import type { runtime as cri } from '../../proto/cri.js';
 import type { RuncOptions } from '../../taskmanager/index.js';
 import { isRuncLikeRuntime, resolveRuntime, type BerthConfig, type ResolvedRuntime } from '../config/index.js';
 import { readHostInfo, type HostInfo } from '../oci/index.js';
@@ -24,4 +25,14 @@ let host: HostInfo | undefined;
 export function hostInfo(): HostInfo {
   host ??= readHostInfo();
   return host;
+}
+
+/**
+ * A handler's features as Status reports them and CreateContainer holds it to: recursive
+ * read-only mounts where the handler runs runc (berth stages the read-only tree itself, so runc
+ * 1.1 does too: cri/runtime/rro-mounts.ts) and the kernel has mount_setattr(2); user namespaces
+ * are not done here (docs/cri.md "Runtime handler features").
+ */
+export function handlerFeatures(runtimeType: string, host: Pick<HostInfo, 'recursiveReadOnlyMounts'> = hostInfo()): cri.v1.IRuntimeHandlerFeatures {
+  return { recursiveReadOnlyMounts: isRuncLikeRuntime(runtimeType) && host.recursiveReadOnlyMounts, userNamespaces: false };
 }
