@@ -54,7 +54,7 @@ export async function releaseRecursiveReadOnly(dirs: { state: string }, id: stri
   try {
     names = await readdir(dir);
   } catch (err) {
-    if (isErrno(err, 'ENOENT') || (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
   for (const name of names) {
@@ -69,4 +69,26 @@ export async function releaseRecursiveReadOnly(dirs: { state: string }, id: stri
     else await unlink(staged);
   }
   await rmdir(dir);
+}
+
+/**
+ * After a restart: the staged trees of containers that no longer wait for their start (no
+ * record any more, or already started) are released; a daemon killed between a staging and its
+ * release leaves them behind otherwise.
+ */
+export async function releaseStaleRecursiveReadOnly(dirs: { state: string }, waiting: (id: string) => boolean, log: Logger): Promise<void> {
+  let ids: string[];
+  try {
+    ids = await readdir(joinWithin(dirs.state, 'rro'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const id of ids) {
+    if (waiting(id)) continue;
+    await releaseRecursiveReadOnly(dirs, id).then(
+      () => log.info({ containerId: id }, 'reload: staged recursive read-only mounts released'),
+      (err: unknown) => log.warn({ err, containerId: id }, 'reload: cannot release staged recursive read-only mounts'),
+    );
+  }
 }

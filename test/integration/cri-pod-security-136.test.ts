@@ -131,6 +131,7 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
         volumeMounts: [
           { name: 'data', mountPath: '/data', readOnly: true, recursiveReadOnly: 'Enabled' },
           { name: 'plain', mountPath: '/plain', readOnly: true },
+          { name: 'conf', mountPath: '/etc/app.conf', readOnly: true, recursiveReadOnly: 'Enabled' },
         ],
       }]);
       return {
@@ -138,6 +139,7 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
           ...pod.volumes,
           { name: 'data', kind: 'hostPath', path: path.join(tmp, 'rro'), type: 'Directory' },
           { name: 'plain', kind: 'hostPath', path: path.join(tmp, 'plain'), type: 'Directory' },
+          { name: 'conf', kind: 'hostPath', path: path.join(tmp, 'app.conf'), type: 'FileOrCreate' },
         ],
       };
     };
@@ -153,6 +155,8 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
         const r = await exec(id, ['touch', f]);
         expect([f, r.exitCode, r.stderr]).toEqual([f, 1, `touch: ${f}: Read-only file system\n`]);
       }
+      // a single-file rro mount (staged as a file)
+      expect(await exec(id, ['sh', '-c', 'echo x > /etc/app.conf'])).toMatchObject({ exitCode: 1, stderr: expect.stringContaining('Read-only file system') });
       // the same tree bound plain `ro`: only its top is read-only (what rro is for)
       expect((await exec(id, ['touch', '/plain/f'])).exitCode).toBe(1);
       expect(await exec(id, ['touch', '/plain/sub/f'])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
@@ -209,18 +213,19 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
   describe('in-place resize', () => {
     let run: KubeletPodRun;
     let id = '';
-    const cgroupFile = (controller: string, file: string) =>
-      readFileSync(path.join(CGROUP_FS, controller, podCgroupParent(k().node, run.pod), id, file), 'utf8').trim();
-    const applied = () => ({
-      quota: cgroupFile('cpu', 'cpu.cfs_quota_us'), shares: cgroupFile('cpu', 'cpu.shares'), memory: cgroupFile('memory', 'memory.limit_in_bytes'),
+    const cgroupFile = (controller: string, file: string, of = id) =>
+      readFileSync(path.join(CGROUP_FS, controller, podCgroupParent(k().node, run.pod), of, file), 'utf8').trim();
+    const applied = (of = id) => ({
+      quota: cgroupFile('cpu', 'cpu.cfs_quota_us', of), shares: cgroupFile('cpu', 'cpu.shares', of), memory: cgroupFile('memory', 'memory.limit_in_bytes', of),
     });
-    const reported = async () => {
-      const r = (await cri().runtime.ContainerStatus({ containerId: id })).status!.resources!.linux!;
+    const reported = async (of = id) => {
+      const r = (await cri().runtime.ContainerStatus({ containerId: of })).status!.resources!.linux!;
       return { quota: String(r.cpuQuota), shares: String(r.cpuShares), memory: String(r.memoryLimitInBytes) };
     };
-    const resized = (pod: Pod, cpu: { request: number; limit: number }, memory: number): Pod => ({
+    /** The pod with container `name`'s requests and limits changed (what the API server holds after a resize). */
+    const resized = (pod: Pod, cpu: { request: number; limit: number }, memory: number, name = 'app'): Pod => ({
       ...pod,
-      containers: pod.containers.map((c) => ({
+      containers: pod.containers.map((c) => (c.name !== name ? c : {
         ...c, resources: { requests: { cpu: cpu.request, memory: 64 * Mi }, limits: { cpu: cpu.limit, memory } },
       })),
     });
@@ -229,7 +234,7 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
       // 32 MiB in the pod's /dev/shm tmpfs, charged to the container's memory cgroup and not reclaimable without swap
       run = await startPod(deploymentPodOf(LOCAL_BUSYBOX, [{
         name: 'app', command: ['/bin/sh', '-c', 'busybox dd if=/dev/zero of=/dev/shm/fill bs=1048576 count=32 2>/dev/null; touch /tmp/filled; trap "exit 0" TERM; while :; do sleep 1; done'],
-      }]));
+      }, { name: 'later', command: SLEEP }]));
       id = await startContainer(run, 'app', k().image);
       await until(async () => (await exec(id, ['ls', '/tmp/filled'])).exitCode === 0, 'the container to fill /dev/shm');
     });
@@ -246,7 +251,8 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
       const info = JSON.parse((await cri().runtime.PodSandboxStatus({ podSandboxId: run.id, verbose: true })).info.info!) as {
         podResources: { resources: Record<string, unknown> };
       };
-      expect(info.podResources.resources).toMatchObject({ cpuQuota: '70000', cpuShares: '204', memoryLimitInBytes: String(192 * Mi) });
+      // the pod's totals: app (200m/700m, 192Mi) + later (100m/500m, 128Mi)
+      expect(info.podResources.resources).toMatchObject({ cpuQuota: '120000', cpuShares: '307', memoryLimitInBytes: String(320 * Mi) });
 
       await cri().runtime.UpdateContainerResources(containerResizeRequest(k().node, next, 'app', id));
       expect(applied()).toEqual({ quota: '70000', shares: '204', memory: String(192 * Mi) });
@@ -274,7 +280,19 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
       const info = JSON.parse((await cri().runtime.PodSandboxStatus({ podSandboxId: run.id, verbose: true })).info.info!) as {
         podResources: { resources: Record<string, unknown> };
       };
-      expect(info.podResources.resources.cpuShares).toBe('204');
+      expect(info.podResources.resources.cpuShares).toBe('307');
+    });
+
+    it('a CREATED container: the resize goes into its spec, its status, and its cgroup from the start', async () => {
+      const c = run.pod.containers.find((x) => x.name === 'later')!;
+      const config = containerConfig(k().node, run.pod, c, { attempt: 0, podIPs: run.podIPs, image: k().image });
+      const { containerId: later } = await cri().runtime.CreateContainer({ podSandboxId: run.id, config, sandboxConfig: run.config });
+      const next = resized(run.pod, { request: 250, limit: 300 }, 96 * Mi, 'later');
+      await cri().runtime.UpdateContainerResources(containerResizeRequest(k().node, next, 'later', later));
+      const want = { quota: '30000', shares: '256', memory: String(96 * Mi) };
+      expect(await reported(later)).toEqual(want);
+      await cri().runtime.StartContainer({ containerId: later });
+      expect(applied(later)).toEqual(want);
     });
   });
 
