@@ -208,6 +208,17 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
       // an exec gets the same identity
       expect(creds((await exec(id, ['cat', '/proc/self/status'])).stdout).groups).toEqual(groups);
     });
+
+    it('a policy the CRI does not define is InvalidArgument; no container is left', async () => {
+      const run = await startPod(groupsPod('Strict'));
+      const c = run.pod.containers[0]!;
+      const config = containerConfig(k().node, run.pod, c, { attempt: 0, podIPs: run.podIPs, image: groupsImage });
+      config.linux!.securityContext!.supplementalGroupsPolicy = 7 as runtime.v1.SupplementalGroupsPolicy;
+      const err = await cri().runtime.CreateContainer({ podSandboxId: run.id, config, sandboxConfig: run.config }).then(() => undefined, (e: unknown) => e);
+      expect(isKind(err, 'invalid-argument')).toBe(true);
+      expect((err as Error).message).toMatch(/supplemental_groups_policy: unknown value 7/);
+      expect((await cri().runtime.ListContainers({ filter: { podSandboxId: run.id } })).containers).toEqual([]);
+    });
   });
 
   describe('in-place resize', () => {
