@@ -26,6 +26,8 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
   const log = deps.log.child({ podSandboxId: sandbox.id, containerId: id });
   const undo = new CleanupStack();
   const clock = new PhaseClock();
+  const releaseStaged = () => releaseRecursiveReadOnly(deps.dirs, id)
+    .catch((e: unknown) => log.warn({ err: e }, 'releasing the staged recursive read-only mounts failed'));
   try {
     const spec = await clock.time('spec', async () => JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as unknown);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
@@ -33,8 +35,6 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
       namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(deps.images.rootfsMounts(id)),
       terminal: c.config.tty === true, stdin: c.config.stdin === true, ...(rt.options ? { options: rt.options } : {}), clock,
     });
-    // runc has bound its copies into the container: the staged rro trees are done with.
-    await releaseRecursiveReadOnly(deps.dirs, id);
     undo.push(`delete task ${id}`, async () => {
       await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);
       await deps.tasks.delete(CRI_NAMESPACE, id);
@@ -46,11 +46,15 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
     const timings = clock.snapshot();
     const started = await deps.store.containers.update(id, (r) => ({ ...r, pid, startedAt: nowNanos(), timings }));
     undo.release();
+    // runc has bound its copies into the container: the staged rro trees are done with. Only now,
+    // once the record says RUNNING: a CREATED container (a restart may find one whose task was
+    // only created) still needs them for the next start.
+    await releaseStaged();
     log.info({ pid }, 'container started');
     containerEvent(deps, started, 'started');
   } catch (err) {
     await undo.unwind(log, { timeoutMs: 10_000 });
-    await releaseRecursiveReadOnly(deps.dirs, id).catch((e: unknown) => log.warn({ err: e }, 'releasing the staged recursive read-only mounts failed'));
+    await releaseStaged();
     const message = err instanceof Error ? err.message : String(err);
     await deps.store.containers.update(id, (r) => ({ ...r, pid: 0, finishedAt: nowNanos(), exitCode: 128, reason: 'StartError', message }));
     throw err;
