@@ -15,7 +15,7 @@ import { failStream, listStreams } from './list-streams.js';
 import {
   attachUrl, containerStats, containerStatus, createContainer, execSync, execUrl, listContainerStats, listContainers, listMetricDescriptors,
   listPodSandbox, listPodSandboxMetrics, listPodSandboxStats, podSandboxStats, podSandboxStatus, portForwardUrl, removeContainer, removePodSandbox, reopenContainerLog, runPodSandbox,
-  runtimeConfig, startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updateRuntimeConfig, version,
+  runtimeConfig, startContainer, status, stopContainer, stopPodSandbox, toNum, updateContainerResources, updatePodSandboxResources, updateRuntimeConfig, version,
   type RuntimeDeps,
 } from './runtime/index.js';
 
@@ -52,6 +52,7 @@ export function runtimeHandlers(deps: RuntimeDeps): Handlers<RT> {
     ListContainers: (req) => ({ containers: listContainers(deps, req.filter) as runtime.v1.Container.$Properties[] }),
     ContainerStatus: (req) => containerStatus(deps, cid(req.containerId), req.verbose === true),
     UpdateContainerResources: async (req) => { await updateContainerResources(deps, cid(req.containerId), req); return {}; },
+    UpdatePodSandboxResources: async (req) => { await updatePodSandboxResources(deps, sid(req.podSandboxId), req); return {}; },
     ReopenContainerLog: (req) => { reopenContainerLog(deps, cid(req.containerId)); return {}; },
     ExecSync: (req) => execSync(deps, cid(req.containerId), req.cmd ?? [], toNum(req.timeout)),
     Exec: (req) => execUrl(deps, cid(req.containerId), req),

@@ -47,7 +47,9 @@ export {
   type WaitResult,
 } from './libc.js';
 export { becomeSubreaper, Reaper, spawnHelper, type ExitInfo, type Expectation, type ReaperOptions, type SpawnedChild } from './reaper.js';
-export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, type Mount, type MountInfo } from './mount.js';
+export {
+  bindRecursiveReadOnly, mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, recursiveReadOnlySupported, type Mount, type MountInfo,
+} from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export {
   cgroupVersion, cgroupDir, cgroupOfPid, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,

@@ -64,6 +64,7 @@ const PROTOTYPES = {
   kill: 'int kill(int pid, int sig)',
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
   umount2: 'int umount2(const char *target, int flags)',
+  mount_setattr: 'int mount_setattr(int dfd, const char *path, unsigned int flags, mount_attr *attr, unsigned long size)',
   mkfifo: 'int mkfifo(const char *path, unsigned int mode)',
   mknod: 'int mknod(const char *path, unsigned int mode, uint64_t dev)',
   malloc_trim: 'int malloc_trim(unsigned long pad)',
@@ -115,6 +116,8 @@ function koffi(): Koffi {
       msg_controllen: 'size_t',
       msg_flags: 'int',
     });
+    // struct mount_attr of mount_setattr(2) (linux/mount.h, MOUNT_ATTR_SIZE_VER0 = 32 bytes).
+    koffiMod.struct('mount_attr', { attr_set: 'uint64_t', attr_clr: 'uint64_t', propagation: 'uint64_t', userns_fd: 'uint64_t' });
   }
   return koffiMod;
 }
@@ -212,6 +215,16 @@ export function mount(source: string | null, target: string, fstype: string | nu
 
 export function umount2(target: string, flags: number): void {
   sys('umount2', target, target, flags);
+}
+
+const AT_FDCWD = -100;
+export const AT_RECURSIVE = 0x8000;
+export const MOUNT_ATTR_RDONLY = 0x1;
+
+/** mount_setattr(2) on the mount at `target` (Linux >= 5.12): set/clear MOUNT_ATTR_* flags and the propagation (MS_PRIVATE...). */
+export function mountSetattr(target: string, flags: number, attr: { set?: number; clear?: number; propagation?: number }): void {
+  const a = { attr_set: attr.set ?? 0, attr_clr: attr.clear ?? 0, propagation: attr.propagation ?? 0, userns_fd: 0 };
+  sys('mount_setattr', target, AT_FDCWD, target, flags, a, 32);
 }
 
 /** mkfifo(3); the umask applies to `mode` (chmod afterwards for an exact mode). */

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { isKind } from '../common/index.js';
-import { isMountPoint, mountAll, parseMountInfo, readMountInfo, SyscallError, unmountAll } from './index.js';
+import { bindRecursiveReadOnly, isMountPoint, mountAll, parseMountInfo, readMountInfo, recursiveReadOnlySupported, SyscallError, unmountAll } from './index.js';
 
 const dirs: string[] = [];
 
@@ -108,5 +108,39 @@ describe('mount', () => {
     }
     expect(isKind(err2, 'invalid-argument')).toBe(true);
     expect(isMountPoint(d)).toBe(false);
+  });
+});
+
+describe('recursive read-only bind (mount_setattr AT_RECURSIVE)', () => {
+  it('makes the bound tree read-only and private at every level; the source stays writable; a bind of it stays read-only', () => {
+    const d = tempDir();
+    const src = path.join(d, 'src');
+    mkdirSync(src);
+    mountAll([{ type: 'tmpfs', source: 'berth-t1', options: ['size=64k'] }], src);
+    mkdirSync(path.join(src, 'sub'));
+    mountAll([{ type: 'tmpfs', source: 'berth-t2', options: ['size=64k'] }], path.join(src, 'sub'));
+    expect(recursiveReadOnlySupported()).toBe(true);
+    const staged = path.join(d, 'staged');
+    mkdirSync(staged);
+    bindRecursiveReadOnly(src, staged);
+    const again = path.join(d, 'again');
+    mkdirSync(again);
+    mountAll([{ type: 'bind', source: staged, options: ['rbind'] }], again);
+    for (const top of [staged, again]) {
+      for (const f of [path.join(top, 'f'), path.join(top, 'sub', 'f')]) {
+        expect(() => writeFileSync(f, 'x')).toThrow(/EROFS/);
+      }
+    }
+    const info = readMountInfo().filter((m) => m.mountPoint.startsWith(staged));
+    expect(info.map((m) => [m.mountPoint, m.options.split(',')[0], m.optional])).toEqual([[staged, 'ro', ''], [path.join(staged, 'sub'), 'ro', '']]);
+    writeFileSync(path.join(src, 'sub', 'f'), 'still writable');
+  });
+
+  it('a source that does not exist fails and leaves nothing mounted', () => {
+    const d = tempDir();
+    const staged = path.join(d, 'staged');
+    mkdirSync(staged);
+    expect(() => bindRecursiveReadOnly(path.join(d, 'missing'), staged)).toThrow(SyscallError);
+    expect(mountsUnder(d)).toEqual([]);
   });
 });

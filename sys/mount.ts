@@ -6,7 +6,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../common/index.js';
-import { isErrno, mount, umount2, MNT_DETACH } from './libc.js';
+import { AT_RECURSIVE, MOUNT_ATTR_RDONLY, isErrno, mount, mountSetattr, umount2, MNT_DETACH } from './libc.js';
 
 /** containerd's Mount (CreateTaskRequest.rootfs, a snapshot's mounts): `{type, source, options}`. */
 export interface Mount {
@@ -212,4 +212,37 @@ export function unmountAll(target: string): void {
       else return; // listed but not a mount point for us (another namespace's view): nothing to do
     }
   }
+}
+
+/**
+ * Binds `source` (and every mount below it) onto `target`, then makes the whole new tree
+ * read-only and private with one mount_setattr(AT_RECURSIVE): what runc >= 1.2 does for the OCI
+ * `rro` option, for runtimes that lack it. A bind of this tree copies each mount's read-only
+ * flag, so the copy runc makes into a container is read-only at every level (docs/oci-spec.md).
+ * On failure nothing stays mounted on `target`.
+ */
+export function bindRecursiveReadOnly(source: string, target: string): void {
+  mount(source, target, null, MS_BIND | MS_REC, null);
+  try {
+    mountSetattr(target, AT_RECURSIVE, { set: MOUNT_ATTR_RDONLY, propagation: MS_PRIVATE });
+  } catch (e) {
+    umount2(target, MNT_DETACH);
+    throw e;
+  }
+}
+
+let rroProbe: boolean | undefined;
+
+/** True when the kernel has mount_setattr(2) (Linux >= 5.12): a no-op call on / answers it. */
+export function recursiveReadOnlySupported(): boolean {
+  if (rroProbe === undefined) {
+    try {
+      mountSetattr('/', 0, {});
+      rroProbe = true;
+    } catch (e) {
+      if (!isErrno(e, 'ENOSYS')) throw e;
+      rroProbe = false;
+    }
+  }
+  return rroProbe;
 }

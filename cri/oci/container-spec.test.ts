@@ -101,6 +101,11 @@ describe('user', () => {
     ['image name:group', {}, 'app:extra', { uid: 1000, gid: 3000, additionalGids: [3000] }],
     ['CRI wins over image', sc({ runAsUser: { value: 0 } }), 'app', { uid: 0, gid: 0, additionalGids: [0] }],
     ['supplemental groups appended', sc({ runAsUser: { value: 1000 }, supplementalGroups: [5, 3000] }), '', { uid: 1000, gid: 2000, additionalGids: [2000, 3000, 5] }],
+    ['policy Merge: /etc/group memberships + supplemental', sc({ runAsUser: { value: 1000 }, supplementalGroups: [5], supplementalGroupsPolicy: 0 }), '',
+      { uid: 1000, gid: 2000, additionalGids: [2000, 3000, 5] }],
+    ['policy Strict: primary gid + supplemental only', sc({ runAsUser: { value: 1000 }, supplementalGroups: [5], supplementalGroupsPolicy: 'Strict' }), '',
+      { uid: 1000, gid: 2000, additionalGids: [2000, 5] }],
+    ['policy Strict with the image user', sc({ supplementalGroupsPolicy: 1 }), 'app', { uid: 1000, gid: 2000, additionalGids: [2000] }],
   ] as const)('%s', (_, cfg, imageUser, want) => {
     expect(containerSpec(input(cfg as CriContainerConfig, { imageConfig: { ...image, User: imageUser } })).process.user).toEqual(want);
   });
@@ -110,6 +115,7 @@ describe('user', () => {
     ['gid without user', sc({ runAsGroup: { value: 1 } }), ''],
     ['negative uid', sc({ runAsUser: { value: -1 } }), ''],
     ['three parts', {}, '1:2:3'],
+    ['unknown supplemental_groups_policy', sc({ runAsUser: { value: 1000 }, supplementalGroupsPolicy: 7 }), ''],
   ] as const)('%s is InvalidArgument', (_, cfg, imageUser) => {
     expect(kindOf(() => containerSpec(input(cfg as CriContainerConfig, { imageConfig: { ...image, User: imageUser } })))).toBe('invalid-argument');
   });
@@ -179,6 +185,22 @@ describe('mounts', () => {
     expect(s2.mounts.find((m) => m.destination === '/x')?.options).toEqual(['rbind', 'rslave', 'rw']);
     expect(s2.linux.rootfsPropagation).toBe('rslave');
     expect(kindOf(() => containerSpec(input({ mounts: [{ containerPath: '/x', hostPath: path.join(dir, 'vol'), propagation: 2 }] }, { host })))).toBe('failed-precondition');
+  });
+  describe('recursive read-only (rro)', () => {
+    const rroHandler = { recursiveReadOnlyMounts: true };
+    it('a readonly private mount becomes rbind,rprivate,rro where the handler does rro', () => {
+      const s = containerSpec(input({ mounts: [{ containerPath: '/x', hostPath: path.join(dir, 'vol'), readonly: true, recursiveReadOnly: true }] }, { runtime: rroHandler }));
+      expect(s.mounts.find((m) => m.destination === '/x')?.options).toEqual(['rbind', 'rprivate', 'rro']);
+    });
+    it.each([
+      ['readonly false', { readonly: false }, rroHandler],
+      ['host-to-container propagation', { readonly: true, propagation: 1 }, rroHandler],
+      ['bidirectional propagation', { readonly: true, propagation: 'PROPAGATION_BIDIRECTIONAL' }, rroHandler],
+      ['a handler without rro', { readonly: true }, {}],
+    ] as const)('with %s is InvalidArgument', (_, m, runtime) => {
+      const mount = { containerPath: '/x', hostPath: path.join(dir, 'vol'), recursiveReadOnly: true, ...m };
+      expect(kindOf(() => containerSpec(input({ mounts: [mount] }, { runtime })))).toBe('invalid-argument');
+    });
   });
   it('host IPC uses the host /dev/shm', () => {
     const s = containerSpec(input({}, { sandboxConfig: { ...pod, linux: { securityContext: { namespaceOptions: { ipc: 2 } } } } }));

@@ -27,6 +27,8 @@ export interface RuntimeHandlerOptions {
   privilegedWithoutHostDevices?: boolean;
   /** The handler's runc options; `systemdCgroup` picks the systemd cgroup path form. */
   options?: object;
+  /** The handler does recursive read-only mounts (its Status feature); else an rro mount is refused. */
+  recursiveReadOnlyMounts?: boolean;
 }
 
 /** Host paths of the pod's files, made when the sandbox was set up. */
@@ -165,7 +167,8 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
 
   applySelinuxOptions(sc.selinuxOptions, 'security_context', host, log);
   const readonlyRootfs = sc.readonlyRootfs === true;
-  applyContainerMounts(spec, config.mounts ?? [], podMounts(input, readonlyRootfs, podModes.ipc === NamespaceMode.NODE), host, log);
+  applyContainerMounts(spec, config.mounts ?? [], podMounts(input, readonlyRootfs, podModes.ipc === NamespaceMode.NODE), host, log,
+    input.runtime?.recursiveReadOnlyMounts === true);
 
   // Defaults as containerd's base spec; the CRI fields replace them when given.
   spec.linux.maskedPaths = sc.maskedPaths?.length ? [...sc.maskedPaths] : [...DEFAULT_MASKED_PATHS];
@@ -196,7 +199,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   // user: CRI user, else the image's; groups from /etc/group plus supplemental_groups
   let userstr = criUserString(sc.runAsUsername, sc.runAsUser, sc.runAsGroup);
   if (!userstr) userstr = imageConfig.User ?? '';
-  spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups);
+  spec.process.user = buildUser(input.rootfs, userstr, sc.supplementalGroups, sc.supplementalGroupsPolicy);
 
   const apparmor = apparmorFor(chooseProfile(sc.apparmor, sc.apparmorProfile, 'apparmor', 'apparmor_profile'), sc.privileged === true, host, log);
   if (apparmor) spec.process.apparmorProfile = apparmor;

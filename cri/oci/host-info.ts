@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, readdirSync, lstatSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cgroupOfPid, cgroupVersion, readMountInfo, type MountInfo } from '../../sys/index.js';
+import { cgroupOfPid, cgroupVersion, readMountInfo, recursiveReadOnlySupported, type MountInfo } from '../../sys/index.js';
 import { capabilitiesFromMask } from './capabilities.js';
 import type { OciDevice } from './types.js';
 
@@ -22,6 +22,11 @@ export interface HostInfo {
   hugetlbAvailable: boolean;
   swapAvailable: boolean;
   hostname: string;
+  /**
+   * Recursive read-only mounts work: the kernel has mount_setattr(2), with which berth makes an
+   * rro mount's tree read-only before runc binds it (docs/oci-spec.md "Recursive read-only mounts").
+   */
+  recursiveReadOnlyMounts: boolean;
   /** The mount holding `p` (longest mount point that is a prefix of it). */
   lookupMount(p: string): MountInfoEntry;
   /** Every char/block device under /dev, as a privileged container gets them. */
@@ -133,6 +138,7 @@ export function readHostInfo(): HostInfo {
     hugetlbAvailable: existsSync('/sys/fs/cgroup/hugetlb') || readOr('/sys/fs/cgroup/cgroup.controllers', '').includes('hugetlb'),
     swapAvailable: swapControllerAvailable(),
     hostname: os.hostname(),
+    recursiveReadOnlyMounts: recursiveReadOnlySupported(),
     lookupMount: (p) => findMount(readMountInfo(), p),
     hostDevices: () => listDevices('/dev'),
   };

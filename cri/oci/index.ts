@@ -3,7 +3,7 @@
 // of the container rootfs' /etc/passwd and /etc/group, and of localhost seccomp profiles.
 export { containerSpec, cgroupsPath, type ContainerSpecInput, type RuntimeHandlerOptions, type SandboxFiles } from './container-spec.js';
 export { sandboxSpec, SANDBOX_OOM_SCORE_ADJ, SANDBOX_CPU_SHARES, DEFAULT_PAUSE_ARGS, type SandboxSpecInput } from './sandbox-spec.js';
-export { updateResources, toOciResources, restrictOomScoreAdj } from './resources.js';
+export { appliedResources, readResources, updateResources, toOciResources, restrictOomScoreAdj, type AppliedResources } from './resources.js';
 export { readHostInfo, type HostInfo, type MountInfoEntry } from './host-info.js';
 export { defaultSeccompProfile } from './seccomp-default.js';
 export { Annotation } from './annotations.js';

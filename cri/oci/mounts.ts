@@ -39,8 +39,28 @@ function checkRelabel(dst: string, src: string, host: HostInfo, log: SpecLog): v
   throw new FailedPreconditionError(`mounts: selinux_relabel is set for ${dst}, but berth does not relabel for SELinux (SELinux is enabled on this host)`);
 }
 
+/**
+ * `ro`, `rw`, or `rro` for recursive_read_only, refused as containerd 2.x refuses it: with a
+ * read-write mount, where the handler cannot do it, or with a propagation other than private
+ * (a read-only tree that receives new mounts from the host would not stay read-only). The `rro`
+ * source is made read-only recursively by cri/runtime/rro-mounts.ts before runc sees the spec.
+ */
+function readOnlyOption(m: CriMount, propagation: number, dst: string, src: string, rroSupported: boolean): string {
+  if (!m.recursiveReadOnly) return m.readonly ? 'ro' : 'rw';
+  if (!m.readonly) {
+    throw new InvalidArgumentError(`mounts: recursive read-only mount conflicts with RW mount (container_path=${JSON.stringify(dst)}, host_path=${JSON.stringify(src)}): set readonly too`);
+  }
+  if (!rroSupported) {
+    throw new InvalidArgumentError(`mounts: RROUnsupported: runtime handler does not support recursive read-only mounts (host_path=${JSON.stringify(src)})`);
+  }
+  if (propagation !== MountPropagation.PRIVATE) {
+    throw new InvalidArgumentError(`mounts: recursive read-only mount needs private propagation, got ${MOUNT_PROPAGATION_NAMES[propagation] ?? String(propagation)} (container_path=${JSON.stringify(dst)}, host_path=${JSON.stringify(src)})`);
+  }
+  return 'rro';
+}
+
 /** One CRI mount to its OCI bind mount; may set spec.linux.rootfsPropagation. */
-function bindMount(m: CriMount, spec: OciSpec, host: HostInfo, log: SpecLog): OciMount {
+function bindMount(m: CriMount, spec: OciSpec, host: HostInfo, log: SpecLog, rroSupported: boolean): OciMount {
   const dst = m.containerPath ?? '';
   const src = m.hostPath ?? '';
   if (!dst.startsWith('/')) throw new InvalidArgumentError(`mounts: container_path ${JSON.stringify(dst)} must be an absolute path`);
@@ -54,7 +74,10 @@ function bindMount(m: CriMount, spec: OciSpec, host: HostInfo, log: SpecLog): Oc
   }
   if (m.selinuxRelabel) checkRelabel(dst, src, host, log);
   const options = ['rbind'];
-  switch (enumValue(m.propagation, MOUNT_PROPAGATION_NAMES, `mounts[${dst}].propagation`)) {
+  const propagation = enumValue(m.propagation, MOUNT_PROPAGATION_NAMES, `mounts[${dst}].propagation`);
+  // An invalid rro request is refused before the host's propagation is looked at.
+  const mode = readOnlyOption(m, propagation, dst, src, rroSupported);
+  switch (propagation) {
     case MountPropagation.BIDIRECTIONAL:
       checkPropagation(real, 'shared', host);
       options.push('rshared');
@@ -70,17 +93,18 @@ function bindMount(m: CriMount, spec: OciSpec, host: HostInfo, log: SpecLog): Oc
     default:
       options.push('rprivate');
   }
-  options.push(m.readonly ? 'ro' : 'rw');
+  options.push(mode);
   return { destination: dst, type: 'bind', source: real, options };
 }
 
 /**
  * Replaces spec.mounts: defaults (+ cgroupfs ro) minus those a supplied mount covers (all of
  * /dev/* when /dev itself is supplied), then the CRI mounts and the `extra` pod mounts (a CRI
- * mount wins over an extra one at the same path), shallow paths first.
+ * mount wins over an extra one at the same path), shallow paths first. `rroSupported`: the
+ * runtime handler does recursive read-only mounts (its Status feature).
  */
 export function applyContainerMounts(
-  spec: OciSpec, criMounts: readonly CriMount[], extra: readonly CriMount[], host: HostInfo, log: SpecLog,
+  spec: OciSpec, criMounts: readonly CriMount[], extra: readonly CriMount[], host: HostInfo, log: SpecLog, rroSupported = false,
 ): void {
   const supplied = [...criMounts];
   for (const e of extra) {
@@ -93,7 +117,7 @@ export function applyContainerMounts(
     const dst = clean(m.destination);
     return !covered.has(dst) && !(covered.has('/dev') && dst.startsWith('/dev/'));
   });
-  const binds = supplied.map((m) => bindMount(m, spec, host, log));
+  const binds = supplied.map((m) => bindMount(m, spec, host, log, rroSupported));
   spec.mounts = [...defaults, ...binds];
 }
 

@@ -98,3 +98,37 @@ export function updateResources(spec: OciSpec, r: CriLinuxContainerResources, ho
 export function restrictOomScoreAdj(wanted: number, daemon: number): number {
   return Math.max(wanted, daemon);
 }
+
+/** CRI LinuxContainerResources as plain numbers: what ContainerStatus.resources reports. */
+export interface AppliedResources {
+  cpuPeriod: number;
+  cpuQuota: number;
+  cpuShares: number;
+  memoryLimitInBytes: number;
+  memorySwapLimitInBytes: number;
+  oomScoreAdj: number;
+  cpusetCpus: string;
+  cpusetMems: string;
+  hugepageLimits: Array<{ pageSize: string; limit: number }>;
+  unified: Record<string, string>;
+}
+
+/**
+ * The resources a spec applies, in CRI terms (containerd's copyResourcesToStatus): read from the
+ * spec after every create and update, so ContainerStatus reports what the cgroup was given.
+ */
+export function appliedResources(spec: OciSpec): AppliedResources {
+  const r = spec.linux.resources ?? {};
+  return {
+    cpuPeriod: r.cpu?.period ?? 0,
+    cpuQuota: r.cpu?.quota ?? 0,
+    cpuShares: r.cpu?.shares ?? 0,
+    memoryLimitInBytes: r.memory?.limit ?? 0,
+    memorySwapLimitInBytes: r.memory?.swap ?? 0,
+    oomScoreAdj: spec.process.oomScoreAdj ?? 0,
+    cpusetCpus: r.cpu?.cpus ?? '',
+    cpusetMems: r.cpu?.mems ?? '',
+    hugepageLimits: (r.hugepageLimits ?? []).map((h) => ({ pageSize: h.pageSize, limit: h.limit })),
+    unified: { ...(r.unified ?? {}) },
+  };
+}

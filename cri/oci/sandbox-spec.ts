@@ -83,7 +83,7 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   if (userstr.split(':').some((p) => p !== '' && !/^\d+$/.test(p)) && !input.rootfs) {
     throw new InvalidArgumentError(`pause image user ${JSON.stringify(userstr)} names a user but no rootfs was given to look it up`);
   }
-  spec.process.user = buildUser(input.rootfs ?? '/nonexistent-rootfs', userstr, sc.supplementalGroups);
+  spec.process.user = buildUser(input.rootfs ?? '/nonexistent-rootfs', userstr, sc.supplementalGroups, sc.supplementalGroupsPolicy);
 
   const seccompChoice = chooseProfile(sc.seccomp, sc.seccompProfilePath, 'seccomp', 'seccomp_profile_path');
   const seccomp = seccompFor(seccompChoice, sc.privileged === true, spec.process.capabilities?.bounding ?? []);

@@ -40,6 +40,8 @@ export interface CriContainerSecurityContext {
   runAsUsername?: string | null;
   readonlyRootfs?: boolean | null;
   supplementalGroups?: Int64[] | null;
+  /** Merge (0, default): the image's /etc/group memberships too; Strict (1): only supplemental_groups. */
+  supplementalGroupsPolicy?: EnumValue | null;
   apparmorProfile?: string | null;
   seccompProfilePath?: string | null;
   noNewPrivs?: boolean | null;
@@ -56,6 +58,7 @@ export interface CriSandboxSecurityContext {
   runAsGroup?: CriInt64Value | null;
   readonlyRootfs?: boolean | null;
   supplementalGroups?: Int64[] | null;
+  supplementalGroupsPolicy?: EnumValue | null;
   privileged?: boolean | null;
   seccompProfilePath?: string | null;
   seccomp?: CriSecurityProfile | null;
@@ -83,6 +86,8 @@ export interface CriMount {
   readonly?: boolean | null;
   selinuxRelabel?: boolean | null;
   propagation?: EnumValue | null;
+  /** Read-only at every level below too (needs readonly and private propagation). */
+  recursiveReadOnly?: boolean | null;
 }
 
 export interface CriDevice { containerPath?: string | null; hostPath?: string | null; permissions?: string | null }

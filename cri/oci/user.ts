@@ -3,8 +3,8 @@
 // /etc/passwd and /etc/group (containerd's oci.WithUser / WithAdditionalGIDs rules).
 import { InvalidArgumentError } from '../../common/index.js';
 import { readFileInRoot } from './rootfs-reader.js';
-import type { CriInt64Value, Int64, OciUser } from './types.js';
-import { toInt } from './values.js';
+import type { CriInt64Value, EnumValue, Int64, OciUser } from './types.js';
+import { SUPPLEMENTAL_GROUPS_POLICY_NAMES, SupplementalGroupsPolicy, enumValue, toInt } from './values.js';
 
 export interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 export interface GroupEntry { name: string; gid: number; members: string[] }
@@ -100,14 +100,18 @@ export function memberGroups(root: string, username: string | undefined): number
 }
 
 /**
- * process.user: the uid/gid, then additionalGids = the primary gid (containerd >= 1.6.18),
- * the /etc/group memberships of the user and the CRI supplemental groups, without repeats.
+ * process.user: the uid/gid, then additionalGids = the primary gid (containerd >= 1.6.18), the
+ * /etc/group memberships of the user (SupplementalGroupsPolicy Merge, the default; not with
+ * Strict) and the CRI supplemental groups, without repeats (containerd 2.x, docs/oci-spec.md).
  */
-export function buildUser(root: string, userstr: string, supplemental: readonly Int64[] | null | undefined): OciUser {
+export function buildUser(
+  root: string, userstr: string, supplemental: readonly Int64[] | null | undefined, policy: EnumValue | null | undefined = SupplementalGroupsPolicy.Merge,
+): OciUser {
+  const strict = enumValue(policy, SUPPLEMENTAL_GROUPS_POLICY_NAMES, 'supplemental_groups_policy') === SupplementalGroupsPolicy.Strict;
   const resolved = userstr ? resolveUser(root, userstr) : resolveUser(root, '0');
   const extra = (supplemental ?? []).map((g) => checkId(toInt(g, 'supplemental_groups'), 'supplemental group'));
   const gids: number[] = [];
-  for (const gid of [resolved.gid, ...memberGroups(root, resolved.name), ...extra]) {
+  for (const gid of [resolved.gid, ...(strict ? [] : memberGroups(root, resolved.name)), ...extra]) {
     if (!gids.includes(gid)) gids.push(gid);
   }
   return { uid: resolved.uid, gid: resolved.gid, additionalGids: gids };

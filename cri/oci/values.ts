@@ -25,6 +25,9 @@ export function enumValue(v: EnumValue | null | undefined, names: readonly strin
   return i;
 }
 
+export const SupplementalGroupsPolicy = { Merge: 0, Strict: 1 } as const;
+export const SUPPLEMENTAL_GROUPS_POLICY_NAMES = ['Merge', 'Strict'] as const;
+
 export const NamespaceMode = { POD: 0, CONTAINER: 1, NODE: 2, TARGET: 3 } as const;
 export const NAMESPACE_MODE_NAMES = ['POD', 'CONTAINER', 'NODE', 'TARGET'] as const;
 export const MountPropagation = { PRIVATE: 0, HOST_TO_CONTAINER: 1, BIDIRECTIONAL: 2 } as const;

@@ -5,13 +5,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CleanupStack, FailedPreconditionError, InvalidArgumentError, joinWithin } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
-import { containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
+import { appliedResources, containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
 import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
-import { hostInfo, taskRuntime } from './handler.js';
+import { handlerFeatures, hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { prepareImageVolumes } from './image-defined-volumes.js';
+import { releaseRecursiveReadOnly, stageRecursiveReadOnly } from './rro-mounts.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
@@ -66,13 +67,16 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
       id, sandboxId, sandboxPid: sandbox.pid, config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig, imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
       imageVolumes: deps.config.ignoreImageDefinedVolumes ? [] : await prepareImageVolumes(root, imageConfig.Volumes, criConfig.mounts ?? [], dir, log),
-      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(deps.config), log,
+      namespace: CRI_NAMESPACE, runtime: { ...rt.handler, recursiveReadOnlyMounts: handlerFeatures(rt.handler.runtimeType).recursiveReadOnlyMounts === true },
+      host: hostInfo(deps.config), log,
     }));
-    await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(spec));
+    undo.push(`release recursive read-only mounts of ${id}`, () => releaseRecursiveReadOnly(deps.dirs, id));
+    const staged = await stageRecursiveReadOnly(deps.dirs, id, spec, log);
+    await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(staged));
     const record: ContainerRecord = {
       v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,
-      logPath, createdAt: nowNanos(), pid: 0,
-      ...(config.linux && (config.linux as { resources?: object }).resources ? { resources: (config.linux as { resources: never }).resources } : {}),
+      logPath, createdAt: nowNanos(), pid: 0, resources: { ...appliedResources(staged) },
+      user: { uid: staged.process.user.uid, gid: staged.process.user.gid, supplementalGroups: [...(staged.process.user.additionalGids ?? [])] },
     };
     const created = await deps.store.containers.create(record);
     undo.release();

@@ -7,6 +7,7 @@ import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
+import { releaseRecursiveReadOnly } from './rro-mounts.js';
 import { containerEvent } from './sandbox-events.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events'>;
@@ -27,6 +28,7 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
     }
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
+    await releaseRecursiveReadOnly(deps.dirs, id);
     await rm(containerDir(deps.dirs, id), { recursive: true, force: true });
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);

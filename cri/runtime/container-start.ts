@@ -8,6 +8,7 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { containerSpecPath } from './container-create.js';
 import { taskRuntime } from './handler.js';
 import { taskMounts } from './image-resolve.js';
+import { releaseRecursiveReadOnly } from './rro-mounts.js';
 import { containerEvent } from './sandbox-events.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'starting' | 'log' | 'events'>;
@@ -25,6 +26,8 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
   const log = deps.log.child({ podSandboxId: sandbox.id, containerId: id });
   const undo = new CleanupStack();
   const clock = new PhaseClock();
+  const releaseStaged = () => releaseRecursiveReadOnly(deps.dirs, id)
+    .catch((e: unknown) => log.warn({ err: e }, 'releasing the staged recursive read-only mounts failed'));
   try {
     const spec = await clock.time('spec', async () => JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as unknown);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
@@ -43,10 +46,15 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
     const timings = clock.snapshot();
     const started = await deps.store.containers.update(id, (r) => ({ ...r, pid, startedAt: nowNanos(), timings }));
     undo.release();
+    // runc has bound its copies into the container: the staged rro trees are done with. Only now,
+    // once the record says RUNNING: a CREATED container (a restart may find one whose task was
+    // only created) still needs them for the next start.
+    await releaseStaged();
     log.info({ pid }, 'container started');
     containerEvent(deps, started, 'started');
   } catch (err) {
     await undo.unwind(log, { timeoutMs: 10_000 });
+    await releaseStaged();
     const message = err instanceof Error ? err.message : String(err);
     await deps.store.containers.update(id, (r) => ({ ...r, pid: 0, finishedAt: nowNanos(), exitCode: 128, reason: 'StartError', message }));
     throw err;

@@ -99,8 +99,10 @@ function buildContainerStatusMessage(r: ContainerRecord): runtime.v1.ContainerSt
     labels: { ...labelsOf(r) }, annotations: annotationsOf(r), logPath: r.logPath,
     mounts: mounts.map((m) => ({
       containerPath: String(m.containerPath ?? ''), hostPath: String(m.hostPath ?? ''), readonly: m.readonly === true,
-      selinuxRelabel: m.selinuxRelabel === true, propagation: Number(m.propagation ?? 0),
+      selinuxRelabel: m.selinuxRelabel === true, propagation: Number(m.propagation ?? 0), recursiveReadOnly: m.recursiveReadOnly === true,
     })),
+    ...(r.resources ? { resources: { linux: r.resources as runtime.v1.ILinuxContainerResources } } : {}),
+    ...(r.user ? { user: { linux: { uid: r.user.uid, gid: r.user.gid, supplementalGroups: [...r.user.supplementalGroups] } } } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 // A CRI runtime handler as the task manager needs it: the runtime name (or its configured shim
 // path) and the runc options to hand the shim.
+import type { runtime as cri } from '../../proto/cri.js';
 import type { RuncOptions } from '../../taskmanager/index.js';
 import { isRuncLikeRuntime, resolveRuntime, type BerthConfig, type ResolvedRuntime } from '../config/index.js';
 import type { Logger } from '../../common/index.js';
@@ -20,7 +21,7 @@ export function taskRuntime(config: BerthConfig, handler: string): TaskRuntime {
   return { handler: r, runtime, ...(set.length > 0 ? { options: Object.fromEntries(set) as RuncOptions } : {}) };
 }
 
-let host: HostInfo | undefined;
+let hostFacts: HostInfo | undefined;
 type HostKeys = Pick<BerthConfig, 'disableApparmor' | 'disableHugetlbController' | 'tolerateMissingHugetlbController'>;
 /** What the config's host keys make of the host facts (docs/config.md, "Values"). */
 export type ConfiguredHost = HostInfo & { readonly hugetlbLimits: 'off' | 'when-present' | 'required' };
@@ -32,7 +33,7 @@ export type ConfiguredHost = HostInfo & { readonly hugetlbLimits: 'off' | 'when-
  * `tolerate_missing_hugetlb_controller = false` refuses them where the controller is missing.
  */
 export function hostInfo(config: HostKeys): ConfiguredHost {
-  host ??= readHostInfo();
+  const host = (hostFacts ??= readHostInfo());
   const hugetlbLimits = config.disableHugetlbController ? 'off' : config.tolerateMissingHugetlbController ? 'when-present' : 'required';
   return { ...host, apparmorEnabled: host.apparmorEnabled && !config.disableApparmor, hugetlbLimits };
 }
@@ -46,4 +47,14 @@ export async function loadHostProfiles(config: HostKeys, log: Pick<Logger, 'info
   const h = hostInfo(config);
   if (!h.apparmorEnabled) return;
   await ensureDefaultApparmorProfile(log, { profilesFile: h.apparmorProfilesFile }).catch((err: unknown) => log.error({ err }, 'berth\'s default AppArmor profile could not be loaded'));
+}
+
+/**
+ * A handler's features as Status reports them and CreateContainer holds it to: recursive
+ * read-only mounts where the handler runs runc (berth stages the read-only tree itself, so runc
+ * 1.1 does too: cri/runtime/rro-mounts.ts) and the kernel has mount_setattr(2); user namespaces
+ * are not done here (docs/cri.md "Runtime handler features").
+ */
+export function handlerFeatures(runtimeType: string, host: Pick<HostInfo, 'recursiveReadOnlyMounts'> = (hostFacts ??= readHostInfo())): cri.v1.IRuntimeHandlerFeatures {
+  return { recursiveReadOnlyMounts: isRuncLikeRuntime(runtimeType) && host.recursiveReadOnlyMounts, userNamespaces: false };
 }

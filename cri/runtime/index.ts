@@ -18,6 +18,7 @@ export { containerStats, listContainerStats, podSandboxStats, listPodSandboxStat
 export { listMetricDescriptors, listPodSandboxMetrics } from './sandbox-metrics.js';
 export { version, status, runtimeConfig, runtimeHandlers, updateRuntimeConfig, RUNTIME_NAME } from './runtime-status.js';
 export { updateContainerResources, reopenContainerLog } from './container-update.js';
+export { updatePodSandboxResources } from './sandbox-update.js';
 export { exitDeps } from './exit-deps.js';
 export { recoverState } from './recover.js';
 export { loadHostProfiles } from './handler.js';

@@ -11,10 +11,12 @@
 //   sandbox READY, no task                 -> NOTREADY; sandbox 'removing' -> removal finished
 //   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
 //   task no record knows                   -> killed and deleted
+//   staged rro mounts of a container not CREATED (or gone) -> released (rro-mounts.ts)
 import { isKind } from '../../common/index.js';
 import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
 import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { releaseStaleRecursiveReadOnly } from './rro-mounts.js';
 import { removePodSandbox } from './sandbox-remove.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
@@ -83,6 +85,7 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
     }
   }
   await recoverNetworks(deps);
+  await releaseStaleRecursiveReadOnly(deps.dirs, (id) => deps.store.containers.has(id) && containerState(deps.store.containers.get(id)) === 'CONTAINER_CREATED', deps.log);
   for (const s of deps.store.sandboxes.list()) {
     if (s.stage === 'removing') {
       void removePodSandbox(deps, s.id, { force: true }).catch((err: unknown) => deps.log.error({ err, podSandboxId: s.id }, 'cannot finish removal'));

@@ -35,12 +35,19 @@ describe('RuntimeConfig cgroup driver', () => {
 });
 
 describe('Status runtime handlers', () => {
-  it('lists each configured handler by name and the default one again as "", features all false', () => {
+  it('lists each configured handler by name and the default one again as "", rro where runc runs and the kernel has mount_setattr', () => {
+    const rro = { recursiveReadOnlyMounts: true, userNamespaces: false };
     const off = { recursiveReadOnlyMounts: false, userNamespaces: false };
-    expect(runtimeHandlers(parseConfig(''))).toEqual([
-      { name: 'berth', features: off }, { name: 'runc', features: off }, { name: '', features: off },
+    const kernel = { recursiveReadOnlyMounts: true };
+    expect(runtimeHandlers(parseConfig(''), kernel)).toEqual([
+      { name: 'berth', features: rro }, { name: 'runc', features: rro }, { name: '', features: rro },
     ]);
+    // an old kernel (no mount_setattr): no handler can
+    expect(runtimeHandlers(parseConfig(''), { recursiveReadOnlyMounts: false }).map((h) => h.features)).toEqual([off, off, off]);
+    // a handler that does not run runc (kata) is not staged for: off
     const withKata = parseConfig('[containerd]\ndefault_runtime_name = "kata"\n[containerd.runtimes.kata]\nruntime_type = "io.containerd.kata.v2"\n');
-    expect(runtimeHandlers(withKata).map((h) => h.name)).toEqual(['berth', 'kata', '', 'runc']);
+    expect(runtimeHandlers(withKata, kernel).map((h) => [h.name, h.features?.recursiveReadOnlyMounts])).toEqual([
+      ['berth', true], ['kata', false], ['', false], ['runc', true],
+    ]);
   });
 });

@@ -5,7 +5,9 @@
 import { existsSync } from 'node:fs';
 import { runtime } from '../../proto/cri.js';
 import { configDump, isRuncLikeRuntime, type BerthConfig, type RuncOptions } from '../config/index.js';
+import type { HostInfo } from '../oci/index.js';
 import type { RuntimeDeps } from './deps.js';
+import { handlerFeatures } from './handler.js';
 
 export const RUNTIME_NAME = 'berth';
 export const RUNTIME_VERSION = '0.1.0';
@@ -30,21 +32,23 @@ export async function status(deps: Pick<RuntimeDeps, 'config' | 'podCidr' | 'net
 }
 
 /**
- * What berth implements of the features a handler reports: recursive read-only mounts (needs
- * `rro` mounts in the OCI spec) and user namespaces with idmapped mounts — neither yet, under any
- * handler, so kubelet refuses pods that need them instead of running them without.
+ * Runtime-wide features: SupplementalGroupsPolicy (Merge and Strict, with ContainerStatus.user
+ * reporting the groups the process got) under every handler; user namespaces with the host
+ * network: not done here.
  */
-const HANDLER_FEATURES: runtime.v1.IRuntimeHandlerFeatures = Object.freeze({ recursiveReadOnlyMounts: false, userNamespaces: false });
+const RUNTIME_FEATURES: runtime.v1.IRuntimeFeatures = Object.freeze({ supplementalGroupsPolicy: true, userNamespacesHostNetwork: false });
 
-/** Runtime-wide features: SupplementalGroupsPolicy Strict and ContainerUser, userns with host network: not yet. */
-const RUNTIME_FEATURES: runtime.v1.IRuntimeFeatures = Object.freeze({ supplementalGroupsPolicy: false, userNamespacesHostNetwork: false });
-
-/** Each configured handler by name (in name order), the default one a second time as "" (as containerd). */
-export function runtimeHandlers(config: Pick<BerthConfig, 'containerd'>): runtime.v1.IRuntimeHandler[] {
+/**
+ * Each configured handler by name (in name order), the default one a second time as "" (as
+ * containerd), with what berth does under it (handler.ts handlerFeatures): kubelet refuses pods
+ * that need a feature a handler lacks instead of running them without.
+ */
+export function runtimeHandlers(config: Pick<BerthConfig, 'containerd'>, host?: Pick<HostInfo, 'recursiveReadOnlyMounts'>): runtime.v1.IRuntimeHandler[] {
   const out: runtime.v1.IRuntimeHandler[] = [];
   for (const name of Object.keys(config.containerd.runtimes).sort()) {
-    out.push({ name, features: HANDLER_FEATURES });
-    if (name === config.containerd.defaultRuntimeName) out.push({ name: '', features: HANDLER_FEATURES });
+    const features = handlerFeatures(config.containerd.runtimes[name]!.runtimeType, host);
+    out.push({ name, features });
+    if (name === config.containerd.defaultRuntimeName) out.push({ name: '', features });
   }
   return out;
 }

@@ -51,6 +51,7 @@ export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runt
       runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '', image: deps.config.sandboxImage,
       snapshotKey: `rootfs/${id}`, config: s.config, containers: containers.map((c) => c.id),
       ...(s.timings ? { timings: s.timings } : {}),
+      ...(s.podResources ? { podResources: s.podResources } : {}),
     }),
   };
   return out;

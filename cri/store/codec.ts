@@ -19,13 +19,13 @@ type FieldType = 'string' | 'number' | 'object' | 'array' | 'string?' | 'number?
 const SANDBOX_FIELDS: Record<string, FieldType> = {
   metadata: 'object', config: 'object', runtimeHandler: 'string', createdAt: 'string', stage: 'string',
   pid: 'number', netnsPath: 'string', ip: 'string', additionalIps: 'array', readyAt: 'string?', stoppedAt: 'string?',
-  timings: 'object?',
+  timings: 'object?', podResources: 'object?',
 };
 const SANDBOX_METADATA: Record<string, FieldType> = { name: 'string', uid: 'string', namespace: 'string', attempt: 'number' };
 const CONTAINER_FIELDS: Record<string, FieldType> = {
   sandboxId: 'string', metadata: 'object', config: 'object', imageRef: 'string', imageId: 'string', logPath: 'string',
   createdAt: 'string', startedAt: 'string?', finishedAt: 'string?', exitCode: 'number?', reason: 'string?',
-  message: 'string?', pid: 'number', resources: 'object?', timings: 'object?',
+  message: 'string?', pid: 'number', resources: 'object?', user: 'object?', timings: 'object?',
 };
 const CONTAINER_METADATA: Record<string, FieldType> = { name: 'string', attempt: 'number' };
 const STAGES = new Set(['created', 'netns', 'network', 'task', 'complete', 'removing']);

@@ -50,6 +50,8 @@ export interface SandboxRecord {
   readonly stoppedAt?: NanoTime;
   /** Where RunPodSandbox's time went: phase -> { at, ms } (common/phase-clock.ts). */
   readonly timings?: Readonly<Record<string, Phase>>;
+  /** The last UpdatePodSandboxResources: the pod's overhead and resources as plain JSON. */
+  readonly podResources?: { readonly overhead?: JsonObject; readonly resources?: JsonObject };
 }
 
 export interface ContainerMetadata {
@@ -77,8 +79,14 @@ export interface ContainerRecord {
   readonly message?: string;
   /** Container init pid; 0 when not running. */
   readonly pid: number;
-  /** The current CRI LinuxContainerResources as plain JSON (changed by UpdateContainerResources). */
+  /**
+   * The resources the spec applies, as CRI LinuxContainerResources in plain JSON (cri/oci
+   * appliedResources): set by CreateContainer, replaced by each UpdateContainerResources that the
+   * task took; ContainerStatus.resources reports them.
+   */
   readonly resources?: JsonObject;
+  /** The spec's process user (uid, gid, additionalGids as supplementalGroups): ContainerStatus.user. */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly supplementalGroups: readonly number[] };
   /** Where StartContainer's time went: phase -> { at, ms } (common/phase-clock.ts). */
   readonly timings?: Readonly<Record<string, Phase>>;
 }

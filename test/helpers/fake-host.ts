@@ -13,6 +13,7 @@ export function fakeHost(over: Partial<HostInfo> & { mounts?: MountInfoEntry[] }
     hugetlbAvailable: true,
     swapAvailable: true,
     hostname: 'node-1',
+    recursiveReadOnlyMounts: true,
     lookupMount: (p) => {
       const hit = [...mounts].sort((a, b) => b.mountPoint.length - a.mountPoint.length)
         .find((m) => m.mountPoint === '/' || p === m.mountPoint || p.startsWith(`${m.mountPoint}/`));
