@@ -13,6 +13,7 @@ import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
+import { podNamespacesOf } from './sandbox-pauseless.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'dirs' | 'log' | 'events'>;
@@ -33,6 +34,8 @@ function containerLogPath(logDirectory: unknown, logPath: unknown): string {
   checkLogDirectory(dir);
   return joinWithin(dir, rel);
 }
+
+const withPinned = (p: ReturnType<typeof podNamespacesOf>) => (p ? { podNamespaces: p } : {});
 
 export async function createContainer(deps: Deps, req: runtime.v1.CreateContainerRequest): Promise<{ containerId: string }> {
   const sandboxId = deps.store.sandboxes.resolveId(req.podSandboxId ?? '');
@@ -57,7 +60,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
     const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
-      id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
+      id, sandboxId, sandboxPid: sandbox.pid, ...withPinned(podNamespacesOf(sandbox)), config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
       namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
     }));

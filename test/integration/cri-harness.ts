@@ -86,6 +86,8 @@ export interface BerthOptions {
   cniConfig?: boolean;
   /** TOML lines appended to the daemon's config (e.g. one more runtime handler). */
   extraConfig?: string[];
+  /** TOML key lines put at the top level of the daemon's config (e.g. `drop_infra_container = false`). */
+  topConfig?: string[];
 }
 
 export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
@@ -98,6 +100,7 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   await writeFile(config, [
     `sandbox_image = "${opts.sandboxImage ?? SANDBOX_IMAGE_UNREACHABLE}"`,
     `max_container_log_line_size = ${opts.maxLineSize ?? 16384}`,
+    ...(opts.topConfig ?? []),
     ...net.configLines,
     '[containerd]', `default_runtime_name = "${opts.handler ?? 'runc'}"`,
     '[containerd.runtimes.berth]', 'runtime_type = "io.containerd.berth.v2"',
