@@ -69,8 +69,11 @@ export function applyContainerNamespaces(
   const join = (type: 'network' | 'ipc' | 'uts' | 'pid', hostMode: boolean) => {
     if (hostMode) return setNamespace(spec, type, 'host');
     if (!pinned) return setNamespace(spec, type, { path: nsPath(checkPid(sandboxPid, 'sandbox pid'), type) });
-    const path = type === 'pid' ? undefined : pinned[type];
-    if (!path) throw new InvalidArgumentError(`${type} mode POD: the pod runs without a pause process and has no shared ${type} namespace`);
+    // A pause-less pod shares no pid namespace (its own pid mode is not POD): a container asking
+    // for the pod's gets one of its own, which is what the pod's mode says it has.
+    if (type === 'pid') return setNamespace(spec, 'pid', {});
+    const path = pinned[type];
+    if (!path) throw new InvalidArgumentError(`${type} mode POD: the pod runs without a pause process and has no ${type} namespace pinned`);
     return setNamespace(spec, type, { path });
   };
   join('network', pod.network === NamespaceMode.NODE);
