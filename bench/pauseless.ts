@@ -6,7 +6,7 @@
 //   pod start   RunPodSandbox + CreateContainer + StartContainer of a one-container pod, sequential
 //   memory      per pod of two `sleep` containers: PSS of the pod's shim + its pause process (if
 //               any) + the daemon's PSS growth, after 2 s of settling
-// Run: bench/pauseless.sh [--pods N] [--reps N] [--handler runc|berth] (root; about a minute).
+// Run: bench/bench.sh pauseless [--pods N] [--reps N] [--handler runc|berth] (root; a few minutes).
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
