@@ -5,7 +5,7 @@
 // (v2) tree is `/sys/fs/cgroup` on a unified host; every call also takes another v2 root (the
 // cgroup2 mount of a hybrid host, `hybridUnifiedRoot()`, or a fixture tree), the same code path.
 // The v2 formats are parsed in cgroups-v2.ts. docs/sys.md "cgroups".
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { joinWithin, NotFoundError, UnimplementedError } from '../common/index.js';
 import { parseCpuMax, parseFlatKeyed, parseMax, unifiedPathOf, weightToShares } from './cgroups-v2.js';
@@ -66,6 +66,26 @@ function within(root: string, cgroupPath: string): string {
 export function cgroupDir(cgroupPath: string, controller: string, at: CgroupVersion | CgroupHierarchy = hostHierarchy()): string {
   const h = hierarchyOf(at);
   return within(h.version === 2 ? h.root : v1MountOf(controller), cgroupPath);
+}
+
+/** The v1 controllers a pod cgroup is made in ahead of its containers (what its stats read). */
+const POD_CGROUP_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids'] as const;
+
+/**
+ * Makes `cgroupPath` (a cgroupfs path) where it is missing: in the unified tree on v2, in the
+ * cpu, cpuacct, memory and pids hierarchies on v1 (runc makes the rest for the first container).
+ * Returns whether anything was made.
+ */
+export function ensureCgroup(cgroupPath: string, at: CgroupVersion | CgroupHierarchy = hostHierarchy()): boolean {
+  const h = hierarchyOf(at);
+  let made = false;
+  for (const c of h.version === 2 ? [''] : POD_CGROUP_CONTROLLERS) {
+    const dir = cgroupDir(cgroupPath, c, h);
+    if (existsSync(dir)) continue;
+    mkdirSync(dir, { recursive: true });
+    made = true;
+  }
+  return made;
 }
 
 /**

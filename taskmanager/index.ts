@@ -2,7 +2,7 @@
 // reload via Connect after a restart) behind the task manager (task and exec calls), the events
 // receiver and the exit monitor. See docs/taskmanager.md.
 export {
-  TaskManager, type TaskManagerOptions, type CreateTaskRequest, type ExecRequest, type ProcessHandle, type TaskHandle,
+  TaskManager, type TaskManagerOptions, type CreateTaskRequest, type PodShimRequest, type ExecRequest, type ProcessHandle, type TaskHandle,
   type ReloadOutcome,
 } from './task-manager.js';
 export { taskKey } from './shim-manager.js';

@@ -5,6 +5,12 @@
 // are the task manager's (task-manager.ts), which owns the tasks and hears about them through
 // `ShimOwner`: `adopt` for a task found alive on reload, `died` for a task whose shim is gone.
 //
+// A pod without a pause process has a *pod shim*: started ahead of the pod's first task (in
+// parallel with its CNI ADD), held by the pod (its key counts in the connection's task set, so
+// the shim outlives its last container until the pod stops), found by the pod's tasks as a
+// running pause task's shim is, and found again on reload by its bundle (config.json with the
+// pod's annotations and a `pod-shim` marker, no task). docs/taskmanager.md, "Pod shims".
+//
 // A dead shim's bundle stays until its tasks' exits were handled (the promise `died` returns):
 // after `<shim> delete` the bundle is the only place that still knows the task, so a daemon that
 // stops before the exit was handled finds it again on reload (docs/taskmanager.md, "Exits").
@@ -13,7 +19,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { CleanupStack, KeyedMutex, Logger, PhaseClock } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
-import { bundleFile, createBundle, removeBundle, type BundlePaths } from './bundle.js';
+import { bundleFile, createBundle, readBundleFile, readBundleFileSync, removeBundle, type BundlePaths } from './bundle.js';
 import { openFifoReader } from './fifo.js';
 import { findBundles, readBundleShim } from './reload.js';
 import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
@@ -65,6 +71,8 @@ export interface ShimOwner {
   /** The shim of task `id` is gone and `<shim> delete` reported `exit` (pid 0 when it failed).
    *  Runs under the task's lock; resolves once the exit has been handled. */
   died(namespace: string, id: string, exit: ExitInfo): Promise<void>;
+  /** The pod shim of pod `id` died (its pod lost every process it had). */
+  podShimDied(namespace: string, id: string): void;
 }
 
 export interface LaunchRequest {
@@ -80,13 +88,20 @@ export interface LaunchRequest {
 export type ShimReload =
   | { kind: 'reloaded'; namespace: string; id: string }
   | { kind: 'dead'; namespace: string; id: string; exit: ExitInfo }
-  | { kind: 'removed'; namespace: string; id: string; reason: string };
+  | { kind: 'removed'; namespace: string; id: string; reason: string }
+  /** A pod shim's bundle: `alive` when its shim answered and serves again. */
+  | { kind: 'pod-shim'; namespace: string; id: string; alive: boolean };
+
+/** The marker file of a pod shim's bundle. */
+const POD_SHIM_MARKER = 'pod-shim';
 
 export class ShimManager {
   readonly #opts: ShimManagerOptions;
   readonly #log: Logger;
   readonly #pool: ShimPool;
   readonly #tasks = new Map<string, ShimTask>();
+  /** Pod shims by the pod's key `<ns>/<sandbox id>`. */
+  readonly #podShims = new Map<string, ShimTask>();
   readonly #owner: ShimOwner;
 
   constructor(opts: ShimManagerOptions, owner: ShimOwner) {
@@ -164,9 +179,53 @@ export class ShimManager {
     if (!annotations || typeof annotations !== 'object' || annotations[GROUP_ANNOTATION] !== undefined) return undefined;
     const sandboxId = annotations[SANDBOX_ID_ANNOTATION];
     if (typeof sandboxId !== 'string' || sandboxId === '' || sandboxId === req.id) return undefined;
-    const conn = this.#tasks.get(taskKey(req.namespace, sandboxId))?.conn;
+    const key = taskKey(req.namespace, sandboxId);
+    const conn = (this.#tasks.get(key) ?? this.#podShims.get(key))?.conn;
     if (!conn || conn.binary !== req.binary || !conn.usable) return undefined;
     return conn;
+  }
+
+  /**
+   * Starts the pod shim of a pod without a pause process (`req.id` is the pod's id, `req.spec`
+   * carries its annotations, no process): `<shim> start` in a bundle of its own marked
+   * `pod-shim`, connected, held by the pod until stopPodShim. Caller holds the pod's task lock.
+   */
+  async startPodShim(req: LaunchRequest, b: BundlePaths, undo: CleanupStack): Promise<number> {
+    const key = taskKey(req.namespace, req.id);
+    if (this.#podShims.has(key) || this.#tasks.has(key)) throw new Error(`pod ${key} has a shim already`);
+    const t = await this.launch(req, undo, b);
+    await writeFile(bundleFile(b, POD_SHIM_MARKER), '');
+    await this.connected(t.conn, req.id);
+    this.#holdPodShim(t);
+    return t.conn.shimPid ?? 0;
+  }
+
+  #holdPodShim(t: ShimTask): void {
+    const key = taskKey(t.namespace, t.id);
+    this.#podShims.set(key, t);
+    t.conn.tasks.add(key);
+  }
+
+  /** The pid of pod `id`'s pod shim; undefined when it has none (or it is gone). */
+  podShimPid(namespace: string, id: string): number | undefined {
+    const t = this.#podShims.get(taskKey(namespace, id));
+    return t?.conn.usable ? t.conn.shimPid : undefined;
+  }
+
+  /**
+   * The pod lets go of its shim: shut down now when it serves no task, else when its last task
+   * is deleted; the pod shim's bundle is removed (also one left by a reload that found it dead).
+   */
+  async stopPodShim(namespace: string, id: string, b: BundlePaths): Promise<void> {
+    const key = taskKey(namespace, id);
+    const t = this.#podShims.get(key);
+    if (t) {
+      this.#podShims.delete(key);
+      t.conn.tasks.delete(key);
+      t.logFifo?.destroy();
+      if (t.conn.tasks.size === 0 && t.conn.usable) await this.#pool.shutdown(t.conn, id, this.#opts.timeouts.shutdown);
+    }
+    if (t || (await readBundleFile(b, POD_SHIM_MARKER)) !== undefined) await removeBundle(b);
   }
 
   /** Learns the shim's pid with Connect, once per connection. */
@@ -223,6 +282,14 @@ export class ShimManager {
     // The socket first: nothing serves it any more, and a start for the same pod made while the
     // tasks are cleaned up binds a new one there that must not be removed afterwards.
     await removeSocketFile(conn.address, this.#log);
+    for (const key of conn.tasks) {
+      const pod = this.#podShims.get(key);
+      if (pod?.conn !== conn) continue;
+      this.#podShims.delete(key);
+      pod.logFifo?.destroy();
+      await removeBundle(pod.bundle).catch((err: unknown) => this.#log.warn({ err, bundle: pod.bundle.path }, 'cannot remove a dead pod shim bundle'));
+      this.#owner.podShimDied(pod.namespace, pod.id);
+    }
     const tasks = [...conn.tasks].map((k) => this.#tasks.get(k)).filter((t): t is ShimTask => t !== undefined);
     await Promise.all(tasks.map((t) => this.#opts.locks.run(taskKey(t.namespace, t.id), async () => {
       if (this.#tasks.get(taskKey(t.namespace, t.id)) !== t) return; // deleted meanwhile
@@ -253,6 +320,7 @@ export class ShimManager {
     };
     const found = readBundleShim(b);
     if (found.kind === 'leftover') return removed(found.reason);
+    if (readBundleFileSync(b, POD_SHIM_MARKER) !== undefined) return this.#reloadPodShim(b, found.binary, found.address, found.hasLog);
     const { binary, address } = found;
     let logFifo: net.Socket | undefined;
     let conn: ShimConn | undefined;
@@ -286,10 +354,33 @@ export class ShimManager {
     }
   }
 
+  /** A pod shim's bundle after a restart: held again when its shim answers, else removed. */
+  async #reloadPodShim(b: BundlePaths, binary: string, address: string | undefined, hasLog: boolean): Promise<ShimReload> {
+    const { namespace, id } = b;
+    const log = this.#log.child({ podShim: `${namespace}/${id}` });
+    let logFifo: net.Socket | undefined;
+    try {
+      if (!address) throw new Error('no address file');
+      if (hasLog) logFifo = this.#openShimLog(b);
+      const conn = await this.#pool.acquire(address, namespace, binary);
+      await this.connected(conn, id);
+      if (!conn.usable) throw new Error('shim connection closed during reload');
+      this.#holdPodShim({ namespace, id, bundle: b, conn, ...(logFifo ? { logFifo } : {}) });
+      log.info({ address, shimPid: conn.shimPid }, 'reload: pod shim reconnected');
+      return { kind: 'pod-shim', namespace, id, alive: true };
+    } catch (err) {
+      log.warn({ err, address }, 'reload: pod shim is gone; removing its bundle');
+      logFifo?.destroy();
+      await removeBundle(b);
+      return { kind: 'pod-shim', namespace, id, alive: false };
+    }
+  }
+
   /** Closes every shim connection (shims and tasks keep running; reload() finds them again). */
   async close(): Promise<void> {
-    for (const t of this.#tasks.values()) t.logFifo?.destroy();
+    for (const t of [...this.#tasks.values(), ...this.#podShims.values()]) t.logFifo?.destroy();
     this.#tasks.clear();
+    this.#podShims.clear();
     await this.#pool.closeAll();
   }
 }

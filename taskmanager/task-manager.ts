@@ -96,7 +96,20 @@ export interface TaskHandle extends ProcessHandle {
 export type ReloadOutcome =
   | { kind: 'reloaded'; namespace: string; id: string; task: TaskHandle }
   | { kind: 'dead'; namespace: string; id: string; exit: ExitInfo }
-  | { kind: 'removed'; namespace: string; id: string; reason: string };
+  | { kind: 'removed'; namespace: string; id: string; reason: string }
+  /** The pod shim of a pod without a pause process: `alive` when it serves again. */
+  | { kind: 'pod-shim'; namespace: string; id: string; alive: boolean };
+
+export interface PodShimRequest {
+  namespace: string;
+  /** The pod's sandbox id: the shim is the one its tasks' `io.kubernetes.cri.sandbox-id` names. */
+  id: string;
+  runtime: string;
+  /** Written as the pod shim bundle's config.json: the pod's annotations, no process. */
+  spec: unknown;
+  options?: RuncOptions;
+  clock?: PhaseClock;
+}
 
 interface TaskEntry {
   readonly shim: ShimTask;
@@ -139,7 +152,10 @@ export class TaskManager {
         start: opts.startTimeoutMs ?? 10_000, call: opts.callTimeoutMs ?? 10_000, connect: opts.connectTimeoutMs ?? 2_000,
         cleanup: opts.cleanupTimeoutMs ?? 5_000, shutdown: opts.shutdownTimeoutMs ?? 3_000,
       },
-    }, { adopt: (t, pid) => this.#adopt(t, pid), died: (ns, id, exit) => this.#died(ns, id, exit) });
+    }, {
+      adopt: (t, pid) => this.#adopt(t, pid), died: (ns, id, exit) => this.#died(ns, id, exit),
+      podShimDied: (ns, id) => this.#podShimDied(ns, id),
+    });
   }
 
   /** Reconnects every shim found in the state dir (after a daemon restart). */
@@ -149,7 +165,7 @@ export class TaskManager {
     try {
       // A task adopted here may already be gone again (its shim died meanwhile): its handle is
       // the one taken when it was adopted, and its exit comes through the dead-shim path.
-      return (await this.#shims.reload()).map((o) => (o.kind === 'reloaded'
+      return (await this.#shims.reload()).map((o): ReloadOutcome => (o.kind === 'reloaded'
         ? { ...o, task: adopted.get(taskKey(o.namespace, o.id)) ?? this.task(o.namespace, o.id) }
         : o));
     } finally {
@@ -234,6 +250,48 @@ export class TaskManager {
       await undo.unwind(this.#log, { timeoutMs: 10_000 });
       throw err;
     }
+  }
+
+  /**
+   * Starts the shim of a pod that runs without a pause process, before any of its tasks: the
+   * pod's tasks then find it serving (docs/taskmanager.md, "Pod shims"). Returns the shim's pid.
+   */
+  async startPodShim(req: PodShimRequest): Promise<number> {
+    validateIdentifier(req.namespace, 'namespace');
+    validateIdentifier(req.id, 'sandbox id');
+    return this.#locks.run(taskKey(req.namespace, req.id), async () => {
+      if (this.#closed) throw new InvalidArgumentError('task manager is closed');
+      const binary = resolveRuntime(req.runtime, this.#runtimes);
+      const b = bundlePaths(this.#dirs.state, this.#dirs.root, req.namespace, req.id);
+      const options = req.options ? encodeRuncOptions(req.options) : undefined;
+      const undo = new CleanupStack();
+      try {
+        const pid = await this.#shims.startPodShim({ namespace: req.namespace, id: req.id, binary, spec: req.spec, options, clock: req.clock ?? new PhaseClock() }, b, undo);
+        undo.release();
+        return pid;
+      } catch (err) {
+        await undo.unwind(this.#log, { timeoutMs: 10_000 });
+        throw err;
+      }
+    });
+  }
+
+  /** The pid of pod `id`'s pod shim while it serves; undefined otherwise. */
+  podShimPid(namespace: string, id: string): number | undefined {
+    return this.#shims.podShimPid(namespace, id);
+  }
+
+  /** The pod lets go of its pod shim (it exits once it serves no task); idempotent. */
+  async stopPodShim(namespace: string, id: string): Promise<void> {
+    validateIdentifier(id, 'sandbox id');
+    const b = bundlePaths(this.#dirs.state, this.#dirs.root, namespace, id);
+    await this.#locks.run(taskKey(namespace, id), () => this.#shims.stopPodShim(namespace, id, b));
+  }
+
+  /** A pod shim died: the pod's own "exit" (255), as a pause task's would be reported. */
+  #podShimDied(namespace: string, id: string): void {
+    const r = this.#exits.record({ namespace, containerId: id, id, pid: 0, exitStatus: 255, exitedAt: new Date() }, 'dead-shim');
+    void r.handled.then(() => this.#exits.forget(namespace, id, id, r.exit));
   }
 
   #handle(e: TaskEntry): TaskHandle {

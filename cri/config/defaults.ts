@@ -63,6 +63,8 @@ export const DEFAULT_CONFIG: BerthConfig = {
   netnsMountsUnderStateDir: false,
   enableUnprivilegedPorts: false,
   enableUnprivilegedIcmp: false,
+  // berth's own key (CRI-O's drop_infra_ctr): on; false runs a pause container in every pod as containerd
+  dropInfraContainer: true,
   disableProcMount: false,
   unsetSeccompProfile: '',
   // containerd 1.7's key and default (1.6.20 has no pull progress timeout)

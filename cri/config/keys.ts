@@ -109,6 +109,8 @@ export const CRI_FIELDS: Readonly<Record<string, Schema>> = {
   netns_mounts_under_state_dir: bool,
   enable_unprivileged_ports: bool,
   enable_unprivileged_icmp: bool,
+  // berth's own key (CRI-O's drop_infra_ctr): pods without a shared pid namespace run pause-less
+  drop_infra_container: bool,
   disable_proc_mount: bool,
   unset_seccomp_profile: str,
   image_pull_progress_timeout: { t: 'duration', prop: 'imagePullProgressTimeoutMs' },

@@ -113,6 +113,8 @@ export interface BerthConfig {
   readonly netnsMountsUnderStateDir: boolean;
   readonly enableUnprivilegedPorts: boolean;
   readonly enableUnprivilegedIcmp: boolean;
+  /** berth's own key: pods without a shared pid namespace run without a pause process (docs/cri.md). */
+  readonly dropInfraContainer: boolean;
   readonly disableProcMount: boolean;
   readonly unsetSeccompProfile: string;
   readonly imagePullProgressTimeoutMs: number;

@@ -1,5 +1,8 @@
 // cri/network: pod network namespaces and CNI (the real plugins, run as go-cni/libcni run them).
-export { netnsPath, createNetns, removeNetns, listNetns, isNetns, type NetnsEntry } from './netns.js';
+export {
+  netnsPath, createNetns, removeNetns, listNetns, isNetns, pinNamespaces, podNamespacePaths, removePodNamespaces, sysctlPath,
+  type NetnsEntry, type PinRequest,
+} from './netns.js';
 export {
   PodNetworking,
   type PodNetworkingOptions,

@@ -1,10 +1,12 @@
-// Pod network namespaces, pinned by a bind mount at <state>/netns/<sandbox id> (docs/network.md), so
-// they outlive the pause process and a restarted daemon finds them by id. Node cannot unshare one
-// of its own threads safely, so util-linux `unshare --net=<file>` makes and pins the namespace.
+// Pod namespaces, pinned by a bind mount: the network one at <state>/netns/<sandbox id>, and for a
+// pod without a pause process its IPC and UTS ones at <state>/podns/<sandbox id>/{ipc,uts}
+// (docs/network.md, docs/cri.md "Pods without a pause process"), so they outlive any process and a
+// restarted daemon finds them by id. Node cannot unshare one of its own threads safely, so
+// util-linux `unshare --net=<file> --ipc=<file> --uts=<file>` makes and pins them.
 import { realpathSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AlreadyExistsError, InternalError, joinWithin, validateIdentifier } from '../../common/index.js';
+import { AlreadyExistsError, InternalError, InvalidArgumentError, joinWithin, validateIdentifier } from '../../common/index.js';
 import { isErrno, readMountInfo, runProcess, umount2, MNT_DETACH } from '../../sys/index.js';
 
 const TOOL_TIMEOUT_MS = 10_000;
@@ -37,28 +39,87 @@ function resolved(path: string): string {
  */
 export async function createNetns(stateDirOrPath: string, id?: string): Promise<string> {
   const path = id === undefined ? stateDirOrPath : netnsPath(stateDirOrPath, id);
-  await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+  await pinNamespaces({ net: path });
+  return path;
+}
+
+/** Where a pause-less pod's IPC and UTS namespaces are pinned: `<stateDir>/podns/<id>/{ipc,uts}`. */
+export function podNamespacePaths(stateDir: string, sandboxId: string): { ipc: string; uts: string } {
+  const dir = joinWithin(stateDir, 'podns', validateIdentifier(sandboxId, 'sandbox id'));
+  return { ipc: joinWithin(dir, 'ipc'), uts: joinWithin(dir, 'uts') };
+}
+
+/** The namespaces to pin (each a file path) and what to set inside them before anything joins. */
+export interface PinRequest {
+  net?: string;
+  ipc?: string;
+  uts?: string;
+  /** Set in the new UTS namespace (needs `uts`). */
+  hostname?: string;
+  /** name -> value, written to /proc/sys by a process inside the new namespaces only. */
+  sysctls?: Readonly<Record<string, string>>;
+}
+
+const KIND_FLAG = { net: '--net', ipc: '--ipc', uts: '--uts' } as const;
+
+/**
+ * The /proc/sys path of a sysctl name (`.` separates, `/` stands for a `.` inside a component,
+ * as sysctl(8) reads it); a component that would climb out of /proc/sys is refused.
+ */
+export function sysctlPath(name: string): string {
+  const parts = name.split('.').map((p) => p.replace(/\//g, '.'));
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) throw new InvalidArgumentError(`sysctl ${JSON.stringify(name)} is not a sysctl name`);
+  return `/proc/sys/${parts.join('/')}`;
+}
+
+// Runs inside the new namespaces: "$1" is the hostname ("" = keep), then path/value pairs, then
+// lo up when a network namespace is new. A write to /proc/sys/{net,kernel} reaches the writer's
+// own namespaces, so nothing here touches the host's.
+const SETUP_SCRIPT = 'set -e; [ -z "$1" ] || printf %s "$1" > /proc/sys/kernel/hostname; shift; '
+  + 'while [ $# -gt 1 ]; do printf %s "$2" > "$1"; shift 2; done; [ "$1" != lo ] || ip link set lo up';
+
+/**
+ * Creates new namespaces of the kinds given and pins each at its file (a bind mount of the
+ * namespace, docs/network.md), sets the hostname and sysctls inside them, brings `lo` up in a new
+ * netns; one short-lived process chain (util-linux `unshare` pins, `sh` sets up, then both exit).
+ * An existing file is refused (AlreadyExists); a failure unpins and removes every file it made.
+ */
+export async function pinNamespaces(req: PinRequest): Promise<void> {
+  const kinds = (['net', 'ipc', 'uts'] as const).filter((k) => req[k] !== undefined);
+  if (kinds.length === 0) return;
+  if (req.hostname && !req.uts) throw new InvalidArgumentError('a hostname needs a UTS namespace of its own');
+  const sysctlArgs = Object.entries(req.sysctls ?? {}).flatMap(([k, v]) => [sysctlPath(k), v]);
+  const made: string[] = [];
   try {
-    await writeFile(path, '', { flag: 'wx', mode: 0o444 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new AlreadyExistsError(`network namespace ${path} already exists`, { cause: e });
+    for (const k of kinds) {
+      const path = req[k]!;
+      await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+      try {
+        await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new AlreadyExistsError(`${k} namespace ${path} already exists`, { cause: e });
+        }
+        throw e;
+      }
+      made.push(path);
     }
-    throw e;
+  } catch (err) {
+    for (const p of made) await rm(p, { force: true });
+    throw err;
   }
   try {
-    // One process chain: unshare pins the new namespace, then runs `ip` inside it.
     // Through sys/spawner.ts (posix_spawn, no fork of the daemon): it is on the pod start path.
-    const r = await runProcess({ file: 'unshare', args: [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], timeoutMs: TOOL_TIMEOUT_MS });
+    const args = [...kinds.map((k) => `${KIND_FLAG[k]}=${req[k]!}`), 'sh', '-c', SETUP_SCRIPT, 'sh', req.hostname ?? '', ...sysctlArgs, req.net ? 'lo' : ''];
+    const r = await runProcess({ file: 'unshare', args, timeoutMs: TOOL_TIMEOUT_MS });
     if (r.code !== 0) {
       const why = r.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : `exit status ${r.code ?? r.signal}`;
       throw new Error(r.stderr.toString('utf8').trim() || why);
     }
   } catch (err) {
-    await removeNetns(path);
-    throw new InternalError(`cannot create network namespace ${path}: ${(err as Error).message}`, { cause: err });
+    for (const p of made) await removeNetns(p);
+    throw new InternalError(`cannot create ${kinds.join('/')} namespaces at ${made.join(', ')}: ${(err as Error).message}`, { cause: err });
   }
-  return path;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,4 +167,12 @@ export async function listNetns(stateDir: string): Promise<NetnsEntry[]> {
     out.push({ id, path, pinned: mounted.has(resolved(path)) });
   }
   return out;
+}
+
+/** Unpins a pause-less pod's IPC and UTS namespaces and removes their directory (missing = done). */
+export async function removePodNamespaces(stateDir: string, sandboxId: string): Promise<void> {
+  const p = podNamespacePaths(stateDir, sandboxId);
+  await removeNetns(p.ipc);
+  await removeNetns(p.uts);
+  await rm(dirname(p.ipc), { recursive: true, force: true });
 }

@@ -411,6 +411,13 @@ describe('namespaces, cgroups, resources, annotations', () => {
     expect(kindOf(() => ns({ network: 1 }))).toBe('invalid-argument');
     expect(kindOf(() => ns({}, { sandboxPid: undefined }))).toBe('invalid-argument');
   });
+  it('a pod without a pause process: the pinned files are joined by path, pid POD gets a namespace of its own', () => {
+    const pinned = { network: '/run/b/netns/s1', ipc: '/run/b/podns/s1/ipc', uts: '/run/b/podns/s1/uts' };
+    const want = [{ type: 'pid' }, { type: 'ipc', path: pinned.ipc }, { type: 'uts', path: pinned.uts }, { type: 'mount' }, { type: 'network', path: pinned.network }];
+    expect(ns({ pid: 1 }, { sandboxPid: 0, podNamespaces: pinned })).toEqual(want);
+    expect(ns({ pid: 0 }, { sandboxPid: 0, podNamespaces: pinned })).toEqual(want);
+    expect(kindOf(() => ns({ pid: 1 }, { sandboxPid: 0, podNamespaces: { network: pinned.network } }))).toBe('invalid-argument');
+  });
   it('cgroup path, resources and oom_score_adj (never below the daemon)', () => {
     const s = containerSpec(input({ linux: { resources: { cpuShares: 512, cpuQuota: 50000, cpuPeriod: 100000, memoryLimitInBytes: 1 << 26, cpusetCpus: '0-1', cpusetMems: '0', oomScoreAdj: -500, hugepageLimits: [{ pageSize: '2MB', limit: 4096 }] } } }, {
       sandboxConfig: { ...pod, linux: { cgroupParent: '/kubepods/pod1' } }, host: fakeHost({ oomScoreAdj: -100 }),

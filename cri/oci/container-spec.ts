@@ -9,7 +9,7 @@ import { applyCapabilityChanges, capabilitySet } from './capabilities.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, baseSpec } from './default-spec.js';
 import { deviceFromPath, listDevices, readHostInfo, type HostInfo } from './host-info.js';
 import { applyContainerMounts, hasMount } from './mounts.js';
-import { applyContainerNamespaces, readModes } from './namespaces.js';
+import { applyContainerNamespaces, readModes, type PodNamespacePaths } from './namespaces.js';
 import { containerCwd, containerEnv, processArgs } from './process.js';
 import { applyResources, readResources, restrictOomScoreAdj } from './resources.js';
 import { apparmorFor } from './apparmor.js';
@@ -46,6 +46,8 @@ export interface ContainerSpecInput {
   sandboxId: string;
   /** The pause process, whose namespaces the container joins. */
   sandboxPid?: number;
+  /** A pod without a pause process: the pinned namespace files the container joins instead. */
+  podNamespaces?: PodNamespacePaths;
   /** For pid mode TARGET: the target container's init pid. */
   targetPid?: number;
   config: CriContainerConfig;
@@ -194,7 +196,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (parent || systemd) spec.linux.cgroupsPath = cgroupsPath(parent, input.id, systemd);
   if (resources) spec.process.oomScoreAdj = restrictOomScoreAdj(readResources(resources).oomScoreAdj, host.oomScoreAdj);
 
-  applyContainerNamespaces(spec, podModes, modes, input.sandboxPid, input.targetPid);
+  applyContainerNamespaces(spec, podModes, modes, input.sandboxPid, input.targetPid, input.podNamespaces);
 
   // user: CRI user, else the image's; groups from /etc/group plus supplemental_groups
   let userstr = criUserString(sc.runAsUsername, sc.runAsUser, sc.runAsGroup);

@@ -4,6 +4,8 @@
 export { containerSpec, cgroupsPath, type ContainerSpecInput, type RuntimeHandlerOptions, type SandboxFiles } from './container-spec.js';
 export { sandboxSpec, SANDBOX_OOM_SCORE_ADJ, SANDBOX_CPU_SHARES, DEFAULT_PAUSE_ARGS, type SandboxSpecInput } from './sandbox-spec.js';
 export { appliedResources, readResources, updateResources, toOciResources, restrictOomScoreAdj, type AppliedResources } from './resources.js';
+export { validateSysctls } from './sysctls.js';
+export type { PodNamespacePaths } from './namespaces.js';
 export { readHostInfo, type HostInfo, type MountInfoEntry } from './host-info.js';
 export { defaultSeccompProfile } from './seccomp-default.js';
 export { Annotation } from './annotations.js';

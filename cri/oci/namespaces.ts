@@ -1,11 +1,16 @@
 // Namespace modes (POD / CONTAINER / NODE / TARGET) to spec.linux.namespaces. Containers join
-// the pod's namespaces by /proc/<sandbox pid>/ns/<type>; a pod on the host gives host ones.
+// the pod's namespaces by /proc/<sandbox pid>/ns/<type>, or by their pinned files in a pod
+// without a pause process (docs/cri.md "Pods without a pause process"); a pod on the host gives
+// host ones.
 import { InvalidArgumentError } from '../../common/index.js';
 import { setNamespace } from './default-spec.js';
 import type { CriNamespaceOption, OciSpec } from './types.js';
 import { NAMESPACE_MODE_NAMES, NamespaceMode, enumValue } from './values.js';
 
 export interface NamespaceModes { network: number; pid: number; ipc: number; targetId: string }
+
+/** The pinned namespace files of a pod without a pause process (a kind absent = the host's). */
+export interface PodNamespacePaths { network?: string; ipc?: string; uts?: string }
 
 /**
  * The modes as given. `owner` 'pod' is a PodSandboxConfig's: its pid mode TARGET names no target
@@ -59,9 +64,17 @@ export function applySandboxNamespaces(spec: OciSpec, modes: NamespaceModes, net
  */
 export function applyContainerNamespaces(
   spec: OciSpec, pod: NamespaceModes, container: NamespaceModes, sandboxPid: number | undefined, targetPid: number | undefined,
+  pinned?: PodNamespacePaths,
 ): void {
   const join = (type: 'network' | 'ipc' | 'uts' | 'pid', hostMode: boolean) => {
-    setNamespace(spec, type, hostMode ? 'host' : { path: nsPath(checkPid(sandboxPid, 'sandbox pid'), type) });
+    if (hostMode) return setNamespace(spec, type, 'host');
+    if (!pinned) return setNamespace(spec, type, { path: nsPath(checkPid(sandboxPid, 'sandbox pid'), type) });
+    // A pause-less pod shares no pid namespace (its own pid mode is not POD): a container asking
+    // for the pod's gets one of its own, which is what the pod's mode says it has.
+    if (type === 'pid') return setNamespace(spec, 'pid', {});
+    const path = pinned[type];
+    if (!path) throw new InvalidArgumentError(`${type} mode POD: the pod runs without a pause process and has no ${type} namespace pinned`);
+    return setNamespace(spec, type, { path });
   };
   join('network', pod.network === NamespaceMode.NODE);
   join('ipc', pod.ipc === NamespaceMode.NODE);

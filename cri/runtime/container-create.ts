@@ -15,6 +15,7 @@ import { prepareImageVolumes } from './image-defined-volumes.js';
 import { releaseRecursiveReadOnly, stageRecursiveReadOnly } from './rro-mounts.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
+import { podNamespacesOf } from './sandbox-pauseless.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'dirs' | 'log' | 'events'>;
@@ -35,6 +36,8 @@ function containerLogPath(logDirectory: unknown, logPath: unknown): string {
   checkLogDirectory(dir);
   return joinWithin(dir, rel);
 }
+
+const withPinned = (p: ReturnType<typeof podNamespacesOf>) => (p ? { podNamespaces: p } : {});
 
 export async function createContainer(deps: Deps, req: runtime.v1.CreateContainerRequest): Promise<{ containerId: string }> {
   const sandboxId = deps.store.sandboxes.resolveId(req.podSandboxId ?? '');
@@ -64,7 +67,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const imageConfig = ociImageConfig(image);
     const criConfig = config as CriContainerConfig;
     const spec = await withRootfsView(rootfs, deps.dirs.state, async (root) => containerSpec({
-      id, sandboxId, sandboxPid: sandbox.pid, config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
+      id, sandboxId, sandboxPid: sandbox.pid, ...withPinned(podNamespacesOf(sandbox)), config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig, imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
       imageVolumes: deps.config.ignoreImageDefinedVolumes ? [] : await prepareImageVolumes(root, imageConfig.Volumes, criConfig.mounts ?? [], dir, log),
       namespace: CRI_NAMESPACE, runtime: { ...rt.handler, recursiveReadOnlyMounts: handlerFeatures(rt.handler.runtimeType).recursiveReadOnlyMounts === true },

@@ -15,7 +15,7 @@ import type { ContainerLogs } from './container-log.js';
  */
 export type RuntimeTasks = Pick<TaskManager,
   'has' | 'createTask' | 'start' | 'kill' | 'delete' | 'state' | 'wait' | 'task' | 'update' | 'closeIO' | 'resizePty'
-  | 'exec' | 'startExec' | 'deleteExec'>;
+  | 'exec' | 'startExec' | 'deleteExec' | 'startPodShim' | 'stopPodShim' | 'podShimPid'>;
 
 export { CRI_NAMESPACE } from '../events/index.js';
 

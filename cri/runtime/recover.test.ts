@@ -50,6 +50,19 @@ describe('recoverState', () => {
     expect(rt.tasks.calls).toEqual(['state began', 'state fresh', 'delete fresh']);
   });
 
+  it('keeps a pod without a pause process READY while its pod shim answers; NOTREADY when it is gone; lets go of a stopped pod\'s shim', async () => {
+    const { store } = rt.deps;
+    const pauseless = { ...READY, pid: 0, pauseless: { ipcPath: '', utsPath: '' } };
+    await store.sandboxes.create(sandboxRecord('kept', pauseless));
+    await store.sandboxes.create(sandboxRecord('gone', pauseless));
+    await store.sandboxes.create(sandboxRecord('stopped', { ...pauseless, stoppedAt: '1700000000200000000' }));
+    const podShim = (id: string, alive: boolean): ReloadOutcome => ({ kind: 'pod-shim', namespace: CRI_NAMESPACE, id, alive });
+    await recoverState(rt.deps, [podShim('kept', true), podShim('gone', false), podShim('stopped', true)]);
+    expect(sandboxState(store.sandboxes.get('kept'))).toBe('SANDBOX_READY');
+    expect(sandboxState(store.sandboxes.get('gone'))).toBe('SANDBOX_NOTREADY');
+    expect(rt.tasks.calls).toEqual(['stopPodShim stopped']);
+  });
+
   it('kills a task no record knows and deletes it once it exited', async () => {
     await recoverState(rt.deps, [reloaded('stray', 'running')]);
     expect(rt.tasks.calls).toEqual(['kill stray 9']);

@@ -9,6 +9,9 @@
 //   container RUNNING, shim dead           -> exit from `<shim> delete` (else 255), reason Unknown
 //   container RUNNING, no task at all      -> FinishedAt = now, 255, reason Unknown
 //   sandbox READY, no task                 -> NOTREADY; sandbox 'removing' -> removal finished
+//   pause-less pod, its pod shim answered  -> stays READY (its pinned namespaces are its state)
+//   pause-less pod, pod shim gone          -> NOTREADY, as a pod whose pause task is gone
+//   pod shim of no READY pod               -> let go of (it exits with its last task)
 //   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
 //   task no record knows                   -> killed and deleted
 //   staged rro mounts of a container not CREATED (or gone) -> released (rro-mounts.ts)
@@ -18,8 +21,9 @@ import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.j
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { releaseStaleRecursiveReadOnly } from './rro-mounts.js';
 import { removePodSandbox } from './sandbox-remove.js';
+import { unpinPodNamespaces } from './sandbox-pauseless.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 async function reattach(deps: Deps, id: string, task: TaskHandle): Promise<void> {
   const log = deps.log.child({ containerId: id });
@@ -56,6 +60,11 @@ async function recoverNetworks(deps: Deps): Promise<void> {
     deps.log.error({ err }, 'reload: pod network recovery failed');
     return { kept: [], tornDown: [], failed: [] };
   });
+  for (const s of deps.store.sandboxes.list()) {
+    if (s.pauseless && !keep.includes(s.id) && s.stage !== 'removing') {
+      await unpinPodNamespaces(deps, s).catch((err: unknown) => deps.log.error({ err, podSandboxId: s.id }, 'reload: cannot unpin pod namespaces; StopPodSandbox retries it'));
+    }
+  }
   for (const { id, error } of report.failed) deps.log.error({ err: error, podSandboxId: id }, 'reload: pod network teardown failed; StopPodSandbox retries it');
   for (const id of report.tornDown) {
     if (!deps.store.sandboxes.has(id)) continue;
@@ -72,6 +81,8 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
     if (o.kind === 'reloaded') {
       alive.add(o.id);
       await reattach(deps, o.id, o.task).catch((err: unknown) => deps.log.error({ err, id: o.id }, 'reload: cannot recover task'));
+    } else if (o.kind === 'pod-shim') {
+      if (o.alive) alive.add(o.id);
     } else if (o.kind === 'dead') {
       const exitedAt = nanosFromDate(o.exit.exitedAt);
       await deps.store.recordExit(o.id, { exitCode: o.exit.exitStatus, exitedAt });
@@ -92,6 +103,12 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
     } else if (!alive.has(s.id) && !isSet(s.stoppedAt)) {
       await deps.store.sandboxes.update(s.id, (r) => ({ ...r, pid: 0, stoppedAt: nowNanos() }));
     }
+  }
+  for (const o of mine) {
+    if (o.kind !== 'pod-shim' || !o.alive) continue;
+    const s = deps.store.sandboxes.has(o.id) ? deps.store.sandboxes.get(o.id) : undefined;
+    if (s && s.stage !== 'removing' && !isSet(s.stoppedAt)) continue;
+    await deps.tasks.stopPodShim(CRI_NAMESPACE, o.id).catch((err: unknown) => deps.log.warn({ err, podSandboxId: o.id }, 'reload: cannot let go of a pod shim'));
   }
   // Orphan tasks (no record) were sent SIGKILL above: delete them once they exited.
   for (const id of alive) {

@@ -10,8 +10,9 @@ import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
+import { unpinPodNamespaces } from './sandbox-pauseless.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 const REMOVE: IdUse = { method: 'RemovePodSandbox', idKey: 'podSandboxId' };
 
@@ -45,11 +46,13 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
         if (!isKind(err, 'not-found')) throw err;
       });
     }
+    if (deps.store.sandboxes.get(id).pauseless) await deps.tasks.stopPodShim(CRI_NAMESPACE, id);
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
     await removeSandboxFiles(deps.dirs, id);
     const s = deps.store.sandboxes.get(id);
     await teardownNetwork(deps, s);
+    await unpinPodNamespaces(deps, s);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');

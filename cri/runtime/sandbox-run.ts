@@ -1,4 +1,5 @@
-// RunPodSandbox: reserve the name -> record (stage created) -> netns -> CNI ADD (POD network),
+// RunPodSandbox for a pod with a pause process (a pod without one: sandbox-pauseless.ts, which
+// takes over after the record): reserve the name -> record (stage created) -> netns -> CNI ADD (POD network),
 // and meanwhile sandbox image -> pod files and pause rootfs (side by side) -> spec -> task
 // create + start in the pod's shim -> (network done) -> READY. The stage is written before each
 // step's side effect, so a restart knows what may be half done ('task' may have CNI ADD still in
@@ -21,6 +22,7 @@ import { ensureSandboxImage, ociImageConfig, taskMounts, withRootfsView } from '
 import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
 import { setupNetwork } from './sandbox-network.js';
 import { sandboxStarted } from './sandbox-events.js';
+import { runsPauseless, setUpPauselessPod } from './sandbox-pauseless.js';
 
 type PlainSandboxConfig = ReturnType<typeof plainSandboxConfig>;
 
@@ -85,8 +87,23 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       await clock.time('store', () => deps.store.sandboxes.create(record));
       undo.push(`delete sandbox record ${id}`, () => deps.store.sandboxes.delete(id));
       const stage = (s: SandboxStage, extra: Partial<SandboxRecord> = {}) => deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: s }));
+      const ready = async (pid: number, logged: object) => {
+        // The breakdown (verbose PodSandboxStatus "timings") is kept with the ready record; its
+        // total stops just before that last write.
+        const timings = clock.snapshot();
+        const done = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos(), timings }));
+        undo.release();
+        log.info({ pid, ...logged }, 'pod sandbox ready');
+        sandboxStarted(deps, done);
+        return { podSandboxId: id };
+      };
 
       const ns = sandboxNamespaceOptions(record);
+      if (runsPauseless(deps.config, ns)) {
+        const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
+        const shimPid = await setUpPauselessPod(deps, { id, metadata, config, specConfig, ns, rt, clock, undo, stage, log });
+        return await ready(0, { shimPid });
+      }
       let netns = '';
       let network: Promise<void> | undefined;
       let netnsReady: Promise<void> = Promise.resolve();
@@ -149,14 +166,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       deps.logs.open(id, '', task); // the pause output is read and dropped, so its pipe never fills
       const pid = await clock.time('task start', () => deps.tasks.start(CRI_NAMESPACE, id));
       await clock.time('wait network', () => network);
-      // The breakdown (verbose PodSandboxStatus "timings") is kept with the ready record; its
-      // total stops just before that last write.
-      const timings = clock.snapshot();
-      const ready = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos(), timings }));
-      undo.release();
-      log.info({ pid, image: image.id }, 'pod sandbox ready');
-      sandboxStarted(deps, ready);
-      return { podSandboxId: id };
+      return await ready(pid, { image: image.id });
     });
   } catch (err) {
     log.warn({ err }, 'RunPodSandbox failed: undoing');

@@ -1,5 +1,5 @@
 // StopPodSandbox: every container stopped (SIGKILL), the pause task killed and its exit
-// recorded, then CNI DEL and the network namespace unpinned. Idempotent: a stopped pod stops again
+// recorded (a pod without one lets go of its shim), then CNI DEL and the pod's namespaces unpinned. Idempotent: a stopped pod stops again
 // quietly, an unknown or removed one is stopped (debug log); a teardown that failed is retried by
 // the next stop (or by the restart's recovery).
 import { isKind } from '../../common/index.js';
@@ -9,8 +9,9 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { sandboxStopped } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
+import { unpinPodNamespaces } from './sandbox-pauseless.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events' | 'network'>;
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events' | 'network'>;
 
 const PAUSE_KILL_WAIT_MS = 30_000;
 const STOP: IdUse = { method: 'StopPodSandbox', idKey: 'podSandboxId' };
@@ -31,6 +32,8 @@ export async function stopPodSandbox(deps: Deps, ref: string): Promise<void> {
       const stopped = () => !deps.store.sandboxes.has(id) || isSet(deps.store.sandboxes.get(id).stoppedAt);
       if (!(await deps.stops.wait(id, stopped, PAUSE_KILL_WAIT_MS))) deps.log.warn({ podSandboxId: id }, 'pause exit not recorded in time');
     }
+    // A pod without a pause process lets go of its shim (it exits with its last task).
+    if (deps.store.sandboxes.get(id).pauseless) await deps.tasks.stopPodShim(CRI_NAMESPACE, id);
     let changed = false;
     const cur = await deps.store.sandboxes.update(id, (r) => {
       if (isSet(r.stoppedAt)) return r;
@@ -39,5 +42,6 @@ export async function stopPodSandbox(deps: Deps, ref: string): Promise<void> {
     });
     if (changed) sandboxStopped(deps, cur); // else the exit handler reported it
     await teardownNetwork(deps, cur);
+    await unpinPodNamespaces(deps, cur);
   });
 }

@@ -48,8 +48,12 @@ export function podSandboxStatus(deps: Deps, id: string, verbose: boolean): runt
     info: JSON.stringify({
       pid: s.pid, processStatus: ready ? 'running' : 'stopped', stage: s.stage, netNamespace: s.netnsPath,
       netNamespaceClosed: !ready, runtimeHandler: s.runtimeHandler,
-      runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '', image: deps.config.sandboxImage,
-      snapshotKey: `rootfs/${id}`, config: s.config, containers: containers.map((c) => c.id),
+      runtimeType: deps.config.containerd.runtimes[s.runtimeHandler]?.runtimeType ?? '',
+      // A pod without a pause process has no image, rootfs or pid: its pinned namespaces instead.
+      ...(s.pauseless
+        ? { pauseless: true, shimPid: deps.tasks.podShimPid(CRI_NAMESPACE, id) ?? 0, ipcNamespace: s.pauseless.ipcPath, utsNamespace: s.pauseless.utsPath }
+        : { image: deps.config.sandboxImage, snapshotKey: `rootfs/${id}` }),
+      config: s.config, containers: containers.map((c) => c.id),
       ...(s.timings ? { timings: s.timings } : {}),
       ...(s.podResources ? { podResources: s.podResources } : {}),
     }),

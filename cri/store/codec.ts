@@ -19,7 +19,7 @@ type FieldType = 'string' | 'number' | 'object' | 'array' | 'string?' | 'number?
 const SANDBOX_FIELDS: Record<string, FieldType> = {
   metadata: 'object', config: 'object', runtimeHandler: 'string', createdAt: 'string', stage: 'string',
   pid: 'number', netnsPath: 'string', ip: 'string', additionalIps: 'array', readyAt: 'string?', stoppedAt: 'string?',
-  timings: 'object?', podResources: 'object?',
+  timings: 'object?', podResources: 'object?', pauseless: 'object?',
 };
 const SANDBOX_METADATA: Record<string, FieldType> = { name: 'string', uid: 'string', namespace: 'string', attempt: 'number' };
 const CONTAINER_FIELDS: Record<string, FieldType> = {

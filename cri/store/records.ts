@@ -44,6 +44,11 @@ export interface SandboxRecord {
   readonly pid: number;
   /** "" for host-network pods or before the netns exists. */
   readonly netnsPath: string;
+  /**
+   * Set for a pod without a pause process (docs/cri.md "Pods without a pause process"): its
+   * pinned IPC and UTS namespace files, "" where the pod uses the host's. Absent: a pause pod.
+   */
+  readonly pauseless?: { readonly ipcPath: string; readonly utsPath: string };
   readonly ip: string;
   readonly additionalIps: readonly string[];
   readonly readyAt?: NanoTime;

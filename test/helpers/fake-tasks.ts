@@ -6,7 +6,7 @@ import { AlreadyExistsError, NotFoundError } from '../../common/index.js';
 import type { RuntimeTasks } from '../../cri/runtime/deps.js';
 import type { CreateTaskRequest, ExitInfo, ProcessHandle, ProcessState, TaskExit, TaskHandle } from '../../taskmanager/index.js';
 
-type Method = 'createTask' | 'start' | 'kill' | 'delete' | 'state';
+type Method = 'createTask' | 'start' | 'kill' | 'delete' | 'state' | 'startPodShim';
 
 interface FakeTask {
   req: CreateTaskRequest;
@@ -42,6 +42,25 @@ export class FakeTasks implements RuntimeTasks {
 
   #handle(ns: string, id: string, t: FakeTask): TaskHandle {
     return { namespace: ns, id, execId: '', pid: t.pid, bundle: `/fake/${ns}/${id}`, shimAddress: 'unix:///fake', stdout: t.stdout as never, stderr: t.stderr as never };
+  }
+
+  /** Pod shims started for pods without a pause process: `<ns>/<id>` -> shim pid. */
+  readonly podShims = new Map<string, number>();
+
+  async startPodShim(req: { namespace: string; id: string }): Promise<number> {
+    this.#call('startPodShim', `startPodShim ${req.id}`);
+    const pid = this.#nextPid++;
+    this.podShims.set(`${req.namespace}/${req.id}`, pid);
+    return pid;
+  }
+
+  async stopPodShim(ns: string, id: string): Promise<void> {
+    this.calls.push(`stopPodShim ${id}`);
+    this.podShims.delete(`${ns}/${id}`);
+  }
+
+  podShimPid(ns: string, id: string): number | undefined {
+    return this.podShims.get(`${ns}/${id}`);
   }
 
   /** Adds a task as reload would find it (for recovery tests). */

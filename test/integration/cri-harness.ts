@@ -86,7 +86,7 @@ export interface BerthOptions {
   cniConfig?: boolean;
   /** TOML lines appended to the daemon's config (e.g. one more runtime handler). */
   extraConfig?: string[];
-  /** TOML lines at the top of the daemon's config, before any table (top-level CRI keys). */
+  /** TOML key lines at the top of the daemon's config, before any table (top-level CRI keys, e.g. `drop_infra_container = false`). */
   topConfig?: string[];
 }
 

@@ -86,7 +86,10 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     const blob = path.join(imageRootOf(path.join(b.dir, 'root')), 'content', 'blobs', 'sha256', imageRef.slice('sha256:'.length));
     expect(`sha256:${createHash('sha256').update(readFileSync(blob)).digest('hex')}`).toBe(imageRef);
 
-    const run = await runKubeletPod(go, kubelet(), deploymentPodOf(LOCAL_BUSYBOX, [{ name: 'c', command: ['sleep', '600'] }]));
+    // A pod sharing its pid namespace runs the sandbox image (one without runs no pause process,
+    // docs/cri.md "Pods without a pause process").
+    const pod = { ...deploymentPodOf(LOCAL_BUSYBOX, [{ name: 'c', command: ['sleep', '600'] }]), shareProcessNamespace: true };
+    const run = await runKubeletPod(go, kubelet(), pod);
     // kubelet creates the container from the image_ref EnsureImageExists answered.
     const ctr = await createKubeletContainer(go, kubelet(), run, 'c', { image: { image: imageRef, userSpecifiedImage: LOCAL_BUSYBOX } });
     const cs = (await go.runtime.ContainerStatus({ containerId: ctr })).status!;

@@ -73,22 +73,24 @@ function kubeletCases(b: () => Berth, cri: () => KubeletCri) {
     return s.state === v1.ContainerState.CONTAINER_EXITED ? s : undefined;
   }, `container ${containerId} to exit`);
 
-  it('a pod with kubelet\'s pid mode CONTAINER runs; its pause and its containers each have their own pid namespace', async () => {
+  it('a pod with kubelet\'s pid mode CONTAINER runs without a pause process; each container has its own pid namespace, also one asking for the pod\'s', async () => {
     const pod = await runPod('pidcontainer', { namespaceOptions: KUBELET_NS });
     const st = await cri().runtime.PodSandboxStatus({ podSandboxId: pod.id });
     expect(st.status!.state).toBe(v1.PodSandboxState.SANDBOX_READY);
     expect(st.status!.linux!.namespaces!.options!.pid).toBe(NamespaceMode.CONTAINER);
-    const pause = await pidOf(pod.id, 'pod');
-    expect(pause).toBeGreaterThan(0);
-    expect(pidNs(pause)).not.toBe(pidNs('self'));
+    expect(await pidOf(pod.id, 'pod')).toBe(0); // docs/cri.md "Pods without a pause process"
 
-    const { containerId } = await cri().runtime.CreateContainer({
-      podSandboxId: pod.id, sandboxConfig: pod.config,
-      config: container('app', 'sleep 60', { linux: { securityContext: { namespaceOptions: KUBELET_NS } } }),
-    });
-    await cri().runtime.StartContainer({ containerId });
-    const app = await pidOf(containerId, 'container');
-    expect(new Set([pidNs(app), pidNs(pause), pidNs('self')]).size).toBe(3);
+    const started = async (name: string, namespaceOptions?: typeof KUBELET_NS) => {
+      const { containerId } = await cri().runtime.CreateContainer({
+        podSandboxId: pod.id, sandboxConfig: pod.config,
+        config: container(name, 'sleep 60', namespaceOptions ? { linux: { securityContext: { namespaceOptions } } } : {}),
+      });
+      await cri().runtime.StartContainer({ containerId });
+      return pidOf(containerId, 'container');
+    };
+    const app = await started('app', KUBELET_NS);
+    const plain = await started('plain'); // no namespace options: pid POD
+    expect(new Set([pidNs(app), pidNs(plain), pidNs('self')]).size).toBe(3);
     await cri().runtime.StopPodSandbox({ podSandboxId: pod.id });
     await cri().runtime.RemovePodSandbox({ podSandboxId: pod.id });
   });

@@ -64,8 +64,11 @@ describe.each(CRI_HANDLERS)('streaming on the %s shim', (handler) => {
   const HTTP_PORT = 8080;
   beforeAll(async () => {
     const b = berth();
-    const config = podConfig(b, 'stream');
+    // kubelet's pid mode CONTAINER: the pod runs without a pause process (docs/cri.md), so exec,
+    // attach and port-forward (into the pinned netns, by its path) are proven on such a pod.
+    const config = podConfig(b, 'stream', { linux: { securityContext: { namespaceOptions: { pid: 1 } } } });
     pod = (await b.cri.runtime.RunPodSandbox({ config })).podSandboxId;
+    expect((JSON.parse((await b.cri.runtime.PodSandboxStatus({ podSandboxId: pod, verbose: true })).info.info!) as { pauseless?: boolean }).pauseless).toBe(true);
     const make = async (name: keyof typeof ctr, command: string[], extra: Record<string, unknown> = {}) => {
       const { containerId } = await b.cri.runtime.CreateContainer({
         podSandboxId: pod, sandboxConfig: config,
