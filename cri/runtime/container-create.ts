@@ -11,6 +11,7 @@ import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } fro
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
+import { resolveImageVolumes, type CriImageMount } from './image-volumes.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
@@ -56,8 +57,9 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
+    const mounts = await resolveImageVolumes(deps, sandboxId, (config.mounts ?? []) as unknown as CriImageMount[]);
     const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
-      id, sandboxId, sandboxPid: sandbox.pid, config: config as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
+      id, sandboxId, sandboxPid: sandbox.pid, config: { ...config, mounts } as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
       namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
     }));

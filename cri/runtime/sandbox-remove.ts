@@ -6,6 +6,7 @@ import { FailedPreconditionError, isKind } from '../../common/index.js';
 import { isSet, sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { cleanupImageVolumes } from './image-volumes.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
@@ -47,6 +48,7 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     }
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
+    await cleanupImageVolumes(deps, id);
     await removeSandboxFiles(deps.dirs, id);
     const s = deps.store.sandboxes.get(id);
     await teardownNetwork(deps, s);
