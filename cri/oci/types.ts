@@ -11,11 +11,14 @@ export type EnumValue = number | string;
 export interface CriKeyValue { key?: string | null; value?: string | null }
 export interface CriInt64Value { value?: Int64 | null }
 
+export interface CriIdMapping { hostId?: number | null; containerId?: number | null; length?: number | null }
+
 export interface CriNamespaceOption {
   network?: EnumValue | null;
   pid?: EnumValue | null;
   ipc?: EnumValue | null;
   targetId?: string | null;
+  usernsOptions?: { mode?: EnumValue | null; uids?: CriIdMapping[] | null; gids?: CriIdMapping[] | null } | null;
 }
 
 export interface CriSecurityProfile {
@@ -83,6 +86,8 @@ export interface CriMount {
   readonly?: boolean | null;
   selinuxRelabel?: boolean | null;
   propagation?: EnumValue | null;
+  uidMappings?: CriIdMapping[] | null;
+  gidMappings?: CriIdMapping[] | null;
 }
 
 export interface CriDevice { containerPath?: string | null; hostPath?: string | null; permissions?: string | null }

@@ -13,6 +13,7 @@ import { hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { resolveImageVolumes, type CriImageMount } from './image-volumes.js';
 import { sandboxFiles } from './sandbox-files.js';
+import { idmappedLayers, idmapVolumes, podUserns, usernsPath } from './userns.js';
 import { containerEvent } from './sandbox-events.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
 
@@ -57,11 +58,14 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
-    const mounts = await resolveImageVolumes(deps, sandboxId, (config.mounts ?? []) as unknown as CriImageMount[]);
+    const userns = podUserns(sandbox.config);
+    const layers = userns ? (dirs: string[]) => idmappedLayers(deps.dirs, sandboxId, dirs) : undefined;
+    const imageMounts = await resolveImageVolumes(deps, sandboxId, (config.mounts ?? []) as unknown as CriImageMount[], layers);
+    const mounts = await idmapVolumes(deps.dirs, sandboxId, userns, imageMounts);
     const spec = await withRootfsView(rootfs, deps.dirs.state, (root) => containerSpec({
       id, sandboxId, sandboxPid: sandbox.pid, config: { ...config, mounts } as CriContainerConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig: ociImageConfig(image), imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
-      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log,
+      namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(), log, ...(userns ? { usernsPath: usernsPath(deps.dirs, sandboxId) } : {}),
     }));
     const dir = containerDir(deps.dirs, id);
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));

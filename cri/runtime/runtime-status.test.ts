@@ -35,12 +35,12 @@ describe('RuntimeConfig cgroup driver', () => {
 });
 
 describe('Status runtime handlers', () => {
-  it('lists each configured handler by name and the default one again as "", features all false', () => {
-    const off = { recursiveReadOnlyMounts: false, userNamespaces: false };
+  it('lists each configured handler by name and the default one again as "", user namespaces under the runc handlers only', () => {
+    const runc = { recursiveReadOnlyMounts: false, userNamespaces: true };
     expect(runtimeHandlers(parseConfig(''))).toEqual([
-      { name: 'berth', features: off }, { name: 'runc', features: off }, { name: '', features: off },
+      { name: 'berth', features: runc }, { name: 'runc', features: runc }, { name: '', features: runc },
     ]);
     const withKata = parseConfig('[containerd]\ndefault_runtime_name = "kata"\n[containerd.runtimes.kata]\nruntime_type = "io.containerd.kata.v2"\n');
-    expect(runtimeHandlers(withKata).map((h) => h.name)).toEqual(['berth', 'kata', '', 'runc']);
+    expect(runtimeHandlers(withKata).map((h) => [h.name, h.features?.userNamespaces])).toEqual([['berth', true], ['kata', false], ['', false], ['runc', true]]);
   });
 });

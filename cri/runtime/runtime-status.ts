@@ -31,10 +31,12 @@ export async function status(deps: Pick<RuntimeDeps, 'config' | 'podCidr' | 'net
 
 /**
  * What berth implements of the features a handler reports: recursive read-only mounts (needs
- * `rro` mounts in the OCI spec) and user namespaces with idmapped mounts — neither yet, under any
- * handler, so kubelet refuses pods that need them instead of running them without.
+ * `rro` mounts in the OCI spec): not yet. User namespaces: under the handlers that run runc (its
+ * shim and berth's), where berth pins the pod's namespace and makes the idmapped mounts itself
+ * (docs/cri.md "User namespaces"); not under any other runtime type.
  */
-const HANDLER_FEATURES: runtime.v1.IRuntimeHandlerFeatures = Object.freeze({ recursiveReadOnlyMounts: false, userNamespaces: false });
+const handlerFeatures = (runtimeType: string): runtime.v1.IRuntimeHandlerFeatures =>
+  Object.freeze({ recursiveReadOnlyMounts: false, userNamespaces: isRuncLikeRuntime(runtimeType) });
 
 /** Runtime-wide features: SupplementalGroupsPolicy Strict and ContainerUser, userns with host network: not yet. */
 const RUNTIME_FEATURES: runtime.v1.IRuntimeFeatures = Object.freeze({ supplementalGroupsPolicy: false, userNamespacesHostNetwork: false });
@@ -43,8 +45,9 @@ const RUNTIME_FEATURES: runtime.v1.IRuntimeFeatures = Object.freeze({ supplement
 export function runtimeHandlers(config: Pick<BerthConfig, 'containerd'>): runtime.v1.IRuntimeHandler[] {
   const out: runtime.v1.IRuntimeHandler[] = [];
   for (const name of Object.keys(config.containerd.runtimes).sort()) {
-    out.push({ name, features: HANDLER_FEATURES });
-    if (name === config.containerd.defaultRuntimeName) out.push({ name: '', features: HANDLER_FEATURES });
+    const features = handlerFeatures(config.containerd.runtimes[name]!.runtimeType);
+    out.push({ name, features });
+    if (name === config.containerd.defaultRuntimeName) out.push({ name: '', features });
   }
   return out;
 }

@@ -11,6 +11,7 @@ import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
+import { removePodUserns } from './userns.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
@@ -52,6 +53,7 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     await removeSandboxFiles(deps.dirs, id);
     const s = deps.store.sandboxes.get(id);
     await teardownNetwork(deps, s);
+    await removePodUserns(deps.dirs, id);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');

@@ -6,25 +6,23 @@
 // image while in use, and unmounted and released (layers collected) when the pod stops, and at a
 // restart for a pod whose shim died meanwhile. Each refused combination has its own case.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { imageRootOf } from '../../image/index.js';
 import { runtime } from '../../proto/cri.js';
 import { isMountPoint } from '../../sys/index.js';
-import { makeImage, makeLayer, writeLayout } from '../fixtures/oci-image.js';
+import { makeImage, makeLayer } from '../fixtures/oci-image.js';
 import { containerConfig, type Container, type Pod, type Volume } from '../fixtures/kubelet-pods.js';
-import { buildGoCri, startGoCri, type GoCriClients } from '../helpers/go-cri.js';
+import type { GoCriClients } from '../helpers/go-cri.js';
 import { createKubeletContainer, deploymentPodOf, removeKubeletPod, runKubeletPod, useKubeletNode } from '../helpers/kubelet-pod-run.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { CRI_HANDLERS, LOCAL_BUSYBOX, startBerth, until, type Berth } from './cri-harness.js';
+import { CRI_HANDLERS, LOCAL_BUSYBOX, until, type Berth } from './cri-harness.js';
+import { useRegistryEnv } from './cri-registry-env.js';
 
 const v1 = runtime.v1;
 const SLEEP = ['/bin/sh', '-c', 'echo up; exec sleep 600'];
 
 /** The data image: two layers; a sub dir, an absolute in-image link, an escaping link, a file. */
-async function dataImage(dir: string) {
+async function dataImage() {
   const base = await makeLayer([
     { name: 'data/', type: 'directory' },
     { name: 'data/hello.txt', content: 'hello from the image\n' },
@@ -35,33 +33,19 @@ async function dataImage(dir: string) {
     { name: 'data/plain', content: 'a file, not a directory\n' },
   ]);
   const top = await makeLayer([{ name: 'data/second.txt', content: 'from the second layer\n' }]);
-  await writeLayout(dir, 'v1', makeImage([base, top]));
+  return { data: makeImage([base, top]) };
 }
 
 describe.each(CRI_HANDLERS)('image volumes on the %s shim', (handler) => {
+  const env = useRegistryEnv({ handler }, dataImage);
   let b: Berth;
   let go: GoCriClients;
-  let reg: TestRegistry;
-  let layouts = '';
   let ref = '';
   let imageId = '';
-  beforeAll(async () => {
-    layouts = await mkdtemp(path.join(os.tmpdir(), 'berth-imgvol-'));
-    await dataImage(path.join(layouts, 'data'));
-    [b, reg] = await Promise.all([startBerth({ handler }), startRegistry(), buildGoCri()]) as unknown as [Berth, TestRegistry];
-    await reg.push(path.join(layouts, 'data'), 'v1', 'test/data');
-    ref = `${reg.host}/test/data:v1`;
-    await b.cri.image.PullImage({ image: { image: LOCAL_BUSYBOX } });
-    go = await startGoCri(b.address);
-  }, 600_000);
-  afterAll(async () => {
-    await go?.close();
-    await b?.stop();
-    await reg?.stop();
-    if (layouts) await rm(layouts, { recursive: true, force: true });
-  }, 120_000);
-  const kubelet = useKubeletNode(async () => ({ logDir: b.logDir, cri: go, imageName: LOCAL_BUSYBOX }));
+  const kubelet = useKubeletNode(async () => ({ logDir: env().b.logDir, cri: env().go, imageName: LOCAL_BUSYBOX }));
   beforeEach(async () => {
+    ({ b, go } = env());
+    ref = env().ref('data');
     // kubelet's EnsureImageExists for the volume (pull policy IfNotPresent): pull, then use the image_ref.
     imageId = (await go.image.PullImage({ image: { image: ref } })).imageRef;
   });
@@ -131,7 +115,8 @@ describe.each(CRI_HANDLERS)('image volumes on the %s shim', (handler) => {
     process.kill(shimPid, 'SIGKILL');
     await until(() => !existsSync(`/proc/${shimPid}`), 'shim gone');
     await b.start();
-    go = await startGoCri(b.address);
+    await env().reconnect();
+    go = env().go;
     await until(async () => (await go.runtime.PodSandboxStatus({ podSandboxId: run.id })).status!.state === v1.PodSandboxState.SANDBOX_NOTREADY, 'pod NOTREADY');
     expect(isMountPoint(target)).toBe(false);
     expect(existsSync(volumesDir(run.id))).toBe(false);
