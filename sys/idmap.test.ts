@@ -57,6 +57,8 @@ describe('idmappedBind', () => {
     idmappedBind(path.join(d, 'src'), path.join(d, 'dst'), fd);
     expect([statSync(path.join(d, 'dst/f')).uid, statSync(path.join(d, 'dst/f')).gid]).toEqual([HOST_ID, HOST_ID]);
     expect(statSync(path.join(d, 'src/f')).uid).toBe(0);
+    // the same inode and device as the source (what a reuse check can compare)
+    expect([statSync(path.join(d, 'dst')).ino, statSync(path.join(d, 'dst')).dev]).toEqual([statSync(path.join(d, 'src')).ino, statSync(path.join(d, 'src')).dev]);
 
     mkdirSync(path.join(d, 'tmp'));
     mountAll([{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], path.join(d, 'tmp'));

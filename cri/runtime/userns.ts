@@ -117,7 +117,13 @@ export async function recoverPodUserns(dirs: Dirs, known: ReadonlySet<string>): 
 
 /** An idmapped bind of `source` at `target` (made once; a file or a dir like the source) with the pod's mapping. */
 async function ensureIdmapped(dirs: Dirs, sandboxId: string, source: string, target: string): Promise<void> {
-  if (isMountPoint(target)) return;
+  if (isMountPoint(target)) {
+    // An idmapped bind shows its source's inode; another inode means the name was reused (a
+    // snapshot number given again after its layer was collected): bind the new source.
+    const [a, b] = [statSync(source), statSync(target)];
+    if (a.ino === b.ino && a.dev === b.dev) return;
+    unmountAll(target);
+  }
   await mkdir(path.dirname(target), { recursive: true, mode: 0o711 });
   if (statSync(source).isDirectory()) await mkdir(target, { recursive: true });
   else await writeFile(target, '', { flag: 'a' });
