@@ -109,7 +109,6 @@ describe.each(CRI_HANDLERS)('image volumes on the %s shim', (handler) => {
     const pausePid = (JSON.parse((await go.runtime.PodSandboxStatus({ podSandboxId: run.id, verbose: true })).info.info!) as { pid: number }).pid;
     const stat = readFileSync(`/proc/${pausePid}/stat`, 'utf8');
     const shimPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    await go.close();
     await b.kill('SIGKILL');
     // The pod's shim dies while berth is down (berth's restart deletes its tasks, `<shim> delete`).
     process.kill(shimPid, 'SIGKILL');

@@ -4,7 +4,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { writeLayout, type BuiltImage } from '../fixtures/oci-image.js';
 import { buildGoCri, startGoCri, type GoCriClients } from '../helpers/go-cri.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -38,11 +38,27 @@ export function useRegistryEnv(opts: BerthOptions, images: () => Promise<Record<
     await b.cri.image.PullImage({ image: { image: LOCAL_BUSYBOX } });
     go = await startGoCri(b.address);
   }, 600_000);
+  // A test that failed halfway leaves no pod behind for the next one (nor processes in the
+  // kubelet node's cgroup root, whose afterAll would then fail before this one stops the daemon).
+  afterEach(async () => {
+    if (!go) return;
+    for (const p of (await go.runtime.ListPodSandbox({})).items) {
+      await go.runtime.StopPodSandbox({ podSandboxId: p.id });
+      await go.runtime.RemovePodSandbox({ podSandboxId: p.id });
+    }
+  }, 120_000);
+  // Each step runs whatever the one before did (a client closed twice must not leave a daemon).
   afterAll(async () => {
-    await go?.close();
-    await b?.stop();
-    await reg?.stop();
-    if (layouts) await rm(layouts, { recursive: true, force: true });
+    try {
+      await go?.close();
+    } finally {
+      try {
+        await b?.stop();
+      } finally {
+        await reg?.stop();
+        if (layouts) await rm(layouts, { recursive: true, force: true });
+      }
+    }
   }, 120_000);
   const env: RegistryEnv = {
     get b() {
@@ -56,7 +72,9 @@ export function useRegistryEnv(opts: BerthOptions, images: () => Promise<Record<
     },
     ref: (repo) => `${reg!.host}/test/${repo}:v1`,
     async reconnect() {
-      await go?.close();
+      const old = go;
+      go = undefined;
+      await old?.close().catch(() => undefined); // its daemon may be gone already
       go = await startGoCri(b!.address);
     },
   };
