@@ -102,6 +102,7 @@ export const ROOTFS_USAGE_MAX_AGE_MS = 2_000;
 export const FS_USAGE_REFRESH_MS = 10_000;
 
 const ROOTFS_PREFIX = 'rootfs/';
+const IMAGE_VOLUME_PREFIX = 'imagevol/';
 
 export class ImageService {
   readonly #o: Required<Pick<ImageServiceOptions, 'root' | 'idleTimeoutMs' | 'maxConcurrentDownloads'>> & ImageServiceOptions;
@@ -266,7 +267,7 @@ export class ImageService {
       if (img.blobs.includes(name) || img.chainIds.includes(name)) return true;
     }
     for (const s of this.snapshots.list()) {
-      if (s.kind !== 'active') continue;
+      if (s.kind === 'committed') continue;
       for (let k = s.key; k !== ''; k = this.snapshots.get(k)?.parent ?? '') {
         if (k === name) return true;
       }
@@ -321,6 +322,40 @@ export class ImageService {
       if (!top) throw new NotFoundError(`image ${img.id} has no layers`);
       return this.snapshots.prepare(ROOTFS_PREFIX + containerId, top);
     });
+  }
+
+  /**
+   * An image volume (CRI Mount.image): a read-only view `imagevol/<owner>/<image id>` of the
+   * image's layers, kept from GC until removeImageVolume, even when the image itself is removed
+   * meanwhile (containerd's sandbox lease does the same). Returns the layer dirs, nearest first.
+   */
+  async prepareImageVolume(owner: string, imageRefOrId: string): Promise<{ image: ImageRecord; lowers: string[] }> {
+    validateIdentifier(owner, 'image volume owner');
+    return this.#lock.run('gc', async () => {
+      const image = this.images.get(imageRefOrId);
+      const top = image.chainIds[image.chainIds.length - 1];
+      if (!top) throw new NotFoundError(`image ${image.id} has no layers`);
+      return { image, lowers: await this.snapshots.view(`${IMAGE_VOLUME_PREFIX}${owner}/${image.id}`, top) };
+    });
+  }
+
+  /** The image volumes of `owner` (image ids), or of every owner when none is given. */
+  imageVolumes(owner?: string): Array<{ owner: string; imageId: string }> {
+    const out: Array<{ owner: string; imageId: string }> = [];
+    for (const s of this.snapshots.list()) {
+      if (s.kind !== 'view' || !s.key.startsWith(IMAGE_VOLUME_PREFIX)) continue;
+      const rest = s.key.slice(IMAGE_VOLUME_PREFIX.length);
+      const slash = rest.indexOf('/');
+      const o = rest.slice(0, slash);
+      if (owner === undefined || o === owner) out.push({ owner: o, imageId: rest.slice(slash + 1) });
+    }
+    return out;
+  }
+
+  /** Drops an image volume's view (its layers become collectable). Unknown ones are not an error. */
+  async removeImageVolume(owner: string, imageId: string): Promise<void> {
+    const key = `${IMAGE_VOLUME_PREFIX}${owner}/${imageId}`;
+    if (this.snapshots.get(key)) await this.snapshots.remove(key);
   }
 
   /** The mounts of an existing container rootfs (after a restart, for instance). */

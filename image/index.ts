@@ -16,3 +16,4 @@ export type { Mount } from '../sys/index.js';
 export type { ImageConfig, Descriptor, Manifest, Index } from './media-types.js';
 export type { ImageDb } from './json-table.js';
 export { imageRootOf, ingestDirOf } from './layout.js';
+export { resolveDirInside } from './safe-resolve.js';

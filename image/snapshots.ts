@@ -32,7 +32,8 @@ export interface SnapshotRecord {
   readonly id: number;
   /** Parent key ('' for a base layer). */
   readonly parent: string;
-  readonly kind: 'committed' | 'active';
+  /** A view holds a committed chain for a read-only mount (an image volume); it has no dir of its own. */
+  readonly kind: 'committed' | 'active' | 'view';
   readonly createdAt: string;
   /**
    * A committed snapshot's disk usage (`<n>` and all under it), measured when it was unpacked;
@@ -219,6 +220,25 @@ export class Snapshotter {
       }
       this.#live.set(key, { usage, at });
       return [overlayMount(lowers, path.join(base, 'fs'), path.join(base, 'work'))];
+    });
+  }
+
+  /**
+   * Records a read-only view `key` of committed `parent` (containerd's View) and returns the
+   * chain's fs dirs, nearest first. The record keeps the chain from image GC; nothing is on disk.
+   * An existing view of the same parent is returned as it is.
+   */
+  view(key: string, parent: string): Promise<string[]> {
+    return this.#locks.run(key, async () => {
+      const lowers = this.chainDirs(parent);
+      const have = this.#byKey.get(key);
+      if (have) {
+        if (have.kind !== 'view' || have.parent !== parent) throw new AlreadyExistsError(`snapshot ${key}: already exists`);
+        return lowers;
+      }
+      await this.#put({ key, id: ++this.#seq, parent, kind: 'view', createdAt: new Date().toISOString() });
+      this.#changes++;
+      return lowers;
     });
   }
 

@@ -30,6 +30,7 @@ export {
   recvFds,
   sendUnixDatagram,
   setns,
+  idmappedBind,
   tcpSocket4,
   connectInet4,
   CLONE_NEWNET,

@@ -78,6 +78,8 @@ const PROTOTYPES = {
   lsetxattr: 'int lsetxattr(const char *path, const char *name, const uint8_t *value, unsigned long size, int flags)',
   recvmsg: 'long recvmsg(int fd, _Inout_ msghdr *msg, int flags)',
   setns: 'int setns(int fd, int nstype)',
+  open_tree: 'int open_tree(int dfd, const char *path, unsigned int flags)',
+  move_mount: 'int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)',
   connect: 'int connect(int fd, const uint8_t *addr, unsigned int len)',
   socket: 'int socket(int domain, int type, int protocol)',
   sendto: 'long sendto(int fd, const uint8_t *buf, unsigned long len, int flags, const uint8_t *addr, uint32_t addrlen)',
@@ -389,6 +391,28 @@ export function sendUnixDatagram(path: string, data: Buffer): void {
     sys('sendto', path, fd, data, data.length, MSG_DONTWAIT, addr, addrLen);
   } finally {
     fn('close')(fd);
+  }
+}
+
+const AT_EMPTY_PATH = 0x1000;
+const OPEN_TREE_CLONE = 1;
+const MOUNT_ATTR_IDMAP = 0x00100000;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+
+/**
+ * An idmapped bind mount of `source` (a file or directory) at `target` (an existing one of the
+ * same type): open_tree(OPEN_TREE_CLONE) detaches a copy of the mount, mount_setattr gives it the
+ * id mapping of the user namespace `usernsFd` refers to (MOUNT_ATTR_IDMAP), move_mount attaches it.
+ * The filesystem must allow idmapped mounts (ext4, xfs, btrfs, tmpfs on 6.3+; not overlayfs).
+ */
+export function idmappedBind(source: string, target: string, usernsFd: number): void {
+  const tree = sys('open_tree', source, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC);
+  try {
+    const attr = { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: usernsFd };
+    sys('mount_setattr', source, tree, '', AT_EMPTY_PATH, attr, 32);
+    sys('move_mount', target, tree, '', AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+  } finally {
+    fn('close')(tree);
   }
 }
 

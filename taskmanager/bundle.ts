@@ -9,7 +9,7 @@
 //     io/                         berth: the stdio FIFOs of the task and its execs
 // Ids are validated and every path goes through joinWithin, so no id can leave the state dir.
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, CleanupStack, InvalidArgumentError, joinWithin, validateIdentifier, type Logger } from '../common/index.js';
 import { unmountAll } from '../sys/index.js';
@@ -38,6 +38,19 @@ export function bundlePaths(stateDir: string, rootDir: string, namespace: string
 
 export const bundleFile = (b: BundlePaths, name: string): string => joinWithin(b.path, name);
 
+/**
+ * A container in a user namespace: runc binds the rootfs from inside it, as the pod's root, which
+ * has no rights over host-owned dirs; the bundle dir becomes root:<host gid of its gid 0> 0710, as
+ * containerd 2.x does (prepareBundleDirectoryPermissions), so that root may pass, nobody else.
+ */
+async function openToUsernsRoot(dir: string, spec: object): Promise<void> {
+  const maps = (spec as { linux?: { gidMappings?: Array<{ containerID?: number; hostID?: number; size?: number }> } }).linux?.gidMappings;
+  const root = maps?.find((m) => (m.containerID ?? 0) === 0 && (m.size ?? 0) > 0);
+  if (!root) return;
+  await chown(dir, 0, root.hostID ?? 0);
+  await chmod(dir, 0o710);
+}
+
 /** Creates the bundle dir, config.json, rootfs/, work link, io/ and the log FIFO. */
 export async function createBundle(b: BundlePaths, spec: unknown, log: Logger): Promise<void> {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
@@ -55,6 +68,7 @@ export async function createBundle(b: BundlePaths, spec: unknown, log: Logger): 
       throw err;
     }
     undo.push(`remove bundle ${b.path}`, () => rm(b.path, { recursive: true, force: true }));
+    await openToUsernsRoot(b.path, spec);
     await writeFile(bundleFile(b, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
     await mkdir(bundleFile(b, 'rootfs'), { mode: 0o711 });
     await mkdir(bundleFile(b, 'io'), { mode: 0o700 });

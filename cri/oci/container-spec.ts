@@ -10,6 +10,7 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, baseSpec } from './defaul
 import { deviceFromPath, listDevices, readHostInfo, type HostInfo } from './host-info.js';
 import { applyContainerMounts, hasMount } from './mounts.js';
 import { applyContainerNamespaces, readModes, type PodNamespacePaths } from './namespaces.js';
+import { applyUserns, keepLockedFlags, readUserns, sameUserns } from './userns.js';
 import { containerCwd, containerEnv, processArgs } from './process.js';
 import { applyResources, readResources, restrictOomScoreAdj } from './resources.js';
 import { apparmorFor } from './apparmor.js';
@@ -50,6 +51,8 @@ export interface ContainerSpecInput {
   podNamespaces?: PodNamespacePaths;
   /** For pid mode TARGET: the target container's init pid. */
   targetPid?: number;
+  /** The pod's pinned user namespace, when the pod has one. */
+  usernsPath?: string;
   config: CriContainerConfig;
   sandboxConfig: CriPodSandboxConfig;
   imageConfig: ImageConfig;
@@ -197,6 +200,16 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (resources) spec.process.oomScoreAdj = restrictOomScoreAdj(readResources(resources).oomScoreAdj, host.oomScoreAdj);
 
   applyContainerNamespaces(spec, podModes, modes, input.sandboxPid, input.targetPid, input.podNamespaces);
+  const podUserns = readUserns(podSc.namespaceOptions, 'pod namespace_options');
+  const userns = readUserns(sc.namespaceOptions, 'namespace_options');
+  if (!sameUserns(podUserns, userns)) {
+    throw new InvalidArgumentError('namespace_options.userns_options: a container must use its pod\'s user namespace (the same mode and mappings)');
+  }
+  if (userns) {
+    if (!input.usernsPath) throw new InvalidArgumentError('namespace_options.userns_options: no pinned user namespace was given for the pod');
+    applyUserns(spec, userns, input.usernsPath);
+    keepLockedFlags(spec, host);
+  }
 
   // user: CRI user, else the image's; groups from /etc/group plus supplemental_groups
   let userstr = criUserString(sc.runAsUsername, sc.runAsUser, sc.runAsGroup);

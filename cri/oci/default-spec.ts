@@ -51,7 +51,7 @@ export function baseSpec(namespace: string, id: string): OciSpec {
 }
 
 /** Sets or removes one namespace entry, keeping the order of the others. */
-export function setNamespace(spec: OciSpec, type: 'pid' | 'network' | 'ipc' | 'uts' | 'cgroup', how: { path?: string } | 'host'): void {
+export function setNamespace(spec: OciSpec, type: 'pid' | 'network' | 'ipc' | 'uts' | 'cgroup' | 'user', how: { path?: string } | 'host'): void {
   const list = (spec.linux.namespaces ?? []).filter((n) => n.type !== type);
   if (how !== 'host') {
     const at = (spec.linux.namespaces ?? []).findIndex((n) => n.type === type);

@@ -8,7 +8,7 @@ import { capabilitiesFromMask } from './capabilities.js';
 import type { OciDevice } from './types.js';
 
 /** What the spec rules read of a mount: where it is and its propagation (`shared:1 master:2`). */
-export type MountInfoEntry = Pick<MountInfo, 'mountPoint' | 'optional'>;
+export type MountInfoEntry = Pick<MountInfo, 'mountPoint' | 'optional'> & Partial<Pick<MountInfo, 'options'>>;
 
 export interface HostInfo {
   /** Capabilities the daemon can hand out: the names in CapBnd of /proc/self/status. */

@@ -6,6 +6,7 @@ import { cgroupsPath, usesSystemdCgroup, type RuntimeHandlerOptions } from './co
 import { baseSpec } from './default-spec.js';
 import { readHostInfo, type HostInfo } from './host-info.js';
 import { applySandboxNamespaces, readModes } from './namespaces.js';
+import { applyUserns, keepLockedFlags, checkPodUserns, readUserns } from './userns.js';
 import { mergeEnv } from './process.js';
 import { readResources, restrictOomScoreAdj } from './resources.js';
 import { applySelinuxOptions, chooseProfile, seccompFor, type SpecLog } from './security.js';
@@ -31,6 +32,8 @@ export interface SandboxSpecInput {
   rootfs?: string;
   /** The pod network namespace (a pinned netns path); ignored for host-network pods. */
   netnsPath?: string;
+  /** The pod's pinned user namespace, when its config asks for one (POD mode). */
+  usernsPath?: string;
   /** Host paths of the pod's files; each given one is bound read-only. */
   sandboxFiles?: { devShmPath?: string; resolvConfPath?: string; hostsPath?: string; hostnamePath?: string };
   namespace?: string;
@@ -59,6 +62,12 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   const systemd = usesSystemdCgroup(input.runtime);
   if (config.linux?.cgroupParent || systemd) spec.linux.cgroupsPath = cgroupsPath(config.linux?.cgroupParent ?? '', input.id, systemd);
   applySandboxNamespaces(spec, modes, input.netnsPath);
+  const userns = readUserns(sc.namespaceOptions, 'namespace_options');
+  checkPodUserns(userns, modes, 'namespace_options');
+  if (userns) {
+    if (!input.usernsPath) throw new InvalidArgumentError('namespace_options.userns_options: no pinned user namespace was given for the pod');
+    applyUserns(spec, userns, input.usernsPath);
+  }
 
   const files = input.sandboxFiles ?? {};
   const ro = (destination: string, source: string | undefined): OciMount[] =>
@@ -69,6 +78,7 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
     ...ro('/etc/hosts', files.hostsPath), ...ro('/etc/hostname', files.hostnamePath),
   ];
   spec.mounts = [...spec.mounts.filter((m) => !binds.some((b) => b.destination === m.destination)), ...binds];
+  if (userns) keepLockedFlags(spec, host);
 
   applySelinuxOptions(sc.selinuxOptions, 'pod security_context', host, input.log ?? silentLogger);
   const sysctls = validateSysctls(config.linux?.sysctls, {

@@ -11,11 +11,14 @@ export type EnumValue = number | string;
 export interface CriKeyValue { key?: string | null; value?: string | null }
 export interface CriInt64Value { value?: Int64 | null }
 
+export interface CriIdMapping { hostId?: number | null; containerId?: number | null; length?: number | null }
+
 export interface CriNamespaceOption {
   network?: EnumValue | null;
   pid?: EnumValue | null;
   ipc?: EnumValue | null;
   targetId?: string | null;
+  usernsOptions?: { mode?: EnumValue | null; uids?: CriIdMapping[] | null; gids?: CriIdMapping[] | null } | null;
 }
 
 export interface CriSecurityProfile {
@@ -88,6 +91,8 @@ export interface CriMount {
   propagation?: EnumValue | null;
   /** Read-only at every level below too (needs readonly and private propagation). */
   recursiveReadOnly?: boolean | null;
+  uidMappings?: CriIdMapping[] | null;
+  gidMappings?: CriIdMapping[] | null;
 }
 
 export interface CriDevice { containerPath?: string | null; hostPath?: string | null; permissions?: string | null }

@@ -12,8 +12,10 @@ import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { handlerFeatures, hostInfo, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { prepareImageVolumes } from './image-defined-volumes.js';
+import { resolveImageVolumes, type CriImageMount } from './image-volumes.js';
 import { releaseRecursiveReadOnly, stageRecursiveReadOnly } from './rro-mounts.js';
 import { sandboxFiles } from './sandbox-files.js';
+import { idmappedLayers, idmapVolumes, podUserns, usernsPath } from './userns.js';
 import { containerEvent } from './sandbox-events.js';
 import { podNamespacesOf } from './sandbox-pauseless.js';
 import { checkLogDirectory, newId } from './sandbox-run.js';
@@ -61,17 +63,21 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
+    const userns = podUserns(sandbox.config);
+    const layers = userns ? (dirs: string[]) => idmappedLayers(deps.dirs, sandboxId, dirs) : undefined;
+    const imageMounts = await resolveImageVolumes(deps, sandboxId, (config.mounts ?? []) as unknown as CriImageMount[], layers);
+    const mounts = await idmapVolumes(deps.dirs, sandboxId, userns, imageMounts);
     const dir = containerDir(deps.dirs, id);
     undo.push(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const imageConfig = ociImageConfig(image);
-    const criConfig = config as CriContainerConfig;
+    const criConfig = { ...config, mounts } as CriContainerConfig;
     const spec = await withRootfsView(rootfs, deps.dirs.state, async (root) => containerSpec({
       id, sandboxId, sandboxPid: sandbox.pid, ...withPinned(podNamespacesOf(sandbox)), config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig, imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),
-      imageVolumes: deps.config.ignoreImageDefinedVolumes ? [] : await prepareImageVolumes(root, imageConfig.Volumes, criConfig.mounts ?? [], dir, log),
+      imageVolumes: deps.config.ignoreImageDefinedVolumes ? [] : await prepareImageVolumes(root, imageConfig.Volumes, criConfig.mounts ?? [], dir, log, userns),
       namespace: CRI_NAMESPACE, runtime: { ...rt.handler, recursiveReadOnlyMounts: handlerFeatures(rt.handler.runtimeType).recursiveReadOnlyMounts === true },
-      host: hostInfo(deps.config), log,
+      host: hostInfo(deps.config), log, ...(userns ? { usernsPath: usernsPath(deps.dirs, sandboxId) } : {}),
     }));
     undo.push(`release recursive read-only mounts of ${id}`, () => releaseRecursiveReadOnly(deps.dirs, id));
     const staged = await stageRecursiveReadOnly(deps.dirs, id, spec, log);

@@ -10,6 +10,7 @@ import { taskRuntime } from './handler.js';
 import { taskMounts } from './image-resolve.js';
 import { releaseRecursiveReadOnly } from './rro-mounts.js';
 import { containerEvent } from './sandbox-events.js';
+import { idmapRootfs, podUserns } from './userns.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'dirs' | 'locks' | 'starting' | 'log' | 'events'>;
 
@@ -31,8 +32,10 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
   try {
     const spec = await clock.time('spec', async () => JSON.parse(await readFile(containerSpecPath(deps.dirs, id), 'utf8')) as unknown);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
+    const userns = podUserns(sandbox.config);
+    const rootfs = userns ? await idmapRootfs(deps.dirs, sandbox.id, userns, deps.images.rootfsMounts(id)) : deps.images.rootfsMounts(id);
     const task = await deps.tasks.createTask({
-      namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(deps.images.rootfsMounts(id)),
+      namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs),
       terminal: c.config.tty === true, stdin: c.config.stdin === true, ...(rt.options ? { options: rt.options } : {}), clock,
     });
     undo.push(`delete task ${id}`, async () => {

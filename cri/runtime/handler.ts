@@ -53,8 +53,9 @@ export async function loadHostProfiles(config: HostKeys, log: Pick<Logger, 'info
  * A handler's features as Status reports them and CreateContainer holds it to: recursive
  * read-only mounts where the handler runs runc (berth stages the read-only tree itself, so runc
  * 1.1 does too: cri/runtime/rro-mounts.ts) and the kernel has mount_setattr(2); user namespaces
- * are not done here (docs/cri.md "Runtime handler features").
+ * under the same handlers, where berth pins the pod's namespace and makes the idmapped mounts
+ * itself (docs/cri.md "User namespaces").
  */
 export function handlerFeatures(runtimeType: string, host: Pick<HostInfo, 'recursiveReadOnlyMounts'> = (hostFacts ??= readHostInfo())): cri.v1.IRuntimeHandlerFeatures {
-  return { recursiveReadOnlyMounts: isRuncLikeRuntime(runtimeType) && host.recursiveReadOnlyMounts, userNamespaces: false };
+  return { recursiveReadOnlyMounts: isRuncLikeRuntime(runtimeType) && host.recursiveReadOnlyMounts, userNamespaces: isRuncLikeRuntime(runtimeType) };
 }

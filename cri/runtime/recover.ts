@@ -15,13 +15,17 @@
 //   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
 //   task no record knows                   -> killed and deleted
 //   staged rro mounts of a container not CREATED (or gone) -> released (rro-mounts.ts)
+//   image volumes of a pod not READY        -> unmounted, views released (image-volumes.ts)
+//   user namespace pins of unknown pods     -> unmounted (userns.ts)
 import { isKind } from '../../common/index.js';
 import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
 import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { recoverImageVolumes } from './image-volumes.js';
 import { releaseStaleRecursiveReadOnly } from './rro-mounts.js';
 import { removePodSandbox } from './sandbox-remove.js';
 import { unpinPodNamespaces } from './sandbox-pauseless.js';
+import { recoverPodUserns } from './userns.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
@@ -110,6 +114,10 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
     if (s && s.stage !== 'removing' && !isSet(s.stoppedAt)) continue;
     await deps.tasks.stopPodShim(CRI_NAMESPACE, o.id).catch((err: unknown) => deps.log.warn({ err, podSandboxId: o.id }, 'reload: cannot let go of a pod shim'));
   }
+  const ready = deps.store.sandboxes.list().filter((s) => s.stage === 'complete' && !isSet(s.stoppedAt)).map((s) => s.id);
+  await recoverImageVolumes(deps, new Set(ready)).catch((err: unknown) => deps.log.error({ err }, 'reload: image volume cleanup failed'));
+  const known = new Set(deps.store.sandboxes.list().map((s) => s.id));
+  await recoverPodUserns(deps.dirs, known).catch((err: unknown) => deps.log.error({ err }, 'reload: user namespace cleanup failed'));
   // Orphan tasks (no record) were sent SIGKILL above: delete them once they exited.
   for (const id of alive) {
     if (deps.store.containers.has(id) || deps.store.sandboxes.has(id)) continue;

@@ -35,9 +35,9 @@ describe('RuntimeConfig cgroup driver', () => {
 });
 
 describe('Status runtime handlers', () => {
-  it('lists each configured handler by name and the default one again as "", rro where runc runs and the kernel has mount_setattr', () => {
-    const rro = { recursiveReadOnlyMounts: true, userNamespaces: false };
-    const off = { recursiveReadOnlyMounts: false, userNamespaces: false };
+  it('lists each configured handler by name and the default one again as "", rro where runc runs and the kernel has mount_setattr, user namespaces where runc runs', () => {
+    const rro = { recursiveReadOnlyMounts: true, userNamespaces: true };
+    const off = { recursiveReadOnlyMounts: false, userNamespaces: true };
     const kernel = { recursiveReadOnlyMounts: true };
     expect(runtimeHandlers(parseConfig(''), kernel)).toEqual([
       { name: 'berth', features: rro }, { name: 'runc', features: rro }, { name: '', features: rro },
@@ -49,5 +49,6 @@ describe('Status runtime handlers', () => {
     expect(runtimeHandlers(withKata, kernel).map((h) => [h.name, h.features?.recursiveReadOnlyMounts])).toEqual([
       ['berth', true], ['kata', false], ['', false], ['runc', true],
     ]);
+    expect(runtimeHandlers(withKata, kernel).map((h) => [h.name, h.features?.userNamespaces])).toEqual([['berth', true], ['kata', false], ['', false], ['runc', true]]);
   });
 });

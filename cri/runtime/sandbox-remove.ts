@@ -6,11 +6,13 @@ import { FailedPreconditionError, isKind } from '../../common/index.js';
 import { isSet, sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { cleanupImageVolumes } from './image-volumes.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { removeSandboxFiles } from './sandbox-files.js';
 import { sandboxDeleted } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
 import { unpinPodNamespaces } from './sandbox-pauseless.js';
+import { removePodUserns } from './userns.js';
 
 type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
@@ -49,10 +51,12 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     if (deps.store.sandboxes.get(id).pauseless) await deps.tasks.stopPodShim(CRI_NAMESPACE, id);
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
+    await cleanupImageVolumes(deps, id);
     await removeSandboxFiles(deps.dirs, id);
     const s = deps.store.sandboxes.get(id);
     await teardownNetwork(deps, s);
     await unpinPodNamespaces(deps, s);
+    await removePodUserns(deps.dirs, id);
     await deps.store.sandboxes.delete(id);
     await deps.store.sandboxNames.releaseById(id);
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');

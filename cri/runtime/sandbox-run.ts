@@ -11,7 +11,7 @@ import path from 'node:path';
 import { CleanupStack, InvalidArgumentError, PhaseClock, settleAll } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
-import { sandboxSpec } from '../oci/index.js';
+import { sandboxSpec, type PodUserns } from '../oci/index.js';
 import {
   RECORD_VERSION, makeSandboxName, nowNanos, type SandboxRecord, type SandboxStage,
 } from '../store/index.js';
@@ -23,6 +23,7 @@ import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
 import { setupNetwork } from './sandbox-network.js';
 import { sandboxStarted } from './sandbox-events.js';
 import { runsPauseless, setUpPauselessPod } from './sandbox-pauseless.js';
+import { createPodUserns, idmapRootfs, podUserns, removePodUserns, usernsPath } from './userns.js';
 
 type PlainSandboxConfig = ReturnType<typeof plainSandboxConfig>;
 
@@ -51,6 +52,7 @@ export function checkLogDirectory(dir: unknown): void {
  */
 export function withUnprivilegedSysctls(
   cfg: Pick<RuntimeDeps['config'], 'enableUnprivilegedPorts' | 'enableUnprivilegedIcmp'>, config: PlainSandboxConfig, hostNetwork: boolean,
+  userns?: PodUserns,
 ): PlainSandboxConfig {
   if (hostNetwork || (!cfg.enableUnprivilegedPorts && !cfg.enableUnprivilegedIcmp)) return config;
   const linux = (config.linux ?? {}) as { sysctls?: Record<string, string> | null };
@@ -59,7 +61,8 @@ export function withUnprivilegedSysctls(
     sysctls['net.ipv4.ip_unprivileged_port_start'] = '0';
   }
   if (cfg.enableUnprivilegedIcmp && !Object.hasOwn(sysctls, 'net.ipv4.ping_group_range')) {
-    sysctls['net.ipv4.ping_group_range'] = '0 2147483647';
+    // In a user namespace the range may only name mapped gids (the kernel refuses others: EINVAL).
+    sysctls['net.ipv4.ping_group_range'] = userns ? `0 ${userns.gid.length - 1}` : '0 2147483647';
   }
   return { ...config, linux: { ...linux, sysctls } };
 }
@@ -70,6 +73,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
   if (!md?.name) throw new InvalidArgumentError('sandbox config must include metadata with a name');
   const metadata = { name: md.name, uid: md.uid ?? '', namespace: md.namespace ?? '', attempt: md.attempt ?? 0 };
   checkLogDirectory(config.logDirectory);
+  const userns = podUserns(config);
   const rt = taskRuntime(deps.config, req.runtimeHandler ?? '');
   const id = newId();
   const log = deps.log.child({ podSandboxId: id, pod: `${metadata.namespace}/${metadata.name}` });
@@ -99,7 +103,9 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       };
 
       const ns = sandboxNamespaceOptions(record);
-      if (runsPauseless(deps.config, ns)) {
+      // A pod in a user namespace keeps its pause process: its netns must be owned by the pod's
+      // user namespace, which the pause path makes (docs/cri.md "Pods without a pause process").
+      if (!userns && runsPauseless(deps.config, ns)) {
         const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
         const shimPid = await setUpPauselessPod(deps, { id, metadata, config, specConfig, ns, rt, clock, undo, stage, log });
         return await ready(0, { shimPid });
@@ -115,7 +121,13 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         // failed step undoes itself; a daemon killed meanwhile is undone by recoverNetworks (only
         // 'complete' pods keep a network).
         let made = false;
-        netnsReady = clock.time('netns', () => createNetns(netns)).then(async () => {
+        // A pod in a user namespace gets a netns owned by it, made with it (userns.ts).
+        if (userns) undo.push(`remove user namespace of ${id}`, () => removePodUserns(deps.dirs, id));
+        const makeNetns = async (): Promise<void> => {
+          if (userns) await createPodUserns(deps.dirs, id, userns, netns, log);
+          else await createNetns(netns);
+        };
+        netnsReady = clock.time('netns', makeNetns).then(async () => {
           made = true;
           await clock.time('store', () => stage('network'));
         });
@@ -148,16 +160,22 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE })),
         clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id)),
       ]);
-      const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
+      const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE, userns);
+      let taskRootfs = rootfs;
+      if (userns) {
+        await clock.time('wait netns', () => netnsReady); // the pinned user namespace comes with it
+        taskRootfs = await clock.time('idmap', () => idmapRootfs(deps.dirs, id, userns, rootfs));
+      }
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config: specConfig, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
+        ...(userns ? { usernsPath: usernsPath(deps.dirs, id) } : {}),
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(deps.config), log,
       })));
 
       await clock.time('wait netns', () => netnsReady); // runc create joins it
       await clock.time('store', () => stage('task'));
       const task = await deps.tasks.createTask({
-        namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(rootfs), ...(rt.options ? { options: rt.options } : {}), clock,
+        namespace: CRI_NAMESPACE, id, runtime: rt.runtime, spec, rootfs: taskMounts(taskRootfs), ...(rt.options ? { options: rt.options } : {}), clock,
       });
       undo.push(`delete pause task ${id}`, async () => {
         await deps.tasks.kill(CRI_NAMESPACE, id, 9).catch(() => undefined);

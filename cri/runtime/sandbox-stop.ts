@@ -6,12 +6,13 @@ import { isKind } from '../../common/index.js';
 import { isSet, nowNanos } from '../store/index.js';
 import { stopContainer } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { cleanupImageVolumes } from './image-volumes.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';
 import { sandboxStopped } from './sandbox-events.js';
 import { teardownNetwork } from './sandbox-network.js';
 import { unpinPodNamespaces } from './sandbox-pauseless.js';
 
-type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'stops' | 'locks' | 'log' | 'events' | 'network'>;
+type Deps = Pick<RuntimeDeps, 'config' | 'store' | 'images' | 'tasks' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
 
 const PAUSE_KILL_WAIT_MS = 30_000;
 const STOP: IdUse = { method: 'StopPodSandbox', idKey: 'podSandboxId' };
@@ -43,5 +44,6 @@ export async function stopPodSandbox(deps: Deps, ref: string): Promise<void> {
     if (changed) sandboxStopped(deps, cur); // else the exit handler reported it
     await teardownNetwork(deps, cur);
     await unpinPodNamespaces(deps, cur);
+    await cleanupImageVolumes(deps, id);
   });
 }

@@ -66,7 +66,7 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     expect(rc.toJSON()).toEqual((await b.cri.runtime.RuntimeConfig({})).toJSON());
   });
 
-  it('Status: every configured handler, the default again as "", with rro and the supplemental groups policy (no user namespaces)', async () => {
+  it('Status: every configured handler, the default again as "", with rro, user namespaces and the supplemental groups policy', async () => {
     const config = await configOf(b);
     const st = await go.runtime.Status({});
     expect(st.status!.conditions!.map((c) => [c.type, c.status])).toEqual([['RuntimeReady', true], ['NetworkReady', true]]);
@@ -75,8 +75,8 @@ describe.each(CRI_HANDLERS)('a 1.36 kubelet\'s reads on the %s shim', (handler) 
     expect(names.filter((n) => n === '')).toHaveLength(1);
     expect(names[names.indexOf('') - 1]).toBe(config.containerd.defaultRuntimeName);
     expect(config.containerd.defaultRuntimeName).toBe(handler);
-    // every handler here runs runc and the kernel has mount_setattr (cri-pod-security-136.test.ts proves both work)
-    for (const h of st.runtimeHandlers) expect([h.name, h.features?.recursiveReadOnlyMounts, h.features?.userNamespaces]).toEqual([h.name, true, false]);
+    // every handler here runs runc and the kernel has mount_setattr (cri-pod-security-136.test.ts and cri-userns.test.ts prove both work)
+    for (const h of st.runtimeHandlers) expect([h.name, h.features?.recursiveReadOnlyMounts, h.features?.userNamespaces]).toEqual([h.name, true, true]);
     expect([st.features!.supplementalGroupsPolicy, st.features!.userNamespacesHostNetwork]).toEqual([true, false]);
   });
 
