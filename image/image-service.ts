@@ -328,10 +328,13 @@ export class ImageService {
     return this.snapshots.mounts(ROOTFS_PREFIX + containerId);
   }
 
-  /** Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. */
+  /**
+   * Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. Its
+   * record is gone when this resolves, its directory soon after (Snapshotter.remove `dirLater`).
+   */
   async removeRootfs(containerId: string): Promise<void> {
     const key = ROOTFS_PREFIX + containerId;
     if (!this.snapshots.get(key)) return;
-    await this.snapshots.remove(key);
+    await this.snapshots.remove(key, undefined, { dirLater: true });
   }
 }
