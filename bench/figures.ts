@@ -25,6 +25,8 @@ export interface FigureContext extends PodEnv {
   restart200: boolean;
   /** Pod counts of the kubelet-like steady load (bench/go-figures.ts). */
   steadyPods: readonly number[];
+  /** How the Go client dials: `bare` (the socket path as target, kubelet/crictl 1.26-1.28) or `unix`. */
+  goDial: 'bare' | 'unix';
   log: (msg: string) => void;
   /** Adds a line under the table (deduplicated); a later line with the same `key` replaces the earlier one. */
   remark: (msg: string, key?: string) => void;

@@ -1,9 +1,10 @@
 // The figures driven by the Go CRI client of the tests (test/go/src/gocri: grpc-go 1.33 from
-// Debian, dialling the bare socket path as kubelet and crictl 1.26 do), in two ways each: on one
-// kept connection (kubelet) and with a new connection per call (crictl, exec probes, scripts).
+// Debian, dialling the bare socket path as kubelet and crictl 1.26-1.28 do, or unix:// with
+// --go-dial unix), in two ways each: on one kept connection (kubelet) and with a new connection
+// per call (crictl, exec probes, scripts).
 // Light calls are timed inside the Go program (a loop of calls, each timed with Go's clock), so
 // the bench's own JSON and pipe do not count; pod start and restart are timed here (4 calls per
-// pod, the pipe adds ~0.1 ms to each). docs/bench.md "Go client".
+// pod, the pipe adds ~0.1 ms to each). docs/bench.md (the Go client figures).
 import { startGoCri, type GoCriClients, type GoCriLoop } from '../test/helpers/go-cri.js';
 import type { Daemon } from './daemon.js';
 import {
@@ -36,10 +37,10 @@ interface GoClients {
   once: GoCriClients;
 }
 
-async function goClients(d: Daemon): Promise<GoClients> {
-  const kept = await startGoCri(d.socket, { conn: 'kept' });
+async function goClients(d: Daemon, ctx: FigureContext): Promise<GoClients> {
+  const kept = await startGoCri(d.socket, { conn: 'kept', dial: ctx.goDial });
   try {
-    return { kept, once: await startGoCri(d.socket, { conn: 'per-call' }) };
+    return { kept, once: await startGoCri(d.socket, { conn: 'per-call', dial: ctx.goDial }) };
   } catch (err) {
     await kept.close();
     throw err;
@@ -113,13 +114,13 @@ export async function goRead(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const out: Samples = {};
   await sleep(3_000); // the previous figure's garbage and released memory settle first
   if (d.pid) out['go-idle-pss'] = [pssKiB(d.pid) / 1024];
-  const go = await goClients(d);
+  const go = await goClients(d, ctx);
   const made: Pod[] = [];
   try {
     await pullMany(d, ctx);
     const ids = await hundredContainers(d, ctx, made);
     const held = (await d.client.image.ListImages({})).images.length;
-    ctx.remark(`Go client rows: grpc-go 1.33.3 (test/go/src/gocri), bare socket path as target (kubelet/crictl 1.26); light calls on 100 containers in 10 pods and ${held} images, `
+    ctx.remark(`Go client rows: grpc-go 1.33.3 (test/go/src/gocri), dial ${ctx.goDial === 'bare' ? 'bare: the socket path as target (kubelet/crictl 1.26-1.28)' : 'unix: a unix:// target'}; light calls on 100 containers in 10 pods and ${held} images, `
       + `each call timed in Go, ${KEPT_CALLS} calls on the kept connection and ${ONCE_CALLS} with a connection each (dial + call + close), after ${WARM_KEPT} and ${WARM_ONCE} untimed; `
       + 'daemon CPU per call from /proc/<pid>/stat over each loop.', 'go-read');
     for (const call of lightCalls(ids, made.map((p) => p.id), ctx.busybox)) {
@@ -142,7 +143,7 @@ export async function goRead(d: Daemon, ctx: FigureContext): Promise<Samples> {
 /** RemoveContainer of exited containers (what kubelet removes), each timed in Go, kept and per call. */
 export async function goRemove(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const out: Samples = {};
-  const go = await goClients(d);
+  const go = await goClients(d, ctx);
   let pod: Pod | undefined;
   try {
     pod = await runPod(d, ctx);
@@ -178,7 +179,7 @@ async function allRunningOnce(c: GoCriClients, ids: ReadonlySet<string>): Promis
  */
 export async function goPods(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const out: Samples = {};
-  const go = await goClients(d);
+  const go = await goClients(d, ctx);
   const made: Pod[] = [];
   try {
     for (const mode of GO_MODES) {
@@ -222,7 +223,7 @@ async function steadyWith(d: Daemon, ctx: FigureContext, n: number): Promise<Sam
   const made: Pod[] = [];
   const cgroupRoot = `/bench-${d.name}-${rand()}`;
   const env = { ...ctx, cgroupRoot: `${cgroupRoot}/besteffort` };
-  const go = await startGoCri(d.socket, { conn: 'kept' });
+  const go = await startGoCri(d.socket, { conn: 'kept', dial: ctx.goDial });
   try {
     await eachLimited(Array.from({ length: n }), Math.max(1, ctx.parallel), async () => {
       made.push(await startPodWithSleep(d, env));

@@ -38,12 +38,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--parallel <n>', 'pods started at once in the parallel pod-start figure', positiveInt, 8)
     .option('--handler <name>', 'berth runtime handler: runc (Go shim) or berth (berth shim)', 'runc')
     .option('--restart-200', 'also measure restart reload with 200 pods', false)
+    .option('--go-dial <style>', 'how the Go client dials: bare (socket path as target, kubelet/crictl 1.26-1.28) or unix (unix:// target)', 'bare')
     .option('--steady <counts>', 'pod counts of the kubelet-like steady load (comma list)', podCounts, [60])
     .option('--out <dir>', 'where results go', path.join(projectRoot(), 'bench', 'results'));
   program.parse([...argv], { from: 'user' });
-  const opts = program.opts<{ only: Figure[]; reps: number; pods: number; parallel: number; handler: string; restart200: boolean; steady: number[]; out: string }>();
+  const opts = program.opts<{ only: Figure[]; reps: number; pods: number; parallel: number; handler: string; restart200: boolean; steady: number[]; goDial: string; out: string }>();
   if (opts.handler !== 'runc' && opts.handler !== 'berth') {
     process.stderr.write(`--handler must be runc or berth, got "${opts.handler}"\n`);
+    return 2;
+  }
+  if (opts.goDial !== 'bare' && opts.goDial !== 'unix') {
+    process.stderr.write(`--go-dial must be bare or unix, got "${opts.goDial}"\n`);
     return 2;
   }
   if (process.getuid?.() !== 0) {
@@ -52,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const options: BenchOptions = {
     only: opts.only, reps: opts.reps, pods: opts.pods, parallel: opts.parallel, handler: opts.handler,
-    restart200: opts.restart200, steadyPods: opts.steady, log: (m) => process.stderr.write(`[bench] ${m}\n`),
+    restart200: opts.restart200, steadyPods: opts.steady, goDial: opts.goDial, log: (m) => process.stderr.write(`[bench] ${m}\n`),
   };
   const result = await runBench(options);
   process.stdout.write(`\n${markdownTable(result)}\n`);

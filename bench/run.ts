@@ -27,6 +27,8 @@ export interface BenchOptions {
   restart200: boolean;
   /** Pod counts of the kubelet-like steady load. */
   steadyPods: number[];
+  /** How the Go client dials (test/helpers/go-cri.ts GoCriOptions.dial). */
+  goDial: 'bare' | 'unix';
   log: (msg: string) => void;
 }
 
@@ -43,7 +45,7 @@ async function warmUp(d: Daemon, images: BenchImages): Promise<void> {
 export async function runBench(o: BenchOptions): Promise<RunResult> {
   const result: RunResult = {
     startedAt: new Date().toISOString(), machine: describeMachine(),
-    options: { only: o.only, reps: o.reps, pods: o.pods, parallel: o.parallel, handler: o.handler, restart200: o.restart200, steadyPods: o.steadyPods },
+    options: { only: o.only, reps: o.reps, pods: o.pods, parallel: o.parallel, handler: o.handler, restart200: o.restart200, steadyPods: o.steadyPods, goDial: o.goDial },
     samples: {}, notes: {}, errors: [], remarks: [],
   };
   const wants = (f: Figure) => o.only.includes(f);
@@ -95,7 +97,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       const keyed = new Map<string, number>(); // remark key -> its index in result.remarks
       const ctx: FigureContext = {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
-        bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, steadyPods: o.steadyPods, log: o.log,
+        bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, steadyPods: o.steadyPods, goDial: o.goDial, log: o.log,
         remark: (m, key) => {
           const at = key === undefined ? undefined : keyed.get(key);
           if (at !== undefined) {

@@ -77,6 +77,22 @@ describe('Snapshotter', () => {
     expect((await fs.readdir(s.dir)).sort()).toEqual([path.basename(path.dirname(s.fsDir(base)))]);
   });
 
+  it('measures stale rw snapshots one per turn of the event loop, so the call that asked is answered first', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const base = await commit(s, [await makeLayer([{ name: 'a', content: 'a' }])], 0);
+    const keys = ['rw-a', 'rw-b', 'rw-c'];
+    for (const k of keys) await s.prepare(k, base.key);
+    const figures = () => Promise.all(keys.map((k) => s.usage(k, Number.MAX_SAFE_INTEGER))); // the last ones, never a new walk
+    const before = await figures();
+    const refresh = s.refreshActive(-1); // every figure is stale
+    // An I/O callback or a reply queued now runs before the walks are all done.
+    const then = await new Promise<Awaited<ReturnType<typeof figures>>>((r) => setImmediate(() => r(figures())));
+    expect(then.filter((m, i) => m !== before[i]).length).toBeLessThan(keys.length);
+    await refresh;
+    const after = await figures();
+    expect(after.every((m, i) => m !== before[i])).toBe(true);
+  });
+
   it('applies through a volatile overlay (no sync of the whole upper filesystem at unmount)', async () => {
     const s = await Snapshotter.open(root(), db, silentLogger);
     const layers = [await makeLayer([{ name: 'a', content: 'a' }]), await makeLayer([{ name: 'b', content: 'b' }])];
