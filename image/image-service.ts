@@ -101,6 +101,12 @@ export const ROOTFS_USAGE_MAX_AGE_MS = 2_000;
  */
 export const FS_USAGE_REFRESH_MS = 10_000;
 
+/**
+ * Between two rw-layer walks of that refresh: it is in no hurry (its figures are up to 10 s old
+ * anyway), and calls served meanwhile should meet one walk at most (200 layers: ~1 s).
+ */
+export const FS_USAGE_REFRESH_SPACING_MS = 5;
+
 const ROOTFS_PREFIX = 'rootfs/';
 
 export class ImageService {
@@ -297,7 +303,7 @@ export class ImageService {
 
   /** Measures the rw snapshots whose figures are stale, once at a time, behind the caller. */
   #refreshRootfsUsage(): void {
-    this.#refreshing ??= this.snapshots.refreshActive(FS_USAGE_REFRESH_MS)
+    this.#refreshing ??= this.snapshots.refreshActive(FS_USAGE_REFRESH_MS, FS_USAGE_REFRESH_SPACING_MS)
       .catch((err: unknown) => this.#o.log?.warn({ err }, 'measuring container snapshots'))
       .finally(() => {
         this.#refreshing = undefined;

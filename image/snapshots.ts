@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { setImmediate } from 'node:timers/promises';
+import { setImmediate, setTimeout } from 'node:timers/promises';
 import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
 import { isErrno, mountAll, unmountAll, type Mount } from '../sys/index.js';
 import { applyLayer } from './apply-layer.js';
@@ -316,17 +316,18 @@ export class Snapshotter {
 
   /**
    * Measures every active snapshot whose figure is missing or older than `maxAgeMs`, one after
-   * another, each in its own turn of the event loop: a container's rw layer is a few entries, so
-   * its walk never yields by itself, and 60 of them back to back in microtasks held the reply of
-   * the ImageFsInfo that started them (14 ms at the median under kubelet's steady load with 60
-   * pods, bench/ `steady`).
+   * another, `spacingMs` apart (each in its own turn of the event loop at least): a container's
+   * rw layer is a few entries, so its walk never yields by itself, and 60 of them back to back
+   * in microtasks held the reply of the ImageFsInfo that started them (14 ms at the median under
+   * kubelet's steady load with 60 pods, bench/ `steady`). Spaced, a background refresh of 200
+   * layers costs any call in flight one walk at most, not one per turn its reply needs.
    */
-  async refreshActive(maxAgeMs: number): Promise<void> {
+  async refreshActive(maxAgeMs: number, spacingMs = 0): Promise<void> {
     for (const rec of [...this.#byKey.values()]) {
       if (rec.kind !== 'active') continue;
       const last = this.#live.get(rec.key);
       if (last && Date.now() - last.at <= maxAgeMs) continue;
-      await setImmediate();
+      await (spacingMs > 0 ? setTimeout(spacingMs) : setImmediate());
       if (this.#byKey.get(rec.key) === rec) await this.#measure(rec);
     }
   }
