@@ -22,9 +22,15 @@ export function projectRoot(): string {
 
 export const buildDir = (): string => path.join(projectRoot(), 'bench', 'results', 'tmp', 'build');
 
-/** The berth daemon built as the install builds it (cli/bundle.ts: one CommonJS file, npm packages inside). */
-export function bundleBerthDaemon(): Promise<string> {
-  return bundleDaemon(projectRoot(), path.join(buildDir(), DAEMON_BUNDLE_NAME));
+/**
+ * The berth daemon built as the install builds it (cli/bundle.ts: one CommonJS file, npm packages
+ * inside). BENCH_BERTH_SOURCE=<dir> builds it from another checkout of berth instead (say, the
+ * commit before a change: `git archive <commit> | tar -x -C <dir>`, node_modules linked), so a
+ * before/after pair runs the same bench against the same containerd.
+ */
+export function bundleBerthDaemon(source = process.env.BENCH_BERTH_SOURCE): Promise<string> {
+  if (!source) return bundleDaemon(projectRoot(), path.join(buildDir(), DAEMON_BUNDLE_NAME));
+  return bundleDaemon(path.resolve(source), path.join(buildDir(), `source-${path.basename(source)}`, DAEMON_BUNDLE_NAME));
 }
 
 /**

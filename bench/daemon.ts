@@ -55,6 +55,12 @@ export class Daemon {
 
   /** Spawns the daemon and resolves once CRI Version answers. */
   async start(timeoutMs = 60_000): Promise<void> {
+    this.spawn();
+    await this.waitServing(timeoutMs);
+  }
+
+  /** Spawns the daemon and returns at once (a figure then waits for it its own way). */
+  spawn(): void {
     this.log = '';
     const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     proc.stderr?.on('data', (c: Buffer) => {
@@ -64,7 +70,6 @@ export class Daemon {
       this.log += `\nspawn error: ${err.message}`;
     });
     this.proc = proc;
-    await this.waitServing(timeoutMs);
   }
 
   /** Resolves once Version answers on the socket. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { isBerthError } from '../common/index.js';
 import type { Daemon } from './daemon.js';
 import {
-  addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type Phases, type Pod, type PodEnv,
+  addContainer, CONTAINER_EXITED, CONTAINER_RUNNING, eachLimited, removePod, runPod, SLEEP, startPodWithSleep, type CriTarget, type Phases, type Pod, type PodEnv,
 } from './pods.js';
 import { cpuMs, mustRun, nowMs, pssKiB, rand, sleep, waitFor } from './proc.js';
 
@@ -23,13 +23,40 @@ export interface FigureContext extends PodEnv {
   manyImages: readonly string[];
   /** Run the 200-pod restart figure too. */
   restart200: boolean;
+  /** Pod counts of the kubelet-like steady load (bench/go-figures.ts). */
+  steadyPods: readonly number[];
+  /** How the Go client dials: `bare` (the socket path as target, kubelet/crictl 1.26-1.28) or `unix`. */
+  goDial: 'bare' | 'unix';
   log: (msg: string) => void;
   /** Adds a line under the table (deduplicated); a later line with the same `key` replaces the earlier one. */
   remark: (msg: string, key?: string) => void;
 }
 
-async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
+export async function removePods(d: Daemon, pods: readonly Pod[]): Promise<void> {
   await eachLimited(pods, 4, (p) => removePod(d, p.id));
+}
+
+/** 100 containers in 10 pods, created but not started (reads of them come from the daemon's store); pods go into `made`. */
+export async function hundredContainers(d: Daemon, ctx: FigureContext, made: Pod[]): Promise<string[]> {
+  await eachLimited(Array.from({ length: 10 }), 2, async () => {
+    const pod = await runPod(d, ctx);
+    made.push(pod);
+    for (let c = 0; c < 10; c++) await addContainer(d, ctx, pod, `c${c}`, { command: SLEEP, start: false });
+  });
+  return made.flatMap((p) => p.containers);
+}
+
+/** Pulls the ImageFsInfo figure's small images (50 held with busybox and pause). */
+export async function pullMany(d: Daemon, ctx: FigureContext): Promise<void> {
+  await eachLimited(ctx.manyImages, 4, async (image) => {
+    await d.client.image.PullImage({ image: { image } }, { timeoutMs: 120_000 });
+  });
+}
+
+export async function removeMany(d: Daemon, ctx: FigureContext): Promise<void> {
+  await eachLimited(ctx.manyImages, 4, async (image) => {
+    await d.client.image.RemoveImage({ image: { image } }).catch((err: unknown) => ctx.log(`  removing ${image}: ${String(err)}`));
+  });
 }
 
 type Timings = Record<string, { at: number; ms: number }>;
@@ -77,26 +104,37 @@ async function daemonTimings(d: Daemon, ctx: FigureContext, pods: readonly Pod[]
   return out;
 }
 
-export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> {
+/** `ctx.pods` pods started one after another through `t` (added to `made`): ms per pod. */
+export async function sequentialStarts(t: CriTarget, ctx: FigureContext, made: Pod[], phases?: Phases[]): Promise<number[]> {
   const seq: number[] = [];
+  for (let i = 0; i < ctx.pods; i++) {
+    const t0 = nowMs();
+    made.push(await startPodWithSleep(t, ctx, phases));
+    seq.push(nowMs() - t0);
+  }
+  return seq;
+}
+
+/** `ctx.parallel` pods started at once through `t` (added to `made`): ms per pod, and the wall time for all. */
+export async function parallelStarts(t: CriTarget, ctx: FigureContext, made: Pod[]): Promise<{ par: number[]; wall: number }> {
+  const par: number[] = [];
+  const t0 = nowMs();
+  await Promise.all(Array.from({ length: ctx.parallel }, async () => {
+    const t1 = nowMs();
+    made.push(await startPodWithSleep(t, ctx));
+    par.push(nowMs() - t1);
+  }));
+  return { par, wall: nowMs() - t0 };
+}
+
+export async function podStart(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const made: Pod[] = [];
   const phases: Phases[] = [];
   try {
-    for (let i = 0; i < ctx.pods; i++) {
-      const t = nowMs();
-      made.push(await startPodWithSleep(d, ctx, phases));
-      seq.push(nowMs() - t);
-    }
+    const seq = await sequentialStarts(d, ctx, made, phases);
     const timings = await daemonTimings(d, ctx, made);
     await removePods(d, made.splice(0));
-    const par: number[] = [];
-    const t0 = nowMs();
-    await Promise.all(Array.from({ length: ctx.parallel }, async () => {
-      const t = nowMs();
-      made.push(await startPodWithSleep(d, ctx));
-      par.push(nowMs() - t);
-    }));
-    const wall = nowMs() - t0;
+    const { par, wall } = await parallelStarts(d, ctx, made);
     return {
       'pod-start-seq': seq, 'pod-start-par': par, 'pod-start-par-wall': [wall],
       'phase-run': phases.map((p) => p.run), 'phase-create': phases.map((p) => p.create), 'phase-start': phases.map((p) => p.start),
@@ -264,13 +302,7 @@ export async function readRate(d: Daemon, ctx: FigureContext, windowMs = 2_000):
   const made: Pod[] = [];
   const clients = Array.from({ length: 8 }, () => d.newClient());
   try {
-    // 100 containers in 10 pods, created but not started (the reads come from the daemon's store).
-    await eachLimited(Array.from({ length: 10 }), 2, async () => {
-      const pod = await runPod(d, ctx);
-      made.push(pod);
-      for (let c = 0; c < 10; c++) await addContainer(d, ctx, pod, `c${c}`, { command: SLEEP, start: false });
-    });
-    const ids = made.flatMap((p) => p.containers);
+    const ids = await hundredContainers(d, ctx, made);
     const out: Samples = {};
     const put = (row: string, r: Rate): void => {
       out[row] = [r.perSecond];
@@ -338,9 +370,7 @@ const WARM_CALLS = 200;
 export async function imageFs(d: Daemon, ctx: FigureContext, windowMs = 2_000): Promise<Samples> {
   const img = d.client.image;
   try {
-    await eachLimited(ctx.manyImages, 4, async (image) => {
-      await img.PullImage({ image: { image } }, { timeoutMs: 120_000 });
-    });
+    await pullMany(d, ctx);
     const held = (await img.ListImages({})).images.length;
     ctx.remark(`ImageFsInfo rows: ${held} images held by each daemon; 1 client on a kept connection, each call timed, ImageFsInfo and Version in turn for `
       + `${windowMs / 1000} s (after ${SETTLE_MS / 1000} s and ${WARM_CALLS} calls untimed); daemon CPU per call from ${windowMs / 1000} s of each alone.`, 'imagefs');
@@ -363,9 +393,7 @@ export async function imageFs(d: Daemon, ctx: FigureContext, windowMs = 2_000): 
     const v = await rate(d, 1, windowMs, () => d.client.runtime.Version({}));
     return { ...perCall, 'imagefs-1-daemon-cpu': [r.daemonCpuUs], 'imagefs-version-1-daemon-cpu': [v.daemonCpuUs] };
   } finally {
-    await eachLimited(ctx.manyImages, 4, async (image) => {
-      await img.RemoveImage({ image: { image } }).catch((err: unknown) => ctx.log(`  removing ${image}: ${String(err)}`));
-    });
+    await removeMany(d, ctx);
   }
 }
 

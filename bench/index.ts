@@ -19,6 +19,10 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function podCounts(v: string): number[] {
+  return v.split(',').map((s) => positiveInt(s.trim()));
+}
+
 function figureList(v: string): Figure[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const f of list) if (!(FIGURES as readonly string[]).includes(f)) throw new CommanderArgError(`unknown figure "${f}" (known: ${FIGURES.join(', ')})`);
@@ -27,18 +31,24 @@ function figureList(v: string): Figure[] {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench')
-    .description('berth beside containerd: pod start, memory, restart, exit latency, read rate, ImageFsInfo, pull, floor, shims')
+    .description('berth beside containerd: pod start, memory, restart, exit latency, read rate, ImageFsInfo, Go client reads and pods, steady load, pull, floor, shims')
     .option('--only <figures>', `comma-separated figures (${FIGURES.join(',')})`, figureList, [...FIGURES])
     .option('--reps <n>', 'repetitions per figure and runtime (A/B order alternates)', positiveInt, 3)
     .option('--pods <n>', 'pods for pod start, memory and restart', positiveInt, 20)
     .option('--parallel <n>', 'pods started at once in the parallel pod-start figure', positiveInt, 8)
     .option('--handler <name>', 'berth runtime handler: runc (Go shim) or berth (berth shim)', 'runc')
     .option('--restart-200', 'also measure restart reload with 200 pods', false)
+    .option('--go-dial <style>', 'how the Go client dials: bare (socket path as target, kubelet/crictl 1.26-1.28) or unix (unix:// target)', 'bare')
+    .option('--steady <counts>', 'pod counts of the kubelet-like steady load (comma list)', podCounts, [60])
     .option('--out <dir>', 'where results go', path.join(projectRoot(), 'bench', 'results'));
   program.parse([...argv], { from: 'user' });
-  const opts = program.opts<{ only: Figure[]; reps: number; pods: number; parallel: number; handler: string; restart200: boolean; out: string }>();
+  const opts = program.opts<{ only: Figure[]; reps: number; pods: number; parallel: number; handler: string; restart200: boolean; steady: number[]; goDial: string; out: string }>();
   if (opts.handler !== 'runc' && opts.handler !== 'berth') {
     process.stderr.write(`--handler must be runc or berth, got "${opts.handler}"\n`);
+    return 2;
+  }
+  if (opts.goDial !== 'bare' && opts.goDial !== 'unix') {
+    process.stderr.write(`--go-dial must be bare or unix, got "${opts.goDial}"\n`);
     return 2;
   }
   if (process.getuid?.() !== 0) {
@@ -47,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const options: BenchOptions = {
     only: opts.only, reps: opts.reps, pods: opts.pods, parallel: opts.parallel, handler: opts.handler,
-    restart200: opts.restart200, log: (m) => process.stderr.write(`[bench] ${m}\n`),
+    restart200: opts.restart200, steadyPods: opts.steady, goDial: opts.goDial, log: (m) => process.stderr.write(`[bench] ${m}\n`),
   };
   const result = await runBench(options);
   process.stdout.write(`\n${markdownTable(result)}\n`);

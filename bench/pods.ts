@@ -3,12 +3,24 @@
 // paths, labels), and the container states read back.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { runtime } from '../proto/cri.js';
+import type {
+  CriMethodTable, CriRequest, CriResponse, ImageServiceMethods, runtime, RuntimeServiceMethods, UnaryMethodNames,
+} from '../proto/cri.js';
 import { InternalError } from '../common/index.js';
-import type { Daemon } from './daemon.js';
 import { rand } from './proc.js';
 
 type PodConfig = runtime.v1.PodSandboxConfig.$Properties;
+
+/** The unary calls of a CRI service, as both clients give them (grpc-js in proto/cri.ts, Go in test/helpers/go-cri.ts). */
+export type UnaryCri<T extends CriMethodTable> = {
+  [K in UnaryMethodNames<T>]: (request: CriRequest<T, K>, options?: { timeoutMs?: number }) => Promise<CriResponse<T, K>>;
+};
+
+/** What the pod helpers drive: a daemon's CRI client (either kind) and its runtime handler. */
+export interface CriTarget {
+  readonly handler: string;
+  readonly client: { readonly runtime: UnaryCri<RuntimeServiceMethods>; readonly image: UnaryCri<ImageServiceMethods> };
+}
 export const CONTAINER_RUNNING = 1;
 export const CONTAINER_EXITED = 2;
 
@@ -16,6 +28,11 @@ export interface PodEnv {
   /** Where pod log directories go (kubelet's /var/log/pods). */
   logRoot: string;
   busybox: string;
+  /**
+   * When set, each pod gets `linux.cgroup_parent` = `<cgroupRoot>/pod<uid>` as kubelet's cgroupfs
+   * driver gives (`/kubepods/besteffort/pod<uid>`); containerd's pod stats need one.
+   */
+  cgroupRoot?: string;
 }
 
 export interface Pod {
@@ -34,11 +51,11 @@ export async function podConfig(env: PodEnv, name: string): Promise<PodConfig> {
     logDirectory,
     labels: { app: 'bench', 'io.kubernetes.pod.name': name },
     annotations: {},
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: {} }, ...(env.cgroupRoot ? { cgroupParent: `${env.cgroupRoot}/pod${uid}` } : {}) },
   };
 }
 
-export async function runPod(d: Daemon, env: PodEnv, name = `p-${rand()}`): Promise<Pod> {
+export async function runPod(d: CriTarget, env: PodEnv, name = `p-${rand()}`): Promise<Pod> {
   const config = await podConfig(env, name);
   const res = await d.client.runtime.RunPodSandbox({ config, runtimeHandler: d.handler });
   return { id: res.podSandboxId, config, containers: [] };
@@ -51,7 +68,7 @@ export interface ContainerOpts {
 }
 
 /** CreateContainer (+ StartContainer unless `start: false`); returns the container id. */
-export async function addContainer(d: Daemon, env: PodEnv, pod: Pod, name: string, o: ContainerOpts): Promise<string> {
+export async function addContainer(d: CriTarget, env: PodEnv, pod: Pod, name: string, o: ContainerOpts): Promise<string> {
   const rt = d.client.runtime;
   const created = await rt.CreateContainer({
     podSandboxId: pod.id,
@@ -80,7 +97,7 @@ export interface Phases {
 }
 
 /** Figure 1's unit of work: a pod with one running `sleep` container, verified RUNNING. */
-export async function startPodWithSleep(d: Daemon, env: PodEnv, phases?: Phases[]): Promise<Pod> {
+export async function startPodWithSleep(d: CriTarget, env: PodEnv, phases?: Phases[]): Promise<Pod> {
   const t0 = performance.now();
   const pod = await runPod(d, env);
   const t1 = performance.now();
@@ -93,7 +110,7 @@ export async function startPodWithSleep(d: Daemon, env: PodEnv, phases?: Phases[
   return pod;
 }
 
-export async function removePod(d: Daemon, podId: string): Promise<void> {
+export async function removePod(d: CriTarget, podId: string): Promise<void> {
   await d.client.runtime.StopPodSandbox({ podSandboxId: podId });
   await d.client.runtime.RemovePodSandbox({ podSandboxId: podId });
 }

@@ -2,6 +2,8 @@
 // commands with a deadline, waiting for conditions, and the machine description for the report.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { readdir, rmdir } from 'node:fs/promises';
+import path from 'node:path';
 import os from 'node:os';
 import { DeadlineExceededError, InternalError } from '../common/index.js';
 
@@ -151,4 +153,22 @@ export function runNoStdio(file: string, args: readonly string[], timeoutMs = 30
       else reject(new InternalError(`${file} ${args.join(' ')} failed (${code ?? signal})`));
     });
   });
+}
+
+const CGROUP_FS = '/sys/fs/cgroup';
+
+/** Removes cgroup directory `rel` (e.g. /bench-x) and everything below it from every hierarchy, deepest first; runtimes leave their pod parents behind. */
+export async function removeCgroupTree(rel: string): Promise<void> {
+  const hierarchies = [CGROUP_FS, ...(await readdir(CGROUP_FS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => path.join(CGROUP_FS, e.name))];
+  const remove = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return; // not in this hierarchy
+    }
+    for (const e of entries) if (e.isDirectory()) await remove(path.join(dir, e.name));
+    await rmdir(dir).catch(() => undefined);
+  };
+  for (const h of hierarchies) await remove(path.join(h, rel));
 }

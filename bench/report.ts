@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Machine } from './proc.js';
-import { ROWS, type Column, type RowDef } from './rows.js';
+import { rowsFor, type Column, type RowDef } from './rows.js';
 import { formatRatio, formatSpread, formatValue, ratio, summarize, type Summary } from './stats.js';
 
 export interface RunResult {
@@ -37,7 +37,8 @@ interface TableRow {
 
 export function tableRows(r: RunResult): TableRow[] {
   const out: TableRow[] = [];
-  for (const def of ROWS) {
+  const steadyPods = Array.isArray(r.options.steadyPods) ? (r.options.steadyPods as number[]) : [];
+  for (const def of rowsFor(steadyPods)) {
     const cell = r.samples[def.id];
     if (!cell) continue;
     const berth = summarize(cell.berth ?? []);

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { isBerthError } from '../common/index.js';
 import { bundleBerthShim } from './build.js';
 import type { Daemon } from './daemon.js';
-import { CRI_FIGURES, type FigureContext, type Samples } from './figures.js';
+import { CRI_FIGURES as CLASSIC_FIGURES, type FigureContext, type Samples } from './figures.js';
+import { goPods, goRead, goRemove, steady } from './go-figures.js';
 import { floor } from './floor.js';
 import { prepareImages, type BenchImages } from './images.js';
 import { benchNetwork, cleanupNetwork, writeCniConfDir } from './network.js';
@@ -24,8 +25,15 @@ export interface BenchOptions {
   parallel: number;
   handler: 'runc' | 'berth';
   restart200: boolean;
+  /** Pod counts of the kubelet-like steady load. */
+  steadyPods: number[];
+  /** How the Go client dials (test/helpers/go-cri.ts GoCriOptions.dial). */
+  goDial: 'bare' | 'unix';
   log: (msg: string) => void;
 }
+
+/** Every figure that drives the two daemons through the CRI: the bench's grpc-js client, then the Go client. */
+const CRI_FIGURES = { ...CLASSIC_FIGURES, 'go-read': goRead, 'go-remove': goRemove, 'go-pods': goPods, steady } as const;
 
 const errText = (err: unknown): string => (isBerthError(err) ? `${err.kind}: ${err.message}` : String(err instanceof Error ? err.message : err)).slice(0, 600);
 
@@ -37,7 +45,7 @@ async function warmUp(d: Daemon, images: BenchImages): Promise<void> {
 export async function runBench(o: BenchOptions): Promise<RunResult> {
   const result: RunResult = {
     startedAt: new Date().toISOString(), machine: describeMachine(),
-    options: { only: o.only, reps: o.reps, pods: o.pods, parallel: o.parallel, handler: o.handler, restart200: o.restart200 },
+    options: { only: o.only, reps: o.reps, pods: o.pods, parallel: o.parallel, handler: o.handler, restart200: o.restart200, steadyPods: o.steadyPods, goDial: o.goDial },
     samples: {}, notes: {}, errors: [], remarks: [],
   };
   const wants = (f: Figure) => o.only.includes(f);
@@ -57,7 +65,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
     if (criFigures.length > 0) {
       const cniConfDir = await writeCniConfDir(path.join(dir, 'net.d'), net);
       o.log('building images and starting the local registry');
-      images = await prepareImages(path.join(dir, 'images'), wants('pull'), wants('imagefs'));
+      images = await prepareImages(path.join(dir, 'images'), wants('pull'), wants('imagefs') || wants('go-read'));
       const shared: SharedSetup = { dir, cniConfDir, registryHost: images.registry.host, pauseImage: images.pause };
       o.log('starting containerd');
       const ctrd = await containerdDaemon(shared);
@@ -89,7 +97,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       const keyed = new Map<string, number>(); // remark key -> its index in result.remarks
       const ctx: FigureContext = {
         dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
-        bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, log: o.log,
+        bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, steadyPods: o.steadyPods, goDial: o.goDial, log: o.log,
         remark: (m, key) => {
           const at = key === undefined ? undefined : keyed.get(key);
           if (at !== undefined) {

@@ -101,6 +101,12 @@ export const ROOTFS_USAGE_MAX_AGE_MS = 2_000;
  */
 export const FS_USAGE_REFRESH_MS = 10_000;
 
+/**
+ * Between two rw-layer walks of that refresh: it is in no hurry (its figures are up to 10 s old
+ * anyway), and calls served meanwhile should meet one walk at most (200 layers: ~1 s).
+ */
+export const FS_USAGE_REFRESH_SPACING_MS = 5;
+
 const ROOTFS_PREFIX = 'rootfs/';
 const IMAGE_VOLUME_PREFIX = 'imagevol/';
 
@@ -298,7 +304,7 @@ export class ImageService {
 
   /** Measures the rw snapshots whose figures are stale, once at a time, behind the caller. */
   #refreshRootfsUsage(): void {
-    this.#refreshing ??= this.snapshots.refreshActive(FS_USAGE_REFRESH_MS)
+    this.#refreshing ??= this.snapshots.refreshActive(FS_USAGE_REFRESH_MS, FS_USAGE_REFRESH_SPACING_MS)
       .catch((err: unknown) => this.#o.log?.warn({ err }, 'measuring container snapshots'))
       .finally(() => {
         this.#refreshing = undefined;
@@ -363,10 +369,13 @@ export class ImageService {
     return this.snapshots.mounts(ROOTFS_PREFIX + containerId);
   }
 
-  /** Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. */
+  /**
+   * Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. Its
+   * record is gone when this resolves, its directory soon after (Snapshotter.remove `dirLater`).
+   */
   async removeRootfs(containerId: string): Promise<void> {
     const key = ROOTFS_PREFIX + containerId;
     if (!this.snapshots.get(key)) return;
-    await this.snapshots.remove(key);
+    await this.snapshots.remove(key, undefined, { dirLater: true });
   }
 }

@@ -54,6 +54,45 @@ describe('Snapshotter', () => {
     expect((await fs.readdir(s.dir)).sort()).toEqual(['1', '2']);
   });
 
+  it('removes an rw snapshot\'s record at once and its directory after (dirLater); a directory left behind goes at the next open', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const base = await commit(s, [await makeLayer([{ name: 'a', content: 'a' }])], 0);
+    await s.prepare('rw-1', base.key);
+    await s.prepare('rw-2', base.key);
+    const dirOf = (key: string) => path.dirname(s.fsDir(s.get(key)!));
+    const [one, two] = [dirOf('rw-1'), dirOf('rw-2')];
+    await fs.writeFile(path.join(one, 'fs', 'written'), Buffer.alloc(10_000, 1));
+    const changes = s.changes;
+    expect(await s.remove('rw-1', undefined, { dirLater: true })).toBe(true);
+    expect(s.get('rw-1')).toBeUndefined();
+    expect(s.list().map((r) => r.key).sort()).toEqual([base.key, 'rw-2'].sort());
+    await s.removals();
+    await expect(fs.stat(one)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(s.changes).toBeGreaterThan(changes);
+    // A daemon stopped before the removal ran: the record is gone, the directory is still there.
+    await s.remove('rw-2');
+    await fs.mkdir(path.join(two, 'fs'), { recursive: true });
+    await Snapshotter.open(root(), db, silentLogger);
+    await expect(fs.stat(two)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await fs.readdir(s.dir)).sort()).toEqual([path.basename(path.dirname(s.fsDir(base)))]);
+  });
+
+  it('measures stale rw snapshots one per turn of the event loop, so the call that asked is answered first', async () => {
+    const s = await Snapshotter.open(root(), db, silentLogger);
+    const base = await commit(s, [await makeLayer([{ name: 'a', content: 'a' }])], 0);
+    const keys = ['rw-a', 'rw-b', 'rw-c'];
+    for (const k of keys) await s.prepare(k, base.key);
+    const figures = () => Promise.all(keys.map((k) => s.usage(k, Number.MAX_SAFE_INTEGER))); // the last ones, never a new walk
+    const before = await figures();
+    const refresh = s.refreshActive(-1); // every figure is stale
+    // An I/O callback or a reply queued now runs before the walks are all done.
+    const then = await new Promise<Awaited<ReturnType<typeof figures>>>((r) => setImmediate(() => r(figures())));
+    expect(then.filter((m, i) => m !== before[i]).length).toBeLessThan(keys.length);
+    await refresh;
+    const after = await figures();
+    expect(after.every((m, i) => m !== before[i])).toBe(true);
+  });
+
   it('applies through a volatile overlay (no sync of the whole upper filesystem at unmount)', async () => {
     const s = await Snapshotter.open(root(), db, silentLogger);
     const layers = [await makeLayer([{ name: 'a', content: 'a' }]), await makeLayer([{ name: 'b', content: 'b' }])];

@@ -1,7 +1,9 @@
 // RemoveContainer: a running container is killed first (containerd does the same); then its
-// task, log writer, rootfs snapshot, spec dir, record and name go. Unknown ids, and containers
+// task, log writer, spec dir, rootfs snapshot, record and name go. Unknown ids, and containers
 // removed meanwhile, are not an error (debug log).
+import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { isKind } from '../../common/index.js';
 import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
@@ -27,9 +29,16 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
       });
     }
     await deps.logs.finish(id);
+    // Both before the record: a daemon stopped in between finds the record and removes again.
+    // The rw layer's directory goes after the reply (ImageService.removeRootfs). The container's
+    // dir holds its config.json (and the copies of image-defined volumes, removed first, through
+    // the thread pool, as they can be large): removed in place (4 syscalls, ~30 µs), where
+    // fs.promises.rm makes each of them a trip through the thread pool, 0.5 ms idle and several ms
+    // on a busy machine (docs/images.md "Removing a container's layer").
+    await rm(path.join(containerDir(deps.dirs, id), 'volumes'), { recursive: true, force: true });
+    rmSync(containerDir(deps.dirs, id), { recursive: true, force: true });
     await deps.images.removeRootfs(id);
     await releaseRecursiveReadOnly(deps.dirs, id);
-    await rm(containerDir(deps.dirs, id), { recursive: true, force: true });
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);
     await deps.store.containerNames.releaseById(id);

@@ -7,16 +7,28 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { Code, errorFromCode, type BerthError } from '../../common/index.js';
+import { Code, errorFromCode, InternalError, type BerthError } from '../../common/index.js';
 import {
   IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceMethods, runtimeServiceMethods, type CriCallOptions, type CriMethodTable,
   type CriRequest, type CriResponse, type ImageServiceMethods, type RuntimeServiceMethods, type StreamMethodNames,
   type UnaryMethodNames,
 } from '../../proto/cri.js';
-import { projectRoot } from './bundle.js';
 
+/**
+ * The project root: the nearest directory above this file holding the Go client's source, so it
+ * is found from test/helpers, from dist/ and from the bench's bundle (bench/results/tmp/build).
+ */
+function sourceRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'test/go/src/gocri/main.go'))) return dir;
+    if (path.dirname(dir) === dir) throw new InternalError('gocri: cannot find test/go/src/gocri above this file');
+  }
+}
+
+const projectRoot = sourceRoot();
 const SOURCE_DIR = path.join(projectRoot, 'test/go/src/gocri');
 const CACHE_DIR = path.join(projectRoot, 'node_modules/.cache/berth-test');
 
@@ -77,6 +89,18 @@ export interface GoCriStream {
   cancel(): void;
 }
 
+/** A loop of one unary method timed inside the Go program (its protocol: test/go/src/gocri/main.go). */
+export interface GoCriLoop {
+  /** Calls to make (default: one per request); call i sends requests[i % requests.length]. */
+  count?: number;
+  /** Dial, call and close per call, as a crictl process does; the default uses the kept connection. */
+  perCall?: boolean;
+  /** Calls in flight at once (default 1). */
+  parallel?: number;
+  /** Deadline of the whole loop (default: the client's). */
+  timeoutMs?: number;
+}
+
 export interface GoCriClients {
   runtime: GoCriClient<RuntimeServiceMethods>;
   image: GoCriClient<ImageServiceMethods>;
@@ -90,6 +114,14 @@ export interface GoCriClients {
     name: K, request: CriRequest<ImageServiceMethods, K>,
     onMessage: (message: CriResponse<ImageServiceMethods, K>) => void, options?: GoCriCallOptions,
   ): GoCriStream;
+  /** Times a loop of RuntimeService calls in Go: each call's time in µs, in call order. */
+  runtimeLoop<K extends UnaryMethodNames<RuntimeServiceMethods>>(
+    name: K, requests: readonly CriRequest<RuntimeServiceMethods, K>[], options?: GoCriLoop,
+  ): Promise<number[]>;
+  /** The same for ImageService calls. */
+  imageLoop<K extends UnaryMethodNames<ImageServiceMethods>>(
+    name: K, requests: readonly CriRequest<ImageServiceMethods, K>[], options?: GoCriLoop,
+  ): Promise<number[]>;
   readonly pid: number | undefined;
   /** Cancels the calls still running, ends the Go process and waits for it to exit. */
   close(): Promise<void>;
@@ -98,6 +130,7 @@ export interface GoCriClients {
 interface ReplyLine {
   id: number;
   resp?: string;
+  us?: number[];
   code?: number;
   message?: string;
   end?: boolean;
@@ -105,7 +138,7 @@ interface ReplyLine {
 
 /** A call in flight: unary calls end at their first message, streams at their end line. */
 interface Pending {
-  message(bytes: Buffer): void;
+  message(bytes: Buffer, us?: number[]): void;
   end(err?: BerthError): void;
 }
 
@@ -146,21 +179,44 @@ export async function startGoCri(address: string, options: GoCriOptions = {}): P
       pending.delete(r.id);
       p.end();
     } else {
-      p.message(Buffer.from(r.resp ?? '', 'base64'));
+      p.message(Buffer.from(r.resp ?? '', 'base64'), r.us);
     }
   });
 
   const send = (line: object) => child.stdin.write(`${JSON.stringify(line)}\n`);
-  const start = (method: string, req: Uint8Array, timeoutMs: number | undefined, stream: boolean, p: Pending): number => {
+  const b64 = (req: Uint8Array) => Buffer.from(req.buffer, req.byteOffset, req.byteLength).toString('base64');
+  const begin = (p: Pending, line: (id: number) => object): number => {
     const id = nextId++;
     if (gone) {
       p.end(gone);
       return id;
     }
     pending.set(id, p);
-    send({ id, method, req: Buffer.from(req.buffer, req.byteOffset, req.byteLength).toString('base64'), timeoutMs, stream });
+    send(line(id));
     return id;
   };
+  const start = (method: string, req: Uint8Array, timeoutMs: number | undefined, stream: boolean, p: Pending): number =>
+    begin(p, (id) => ({ id, method, req: b64(req), timeoutMs, stream }));
+
+  function loop(service: string, table: CriMethodTable, name: string, requests: readonly unknown[], o: GoCriLoop): Promise<number[]> {
+    const m = table[name]!;
+    const method = `/${service}/${name}`;
+    return new Promise((resolve, reject) => {
+      const id = begin({
+        message: (_bytes, us) => {
+          pending.delete(id);
+          resolve(us ?? []);
+        },
+        end: (err) => reject(err ?? errorFromCode(Code.INTERNAL, `gocri: loop of ${method} ended without times`)),
+      }, (lineId) => ({
+        id: lineId, method, timeoutMs: o.timeoutMs ?? defaultTimeoutMs,
+        loop: {
+          reqs: requests.map((r) => b64(m.requestType.encode(r).finish())),
+          count: o.count ?? requests.length, perCall: o.perCall ?? false, parallel: o.parallel ?? 1,
+        },
+      }));
+    });
+  }
 
   function wrap<T extends CriMethodTable>(service: string, table: T): GoCriClient<T> {
     const out: Record<string, unknown> = {};
@@ -204,6 +260,8 @@ export async function startGoCri(address: string, options: GoCriOptions = {}): P
       stream(RUNTIME_SERVICE, runtimeServiceMethods[name], name, request, onMessage as (m: unknown) => void, o),
     imageStream: (name, request, onMessage, o = {}) =>
       stream(IMAGE_SERVICE, imageServiceMethods[name], name, request, onMessage as (m: unknown) => void, o),
+    runtimeLoop: (name, requests, o = {}) => loop(RUNTIME_SERVICE, runtimeServiceMethods, name, requests, o),
+    imageLoop: (name, requests, o = {}) => loop(IMAGE_SERVICE, imageServiceMethods, name, requests, o),
     get pid() {
       return child.pid;
     },

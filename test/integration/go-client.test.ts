@@ -118,5 +118,18 @@ describe.each(CRI_HANDLERS)('a Go CRI client (grpc-go 1.33) on the %s shim', (ha
       expect(version.status === 'fulfilled' && version.value.runtimeName).toBe('berth');
       expect(images.status === 'fulfilled' && images.value.image!.repoTags).toContain(LOCAL_BUSYBOX);
     });
+
+    it('times a loop of calls inside Go (the bench\'s light calls) and ends it at the first failure with its status', async () => {
+      const perCall = conn === 'per-call';
+      const us = await go!.imageLoop('ImageStatus', [{ image: { image: LOCAL_BUSYBOX } }], { count: 12, perCall, parallel: 3 });
+      expect(us).toHaveLength(12);
+      expect(us.every((t) => Number.isInteger(t) && t > 0 && t < 60_000_000)).toBe(true);
+      const failing = go!.runtimeLoop('ContainerStatus', [{ containerId: 'no-such-container' }], { count: 5, perCall });
+      await expect(failing).rejects.toMatchObject({ code: Code.NOT_FOUND });
+      if (perCall) {
+        // A client started with a connection per call has no kept connection for a loop to share.
+        await expect(go!.runtimeLoop('Version', [{}], { count: 1 })).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
+      }
+    });
   });
 });

@@ -10,6 +10,13 @@
 //	in:  {"id":2,"method":"/runtime.v1.RuntimeService/GetContainerEvents","req":"","stream":true}
 //	out: {"id":2,"resp":"<b64>"} per message, then {"id":2,"end":true} or an error line
 //	in:  {"id":2,"cancel":true}   cancels call 2 (its error line, code 1, still comes)
+//	in:  {"id":3,"method":"...","loop":{"reqs":["<b64>",...],"count":500,"perCall":true,"parallel":1}}
+//	out: {"id":3,"us":[812,640,...]}  each call's time in µs, measured here (bench/, docs/bench.md)
+//
+// A loop makes `count` calls of one method, call i with reqs[i % len(reqs)], from `parallel`
+// goroutines, and times each call in Go, so the parent's JSON and pipe do not count. With
+// perCall each call dials, calls and closes its own connection, as a crictl process does (the
+// time covers all three); without it the calls share the program's connection (kubelet).
 //
 // Calls run concurrently, one goroutine each. At the end of stdin the program waits for the calls
 // still running (each ends by its deadline at the latest, or by a cancel line) and exits.
@@ -72,6 +79,19 @@ type request struct {
 	TimeoutMs int64  `json:"timeoutMs"`
 	Stream    bool   `json:"stream"`
 	Cancel    bool   `json:"cancel"`
+	Loop      *loop  `json:"loop"`
+}
+
+type loop struct {
+	Reqs     [][]byte `json:"reqs"`
+	Count    int      `json:"count"`
+	PerCall  bool     `json:"perCall"`
+	Parallel int      `json:"parallel"`
+}
+
+type timesLine struct {
+	ID uint64  `json:"id"`
+	Us []int64 `json:"us"`
 }
 
 type messageLine struct {
@@ -196,6 +216,10 @@ func (c *client) fail(id uint64, err error) {
 }
 
 func (c *client) serve(ctx context.Context, r request) {
+	if r.Loop != nil {
+		c.loop(ctx, r)
+		return
+	}
 	conn := c.kept
 	if conn == nil {
 		// Per call, as crictl (one process per command) and exec probes through it connect.
@@ -216,6 +240,76 @@ func (c *client) serve(ctx context.Context, r request) {
 		return
 	}
 	c.out.send(messageLine{ID: r.ID, Resp: resp})
+}
+
+// loop runs r.Loop (see the protocol above); the first failed call ends it with its error.
+func (c *client) loop(ctx context.Context, r request) {
+	l := r.Loop
+	if len(l.Reqs) == 0 || l.Count <= 0 {
+		c.fail(r.ID, status.Error(codes.InvalidArgument, "loop needs reqs and a count > 0"))
+		return
+	}
+	if !l.PerCall && c.kept == nil {
+		c.fail(r.ID, status.Error(codes.InvalidArgument, "a loop on a kept connection needs -conn kept"))
+		return
+	}
+	parallel := l.Parallel
+	if parallel < 1 {
+		parallel = 1
+	}
+	us := make([]int64, l.Count)
+	var next int64 = -1
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for g := 0; g < parallel; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				next++
+				i := next
+				stop := first != nil || int(i) >= l.Count
+				mu.Unlock()
+				if stop {
+					return
+				}
+				t := time.Now()
+				err := c.timedCall(ctx, r.Method, l.Reqs[int(i)%len(l.Reqs)], l.PerCall)
+				us[i] = time.Since(t).Microseconds()
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		c.fail(r.ID, first)
+		return
+	}
+	c.out.send(timesLine{ID: r.ID, Us: us})
+}
+
+// timedCall is one unary call of a loop, on its own connection when perCall.
+func (c *client) timedCall(ctx context.Context, method string, req []byte, perCall bool) error {
+	conn := c.kept
+	if perCall {
+		var err error
+		if conn, err = c.dialer.dial(ctx); err != nil {
+			return err
+		}
+		defer conn.Close()
+	}
+	in := req
+	resp := []byte{}
+	return conn.Invoke(ctx, method, &in, &resp)
 }
 
 func (c *client) stream(ctx context.Context, conn *grpc.ClientConn, r request) {
