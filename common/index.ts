@@ -7,3 +7,4 @@ export { PhaseClock, type Phase } from './phase-clock.js';
 export { deepFreeze, settleAll, writeFileAtomicSync } from './objects.js';
 export { createLogger, deferredLogger, silentLogger, type DeferredLogger, type Logger } from './log.js';
 export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';
+export { FAULT_POINTS, faultPoint, type FaultPoint } from './fault.js';

@@ -328,6 +328,11 @@ export class ImageService {
     return this.snapshots.mounts(ROOTFS_PREFIX + containerId);
   }
 
+  /** The ids of every container rootfs (rw snapshot) there is. */
+  rootfsIds(): string[] {
+    return this.snapshots.list().filter((r) => r.key.startsWith(ROOTFS_PREFIX)).map((r) => r.key.slice(ROOTFS_PREFIX.length));
+  }
+
   /** Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. */
   async removeRootfs(containerId: string): Promise<void> {
     const key = ROOTFS_PREFIX + containerId;

@@ -50,7 +50,7 @@ export { becomeSubreaper, Reaper, spawnHelper, type ExitInfo, type Expectation, 
 export { mountAll, mountOne, unmountAll, isMountPoint, readMountInfo, parseMountInfo, type Mount, type MountInfo } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export {
-  cgroupVersion, cgroupDir, cgroupOfPid, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,
+  cgroupVersion, cgroupDir, cgroupOfPid, removeCgroup, type CgroupRemoval, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,
   parseFlatKeyed, type CgroupHierarchy, type CgroupLimits, type CgroupStats, type CgroupVersion,
 } from './cgroups.js';
 export { expandSlice, parseCpuMax, parseMax, resolveCgroupPath, sharesToWeight, unifiedPathOf, weightToShares } from './cgroups-v2.js';

@@ -1,10 +1,12 @@
 // Reload over bundles that cannot be reconnected (no real shim needed): leftovers are removed,
 // a bundle whose shim is gone gets `<shim> delete` and its exit (255 when delete fails), and the
 // bundle stays until that exit was handled.
+import { existsSync, rmdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cgroupDir } from '../sys/index.js';
 import { ExitMonitor, TaskManager, type TaskExit } from './index.js';
 
 describe('reload of broken bundles', () => {
@@ -61,5 +63,29 @@ describe('reload of broken bundles', () => {
     await expect.poll(() => readdir(state)).toEqual(['.hidden']);
     expect(exits.size).toBe(0); // handled and forgotten
     expect(tm.list()).toEqual([]);
+  });
+
+  // A start cut short by a crash: runc made the task's cgroup, nothing of the task is left, and
+  // its bundle never got an address (docs/crash-safety.md).
+  it('removes the cgroup of a task whose start was cut short once its exit was handled', async () => {
+    const cgroup = `/berth-reload-test-${process.pid}/cut`;
+    const dirs = ['pids', 'memory'].map((c) => cgroupDir(cgroup, c));
+    for (const d of dirs) await mkdir(d, { recursive: true });
+    try {
+      const state = path.join(dir, 'state', ns);
+      await mkdir(path.join(state, 'cut'), { recursive: true });
+      await writeFile(path.join(state, 'cut', 'config.json'), JSON.stringify({ linux: { cgroupsPath: cgroup } }));
+      await writeFile(path.join(state, 'cut', 'shim-binary-path'), '/bin/false'); // its `delete` fails
+      const seen: string[] = [];
+      exits.subscribe('test', (e) => { seen.push(e.containerId); });
+      const outcomes = await tm.reload();
+      expect(outcomes.map((o) => `${o.id}:${o.kind}`)).toEqual(['cut:dead']);
+      await expect.poll(() => readdir(state)).toEqual([]);
+      expect(seen).toEqual(['cut']);
+      expect(dirs.filter((d) => existsSync(d))).toEqual([]);
+    } finally {
+      for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+      for (const d of dirs) rmdirSync(path.dirname(d));
+    }
   });
 });

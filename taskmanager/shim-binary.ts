@@ -21,6 +21,7 @@ export interface ShimCommandContext {
 export function shimEnv(ttrpcAddress: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TTRPC_ADDRESS: ttrpcAddress, GOMAXPROCS: '2' };
   delete env.NODE_EXTRA_CA_CERTS;
+  delete env.BERTH_FAULT; // the daemon's own crash points (common/fault.ts)
   return env;
 }
 

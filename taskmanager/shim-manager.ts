@@ -11,7 +11,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { CleanupStack, KeyedMutex, Logger, PhaseClock } from '../common/index.js';
+import { faultPoint, type CleanupStack, type KeyedMutex, type Logger, type PhaseClock } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
 import { bundleFile, createBundle, removeBundle, type BundlePaths } from './bundle.js';
 import { openFifoReader } from './fifo.js';
@@ -128,11 +128,16 @@ export class ShimManager {
     const clock = req.clock;
     let t = performance.now();
     await createBundle(b, req.spec, this.#log);
-    undo.push(`remove bundle ${b.path}`, () => removeBundle(b));
+    undo.push(`remove bundle ${b.path}`, () => removeBundle(b, this.#log));
     // The real shim dies at once if the log FIFO has no reader: open it BEFORE start.
     const logFifo = this.#openShimLog(b);
     undo.push('close shim log', () => logFifo.destroy());
     const podShim = this.#podShim(req);
+    faultPoint('task:bundle-created');
+    // The marker before `<shim> start` (containerd writes it after): a daemon killed while the
+    // shim starts leaves a bundle that reload knows a shim may serve, and shuts that shim down
+    // when it serves nothing (docs/crash-safety.md).
+    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary, { mode: 0o600 });
     clock.record('bundle', t, (t = performance.now()));
     let address: string;
     if (podShim) {
@@ -144,10 +149,11 @@ export class ShimManager {
     } else {
       address = await shimStart(this.#context(req.binary, b), req.options ? encodeAnyBytes(req.options) : undefined, this.#opts.timeouts.start);
     }
-    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary);
+    faultPoint('task:shim-started');
     clock.record(podShim ? 'shim reuse' : 'shim start', t, (t = performance.now()));
     const conn = await this.#pool.acquire(address, req.namespace, req.binary);
     clock.record('shim connect', t, performance.now());
+    faultPoint('task:shim-connected');
     undo.push(`release shim ${address}`, async () => {
       if (conn.tasks.size === 0) await this.#pool.shutdown(conn, req.id, this.#opts.timeouts.shutdown);
     });
@@ -192,7 +198,7 @@ export class ShimManager {
   async remove(t: ShimTask): Promise<void> {
     this.#unbind(t);
     if (t.conn.tasks.size === 0) await this.#pool.shutdown(t.conn, t.id, this.#opts.timeouts.shutdown);
-    await removeBundle(t.bundle);
+    await removeBundle(t.bundle, this.#log);
   }
 
   /** `<shim> delete` for a task whose shim is gone: its DeleteResponse, or 255/now when it fails. */
@@ -210,7 +216,7 @@ export class ShimManager {
   /** Tells the owner, then removes the bundle once the exit was handled. */
   #died(b: BundlePaths, exit: ExitInfo): void {
     this.#owner.died(b.namespace, b.id, exit)
-      .then(() => removeBundle(b))
+      .then(() => removeBundle(b, this.#log))
       .catch((err: unknown) => this.#log.warn({ err, bundle: b.path }, 'cannot remove bundle of a dead shim'));
   }
 
@@ -239,7 +245,14 @@ export class ShimManager {
    */
   async reload(): Promise<ShimReload[]> {
     const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
-    return Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
+    const outcomes = await Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
+    // A shim that serves none of the tasks found (started for a task whose Create never ran, or
+    // whose bundle was removed) would run forever: shut down (docs/crash-safety.md).
+    await Promise.all(this.#pool.all().filter((c) => c.tasks.size === 0).map(async (conn) => {
+      this.#log.warn({ address: conn.address }, 'reload: shim serves no task; shutting it down');
+      await this.#pool.shutdown(conn, '', this.#opts.timeouts.shutdown);
+    }));
+    return outcomes;
   }
 
   async #reloadOne(b: BundlePaths): Promise<ShimReload> {
@@ -248,7 +261,7 @@ export class ShimManager {
     if (this.#tasks.has(taskKey(namespace, id))) return { kind: 'reloaded', namespace, id };
     const removed = async (reason: string): Promise<ShimReload> => {
       log.warn({ reason }, 'reload: removing bundle');
-      await removeBundle(b);
+      await removeBundle(b, this.#log);
       return { kind: 'removed', namespace, id, reason };
     };
     const found = readBundleShim(b);

@@ -2,7 +2,7 @@
 // task, log writer, rootfs snapshot, spec dir, record and name go. Unknown ids, and containers
 // removed meanwhile, are not an error (debug log).
 import { rm } from 'node:fs/promises';
-import { isKind } from '../../common/index.js';
+import { faultPoint, isKind } from '../../common/index.js';
 import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -20,16 +20,21 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
   await deps.locks.run(id, async () => {
     if (goneMeanwhile(deps.store.containers, id, deps.log, REMOVE)) return;
     await stopContainerLocked(deps, id, 0);
+    faultPoint('remove-container:stopped');
     if (deps.tasks.has(CRI_NAMESPACE, id)) {
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
         if (!isKind(err, 'not-found')) throw err;
       });
     }
+    faultPoint('remove-container:task-deleted');
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
+    faultPoint('remove-container:rootfs-removed');
     await rm(containerDir(deps.dirs, id), { recursive: true, force: true });
+    faultPoint('remove-container:dir-removed');
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);
+    faultPoint('remove-container:record-deleted');
     await deps.store.containerNames.releaseById(id);
     deps.log.info({ containerId: id, podSandboxId: last.sandboxId }, 'container removed');
     containerEvent(deps, last, 'deleted');

@@ -10,11 +10,14 @@
 //   container RUNNING, no task at all      -> FinishedAt = now, 255, reason Unknown
 //   sandbox READY, no task                 -> NOTREADY; sandbox 'removing' -> removal finished
 //   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
+//   container CREATED, shim dead           -> stays CREATED (a start cut short; the retry starts it)
 //   task no record knows                   -> killed and deleted
+//   name, rw snapshot, dirs without record -> removed (recover-leftovers.ts)
 import { isKind } from '../../common/index.js';
 import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
 import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { removeLeftovers } from './recover-leftovers.js';
 import { removePodSandbox } from './sandbox-remove.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'images' | 'tasks' | 'logs' | 'stops' | 'dirs' | 'locks' | 'log' | 'events' | 'network'>;
@@ -64,6 +67,7 @@ async function recoverNetworks(deps: Deps): Promise<void> {
 }
 
 export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[]): Promise<void> {
+  await removeLeftovers(deps);
   const mine = outcomes.filter((o) => o.namespace === CRI_NAMESPACE);
   const alive = new Set<string>();
   for (const o of mine) {
@@ -71,6 +75,8 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
       alive.add(o.id);
       await reattach(deps, o.id, o.task).catch((err: unknown) => deps.log.error({ err, id: o.id }, 'reload: cannot recover task'));
     } else if (o.kind === 'dead') {
+      // A start the crash cut short: the container never ran, nothing exited (as in handleExit).
+      if (deps.store.containers.has(o.id) && containerState(deps.store.containers.get(o.id)) === 'CONTAINER_CREATED') continue;
       const exitedAt = nanosFromDate(o.exit.exitedAt);
       await deps.store.recordExit(o.id, { exitCode: o.exit.exitStatus, exitedAt });
     }
