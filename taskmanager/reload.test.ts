@@ -1,4 +1,5 @@
-// Reload over bundles that cannot be reconnected (no real shim needed): leftovers are removed,
+// Reload over bundles that cannot be reconnected (no real shim needed): leftovers (and `.<id>`
+// dirs of removals cut short) are removed,
 // a bundle whose shim is gone gets `<shim> delete` and its exit (255 when delete fails), and the
 // bundle stays until that exit was handled.
 import { existsSync, rmdirSync } from 'node:fs';
@@ -35,7 +36,9 @@ describe('reload of broken bundles', () => {
     await mkdir(path.join(state, 'empty'), { recursive: true });
     await mkdir(path.join(state, 'nobinary'));
     await writeFile(path.join(state, 'nobinary', 'config.json'), '{}');
-    await mkdir(path.join(state, '.hidden'));
+    await mkdir(path.join(state, '.hidden', 'rootfs'), { recursive: true }); // a removal cut short after its rename
+    await mkdir(path.join(state, '.not valid')); // not a bundle's
+    await mkdir(path.join(dir, 'root', ns, 'orphan'), { recursive: true }); // a work dir whose bundle is gone
     // A shim whose socket is gone and whose `delete` fails: exit 255.
     const shim = path.join(dir, 'broken-shim');
     await writeFile(shim, `#!/bin/sh\necho "delete: no runtime file" >&2\nexit 1\n`);
@@ -57,10 +60,11 @@ describe('reload of broken bundles', () => {
     const gone = outcomes.find((o) => o.id === 'gone');
     expect(gone?.kind === 'dead' && gone.exit.exitStatus).toBe(255);
     await new Promise((r) => setTimeout(r, 100)); // a few failed deliveries
-    expect((await readdir(state)).sort()).toEqual(['.hidden', 'gone']);
+    expect((await readdir(state)).sort()).toEqual(['.not valid', 'gone']);
+    expect(await readdir(path.join(dir, 'root', ns))).toEqual([]);
     storeUp = true;
     await expect.poll(() => seen.map((e) => [e.containerId, e.exitStatus])).toEqual([['gone', 255]]);
-    await expect.poll(() => readdir(state)).toEqual(['.hidden']);
+    await expect.poll(() => readdir(state)).toEqual(['.not valid']);
     expect(exits.size).toBe(0); // handled and forgotten
     expect(tm.list()).toEqual([]);
   });

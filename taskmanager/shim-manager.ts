@@ -8,14 +8,16 @@
 // A dead shim's bundle stays until its tasks' exits were handled (the promise `died` returns):
 // after `<shim> delete` the bundle is the only place that still knows the task, so a daemon that
 // stops before the exit was handled finds it again on reload (docs/taskmanager.md, "Exits").
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { faultPoint, type CleanupStack, type KeyedMutex, type Logger, type PhaseClock } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
+import { unmountAll } from '../sys/index.js';
 import { bundleFile, createBundle, removeBundle, type BundlePaths } from './bundle.js';
 import { openFifoReader } from './fifo.js';
-import { findBundles, readBundleShim } from './reload.js';
+import { findBundles, findHiddenBundles, readBundleShim } from './reload.js';
 import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
 import { ShimPool, removeSocketFile, type ShimConn } from './shim-pool.js';
 import { decodeDeleteResponse, encodeAnyBytes, type AnyMessage, type ExitInfo } from './task-client.js';
@@ -244,7 +246,20 @@ export class ShimManager {
    * does not answer gets `<shim> delete` and its task is reported dead.
    */
   async reload(): Promise<ShimReload[]> {
+    for (const hidden of await findHiddenBundles(this.#opts.stateDir)) {
+      this.#log.warn({ dir: hidden }, 'reload: removing a bundle whose removal was cut short');
+      unmountAll(path.join(hidden, 'rootfs'));
+      await rm(hidden, { recursive: true, force: true });
+    }
     const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
+    // A work dir whose bundle is gone: a removal cut short between the two (containerd's
+    // cleanupWorkDirs does the same).
+    const kept = new Set(bundles.map((x) => x.workDir));
+    for (const work of await findBundles(this.#opts.rootDir, this.#opts.rootDir)) {
+      if (kept.has(work.workDir)) continue;
+      this.#log.warn({ dir: work.workDir }, 'reload: removing a work dir without a bundle');
+      await rm(work.workDir, { recursive: true, force: true });
+    }
     const outcomes = await Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
     // A shim that serves none of the tasks found (started for a task whose Create never ran, or
     // whose bundle was removed) would run forever: shut down (docs/crash-safety.md).

@@ -12,7 +12,7 @@ import { openStore } from '../../cri/store/index.js';
 import { runtime } from '../../proto/cri.js';
 import { shimSocketAddress } from '../../shim/socket-address.js';
 import { readMountInfo } from '../../sys/index.js';
-import { podConfig, shimsOf, until, type Berth, type CriHandler } from '../integration/cri-harness.js';
+import { podConfig, shimsOf, sparesOf, until, type Berth, type CriHandler } from '../integration/cri-harness.js';
 import { leftovers } from '../integration/network-harness.js';
 
 const v1 = runtime.v1;
@@ -151,13 +151,16 @@ function idsInLog(text: string): Set<string> {
 
 /**
  * Everything berth made for the cycle's pod that is still there, with the daemon stopped: shim
- * processes and sockets, mounts, netns, veths, IPs, nat rules, cgroups, FIFOs, sockets, bundle
+ * processes (spares included) and sockets, mounts, netns, veths, IPs, nat rules, cgroups, FIFOs, sockets, bundle
  * dirs, CRI dirs, rw snapshots, records and name reservations.
  */
 export async function census(b: Berth, ids: Set<string>, sockets: Set<string>): Promise<string[]> {
   const leaks: string[] = [];
   const shims = await until(() => shimsOf(b).length === 0, 'shims to exit', 10_000).then(() => [], () => shimsOf(b));
   if (shims.length > 0) leaks.push(`shim processes ${shims.join(' ')}`);
+  // berth's spare servers leave within a second or two of the last pod server of their daemon
+  const spares = await until(() => sparesOf(b).length === 0, 'spare shims to exit', 5_000).then(() => [], () => sparesOf(b));
+  if (spares.length > 0) leaks.push(`spare shim processes ${spares.join(' ')}`);
   for (const m of readMountInfo()) if (m.mountPoint.startsWith(`${b.dir}/`)) leaks.push(`mount ${m.mountPoint}`);
   const net = await leftovers(b.net.env);
   for (const [what, n] of Object.entries(net)) if (n !== 0) leaks.push(`${n} ${what}`);

@@ -30,14 +30,15 @@ export interface Berth {
   stop(): Promise<void>;
 }
 
-function shimPids(address: string): number[] {
+/** Shims (or, with `spares`, berth's spare shim servers not adopted yet) started for `address`. */
+function shimPids(address: string, spares = false): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       // a spare not adopted yet (argv `spare`, shim/spare.ts) serves no pod
-      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim')) && !argv.includes('spare')) out.push(Number(p));
+      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim')) && argv.includes('spare') === spares) out.push(Number(p));
     } catch {
       // gone
     }
@@ -65,6 +66,8 @@ function descendants(pid: number): number[] {
 
 /** Pids of the shims serving this daemon. */
 export const shimsOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.address);
+/** Pids of berth's spare shim servers (shim/spare.ts) waiting for this daemon's next pod. */
+export const sparesOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.address, true);
 
 export const SANDBOX_IMAGE_UNREACHABLE = '127.0.0.1:1/pause:3.9';
 
