@@ -293,6 +293,11 @@ export class ShimManager {
       conn.ready(c.shimPid);
       if (c.taskPid === 0) {
         logFifo?.destroy();
+        // A Create the crash cut short: the shim gave up on it when the connection closed, but
+        // runc may have made the container's state dir and cgroup; `<shim> delete` (runc delete
+        // --force) removes them, or the task's next create finds "container with given ID
+        // already exists" (docs/crash-safety.md).
+        await this.#shimDelete(binary, b);
         return await removed('the shim does not know this task');
       }
       bound = { namespace, id, bundle: b, conn, ...(logFifo ? { logFifo } : {}) };

@@ -221,7 +221,9 @@ export class TaskManager {
       const stdio = await createStdio(bundleFile(b, 'io'), '', { stdin: req.stdin ?? false, terminal: req.terminal ?? false }, this.#log);
       undo.push('close stdio', () => closeStdio(stdio));
       this.#exits.forget(req.namespace, req.id); // a new task: its exit is not known yet
-      const pid = await clock.time('task create', () => api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options));
+      const creating = clock.time('task create', () => api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options));
+      faultPoint('task:create-sent'); // the shim is running `runc create` (docs/crash-safety.md)
+      const pid = await creating;
       undo.push(`delete task ${key} in shim`, () => api.delete(req.id).catch(() => undefined));
       faultPoint('task:created');
       await this.#shims.connected(shim.conn, req.id);

@@ -151,7 +151,7 @@ function idsInLog(text: string): Set<string> {
 
 /**
  * Everything berth made for the cycle's pod that is still there, with the daemon stopped: shim
- * processes (spares included) and sockets, mounts, netns, veths, IPs, nat rules, cgroups, FIFOs, sockets, bundle
+ * processes (spares included) and sockets, runc state dirs, mounts, netns, veths, IPs, nat rules, cgroups, FIFOs, sockets, bundle
  * dirs, CRI dirs, rw snapshots, records and name reservations.
  */
 export async function census(b: Berth, ids: Set<string>, sockets: Set<string>): Promise<string[]> {
@@ -169,6 +169,8 @@ export async function census(b: Berth, ids: Set<string>, sockets: Set<string>): 
     for (const ctl of controllers) if (existsSync(path.join(ctl, 'k8s.io', id))) leaks.push(`cgroup ${ctl}/k8s.io/${id}`);
     const socket = shimSocketAddress(b.address, 'k8s.io', id).replace(/^unix:\/\//, '');
     if (existsSync(socket)) leaks.push(`shim socket ${socket} of ${id}`);
+    // runc's state dir (both shims' runc root); a leftover makes the next create of the id fail
+    if (existsSync(path.join('/run/containerd/runc/k8s.io', id))) leaks.push(`runc state /run/containerd/runc/k8s.io/${id}`);
   }
   walk(b.dir, (p, st) => {
     if (st.isFIFO()) leaks.push(`FIFO ${p}`);
