@@ -246,20 +246,7 @@ export class ShimManager {
    * does not answer gets `<shim> delete` and its task is reported dead.
    */
   async reload(): Promise<ShimReload[]> {
-    for (const hidden of await findHiddenBundles(this.#opts.stateDir)) {
-      this.#log.warn({ dir: hidden }, 'reload: removing a bundle whose removal was cut short');
-      unmountAll(path.join(hidden, 'rootfs'));
-      await rm(hidden, { recursive: true, force: true });
-    }
-    const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
-    // A work dir whose bundle is gone: a removal cut short between the two (containerd's
-    // cleanupWorkDirs does the same).
-    const kept = new Set(bundles.map((x) => x.workDir));
-    for (const work of await findBundles(this.#opts.rootDir, this.#opts.rootDir)) {
-      if (kept.has(work.workDir)) continue;
-      this.#log.warn({ dir: work.workDir }, 'reload: removing a work dir without a bundle');
-      await rm(work.workDir, { recursive: true, force: true });
-    }
+    const bundles = await this.#bundlesAfterCutShortRemovals();
     const outcomes = await Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
     // A shim that serves none of the tasks found (started for a task whose Create never ran, or
     // whose bundle was removed) would run forever: shut down (docs/crash-safety.md).
@@ -268,6 +255,27 @@ export class ShimManager {
       await this.#pool.shutdown(conn, '', this.#opts.timeouts.shutdown);
     }));
     return outcomes;
+  }
+
+  /**
+   * The bundles to reload, once what a bundle removal cut short by a crash left is gone: `.<id>`
+   * dirs (renamed, not yet removed) and work dirs whose bundle was removed (containerd's
+   * cleanupWorkDirs does the latter too).
+   */
+  async #bundlesAfterCutShortRemovals(): Promise<BundlePaths[]> {
+    for (const hidden of await findHiddenBundles(this.#opts.stateDir)) {
+      this.#log.warn({ dir: hidden }, 'reload: removing a bundle whose removal was cut short');
+      unmountAll(path.join(hidden, 'rootfs'));
+      await rm(hidden, { recursive: true, force: true });
+    }
+    const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
+    const kept = new Set(bundles.map((x) => x.workDir));
+    for (const work of await findBundles(this.#opts.rootDir, this.#opts.rootDir)) {
+      if (kept.has(work.workDir)) continue;
+      this.#log.warn({ dir: work.workDir }, 'reload: removing a work dir without a bundle');
+      await rm(work.workDir, { recursive: true, force: true });
+    }
+    return bundles;
   }
 
   async #reloadOne(b: BundlePaths): Promise<ShimReload> {

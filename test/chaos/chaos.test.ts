@@ -52,10 +52,13 @@ afterAll(async () => {
   if (layouts) await rm(layouts, { recursive: true, force: true });
 }, 120_000);
 
-/** Cycle i: the fault points in order, then random kills within the first 3 s of a cycle. */
+/**
+ * Cycle i: the fault points in order, then random kills within the first 1.5 s after the daemon
+ * serves (a cycle's calls take 1-1.5 s here, so most kills land in one of them).
+ */
 function cycleAt(i: number): Cycle {
   const handler = CRI_HANDLERS[i % CRI_HANDLERS.length]!;
-  const kill = i < FAULT_POINTS.length ? FAULT_POINTS[i]! : `random:${Math.floor(Math.random() * 3_000)}`;
+  const kill = i < FAULT_POINTS.length ? FAULT_POINTS[i]! : `random:${Math.floor(Math.random() * 1_500)}`;
   return { kill, handler, image };
 }
 
