@@ -8,3 +8,4 @@ export { deepFreeze, settleAll, writeFileAtomicSync } from './objects.js';
 export { createLogger, deferredLogger, silentLogger, type DeferredLogger, type Logger } from './log.js';
 export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { FAULT_POINTS, faultPoint, type FaultPoint } from './fault.js';

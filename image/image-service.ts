@@ -369,6 +369,11 @@ export class ImageService {
     return this.snapshots.mounts(ROOTFS_PREFIX + containerId);
   }
 
+  /** The ids of every container rootfs (rw snapshot) there is. */
+  rootfsIds(): string[] {
+    return this.snapshots.list().filter((r) => r.key.startsWith(ROOTFS_PREFIX)).map((r) => r.key.slice(ROOTFS_PREFIX.length));
+  }
+
   /**
    * Removes a container's rw snapshot (unmount it first). Unknown ids are not an error. Its
    * record is gone when this resolves, its directory soon after (Snapshotter.remove `dirLater`).

@@ -3,7 +3,7 @@
 // into its snapshot as soon as it and the layers below it are in, and record the image. Blobs and
 // snapshots in flight are leased so a concurrent GC keeps them.
 import { createHash } from 'node:crypto';
-import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
+import { FailedPreconditionError, InvalidArgumentError, faultPoint, type KeyedMutex, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import type { ContentStore } from './content-store.js';
 import { GrowingFile } from './growing-file.js';
@@ -199,6 +199,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
             opts.onProgress?.({ digest: d.digest, bytes, total: d.size });
           }, feedOf.get(d));
         });
+        faultPoint('pull:blob-stored');
       });
     };
     // The config is fetched with the layers, first in line, and "unpacked" first: parsed and
@@ -220,7 +221,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       }
       const i = j - 1;
       const commit = (src: LayerSource) => deps.snapshots.commitLayer(chainIds[i]!, i === 0 ? '' : chainIds[i - 1]!, diffIds[i]!,
-        src, compressions[i]!);
+        src, compressions[i]!).then((r) => (faultPoint('pull:layer-unpacked'), r));
       const feed = feeds[i]!;
       const stored = { file: deps.content.blobPath(blob.digest), inline };
       if (feed.fd === undefined) {
@@ -252,6 +253,7 @@ export async function pullImage(deps: PullDeps, refText: string, opts: PullOptio
       blobs,
       createdAt: new Date().toISOString(),
     });
+    faultPoint('pull:image-recorded');
     log.info({ id: rec.id, size }, 'image pulled');
     return rec;
   } finally {

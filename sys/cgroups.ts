@@ -5,7 +5,7 @@
 // (v2) tree is `/sys/fs/cgroup` on a unified host; every call also takes another v2 root (the
 // cgroup2 mount of a hybrid host, `hybridUnifiedRoot()`, or a fixture tree), the same code path.
 // The v2 formats are parsed in cgroups-v2.ts. docs/sys.md "cgroups".
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { joinWithin, NotFoundError, UnimplementedError } from '../common/index.js';
 import { parseCpuMax, parseFlatKeyed, parseMax, unifiedPathOf, weightToShares } from './cgroups-v2.js';
@@ -86,6 +86,37 @@ export function ensureCgroup(cgroupPath: string, at: CgroupVersion | CgroupHiera
     made = true;
   }
   return made;
+}
+
+/** What removeCgroup did: the dirs removed, and the ones it could not remove with why (EBUSY: processes left). */
+export interface CgroupRemoval {
+  removed: string[];
+  failed: Array<{ dir: string; code: string }>;
+}
+
+/**
+ * Removes the directory of `cgroupPath` (a cgroupfs path) in every hierarchy mounted (each v1
+ * controller, a hybrid host's cgroup2 mount, or the unified tree), as runc does when it deletes a
+ * container; a missing one is fine. rmdir removes only an empty cgroup, so a cgroup that still
+ * has processes stays (reported in `failed`).
+ */
+export function removeCgroup(cgroupPath: string): CgroupRemoval {
+  const out: CgroupRemoval = { removed: [], failed: [] };
+  const roots = cgroupVersion() === 2
+    ? [CGROUP_ROOT]
+    : [...new Set(readMountInfo().filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint))];
+  for (const root of roots) {
+    const dir = within(root, cgroupPath);
+    if (dir === root) continue;
+    try {
+      rmdirSync(dir);
+      out.removed.push(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code !== 'ENOENT') out.failed.push({ dir, code });
+    }
+  }
+  return out;
 }
 
 /**

@@ -53,7 +53,7 @@ export {
 } from './mount.js';
 export { ConsoleSocket, openPty, resizePty, type PtyStreams } from './console-socket.js';
 export {
-  cgroupVersion, cgroupDir, cgroupOfPid, ensureCgroup, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,
+  cgroupVersion, cgroupDir, cgroupOfPid, ensureCgroup, removeCgroup, type CgroupRemoval, hostHierarchy, hybridUnifiedRoot, readCgroupStats, readCgroupStatsOfPid, readCgroupLimits, readMemoryEvents,
   parseFlatKeyed, type CgroupHierarchy, type CgroupLimits, type CgroupStats, type CgroupVersion,
 } from './cgroups.js';
 export { expandSlice, parseCpuMax, parseMax, resolveCgroupPath, sharesToWeight, unifiedPathOf, weightToShares } from './cgroups-v2.js';

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, CleanupStack, InvalidArgumentError, joinWithin, validateIdentifier, type Logger } from '../common/index.js';
-import { unmountAll } from '../sys/index.js';
+import { removeCgroup, unmountAll } from '../sys/index.js';
 import { makeFifo } from './fifo.js';
 
 export const DEFAULT_STATE_DIR = '/run/berth/io.containerd.runtime.v2.task';
@@ -107,10 +107,32 @@ export function readBundleFileSync(b: BundlePaths, name: string): string | undef
   }
 }
 
-/** containerd's removal: unmount under rootfs, rename to `.<id>`, remove; same for the work dir. */
-export async function removeBundle(b: BundlePaths): Promise<void> {
+/** The spec's `linux.cgroupsPath` when it is a cgroupfs path (the systemd driver's scopes are systemd's to remove). */
+function cgroupsPathOf(b: BundlePaths): string | undefined {
+  try {
+    const spec = JSON.parse(readFileSync(bundleFile(b, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: unknown } };
+    const p = spec.linux?.cgroupsPath;
+    return typeof p === 'string' && p.startsWith('/') && !p.includes(':') ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * containerd's removal: unmount under rootfs, rename to `.<id>`, remove; same for the work dir.
+ * The task is gone by then, and so is its cgroup, unless `runc create` was cut short or runc's
+ * own removal raced the last exit: the spec's cgroup is removed too when it is empty
+ * (docs/crash-safety.md).
+ */
+export async function removeBundle(b: BundlePaths, log?: Logger): Promise<void> {
   const exists = await lstat(b.path).then(() => true, () => false);
   if (exists) {
+    const cgroup = cgroupsPathOf(b);
+    if (cgroup !== undefined) {
+      const r = removeCgroup(cgroup);
+      if (r.removed.length > 0) log?.warn({ task: b.id, cgroups: r.removed }, 'removed the cgroup a deleted task left');
+      if (r.failed.length > 0) log?.warn({ task: b.id, failed: r.failed }, 'cannot remove the cgroup of a deleted task');
+    }
     unmountAll(bundleFile(b, 'rootfs'));
     const hidden = path.join(path.dirname(b.path), `.${b.id}`);
     await rm(hidden, { recursive: true, force: true });

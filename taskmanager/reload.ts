@@ -29,6 +29,18 @@ export function listSync(dir: string): string[] {
   }
 }
 
+/**
+ * The `.<id>` dirs under <stateDir>/<ns>: a bundle removal (renamed, then removed) cut short by a
+ * crash (docs/crash-safety.md).
+ */
+export async function findHiddenBundles(stateDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const ns of await subdirs(stateDir)) {
+    for (const name of listSync(`${stateDir}/${ns}`)) if (name.startsWith('.') && isValidIdentifier(name.slice(1))) out.push(`${stateDir}/${ns}/${name}`);
+  }
+  return out;
+}
+
 /** Every bundle under <stateDir>/<ns>/<id> (dot-names and invalid identifiers skipped). */
 export async function findBundles(stateDir: string, rootDir: string): Promise<BundlePaths[]> {
   const bundles: BundlePaths[] = [];

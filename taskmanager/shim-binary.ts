@@ -26,6 +26,7 @@ export function shimEnv(ttrpcAddress: string): NodeJS.ProcessEnv {
     ...process.env, TTRPC_ADDRESS: ttrpcAddress, GOMAXPROCS: '2', BERTH_SHIM_NODE: process.env.BERTH_SHIM_NODE || process.execPath,
   };
   delete env.NODE_EXTRA_CA_CERTS;
+  delete env.BERTH_FAULT; // the daemon's own crash points (common/fault.ts)
   return env;
 }
 

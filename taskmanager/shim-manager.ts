@@ -14,14 +14,16 @@
 // A dead shim's bundle stays until its tasks' exits were handled (the promise `died` returns):
 // after `<shim> delete` the bundle is the only place that still knows the task, so a daemon that
 // stops before the exit was handled finds it again on reload (docs/taskmanager.md, "Exits").
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { CleanupStack, KeyedMutex, Logger, PhaseClock } from '../common/index.js';
+import { faultPoint, type CleanupStack, type KeyedMutex, type Logger, type PhaseClock } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
+import { unmountAll } from '../sys/index.js';
 import { bundleFile, createBundle, readBundleFile, readBundleFileSync, removeBundle, type BundlePaths } from './bundle.js';
 import { openFifoReader } from './fifo.js';
-import { findBundles, readBundleShim } from './reload.js';
+import { findBundles, findHiddenBundles, readBundleShim } from './reload.js';
 import { shimDelete, shimStart, type ShimCommandContext } from './shim-binary.js';
 import { ShimPool, removeSocketFile, type ShimConn } from './shim-pool.js';
 import { decodeDeleteResponse, encodeAnyBytes, type AnyMessage, type ExitInfo } from './task-client.js';
@@ -143,11 +145,16 @@ export class ShimManager {
     const clock = req.clock;
     let t = performance.now();
     await createBundle(b, req.spec, this.#log);
-    undo.push(`remove bundle ${b.path}`, () => removeBundle(b));
+    undo.push(`remove bundle ${b.path}`, () => removeBundle(b, this.#log));
     // The real shim dies at once if the log FIFO has no reader: open it BEFORE start.
     const logFifo = this.#openShimLog(b);
     undo.push('close shim log', () => logFifo.destroy());
     const podShim = this.#podShim(req);
+    faultPoint('task:bundle-created');
+    // The marker before `<shim> start` (containerd writes it after): a daemon killed while the
+    // shim starts leaves a bundle that reload knows a shim may serve, and shuts that shim down
+    // when it serves nothing (docs/crash-safety.md).
+    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary, { mode: 0o600 });
     clock.record('bundle', t, (t = performance.now()));
     let address: string;
     if (podShim) {
@@ -159,10 +166,11 @@ export class ShimManager {
     } else {
       address = await shimStart(this.#context(req.binary, b), req.options ? encodeAnyBytes(req.options) : undefined, this.#opts.timeouts.start);
     }
-    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary);
+    faultPoint('task:shim-started');
     clock.record(podShim ? 'shim reuse' : 'shim start', t, (t = performance.now()));
     const conn = await this.#pool.acquire(address, req.namespace, req.binary);
     clock.record('shim connect', t, performance.now());
+    faultPoint('task:shim-connected');
     undo.push(`release shim ${address}`, async () => {
       if (conn.tasks.size === 0) await this.#pool.shutdown(conn, req.id, this.#opts.timeouts.shutdown);
     });
@@ -251,7 +259,7 @@ export class ShimManager {
   async remove(t: ShimTask): Promise<void> {
     this.#unbind(t);
     if (t.conn.tasks.size === 0) await this.#pool.shutdown(t.conn, t.id, this.#opts.timeouts.shutdown);
-    await removeBundle(t.bundle);
+    await removeBundle(t.bundle, this.#log);
   }
 
   /** `<shim> delete` for a task whose shim is gone: its DeleteResponse, or 255/now when it fails. */
@@ -269,7 +277,7 @@ export class ShimManager {
   /** Tells the owner, then removes the bundle once the exit was handled. */
   #died(b: BundlePaths, exit: ExitInfo): void {
     this.#owner.died(b.namespace, b.id, exit)
-      .then(() => removeBundle(b))
+      .then(() => removeBundle(b, this.#log))
       .catch((err: unknown) => this.#log.warn({ err, bundle: b.path }, 'cannot remove bundle of a dead shim'));
   }
 
@@ -305,8 +313,39 @@ export class ShimManager {
    * does not answer gets `<shim> delete` and its task is reported dead.
    */
   async reload(): Promise<ShimReload[]> {
+    const bundles = await this.#bundlesAfterCutShortRemovals();
+    const outcomes = await Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
+    // A shim that serves none of the tasks found (started for a task whose Create never ran, or
+    // whose bundle was removed) would run forever: shut down (docs/crash-safety.md).
+    // A pod shim held by its pod (pods without a pause process) serves no task until the pod's
+    // first container: kept.
+    const held = new Set([...this.#podShims.values()].map((t) => t.conn));
+    await Promise.all(this.#pool.all().filter((c) => c.tasks.size === 0 && !held.has(c)).map(async (conn) => {
+      this.#log.warn({ address: conn.address }, 'reload: shim serves no task; shutting it down');
+      await this.#pool.shutdown(conn, '', this.#opts.timeouts.shutdown);
+    }));
+    return outcomes;
+  }
+
+  /**
+   * The bundles to reload, once what a bundle removal cut short by a crash left is gone: `.<id>`
+   * dirs (renamed, not yet removed) and work dirs whose bundle was removed (containerd's
+   * cleanupWorkDirs does the latter too).
+   */
+  async #bundlesAfterCutShortRemovals(): Promise<BundlePaths[]> {
+    for (const hidden of await findHiddenBundles(this.#opts.stateDir)) {
+      this.#log.warn({ dir: hidden }, 'reload: removing a bundle whose removal was cut short');
+      unmountAll(path.join(hidden, 'rootfs'));
+      await rm(hidden, { recursive: true, force: true });
+    }
     const bundles = await findBundles(this.#opts.stateDir, this.#opts.rootDir);
-    return Promise.all(bundles.map((b) => this.#opts.locks.run(taskKey(b.namespace, b.id), () => this.#reloadOne(b))));
+    const kept = new Set(bundles.map((x) => x.workDir));
+    for (const work of await findBundles(this.#opts.rootDir, this.#opts.rootDir)) {
+      if (kept.has(work.workDir)) continue;
+      this.#log.warn({ dir: work.workDir }, 'reload: removing a work dir without a bundle');
+      await rm(work.workDir, { recursive: true, force: true });
+    }
+    return bundles;
   }
 
   async #reloadOne(b: BundlePaths): Promise<ShimReload> {
@@ -315,7 +354,7 @@ export class ShimManager {
     if (this.#tasks.has(taskKey(namespace, id))) return { kind: 'reloaded', namespace, id };
     const removed = async (reason: string): Promise<ShimReload> => {
       log.warn({ reason }, 'reload: removing bundle');
-      await removeBundle(b);
+      await removeBundle(b, this.#log);
       return { kind: 'removed', namespace, id, reason };
     };
     const found = readBundleShim(b);
@@ -333,6 +372,11 @@ export class ShimManager {
       conn.ready(c.shimPid);
       if (c.taskPid === 0) {
         logFifo?.destroy();
+        // A Create the crash cut short: the shim gave up on it when the connection closed, but
+        // runc may have made the container's state dir and cgroup; `<shim> delete` (runc delete
+        // --force) removes them, or the task's next create finds "container with given ID
+        // already exists" (docs/crash-safety.md).
+        await this.#shimDelete(binary, b);
         return await removed('the shim does not know this task');
       }
       bound = { namespace, id, bundle: b, conn, ...(logFifo ? { logFifo } : {}) };

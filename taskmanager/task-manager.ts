@@ -11,7 +11,7 @@
 //             task that never exited all go to ExitMonitor.record, which de-duplicates.
 import type net from 'node:net';
 import {
-  AlreadyExistsError, CleanupStack, InvalidArgumentError, KeyedMutex, NotFoundError, PhaseClock, isKind, silentLogger, validateIdentifier,
+  AlreadyExistsError, CleanupStack, InvalidArgumentError, faultPoint, KeyedMutex, NotFoundError, PhaseClock, isKind, silentLogger, validateIdentifier,
   type Logger,
 } from '../common/index.js';
 import { fromTimestamp, type TtrpcServer } from '../proto/index.js';
@@ -237,8 +237,11 @@ export class TaskManager {
       const stdio = await createStdio(bundleFile(b, 'io'), '', { stdin: req.stdin ?? false, terminal: req.terminal ?? false }, this.#log);
       undo.push('close stdio', () => closeStdio(stdio));
       this.#exits.forget(req.namespace, req.id); // a new task: its exit is not known yet
-      const pid = await clock.time('task create', () => api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options));
+      const creating = clock.time('task create', () => api.create(req.id, b.path, req.rootfs ?? [], stdio.paths, options));
+      faultPoint('task:create-sent'); // the shim is running `runc create` (docs/crash-safety.md)
+      const pid = await creating;
       undo.push(`delete task ${key} in shim`, () => api.delete(req.id).catch(() => undefined));
+      faultPoint('task:created');
       await this.#shims.connected(shim.conn, req.id);
       const entry: TaskEntry = { shim, pid, stdio, execs: new Map() };
       this.#tasks.set(key, entry);

@@ -12,7 +12,7 @@
 // "first exit wins" makes the repeat a no-op (docs/taskmanager.md, "Exits").
 import { isKind, type KeyedMutex, type Logger } from '../../common/index.js';
 import type { ExitMonitor, ForwardedEvent, TaskExit, TaskManager } from '../../taskmanager/index.js';
-import { nanosFromDate, type ContainerRecord, type SandboxRecord, type Store } from '../store/index.js';
+import { isSet, nanosFromDate, type ContainerRecord, type SandboxRecord, type Store } from '../store/index.js';
 import { CRI_NAMESPACE } from './cri-namespace.js';
 import type { StopWaiters } from './stop-waiters.js';
 
@@ -42,7 +42,12 @@ export async function handleExit(deps: ExitDeps, exit: Readonly<TaskExit>): Prom
   // gone (RemoveContainer, StopPodSandbox) deletes it too, under the task manager's per-task lock,
   // so it waits for this delete and then finds the task gone. A daemon killed in between finds
   // the exited task on restart and runs this again (the exit is recorded only once).
-  const r = await deps.store.recordExit(id, { exitCode: exit.exitStatus, exitedAt: nanosFromDate(exit.exitedAt) });
+  // A container never started (a StartContainer cut short by a crash, whose task recovery
+  // deleted or whose shim was gone) stays CREATED: nothing of it ran, and kubelet's retry starts
+  // it (docs/crash-safety.md). A failed start records its own StartError first.
+  const neverStarted = isContainer && !isSet(deps.store.containers.get(id).startedAt) && !isSet(deps.store.containers.get(id).finishedAt);
+  const r = neverStarted ? { target: 'container', recorded: false } as const
+    : await deps.store.recordExit(id, { exitCode: exit.exitStatus, exitedAt: nanosFromDate(exit.exitedAt) });
   deps.log.info({ [isContainer ? 'containerId' : 'podSandboxId']: id, exitStatus: exit.exitStatus, recorded: r.recorded }, 'task exit recorded');
   deps.stops.notify(id);
   if (r.recorded && r.target === 'container') deps.stopped({ container: deps.store.containers.get(id) });

@@ -3,7 +3,7 @@
 // containerd. Any failure undoes the earlier steps.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CleanupStack, FailedPreconditionError, InvalidArgumentError, joinWithin } from '../../common/index.js';
+import { CleanupStack, FailedPreconditionError, InvalidArgumentError, faultPoint, joinWithin } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { appliedResources, containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
 import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
@@ -58,8 +58,10 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
   try {
     await deps.store.containerNames.reserve(name, id);
     undo.push(`release container name ${name}`, () => deps.store.containerNames.release(name));
+    faultPoint('create-container:name-reserved');
     const rootfs = await deps.images.prepareRootfs(id, image.id);
     undo.push(`remove rootfs ${id}`, () => deps.images.removeRootfs(id));
+    faultPoint('create-container:rootfs-prepared');
     const sandboxConfig = req.sandboxConfig ? plainSandboxConfig(req.sandboxConfig) : sandbox.config;
     const ns = sandboxNamespaceOptions(sandbox);
     const rt = taskRuntime(deps.config, sandbox.runtimeHandler);
@@ -82,6 +84,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     undo.push(`release recursive read-only mounts of ${id}`, () => releaseRecursiveReadOnly(deps.dirs, id));
     const staged = await stageRecursiveReadOnly(deps.dirs, id, spec, log);
     await writeFile(containerSpecPath(deps.dirs, id), JSON.stringify(staged));
+    faultPoint('create-container:dir-made');
     const record: ContainerRecord = {
       v: RECORD_VERSION, id, sandboxId, metadata: { name: md.name, attempt: md.attempt ?? 0 }, config, imageRef, imageId: image.id,
       logPath, createdAt: nowNanos(), pid: 0, resources: { ...appliedResources(staged) },
@@ -89,6 +92,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     };
     const created = await deps.store.containers.create(record);
     undo.release();
+    faultPoint('create-container:record-created');
     log.info({ name, image: image.id }, 'container created');
     containerEvent(deps, created, 'created');
     return { containerId: id };

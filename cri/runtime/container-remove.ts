@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isKind } from '../../common/index.js';
+import { faultPoint, isKind } from '../../common/index.js';
 import { containerDir } from './container-create.js';
 import { stopContainerLocked } from './container-stop.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -23,11 +23,13 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
   await deps.locks.run(id, async () => {
     if (goneMeanwhile(deps.store.containers, id, deps.log, REMOVE)) return;
     await stopContainerLocked(deps, id, 0);
+    faultPoint('remove-container:stopped');
     if (deps.tasks.has(CRI_NAMESPACE, id)) {
       await deps.tasks.delete(CRI_NAMESPACE, id).catch((err: unknown) => {
         if (!isKind(err, 'not-found')) throw err;
       });
     }
+    faultPoint('remove-container:task-deleted');
     await deps.logs.finish(id);
     // Both before the record: a daemon stopped in between finds the record and removes again.
     // The rw layer's directory goes after the reply (ImageService.removeRootfs). The container's
@@ -38,9 +40,12 @@ export async function removeContainer(deps: Deps, ref: string): Promise<void> {
     await rm(path.join(containerDir(deps.dirs, id), 'volumes'), { recursive: true, force: true });
     rmSync(containerDir(deps.dirs, id), { recursive: true, force: true });
     await deps.images.removeRootfs(id);
+    faultPoint('remove-container:rootfs-removed');
     await releaseRecursiveReadOnly(deps.dirs, id);
+    faultPoint('remove-container:dir-removed');
     const last = deps.store.containers.get(id);
     await deps.store.containers.delete(id);
+    faultPoint('remove-container:record-deleted');
     await deps.store.containerNames.releaseById(id);
     deps.log.info({ containerId: id, podSandboxId: last.sandboxId }, 'container removed');
     containerEvent(deps, last, 'deleted');

@@ -2,7 +2,7 @@
 // spec CreateContainer wrote, starts logging its output, starts it. A failure records the
 // container as EXITED with 128 / StartError, as containerd does.
 import { readFile } from 'node:fs/promises';
-import { CleanupStack, FailedPreconditionError, PhaseClock } from '../../common/index.js';
+import { CleanupStack, FailedPreconditionError, PhaseClock, faultPoint } from '../../common/index.js';
 import { containerState, nowNanos, sandboxState } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { containerSpecPath } from './container-create.js';
@@ -44,11 +44,14 @@ async function startLocked(deps: Deps, id: string): Promise<void> {
     });
     deps.logs.open(id, c.logPath, task);
     undo.push(`close log of ${id}`, () => deps.logs.get(id)?.close());
+    faultPoint('start-container:task-created');
     const pid = await clock.time('task start', () => deps.tasks.start(CRI_NAMESPACE, id));
+    faultPoint('start-container:task-started');
     // The breakdown (verbose ContainerStatus "timings"); its total stops before this write.
     const timings = clock.snapshot();
     const started = await deps.store.containers.update(id, (r) => ({ ...r, pid, startedAt: nowNanos(), timings }));
     undo.release();
+    faultPoint('start-container:record-updated');
     // runc has bound its copies into the container: the staged rro trees are done with. Only now,
     // once the record says RUNNING: a CREATED container (a restart may find one whose task was
     // only created) still needs them for the next start.

@@ -57,12 +57,17 @@ export function stopSignalOf(deps: Pick<Deps, 'images'>, c: Pick<ContainerRecord
   return parseSignal((img?.config.config as { StopSignal?: string } | undefined)?.StopSignal);
 }
 
-async function signal(deps: Pick<Deps, 'tasks'>, id: string, sig: number): Promise<void> {
+/**
+ * Signals a task (SIGKILL: every process in it). A task gone meanwhile is not an error: its exit
+ * is on its way, or was handled and the task deleted while the Kill was in flight (the last task
+ * of a shim: the shim shut down and the Kill's reply never came).
+ */
+export async function signalTask(deps: Pick<Deps, 'tasks'>, id: string, sig: number): Promise<void> {
   if (!deps.tasks.has(CRI_NAMESPACE, id)) return;
   try {
     await deps.tasks.kill(CRI_NAMESPACE, id, sig, { all: sig === 9 });
   } catch (err) {
-    if (!isKind(err, 'not-found')) throw err; // already gone: its exit is on its way
+    if (!isKind(err, 'not-found') && deps.tasks.has(CRI_NAMESPACE, id)) throw err;
   }
 }
 
@@ -76,10 +81,10 @@ export async function stopContainerLocked(deps: Deps, id: string, timeoutSec: nu
   if (timeoutSec > 0) {
     const sig = stopSignalOf(deps, c);
     deps.log.info({ containerId: id, signal: sig, timeoutSec }, 'stopping container');
-    await signal(deps, id, sig);
+    await signalTask(deps, id, sig);
     if (await deps.stops.wait(id, stopped, timeoutSec * 1000)) return;
   }
-  await signal(deps, id, 9);
+  await signalTask(deps, id, 9);
   if (!(await deps.stops.wait(id, stopped, KILL_WAIT_MS))) {
     throw new DeadlineExceededError(`container ${id} did not exit within ${KILL_WAIT_MS / 1000}s of SIGKILL`);
   }

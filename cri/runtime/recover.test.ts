@@ -1,6 +1,10 @@
 // CRI state after a restart against a fake task manager: each line of recover.ts's table, from the
 // reload outcomes and the records, and an orphan task killed and deleted once it exited.
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isMountPoint, mountAll } from '../../sys/index.js';
 import { openTestRuntime, type TestRuntime } from '../../test/helpers/runtime-deps.js';
 import type { ReloadOutcome } from '../../taskmanager/index.js';
 import { containerState, isSet, sandboxState } from '../store/index.js';
@@ -70,5 +74,36 @@ describe('recoverState', () => {
     rt.tasks.exit(CRI_NAMESPACE, 'stray', 137);
     await expect.poll(() => rt.tasks.has(CRI_NAMESPACE, 'stray')).toBe(false);
     expect(rt.tasks.calls).toEqual(['kill stray 9', 'delete stray']);
+  });
+
+  // What a crash between a call's first step and its record leaves (docs/crash-safety.md).
+  it('releases names without records and removes rw snapshots, container dirs, pod dirs and view mounts without records', async () => {
+    const { store, images, dirs } = rt.deps;
+    await store.sandboxes.create(sandboxRecord('pod1', READY));
+    await store.containers.create(containerRecord('kept', 'pod1'));
+    await store.sandboxNames.reserve('pod1_ns_uid_0', 'pod1');
+    await store.containerNames.reserve('kept_pod1_ns_uid_0', 'kept');
+    await store.sandboxNames.reserve('cut_ns_uid_0', 'cutpod'); // RunPodSandbox killed after the reservation
+    await store.containerNames.reserve('cut_pod1_ns_uid_0', 'cutctr'); // CreateContainer killed before its record
+    await images.prepareRootfs('kept', 'img');
+    await images.prepareRootfs('cutctr', 'img');
+    await mkdir(path.join(dirs.root, 'containers', 'kept'), { recursive: true });
+    await mkdir(path.join(dirs.root, 'containers', 'cutctr'), { recursive: true });
+    await mkdir(path.join(dirs.root, 'sandboxes', 'cutpod'), { recursive: true });
+    await mkdir(path.join(dirs.state, 'sandboxes', 'pod1'), { recursive: true });
+    const view = path.join(dirs.state, 'view-abc');
+    await mkdir(view, { recursive: true });
+    mountAll([{ type: 'tmpfs', source: 'tmpfs', options: [] }], view); // a spec step's layer view, mounted when the daemon died
+
+    await recoverState(rt.deps, [reloaded('pod1', 'running')]);
+
+    expect(store.sandboxNames.entries()).toEqual([['pod1_ns_uid_0', 'pod1']]);
+    expect(store.containerNames.entries()).toEqual([['kept_pod1_ns_uid_0', 'kept']]);
+    expect(images.rootfsIds()).toEqual(['kept']);
+    expect(readdirSync(path.join(dirs.root, 'containers'))).toEqual(['kept']);
+    expect(readdirSync(path.join(dirs.root, 'sandboxes'))).toEqual([]);
+    expect(readdirSync(path.join(dirs.state, 'sandboxes'))).toEqual(['pod1']);
+    expect(isMountPoint(view)).toBe(false);
+    expect(existsSync(view)).toBe(false);
   });
 });

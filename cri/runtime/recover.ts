@@ -13,15 +13,18 @@
 //   pause-less pod, pod shim gone          -> NOTREADY, as a pod whose pause task is gone
 //   pod shim of no READY pod               -> let go of (it exits with its last task)
 //   pod network not READY-and-running      -> CNI DEL + netns unpinned (recoverNetworks)
+//   container CREATED, shim dead           -> stays CREATED (a start cut short; the retry starts it)
 //   task no record knows                   -> killed and deleted
 //   staged rro mounts of a container not CREATED (or gone) -> released (rro-mounts.ts)
 //   image volumes of a pod not READY        -> unmounted, views released (image-volumes.ts)
 //   user namespace pins of unknown pods     -> unmounted (userns.ts)
+//   name, rw snapshot, dirs without record -> removed (recover-leftovers.ts)
 import { isKind } from '../../common/index.js';
 import type { ReloadOutcome, TaskHandle } from '../../taskmanager/index.js';
 import { containerState, isSet, nanosFromDate, nowNanos } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { recoverImageVolumes } from './image-volumes.js';
+import { removeLeftovers } from './recover-leftovers.js';
 import { releaseStaleRecursiveReadOnly } from './rro-mounts.js';
 import { removePodSandbox } from './sandbox-remove.js';
 import { unpinPodNamespaces } from './sandbox-pauseless.js';
@@ -79,6 +82,7 @@ async function recoverNetworks(deps: Deps): Promise<void> {
 }
 
 export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[]): Promise<void> {
+  await removeLeftovers(deps);
   const mine = outcomes.filter((o) => o.namespace === CRI_NAMESPACE);
   const alive = new Set<string>();
   for (const o of mine) {
@@ -88,6 +92,8 @@ export async function recoverState(deps: Deps, outcomes: readonly ReloadOutcome[
     } else if (o.kind === 'pod-shim') {
       if (o.alive) alive.add(o.id);
     } else if (o.kind === 'dead') {
+      // A start the crash cut short: the container never ran, nothing exited (as in handleExit).
+      if (deps.store.containers.has(o.id) && containerState(deps.store.containers.get(o.id)) === 'CONTAINER_CREATED') continue;
       const exitedAt = nanosFromDate(o.exit.exitedAt);
       await deps.store.recordExit(o.id, { exitCode: o.exit.exitStatus, exitedAt });
     }

@@ -2,7 +2,7 @@
 // Marks the record 'removing' first, so a restart finishes a removal cut short; then removes
 // every container, the pause task, rootfs, pod files, netns, record and name. Unknown ids, and
 // pods removed meanwhile, are not an error (debug log).
-import { FailedPreconditionError, isKind } from '../../common/index.js';
+import { FailedPreconditionError, faultPoint, isKind } from '../../common/index.js';
 import { isSet, sandboxState } from '../store/index.js';
 import { removeContainer } from './container-remove.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
@@ -33,7 +33,9 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
     return true;
   });
   if (!removing) return;
+  faultPoint('remove-pod:marked-removing');
   for (const c of deps.store.containersOf(id)) await removeContainer(deps, c.id);
+  faultPoint('remove-pod:containers-removed');
   await deps.locks.run(id, async () => {
     if (gone()) return;
     if (deps.tasks.has(CRI_NAMESPACE, id)) {
@@ -48,16 +50,21 @@ export async function removePodSandbox(deps: Deps, ref: string, opts: { force?: 
         if (!isKind(err, 'not-found')) throw err;
       });
     }
+    faultPoint('remove-pod:task-deleted');
     if (deps.store.sandboxes.get(id).pauseless) await deps.tasks.stopPodShim(CRI_NAMESPACE, id);
     await deps.logs.finish(id);
     await deps.images.removeRootfs(id);
     await cleanupImageVolumes(deps, id);
+    faultPoint('remove-pod:rootfs-removed');
     await removeSandboxFiles(deps.dirs, id);
+    faultPoint('remove-pod:files-removed');
     const s = deps.store.sandboxes.get(id);
     await teardownNetwork(deps, s);
     await unpinPodNamespaces(deps, s);
     await removePodUserns(deps.dirs, id);
+    faultPoint('remove-pod:network-torn-down');
     await deps.store.sandboxes.delete(id);
+    faultPoint('remove-pod:record-deleted');
     await deps.store.sandboxNames.releaseById(id);
     deps.log.info({ podSandboxId: id }, 'pod sandbox removed');
     sandboxDeleted(deps, s);

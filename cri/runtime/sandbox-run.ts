@@ -8,7 +8,7 @@
 // ADD has settled. Where the time goes is kept as the record's `timings` (common/phase-clock.ts).
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { CleanupStack, InvalidArgumentError, PhaseClock, settleAll } from '../../common/index.js';
+import { CleanupStack, InvalidArgumentError, PhaseClock, faultPoint, settleAll } from '../../common/index.js';
 import type { runtime } from '../../proto/cri.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
 import { sandboxSpec, type PodUserns } from '../oci/index.js';
@@ -83,6 +83,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
   try {
     await clock.time('lock', () => deps.store.sandboxNames.reserve(name, id));
     undo.push(`release sandbox name ${name}`, () => deps.store.sandboxNames.release(name));
+    faultPoint('run-pod:name-reserved');
     return await deps.locks.run(id, async () => {
       const record: SandboxRecord = {
         v: RECORD_VERSION, id, metadata, config, runtimeHandler: rt.handler.handler, createdAt: nowNanos(), stage: 'created',
@@ -90,6 +91,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
       };
       await clock.time('store', () => deps.store.sandboxes.create(record));
       undo.push(`delete sandbox record ${id}`, () => deps.store.sandboxes.delete(id));
+      faultPoint('run-pod:record-created');
       const stage = (s: SandboxStage, extra: Partial<SandboxRecord> = {}) => deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: s }));
       const ready = async (pid: number, logged: object) => {
         // The breakdown (verbose PodSandboxStatus "timings") is kept with the ready record; its
@@ -97,6 +99,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         const timings = clock.snapshot();
         const done = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos(), timings }));
         undo.release();
+        faultPoint('run-pod:ready');
         log.info({ pid, ...logged }, 'pod sandbox ready');
         sandboxStarted(deps, done);
         return { podSandboxId: id };
@@ -129,6 +132,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         };
         netnsReady = clock.time('netns', makeNetns).then(async () => {
           made = true;
+          faultPoint('run-pod:netns-made');
           await clock.time('store', () => stage('network'));
         });
         const nsPending = netnsReady;
@@ -140,6 +144,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         let added = false;
         network = nsPending.then(() => clock.time('cni add', () => setupNetwork(deps, id, metadata, netns, config))).then(async (net) => {
           added = true;
+          faultPoint('run-pod:network-added');
           await clock.time('store', () => deps.store.sandboxes.update(id, (r) => ({ ...r, ip: net.ip, additionalIps: [...net.additionalIps] })));
           log.info({ ip: net.ip, additionalIps: net.additionalIps }, 'pod network ready');
         });
@@ -160,6 +165,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, config, { hostIpc: ns.ipc === NODE })),
         clock.time('snapshot', () => deps.images.prepareRootfs(id, image.id)),
       ]);
+      faultPoint('run-pod:rootfs-prepared');
       const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE, userns);
       let taskRootfs = rootfs;
       if (userns) {
@@ -172,6 +178,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         namespace: CRI_NAMESPACE, runtime: rt.handler, host: hostInfo(deps.config), log,
       })));
 
+      faultPoint('run-pod:spec-made');
       await clock.time('wait netns', () => netnsReady); // runc create joins it
       await clock.time('store', () => stage('task'));
       const task = await deps.tasks.createTask({
@@ -182,7 +189,9 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         await deps.tasks.delete(CRI_NAMESPACE, id);
       });
       deps.logs.open(id, '', task); // the pause output is read and dropped, so its pipe never fills
+      faultPoint('run-pod:task-created');
       const pid = await clock.time('task start', () => deps.tasks.start(CRI_NAMESPACE, id));
+      faultPoint('run-pod:task-started');
       await clock.time('wait network', () => network);
       return await ready(pid, { image: image.id });
     });

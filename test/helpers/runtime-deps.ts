@@ -38,6 +38,7 @@ export async function openTestRuntime(): Promise<TestRuntime> {
   const store = await openStore(path.join(dir, 'store'));
   const tasks = new FakeTasks();
   const rootfs: string[] = [];
+  const prepared = new Set<string>();
   const config = { ...DEFAULT_CONFIG, root: path.join(dir, 'root'), state: path.join(dir, 'state') };
   const image = {
     id: IMAGE_ID, repoTags: [config.sandboxImage], repoDigests: [], config: { config: { Cmd: ['/pause'] } }, size: 1, chainIds: [], blobs: [],
@@ -45,9 +46,10 @@ export async function openTestRuntime(): Promise<TestRuntime> {
   const mounts = [{ type: 'bind', source: layer, options: ['rbind', `lowerdir=${layer}`] }];
   const images = {
     status: (ref: string) => (ref === config.sandboxImage || ref === IMAGE_ID ? image : undefined),
-    prepareRootfs: async (id: string) => { rootfs.push(`prepare ${id}`); return mounts; },
-    removeRootfs: async (id: string) => { rootfs.push(`remove ${id}`); },
+    prepareRootfs: async (id: string) => { rootfs.push(`prepare ${id}`); prepared.add(id); return mounts; },
+    removeRootfs: async (id: string) => { rootfs.push(`remove ${id}`); prepared.delete(id); },
     rootfsMounts: () => mounts,
+    rootfsIds: () => [...prepared],
   };
   const network = {
     recoverNetworks: async (keep: Iterable<string>) => ({ kept: [...keep], tornDown: [], failed: [] }),

@@ -20,22 +20,25 @@ export interface Berth {
   /** The daemon's pod network (its conf dir, bridge, subnet; leftovers(b.net.env) counts). */
   readonly net: TestNetwork;
   cri: CriClients;
-  /** Starts (again) the daemon on the same root/state/socket. */
-  start(): Promise<void>;
+  /** Starts (again) the daemon on the same root/state/socket; `env` is added to this run's environment. */
+  start(opts?: { env?: Record<string, string> }): Promise<void>;
   /** Sends `signal` and waits for the daemon to exit (pods keep running). */
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Resolves true once the daemon process has exited (false if it still runs after `withinMs`). */
+  exited(withinMs: number): Promise<boolean>;
   daemonLog(): string;
   stop(): Promise<void>;
 }
 
-function shimPids(address: string): number[] {
+/** Shims (or, with `spares`, berth's spare shim servers not adopted yet) started for `address`. */
+function shimPids(address: string, spares = false): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       // a spare not adopted yet (argv `spare`, shim/spare.ts) serves no pod
-      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim')) && !argv.includes('spare')) out.push(Number(p));
+      if (argv.some((a) => a === address) && argv.some((a) => a.includes('containerd-shim')) && argv.includes('spare') === spares) out.push(Number(p));
     } catch {
       // gone
     }
@@ -63,6 +66,8 @@ function descendants(pid: number): number[] {
 
 /** Pids of the shims serving this daemon. */
 export const shimsOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.address);
+/** Pids of berth's spare shim servers (shim/spare.ts) waiting for this daemon's next pod. */
+export const sparesOf = (b: Pick<Berth, 'address'>): number[] => shimPids(b.address, true);
 
 export const SANDBOX_IMAGE_UNREACHABLE = '127.0.0.1:1/pause:3.9';
 
@@ -113,17 +118,17 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
   const b: Berth = {
     dir, address, logDir, net,
     cri: undefined as unknown as CriClients,
-    async start() {
+    async start(startOpts = {}) {
       logFd = openSync(path.join(dir, 'daemon.log'), 'a');
       child = spawn(process.execPath, [entry, '--config', config, '--address', address, '--root', path.join(dir, 'root'),
-        '--state', path.join(dir, 'state'), '--log-level', 'debug'], { stdio: ['ignore', logFd, logFd] });
+        '--state', path.join(dir, 'state'), '--log-level', 'debug'], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...startOpts.env } });
       const c = child;
       exited = new Promise<void>((r) => c.once('exit', () => r()));
       closeSync(logFd);
       const deadline = Date.now() + 30_000;
       b.cri?.close();
       for (;;) {
-        if (c.exitCode !== null) throw new Error(`berth exited with ${c.exitCode}:\n${b.daemonLog()}`);
+        if (c.exitCode !== null || c.signalCode !== null) throw new Error(`berth exited with ${c.exitCode ?? c.signalCode}:\n${b.daemonLog()}`);
         if (existsSync(address)) {
           const cri = createCriClients(address, { timeoutMs: 60_000 });
           try {
@@ -144,6 +149,13 @@ export async function startBerth(opts: BerthOptions = {}): Promise<Berth> {
         child.kill(signal);
         await exited;
       }
+    },
+    async exited(withinMs) {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return true;
+      let timer: NodeJS.Timeout | undefined;
+      const gone = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), withinMs); })]);
+      clearTimeout(timer);
+      return gone;
     },
     daemonLog: () => (existsSync(path.join(dir, 'daemon.log')) ? readFileSync(path.join(dir, 'daemon.log'), 'utf8') : ''),
     async stop() {
