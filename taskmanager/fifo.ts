@@ -6,7 +6,7 @@ import { chmodSync, constants, openSync, closeSync, rmSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import net from 'node:net';
 import { InternalError } from '../common/index.js';
-import { isErrno, mkfifo } from '../sys/index.js';
+import { bytesToRead, isErrno, mkfifo } from '../sys/index.js';
 
 /** Creates a FIFO (mode 0700 unless told) unless one already exists at `path`. */
 export async function makeFifo(path: string, mode = 0o700): Promise<void> {
@@ -58,5 +58,34 @@ export function openFifoWriter(path: string): net.Socket {
   } catch (err) {
     closeSync(fd);
     throw err;
+  }
+}
+
+/**
+ * Bytes in the FIFO under `s` (a reader from openFifoReader) that the stream has not read yet; 0
+ * once closed. With the writer done, 0 means every byte reached the stream's 'data' listeners.
+ */
+export function unreadFifoBytes(s: net.Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0 || s.destroyed) return 0;
+  try {
+    return bytesToRead(fd);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits until the FIFOs under `streams` hold nothing unread (at most `maxMs`), then one more turn
+ * of the event loop for the 'data' of the last read. Exact once their writers are done: the
+ * exec's Delete returned (the runc shim copies output until then) or the process wrote straight
+ * into the FIFO and exited (berth's shim). docs/taskmanager.md "Exec output".
+ */
+export async function drainFifoReaders(streams: ReadonlyArray<net.Socket | undefined>, maxMs = 2_000): Promise<void> {
+  const until = Date.now() + maxMs;
+  for (;;) {
+    await new Promise((r) => setImmediate(r));
+    if (streams.every((s) => !s || unreadFifoBytes(s) === 0) || Date.now() >= until) return;
+    await new Promise((r) => setTimeout(r, 2));
   }
 }

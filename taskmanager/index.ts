@@ -11,3 +11,4 @@ export type { ForwardedEvent, EventListener } from './events-server.js';
 export { resolveRuntime, shimBinaryName, type RuntimeResolveOptions } from './runtime-resolve.js';
 export { DEFAULT_STATE_DIR, DEFAULT_ROOT_DIR } from './bundle.js';
 export type { Mount, ProcessState, TaskStatus, ExitInfo, RuncOptions, AnyMessage } from './task-client.js';
+export { drainFifoReaders } from './fifo.js';

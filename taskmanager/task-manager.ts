@@ -431,12 +431,18 @@ export class TaskManager {
   }
 
   /** Deletes an exec; its exit (reported now if it was not yet) is forgotten. */
-  async deleteExec(namespace: string, id: string, execId: string): Promise<ExitInfo> {
+  /**
+   * Deletes an exec in its shim, then closes its stdio. `beforeClose` runs in between: the runc
+   * shim's Delete returns only once its copy of the exec's output into the FIFOs ended, so a
+   * reader drained there has the whole output (docs/taskmanager.md "Exec output").
+   */
+  async deleteExec(namespace: string, id: string, execId: string, opts: { beforeClose?: () => Promise<void> } = {}): Promise<ExitInfo> {
     const e = this.#entry(namespace, id);
     const x = e.execs.get(execId);
     if (!x) throw new NotFoundError(`exec ${execId} in task ${id}: not found`);
     const r = await e.shim.conn.api.delete(id, execId);
     this.#report({ namespace, containerId: id, id: execId, ...r }, 'delete');
+    await opts.beforeClose?.().catch((err: unknown) => this.#log.warn({ err, task: `${namespace}/${id}`, execId }, 'exec output drain failed'));
     e.execs.delete(execId);
     this.#exits.forget(namespace, id, execId);
     closeStdio(x.stdio);

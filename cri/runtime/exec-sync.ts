@@ -8,6 +8,7 @@ import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError } 
 import { containerState } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
+import { drainFifoReaders } from '../../taskmanager/index.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'log'>;
 
@@ -16,10 +17,8 @@ export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 class Collector {
   readonly chunks: Buffer[] = [];
   size = 0;
-  lastData = 0;
   attach(s: Readable | undefined): void {
     s?.on('data', (d: Buffer) => {
-      this.lastData = Date.now();
       const room = EXEC_OUTPUT_CAP - this.size;
       if (room <= 0) return;
       const part = d.length > room ? d.subarray(0, room) : d;
@@ -29,17 +28,6 @@ class Collector {
   }
   get bytes(): Buffer {
     return Buffer.concat(this.chunks);
-  }
-}
-
-async function quiet(collectors: Collector[], quietMs = 50, maxMs = 2_000): Promise<void> {
-  const until = Date.now() + maxMs;
-  // Output written before the exit can be ready in the same poll as the exit: read it first.
-  await new Promise((r) => setImmediate(r));
-  for (;;) {
-    const idle = Date.now() - Math.max(...collectors.map((c) => c.lastData));
-    if (idle >= quietMs || Date.now() >= until) return;
-    await new Promise((r) => setTimeout(r, quietMs - idle));
   }
 }
 
@@ -56,6 +44,7 @@ export async function execSync(deps: Deps, id: string, cmd: readonly string[], t
   const err = new Collector();
   out.attach(handle.stdout);
   err.attach(handle.stderr);
+  let deleted = false;
   try {
     const exited = deps.tasks.wait(CRI_NAMESPACE, id, execId);
     await deps.tasks.startExec(CRI_NAMESPACE, id, execId);
@@ -70,9 +59,14 @@ export async function execSync(deps: Deps, id: string, cmd: readonly string[], t
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
       throw new DeadlineExceededError(`command ${JSON.stringify(cmd.join(' '))} timed out after ${timeoutSec}s`);
     }
-    await quiet([out, err]);
+    // Delete first: the runc shim reports the exit before its copy of the output into the FIFOs
+    // ends, and its Delete returns only once that copy did; then the FIFOs are read to the end.
+    // (A wait for quiet after the exit lost output under load: an empty stdout with exit 0.)
+    deleted = true;
+    await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId, { beforeClose: () => drainFifoReaders([handle.stdout, handle.stderr]) })
+      .catch((e: unknown) => deps.log.warn({ err: e, containerId: id, execId }, 'cannot delete exec'));
     return { stdout: out.bytes, stderr: err.bytes, exitCode: result.exitStatus };
   } finally {
-    await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => deps.log.warn({ err: e, containerId: id, execId }, 'cannot delete exec'));
+    if (!deleted) await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => deps.log.warn({ err: e, containerId: id, execId }, 'cannot delete exec'));
   }
 }

@@ -14,6 +14,7 @@ import { containerState } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { OutputPump, OutputTee, aborted } from './streaming-io.js';
+import { drainFifoReaders } from '../../taskmanager/index.js';
 import { forwardPort } from './streaming-portforward.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'log' | 'events'>;
@@ -147,6 +148,7 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
   const kill = () => {
     deps.tasks.kill(CRI_NAMESPACE, id, 9, { execId }).catch((e: unknown) => log.debug({ err: e }, 'cannot kill exec'));
   };
+  let deleted = false;
   try {
     const exited = deps.tasks.wait(CRI_NAMESPACE, id, execId);
     await deps.tasks.startExec(CRI_NAMESPACE, id, execId);
@@ -164,14 +166,22 @@ async function exec(deps: Deps, req: BackendExecRequest): Promise<{ exitCode: nu
     void (sizes.first ? resizePty(sizes.first) : Promise.resolve()).then(() => applyResizes(sizes.rest, resizePty))
       .catch((e: unknown) => log.debug({ err: e }, 'exec resize failed'));
     const exit = await exited;
-    await Promise.all([out.drain(req.signal), err.drain(req.signal)]);
+    // Delete first: the runc shim's Delete returns once its copy of the output into the FIFOs
+    // ended; then every byte is read out of them and handed to the client (with its backpressure).
+    deleted = true;
+    await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId, {
+      beforeClose: async () => {
+        await drainFifoReaders([handle.stdout, handle.stderr]);
+        await Promise.all([out.drain(req.signal), err.drain(req.signal)]);
+      },
+    }).catch((e: unknown) => log.warn({ err: e }, 'cannot delete exec'));
     return { exitCode: exit.exitStatus };
   } finally {
     req.signal.removeEventListener('abort', kill);
     if (req.stdin && handle.stdin) req.stdin.unpipe(handle.stdin);
     out.stop();
     err.stop();
-    await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.warn({ err: e }, 'cannot delete exec'));
+    if (!deleted) await deps.tasks.deleteExec(CRI_NAMESPACE, id, execId).catch((e: unknown) => log.warn({ err: e }, 'cannot delete exec'));
   }
 }
 
