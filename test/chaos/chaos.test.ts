@@ -17,7 +17,7 @@ import { daemonSockets, runCycle, type Cycle, type CycleResult } from './chaos-h
 
 const LONG = Number(process.env.BERTH_CHAOS_CYCLES ?? 0);
 /**
- * The short run (`npm test`, 60-90 s): the points where a crash leaves something no record knows
+ * The short run (`npm test`, ~40 s on an idle VM): the points where a crash leaves something no record knows
  * (a name, a snapshot, a dir, a shim, a cgroup, a network) and one point of each call, then one
  * random kill. The long run takes every point.
  */
