@@ -117,9 +117,9 @@ describe.each(CRI_HANDLERS)('kubelet 1.36 pod security and resize on the %s shim
     return { exitCode: r.exitCode, stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString() };
   };
 
-  it('Status: recursive read-only mounts under every runc handler, the supplemental groups policy runtime-wide', async () => {
+  it('Status: recursive read-only mounts under every runc handler, user namespaces too (cri-userns.test.ts), the supplemental groups policy runtime-wide', async () => {
     const st = await cri().runtime.Status({});
-    for (const h of st.runtimeHandlers) expect([h.name, h.features?.recursiveReadOnlyMounts, h.features?.userNamespaces]).toEqual([h.name, true, false]);
+    for (const h of st.runtimeHandlers) expect([h.name, h.features?.recursiveReadOnlyMounts, h.features?.userNamespaces]).toEqual([h.name, true, true]);
     expect(st.features!.supplementalGroupsPolicy).toBe(true);
   });
 
