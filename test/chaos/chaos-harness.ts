@@ -203,6 +203,8 @@ export async function census(b: Berth, ids: Set<string>, sockets: Set<string>): 
   return leaks;
 }
 
+let randomCycles = 0;
+
 /** Runs one cycle on the stopped daemon `b` (nothing in it); leaves it stopped. */
 export async function runCycle(b: Berth, cycle: Cycle, sockets: Set<string>): Promise<CycleResult> {
   const t0 = Date.now();
@@ -212,7 +214,11 @@ export async function runCycle(b: Berth, cycle: Cycle, sockets: Set<string>): Pr
   await b.start(random ? {} : { env: { BERTH_FAULT: cycle.kill } });
   let timer: NodeJS.Timeout | undefined;
   if (random) timer = setTimeout(() => { void b.kill('SIGKILL'); }, Number(random[1]));
-  const config = podConfig(b, 'chaos');
+  // Every other pair of random-kill cycles runs kubelet's pid mode CONTAINER, so the pod has no
+  // pause process (drop_infra_container, the default): its pinned namespaces and pod shim are cut
+  // short too. Fault-point cycles keep the pause, whose steps the points name.
+  const pauseless = random !== null && Math.floor(randomCycles++ / 2) % 2 === 1;
+  const config = podConfig(b, 'chaos', pauseless ? { linux: { securityContext: { namespaceOptions: { pid: 1 } } } } : {});
   const s: ClientState = { podUid: config.metadata.uid, config, created: new Set(), phase: 'run' };
   const leaks: string[] = [];
   try {
