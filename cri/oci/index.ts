@@ -13,6 +13,7 @@ export { DEFAULT_CAPABILITIES, capabilitiesFromMask } from './capabilities.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './default-spec.js';
 export { processArgs } from './process.js';
 export { resolveInRoot, readFileInRoot } from './rootfs-reader.js';
+export { cleanContainerPath } from './mounts.js';
 export { ensureDefaultApparmorProfile, BERTH_APPARMOR_PROFILE } from './apparmor.js';
 export { readUserns, checkPodUserns, type IdMap, type PodUserns } from './userns.js';
 export type * from './types.js';

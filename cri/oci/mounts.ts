@@ -13,7 +13,9 @@ export const CGROUP_MOUNT: Readonly<OciMount> = {
   destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
 };
 
-const clean = (p: string) => path.posix.normalize(p).replace(/(.)\/$/, '$1');
+/** A container path as mounts are compared: normalized, without a trailing slash. */
+export const cleanContainerPath = (p: string) => path.posix.normalize(p).replace(/(.)\/$/, '$1');
+const clean = cleanContainerPath;
 const depth = (p: string) => clean(p).split('/').length;
 
 function checkPropagation(hostPath: string, mode: 'shared' | 'shared-or-slave', host: HostInfo): void {

@@ -8,12 +8,10 @@ import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink } f
 import { chmod, chown, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, joinWithin, type Logger } from '../../common/index.js';
-import { resolveInRoot, type CriMount, type PodUserns } from '../oci/index.js';
+import { cleanContainerPath as clean, resolveInRoot, type CriMount, type PodUserns } from '../oci/index.js';
 
 /** The image config's `Volumes` (an object whose keys are paths), as pulled. */
 export type ImageVolumes = Readonly<Record<string, unknown>> | null | undefined;
-
-const clean = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
 
 /** The image's volume paths a CRI mount does not cover, cleaned and in a stable order. */
 export function uncoveredVolumes(volumes: ImageVolumes, criMounts: readonly CriMount[]): string[] {
