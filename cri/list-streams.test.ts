@@ -1,4 +1,4 @@
-// The Stream* list calls (KEP-5825) over a real grpc-js server and client with kubelet's 16 MiB
+// The Stream* list calls (KEP-5825) over berth's gRPC server (cri/grpc) and a grpc-js client with kubelet's 16 MiB
 // reply limit: a list too big for one ListContainers reply arrives whole through StreamContainers,
 // in messages under the budget; the stream answers what the list answers for the same filter,
 // errors as the list errs, and UNIMPLEMENTED where berth has no such list (kubelet falls back).
@@ -12,6 +12,7 @@ import {
   IMAGE_SERVICE, KUBELET_MAX_MESSAGE_BYTES, RUNTIME_SERVICE, STREAM_CHUNK_BYTES, createCriClients, imageServiceDefinition,
   imageServiceMethods, runtime, runtimeServiceDefinition, runtimeServiceMethods, type CriClients,
 } from '../proto/cri.js';
+import { GrpcServer } from './grpc/index.js';
 import { instrument } from './service.js';
 
 const v1 = runtime.v1;
@@ -27,13 +28,13 @@ type Filter = runtime.v1.IContainerFilter | null | undefined;
 const matching = (f: Filter) => CONTAINERS.filter((c) => Object.entries(f?.labelSelector ?? {}).every(([k, v]) => (c.labels as Record<string, string>)[k] === v));
 
 let dir: string;
-let server: grpc.Server;
+let server: GrpcServer;
 let cri: CriClients;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-list-streams-'));
   const address = path.join(dir, 'cri.sock');
   // the limits of cri/server.ts serveCri
-  server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024 });
+  server = new GrpcServer({ log: silentLogger, maxReceiveBytes: 16 * 1024 * 1024, maxSendBytes: 32 * 1024 * 1024 });
   server.addService(runtimeServiceDefinition, instrument(RUNTIME_SERVICE, runtimeServiceMethods, {
     ListContainers: (req) => ({ containers: matching(req.filter) }),
     ListPodSandbox: () => { throw new NotFoundError('no such pod table'); },
@@ -42,13 +43,12 @@ beforeAll(async () => {
   server.addService(imageServiceDefinition, instrument(IMAGE_SERVICE, imageServiceMethods, Promise.resolve({
     ListImages: () => ({ images: [{ id: 'sha256:'.padEnd(71, 'b'), repoTags: ['busybox:latest'], size: 1, pinned: true }] }),
   }), silentLogger));
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  await server.listen(address);
   cri = createCriClients(address, { timeoutMs: 60_000 });
 });
 afterAll(async () => {
   cri?.close();
-  await new Promise<void>((r) => server.tryShutdown(() => r()));
+  await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

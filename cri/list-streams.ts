@@ -3,32 +3,16 @@
 // filter, cut into messages of at most STREAM_CHUNK_BYTES (proto/list-chunks.ts), then EOF. A
 // Stream* whose ListX berth does not implement answers UNIMPLEMENTED too, so kubelet's fallback
 // finds the same answer. Written with backpressure: the next message is built once the last drained.
-import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
 import { LIST_STREAMS, STREAM_CHUNK_BYTES, encodeListChunks } from '../proto/cri.js';
+import type { ServerStream } from './grpc/index.js';
 
-type Call = grpc.ServerWritableStream<unknown, unknown>;
+type Call = ServerStream;
 type ListHandlers = Record<string, ((req: unknown) => unknown) | undefined>;
 
-/**
- * Ends a server stream with the gRPC status of `err`. grpc-js sends a stream's status when the
- * stream ends after an 'error' event; destroy() would close it without any status.
- */
+/** Ends a server stream with the gRPC status of `err`. */
 export function failStream(call: Call, err: unknown): void {
-  const s = toStatus(err);
-  call.emit('error', Object.assign(new Error(s.message), { code: s.code, details: s.message }));
-}
-
-/** Resolves when `call` can take more, or is gone (then `call.cancelled` or `call.destroyed`). */
-function drained(call: Call): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const [ev, fn] of listeners) call.off(ev, fn);
-      resolve();
-    };
-    const listeners: Array<[string, () => void]> = [['drain', done], ['close', done], ['cancelled', done], ['error', done]];
-    for (const [ev, fn] of listeners) call.once(ev, fn);
-  });
+  call.fail(toStatus(err));
 }
 
 /**
@@ -50,17 +34,17 @@ export function listStreams(
         const reply = (await list(call.request)) as Record<string, readonly object[] | undefined>;
         let messages = 0;
         for (const chunk of encodeListChunks(spec.item, reply[spec.from] ?? [], maxBytes)) {
-          if (call.cancelled || call.destroyed) return;
+          if (call.closed) return;
           messages++;
-          if (!call.write(chunk)) await drained(call);
+          if (!call.write(chunk)) await call.drained();
         }
-        if (call.cancelled || call.destroyed) return;
+        if (call.closed) return;
         call.end();
         log.debug({ method: name, messages, ms: Date.now() - started }, 'CRI call done');
       })().catch((err: unknown) => {
         const s = toStatus(err);
         log.warn({ method: name, code: s.code, err, ms: Date.now() - started }, 'CRI call failed');
-        if (!call.cancelled && !call.destroyed) failStream(call, err);
+        failStream(call, err);
       });
     };
   }

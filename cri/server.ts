@@ -1,5 +1,4 @@
 // The CRI gRPC server on a unix socket (mode 0660): RuntimeService + ImageService.
-import * as grpc from '@grpc/grpc-js';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../common/index.js';
@@ -7,7 +6,7 @@ import type { ImageService } from '../image/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceDefinition, imageServiceMethods, runtimeServiceDefinition, runtimeServiceMethods } from '../proto/cri.js';
 import { containerEventsStream, type ContainerEventHub } from './events/index.js';
 import type { RuntimeDeps } from './runtime/index.js';
-import { listenCri } from './listener/index.js';
+import { GrpcServer } from './grpc/index.js';
 import { pinnedRefs } from './image-methods.js';
 import type { CallObserver } from './metrics/index.js';
 import { imageHandlers, instrument, runtimeHandlers } from './service.js';
@@ -33,10 +32,8 @@ export interface CriBackends {
 export async function serveCri(
   address: string, backends: CriBackends | Promise<CriBackends>, events: ContainerEventHub, log: Logger, observe?: CallObserver,
 ): Promise<CriServer> {
-  // No channelz: its per-call bookkeeping is a tenth of a small call's CPU, and nothing reads it.
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024, 'grpc.enable_channelz': 0,
-  });
+  // berth's own HTTP/2 framing (docs/grpc.md): it serves every :authority a Go client sends.
+  const server = new GrpcServer({ log, maxReceiveBytes: 16 * 1024 * 1024, maxSendBytes: 32 * 1024 * 1024 });
   const callLog = log.child({ component: 'cri' });
   const ready = Promise.resolve(backends);
   const runtime = ready.then((b) => runtimeHandlers(b.deps));
@@ -51,20 +48,13 @@ export async function serveCri(
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   // The store's lock proves no other daemon owns this root, so a socket left here is stale.
   await rm(address, { force: true });
-  // Not bindAsync: connections pass the listener's authority gate first, so kubelets and
-  // crictls that send the socket path as :authority are served (docs/clients.md).
-  const listener = await listenCri(address, server, log);
+  await server.listen(address);
   await chmod(address, 0o660);
   log.info({ address }, 'CRI server listening');
   return {
     address,
     async close(graceMs = 2_000) {
-      listener.stopAccepting();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-      });
-      await listener.close();
+      await server.close(graceMs);
       await rm(address, { force: true });
     },
   };

@@ -1,15 +1,15 @@
-// Binds the CRI methods (cri/runtime, cri/image-methods) to the grpc-js service definitions.
+// Binds the CRI methods (cri/runtime, cri/image-methods) to the CRI service definitions (cri/grpc).
 // `instrument` wraps every handler once: it logs the call, and turns whatever a handler throws
 // into a gRPC status through common `toStatus` — the only place in cri/ where that happens.
 // Methods without an implementation answer UNIMPLEMENTED with the reason. The Stream* list calls
 // come from their ListX handlers (cri/list-streams.ts).
-import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
 import {
   imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames, type runtime,
 } from '../proto/cri.js';
 import type { ImageService } from '../image/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
+import type { Reply, ServerStream, ServiceImpl, UnaryCall, UnaryHandler } from './grpc/index.js';
 import { observeUnary, type CallObserver } from './metrics/index.js';
 import { failStream, listStreams } from './list-streams.js';
 import {
@@ -78,15 +78,14 @@ export function imageHandlers(images: ImageService, pinned: readonly string[] = 
   };
 }
 
-type GrpcUnary = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
-type GrpcStream = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
+type GrpcStream = (call: ServerStream) => void;
 
-/** grpc-js handlers for a whole table: the given ones instrumented, Stream* from their lists, the rest UNIMPLEMENTED. */
+/** Server handlers for a whole table: the given ones instrumented, Stream* from their lists, the rest UNIMPLEMENTED. */
 export function instrument<T extends CriMethodTable>(
   service: string, table: T, handlers: Handlers<T> | Promise<Handlers<T>>, log: Logger, streams: Record<string, GrpcStream> = {},
   observe?: CallObserver,
-): grpc.UntypedServiceImplementation {
-  const out: grpc.UntypedServiceImplementation = {};
+): ServiceImpl {
+  const out: ServiceImpl = {};
   let resolved: Handlers<T> | undefined;
   if (handlers instanceof Promise) handlers.then((h) => (resolved = h), () => undefined);
   else resolved = handlers;
@@ -94,19 +93,19 @@ export function instrument<T extends CriMethodTable>(
   for (const [name, m] of Object.entries(table)) {
     if (m.responseStream) {
       out[name] = streams[name] ?? fromLists[name]
-        ?? ((call: grpc.ServerWritableStream<unknown, unknown>) => failStream(call, new UnimplementedError(`${service}/${name} is not implemented by berth`)));
+        ?? ((call: ServerStream) => failStream(call, new UnimplementedError(`${service}/${name} is not implemented by berth`)));
       continue;
     }
-    const done = (started: number, cb: grpc.sendUnaryData<unknown>, res: unknown): void => {
+    const done = (started: number, cb: Reply, res: unknown): void => {
       log.debug({ method: name, ms: Date.now() - started }, 'CRI call done');
       cb(null, res ?? {});
     };
-    const failed = (started: number, cb: grpc.sendUnaryData<unknown>, err: unknown): void => {
+    const failed = (started: number, cb: Reply, err: unknown): void => {
       const s = toStatus(err);
       log.warn({ method: name, code: s.code, err, ms: Date.now() - started }, 'CRI call failed');
-      cb({ code: s.code, details: s.message });
+      cb({ code: s.code, message: s.message });
     };
-    const run = (h: Handlers<T>, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, started: number): void => {
+    const run = (h: Handlers<T>, call: UnaryCall, cb: Reply, started: number): void => {
       try {
         const fn = (h as Record<string, ((req: unknown) => unknown) | undefined>)[name];
         if (!fn) throw new UnimplementedError(`${name}: ${WHY_UNIMPLEMENTED[name] ?? 'not implemented by berth'}`);
@@ -118,7 +117,7 @@ export function instrument<T extends CriMethodTable>(
         failed(started, cb, err);
       }
     };
-    const unary: GrpcUnary = (call, cb) => {
+    const unary: UnaryHandler = (call, cb) => {
       const started = Date.now();
       log.debug({ method: name, request: call.request }, 'CRI call');
       // Handlers still being built (the daemon serves while it recovers): the call waits for them.

@@ -3,14 +3,14 @@
 // MAX_PENDING events not yet taken by the transport) is unsubscribed and ended with
 // RESOURCE_EXHAUSTED, queued after the events already written: a client that reads again sees
 // the status and can subscribe anew (kubelet relists meanwhile). docs/security.md.
-import type * as grpc from '@grpc/grpc-js';
-import { BerthError, type Logger } from '../../common/index.js';
+import { Code, type Logger } from '../../common/index.js';
+import type { ServerStream } from '../grpc/index.js';
 import type { ContainerEventHub } from './container-events.js';
 
 export const MAX_PENDING = 1024;
 
 export function containerEventsStream(hub: ContainerEventHub, log: Logger) {
-  return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
+  return (call: ServerStream): void => {
     let pending = 0;
     let ended = false;
     const end = (reason: string) => {
@@ -18,8 +18,8 @@ export function containerEventsStream(hub: ContainerEventHub, log: Logger) {
       ended = true;
       unsubscribe();
       log.warn({ reason }, 'GetContainerEvents stream ended by the server');
-      // grpc-js turns an 'error' with an integer code into the call's status (after the queued writes).
-      call.emit('error', new BerthError('resource-exhausted', `GetContainerEvents: ${reason}; subscribe again`));
+      // The status goes after the events already queued.
+      call.fail({ code: Code.RESOURCE_EXHAUSTED, message: `GetContainerEvents: ${reason}; subscribe again` });
     };
     const unsubscribe = hub.subscribe((e) => {
       if (ended) return;
@@ -35,8 +35,6 @@ export function containerEventsStream(hub: ContainerEventHub, log: Logger) {
       unsubscribe();
     };
     call.on('cancelled', stop);
-    call.on('close', stop);
-    call.on('error', stop);
     log.debug('GetContainerEvents stream opened');
   };
 }

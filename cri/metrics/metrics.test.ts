@@ -115,7 +115,7 @@ describe('observeUnary', () => {
     type Call = Parameters<Parameters<typeof observeUnary>[2]>[0];
     const ok = observeUnary('s', 'M', (_call, cb) => cb(null, { a: 1 }), observe);
     ok({ request: { q: 1 } } as Call, () => seen.push('answered'));
-    const failed = observeUnary('s', 'M', (_call, cb) => cb({ code: 5, details: 'gone' }), observe);
+    const failed = observeUnary('s', 'M', (_call, cb) => cb({ code: 5, message: 'gone' }), observe);
     failed({ request: {} } as Call, () => seen.push('answered'));
     expect(seen).toEqual(['start s/M {"q":1}', 'end 0 {"a":1}', 'answered', 'start s/M {}', 'end 5 undefined', 'answered']);
   });

@@ -1,12 +1,6 @@
-// The part of hpack.js (RFC 7541 header compression) the CRI listener uses: the compressor, and
-// the primitives of its decoder (bit/integer/string reads, the indexing table) without streams.
+// The part of hpack.js (RFC 7541 header compression) berth's gRPC server uses (cri/grpc/hpack.ts):
+// the primitives of its decoder (bit/integer/string reads) and its indexing table, without streams.
 declare module 'hpack.js' {
-  export interface HeaderField { name: string; value: string; neverIndex?: boolean; huffman?: boolean }
-  interface TableOptions { table: { maxSize: number } }
-  export interface Compressor {
-    write(headers: HeaderField[]): boolean;
-    read(): Buffer | null;
-  }
   export interface Decoder {
     push(chunk: Buffer): void;
     isEmpty(): boolean;
@@ -20,7 +14,6 @@ declare module 'hpack.js' {
     add(name: string, value: string, nameSize: number, valueSize: number): void;
     updateSize(size: number): void;
   }
-  export const compressor: { create(options: TableOptions): Compressor };
   export const decoder: { create(): Decoder };
   export const table: { create(options: { maxSize: number }): Table };
   export const utils: { stringify(octets: number[]): string };

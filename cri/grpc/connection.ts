@@ -1,0 +1,625 @@
+// One client connection of berth's gRPC server: HTTP/2 (RFC 9113) over the accepted unix socket,
+// gRPC's HTTP/2 mapping on top (docs/grpc.md). Frames are read and written here, in JavaScript,
+// on the socket itself: no nghttp2 session, no Duplex per stream, no header object per field.
+//
+//   client                                   server (this file)
+//   preface, SETTINGS            -->         SETTINGS (ours), WINDOW_UPDATE(0), SETTINGS ACK
+//   HEADERS /svc/Method, DATA    -->         decode, route, handler
+//                                <--         HEADERS :status 200, DATA message, HEADERS grpc-status
+//   RST_STREAM                   -->         the call is cancelled; its answer is dropped
+//
+// Flow control: each stream's receive window is one whole request (the CRI sends one message
+// per call), the connection's is replenished as data arrives; what the server sends waits for
+// the client's windows, per stream, in order.
+import type { Socket } from 'node:net';
+import { gunzipSync, inflateSync } from 'node:zlib';
+import type { Logger } from '../../common/index.js';
+import { ServerStream, STREAM_HIGH_WATER, type GrpcStatus, type MethodDef, type StreamHandler, type StreamSink, type UnaryHandler } from './calls.js';
+import {
+  ConnectionError, dataPayload, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, Flag, frame, FRAME_HEADER_LENGTH, FrameReader, FrameType, goawayFrame, H2Error,
+  headersFragment, MAX_WINDOW, rstStreamFrame, Setting, settingsFrame, windowUpdateFrame, writeFrameHeader, type Frame,
+} from './frames.js';
+import { BlockDecoder, httpStatusBlock, RESPONSE_HEAD, statusBlock, TRAILERS_OK, type HeaderField } from './hpack.js';
+
+const CODE = { CANCELLED: 1, UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
+
+export interface Route {
+  readonly def: MethodDef;
+  readonly method: string;
+  readonly unary?: UnaryHandler;
+  readonly stream?: StreamHandler;
+}
+
+export interface ConnectionOptions {
+  readonly routes: ReadonlyMap<string, Route>;
+  readonly log: Logger;
+  /** Largest request message accepted (kubelet's own limit is 16 MiB). */
+  readonly maxReceiveBytes: number;
+  /** Largest response message sent; a larger one fails the call with RESOURCE_EXHAUSTED. */
+  readonly maxSendBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
+}
+
+/** The connection window berth grants; replenished once half of it is used. */
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** A grpc-message longer than this is cut: a trailer must fit one frame of the smallest size. */
+const MAX_STATUS_MESSAGE = 8 * 1024;
+
+interface OpenBlock {
+  readonly streamId: number;
+  readonly endStream: boolean;
+  readonly fragments: Buffer[];
+  size: number;
+}
+
+/** Queued output of a stream: message bytes and what to call once each is written. */
+interface Pending {
+  bytes: Buffer;
+  readonly done: (() => void) | undefined;
+}
+
+class H2Stream implements StreamSink {
+  /** The client's half is closed (END_STREAM seen). */
+  remoteDone = false;
+  /** The server's half is closed (END_STREAM sent, or the stream was reset). */
+  localDone = false;
+  headersSent = false;
+  sendWindow: number;
+  received: Buffer[] = [];
+  receivedBytes = 0;
+  readonly queue: Pending[] = [];
+  queuedBytes = 0;
+  trailer: Buffer | undefined;
+  call: ServerStream | undefined;
+
+  constructor(
+    readonly conn: Connection, readonly id: number, readonly route: Route | undefined, readonly deadline: number,
+    readonly encoding: string | undefined, sendWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+  }
+
+  send(message: Buffer, done?: () => void): number {
+    return this.conn.sendMessage(this, message, done);
+  }
+
+  finish(status: GrpcStatus): void {
+    this.conn.finish(this, status);
+  }
+}
+
+/** grpc-timeout (gRPC over HTTP/2: digits and a unit) in ms from now, or undefined. */
+export function parseTimeout(value: string): number | undefined {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const scale = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as 'H'];
+  return n * scale;
+}
+
+export class Connection {
+  readonly #socket: Socket;
+  readonly #opts: ConnectionOptions;
+  readonly #log: Logger;
+  readonly #reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
+  readonly #decoder = new BlockDecoder();
+  readonly #streams = new Map<number, H2Stream>();
+  /** Streams with output waiting for the connection's window. */
+  readonly #blocked = new Set<H2Stream>();
+  #lastStreamId = 0;
+  #sendWindow = DEFAULT_WINDOW;
+  #peerInitialWindow = DEFAULT_WINDOW;
+  #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
+  #receivedUnacked = 0;
+  #block: OpenBlock | undefined;
+  #out: Buffer[] = [];
+  #flushQueued = false;
+  #closed = false;
+  #goingAway = false;
+  #onIdle: (() => void) | undefined;
+  readonly #streamWindow: number;
+
+  constructor(socket: Socket, opts: ConnectionOptions, readonly onClose: (c: Connection) => void) {
+    this.#socket = socket;
+    this.#opts = opts;
+    this.#log = opts.log;
+    // One whole request fits a stream's window: it is never replenished (docs/grpc.md).
+    this.#streamWindow = Math.min(MAX_WINDOW, opts.maxReceiveBytes + 5 + FRAME_HEADER_LENGTH);
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.#log.debug({ err }, 'gRPC connection error'));
+    socket.on('close', () => this.#onSocketClose());
+    this.#write(settingsFrame([
+      [Setting.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams],
+      [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
+      [Setting.MAX_HEADER_LIST_SIZE, opts.maxHeaderListBytes],
+    ]));
+    this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+  }
+
+  get activeStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** No new streams (GOAWAY); `onIdle` runs once the open ones are done. */
+  goAway(onIdle: () => void): void {
+    if (this.#closed) return onIdle();
+    this.#goingAway = true;
+    this.#onIdle = onIdle;
+    this.#write(goawayFrame(this.#lastStreamId, H2Error.NO_ERROR, 'server shutting down'));
+    if (this.#streams.size === 0) this.#idle();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  // ---- reading
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      this.#reader.push(chunk);
+      if (!this.#reader.preface()) return;
+      for (let f = this.#reader.next(); f; f = this.#reader.next()) this.#frame(f);
+      if (this.#receivedUnacked >= CONNECTION_WINDOW / 2) {
+        this.#write(windowUpdateFrame(0, this.#receivedUnacked));
+        this.#receivedUnacked = 0;
+      }
+    } catch (err) {
+      const code = err instanceof ConnectionError ? err.h2code : H2Error.INTERNAL_ERROR;
+      this.#log.warn({ err: (err as Error).message, h2code: code }, 'gRPC connection: protocol error; closing it');
+      this.#write(goawayFrame(this.#lastStreamId, code, (err as Error).message.slice(0, 200)));
+      this.#flush();
+      this.#closed = true;
+      this.#socket.end();
+      this.#cancelAll();
+    }
+  }
+
+  #frame(f: Frame): void {
+    if (this.#block && f.type !== FrameType.CONTINUATION) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'a frame inside an open header block');
+    switch (f.type) {
+      case FrameType.DATA: return this.#data(f);
+      case FrameType.HEADERS: return this.#headers(f);
+      case FrameType.CONTINUATION: return this.#continuation(f);
+      case FrameType.RST_STREAM: return this.#rst(f);
+      case FrameType.SETTINGS: return this.#settings(f);
+      case FrameType.PING: return this.#ping(f);
+      case FrameType.GOAWAY: this.#goingAway = true; return;
+      case FrameType.WINDOW_UPDATE: return this.#windowUpdate(f);
+      case FrameType.PUSH_PROMISE: throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+      default: return; // PRIORITY and unknown types are ignored (RFC 9113 §5.5, §6.3)
+    }
+  }
+
+  #settings(f: Frame): void {
+    if (f.streamId !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (f.flags & Flag.ACK) return;
+    if (f.payload.length % 6 !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6');
+    for (let i = 0; i < f.payload.length; i += 6) {
+      const id = f.payload.readUInt16BE(i);
+      const value = f.payload.readUInt32BE(i + 2);
+      if (id === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE past 2^31-1');
+        const delta = value - this.#peerInitialWindow;
+        this.#peerInitialWindow = value;
+        for (const s of this.#streams.values()) s.sendWindow += delta;
+        if (delta > 0) for (const s of this.#streams.values()) this.#pump(s);
+      } else if (id === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+        this.#peerMaxFrame = value;
+      }
+      // HEADER_TABLE_SIZE bounds a table berth's encoder never uses; the rest concern a client's side.
+    }
+    this.#write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+  }
+
+  #ping(f: Frame): void {
+    if (f.streamId !== 0 || f.payload.length !== 8) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'bad PING');
+    if (!(f.flags & Flag.ACK)) this.#write(frame(FrameType.PING, Flag.ACK, 0, f.payload));
+  }
+
+  #windowUpdate(f: Frame): void {
+    if (f.payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
+    const inc = f.payload.readUInt32BE(0) & 0x7fffffff;
+    if (f.streamId === 0) {
+      if (inc === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0 on the connection');
+      this.#sendWindow += inc;
+      if (this.#sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'connection window past 2^31-1');
+      for (const s of [...this.#blocked]) {
+        this.#blocked.delete(s);
+        this.#pump(s);
+      }
+      return;
+    }
+    const s = this.#streams.get(f.streamId);
+    if (!s) return;
+    if (inc === 0 || s.sendWindow + inc > MAX_WINDOW) {
+      this.#reset(s, inc === 0 ? H2Error.PROTOCOL_ERROR : H2Error.FLOW_CONTROL_ERROR);
+      return;
+    }
+    s.sendWindow += inc;
+    this.#pump(s);
+  }
+
+  #rst(f: Frame): void {
+    if (f.streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'RST_STREAM on the connection');
+    const s = this.#streams.get(f.streamId);
+    if (!s) return;
+    s.localDone = true;
+    this.#drop(s);
+    s.call?.onCancelled();
+  }
+
+  #headers(f: Frame): void {
+    if (f.streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'HEADERS on the connection');
+    const fragment = headersFragment(f);
+    this.#block = { streamId: f.streamId, endStream: (f.flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length };
+    if (f.flags & Flag.END_HEADERS) this.#blockDone();
+  }
+
+  #continuation(f: Frame): void {
+    const b = this.#block;
+    if (!b || b.streamId !== f.streamId) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without its HEADERS');
+    b.fragments.push(f.payload);
+    b.size += f.payload.length;
+    if (b.size > this.#opts.maxHeaderListBytes) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `header block past ${this.#opts.maxHeaderListBytes} bytes`);
+    if (f.flags & Flag.END_HEADERS) this.#blockDone();
+  }
+
+  #blockDone(): void {
+    const b = this.#block!;
+    this.#block = undefined;
+    const fields = this.#decoder.decode(b.fragments.length === 1 ? b.fragments[0]! : Buffer.concat(b.fragments), this.#opts.maxHeaderListBytes);
+    const open = this.#streams.get(b.streamId);
+    if (open) { // trailers from a client: gRPC clients send none, END_STREAM is what counts
+      if (!b.endStream) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'a second header block without END_STREAM');
+      this.#remoteEnd(open);
+      return;
+    }
+    if ((b.streamId & 1) === 0 || b.streamId <= this.#lastStreamId) {
+      // a stream the server already closed: its late headers change nothing (RFC 9113 §5.1)
+      if (b.streamId <= this.#lastStreamId && (b.streamId & 1) === 1) return;
+      throw new ConnectionError(H2Error.PROTOCOL_ERROR, `client opened stream ${b.streamId}`);
+    }
+    this.#lastStreamId = b.streamId;
+    if (this.#goingAway || this.#streams.size >= this.#opts.maxConcurrentStreams) {
+      this.#write(rstStreamFrame(b.streamId, H2Error.REFUSED_STREAM));
+      return;
+    }
+    this.#open(b.streamId, fields, b.endStream);
+  }
+
+  #open(id: number, fields: HeaderField[], endStream: boolean): void {
+    let method = '';
+    let path = '';
+    let contentType = '';
+    let timeout = '';
+    let encoding: string | undefined;
+    for (const f of fields) {
+      switch (f.name) {
+        case ':method': method = f.value; break;
+        case ':path': path = f.value; break;
+        case 'content-type': contentType = f.value; break;
+        case 'grpc-timeout': timeout = f.value; break;
+        case 'grpc-encoding': encoding = f.value; break;
+        default: break;
+      }
+    }
+    if (method !== 'POST' || !(contentType === 'application/grpc' || contentType.startsWith('application/grpc+') || contentType.startsWith('application/grpc;'))) {
+      // Not a gRPC request (RFC 9113 §8.1; gRPC over HTTP/2: 405 and 415)
+      this.#log.warn({ method, path, contentType }, 'gRPC connection: not a gRPC request');
+      this.#write(this.#headerFrames(id, httpStatusBlock(method !== 'POST' ? 405 : 415), true));
+      if (!endStream) this.#write(rstStreamFrame(id, H2Error.NO_ERROR));
+      return;
+    }
+    const route = this.#opts.routes.get(path);
+    const ms = timeout ? parseTimeout(timeout) : undefined;
+    const s = new H2Stream(this, id, route, ms === undefined ? Infinity : Date.now() + ms, encoding === 'identity' ? undefined : encoding, this.#peerInitialWindow);
+    this.#streams.set(id, s);
+    if (!route) {
+      this.#log.warn({ path }, 'gRPC call of an unknown method');
+      this.finish(s, { code: CODE.UNIMPLEMENTED, message: `unknown method ${path}` });
+      return;
+    }
+    if (encoding !== undefined && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
+      this.#log.warn({ path, encoding }, 'gRPC call with an unsupported grpc-encoding');
+      this.finish(s, { code: CODE.UNIMPLEMENTED, message: `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)` });
+      return;
+    }
+    if (endStream) this.#remoteEnd(s);
+  }
+
+  #data(f: Frame): void {
+    // Every DATA frame counts against the connection's window, whatever its stream (RFC 9113 §6.9).
+    this.#receivedUnacked += f.payload.length;
+    if (f.streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'DATA on the connection');
+    const s = this.#streams.get(f.streamId);
+    if (!s || s.remoteDone) {
+      if (f.streamId > this.#lastStreamId) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `DATA on idle stream ${f.streamId}`);
+      return; // a stream already answered or reset: nothing to do with its bytes
+    }
+    const data = dataPayload(f);
+    if (!s.localDone) {
+      s.receivedBytes += f.payload.length;
+      if (s.receivedBytes > this.#streamWindow) {
+        this.#reset(s, H2Error.FLOW_CONTROL_ERROR);
+        return;
+      }
+      if (data.length > 0) s.received.push(data);
+    }
+    if (f.flags & Flag.END_STREAM) this.#remoteEnd(s);
+  }
+
+  /** The client's half of `s` ended: its request is complete. */
+  #remoteEnd(s: H2Stream): void {
+    s.remoteDone = true;
+    if (s.localDone) {
+      this.#drop(s);
+      return;
+    }
+    const route = s.route!;
+    let request: unknown;
+    try {
+      request = route.def.requestDeserialize(this.#message(s));
+    } catch (err) {
+      const status = isStatus(err) ? err : { code: CODE.INTERNAL, message: `cannot decode the request: ${(err as Error).message}` };
+      this.#log.warn({ method: route.method, code: status.code, err: status.message }, 'gRPC call refused');
+      this.finish(s, status);
+      return;
+    }
+    s.received = [];
+    if (route.stream) {
+      const call = new ServerStream(route.method, request, route.def.responseSerialize, s);
+      s.call = call;
+      try {
+        route.stream(call);
+      } catch (err) {
+        this.#log.error({ method: route.method, err }, 'gRPC stream handler threw');
+        call.fail({ code: CODE.UNKNOWN, message: (err as Error).message });
+      }
+      return;
+    }
+    try {
+      route.unary!({ method: route.method, request }, (err, response) => this.#answer(s, err, response));
+    } catch (err) {
+      this.#log.error({ method: route.method, err }, 'gRPC handler threw');
+      this.#answer(s, { code: CODE.UNKNOWN, message: (err as Error).message });
+    }
+  }
+
+  /** The one message of a request (gRPC's length-prefixed framing), decompressed. */
+  #message(s: H2Stream): Buffer {
+    const body = s.received.length === 1 ? s.received[0]! : Buffer.concat(s.received);
+    if (body.length < 5) throw status(CODE.INTERNAL, 'the request carries no message');
+    const length = body.readUInt32BE(1);
+    if (length > this.#opts.maxReceiveBytes) throw status(CODE.RESOURCE_EXHAUSTED, `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted`);
+    if (body.length !== 5 + length) throw status(CODE.INTERNAL, body.length < 5 + length ? 'the request message is cut short' : 'more than one request message on a unary call');
+    const bytes = body.subarray(5);
+    if (body[0] === 0) return bytes;
+    if (body[0] !== 1) throw status(CODE.INTERNAL, `bad message flag ${body[0]}`);
+    if (s.encoding === 'gzip') return capped(() => gunzipSync(bytes, { maxOutputLength: this.#opts.maxReceiveBytes }), this.#opts.maxReceiveBytes);
+    if (s.encoding === 'deflate') return capped(() => inflateSync(bytes, { maxOutputLength: this.#opts.maxReceiveBytes }), this.#opts.maxReceiveBytes);
+    throw status(CODE.INTERNAL, 'a compressed message without grpc-encoding');
+  }
+
+  // ---- writing
+
+  /** A unary call's answer; dropped when the client has gone. */
+  #answer(s: H2Stream, err: GrpcStatus | null, response?: unknown): void {
+    if (s.localDone || this.#closed) return;
+    if (!err && Date.now() > s.deadline) err = { code: CODE.DEADLINE_EXCEEDED, message: 'deadline exceeded before the answer was ready' };
+    if (err) {
+      this.finish(s, err);
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = s.route!.def.responseSerialize(response ?? {});
+    } catch (e) {
+      this.#log.error({ method: s.route!.method, err: e }, 'gRPC response cannot be encoded');
+      this.finish(s, { code: CODE.INTERNAL, message: `cannot encode the response: ${(e as Error).message}` });
+      return;
+    }
+    if (bytes.length > this.#opts.maxSendBytes) {
+      this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `response of ${bytes.length} bytes, past the ${this.#opts.maxSendBytes} sent` });
+      return;
+    }
+    const total = 5 + bytes.length;
+    if (total <= this.#peerMaxFrame && total <= s.sendWindow && total <= this.#sendWindow) {
+      // The common case: head, message and trailers in one write, the message not copied.
+      s.sendWindow -= total;
+      this.#sendWindow -= total;
+      const head = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + RESPONSE_HEAD.length + FRAME_HEADER_LENGTH + 5);
+      writeFrameHeader(head, 0, RESPONSE_HEAD.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
+      RESPONSE_HEAD.copy(head, FRAME_HEADER_LENGTH);
+      let at = FRAME_HEADER_LENGTH + RESPONSE_HEAD.length;
+      writeFrameHeader(head, at, total, FrameType.DATA, 0, s.id);
+      at += FRAME_HEADER_LENGTH;
+      head[at] = 0;
+      head.writeUInt32BE(bytes.length, at + 1);
+      s.headersSent = true;
+      this.#write(head);
+      if (bytes.length > 0) this.#write(bytes);
+      this.#write(this.#headerFrames(s.id, TRAILERS_OK, true));
+      this.#closeLocal(s);
+      return;
+    }
+    this.sendMessage(s, bytes);
+    this.finish(s, { code: 0, message: '' });
+  }
+
+  /** Queues one message on `s` (ServerStream.write, large unary answers). Returns the bytes still queued. */
+  sendMessage(s: H2Stream, bytes: Buffer, done?: () => void): number {
+    if (s.localDone || this.#closed) return 0;
+    if (!s.headersSent) {
+      s.headersSent = true;
+      this.#write(this.#headerFrames(s.id, RESPONSE_HEAD, false));
+    }
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(bytes.length, 1);
+    s.queue.push({ bytes: prefix, done: undefined }, { bytes, done });
+    s.queuedBytes += 5 + bytes.length;
+    this.#pump(s);
+    return s.queuedBytes;
+  }
+
+  /** Ends `s` with `status` once its queued messages are out. */
+  finish(s: H2Stream, status: GrpcStatus): void {
+    if (s.localDone || this.#closed || s.trailer) return;
+    const message = status.message.length > MAX_STATUS_MESSAGE ? `${status.message.slice(0, MAX_STATUS_MESSAGE)}…` : status.message;
+    if (!s.headersSent) { // Trailers-Only
+      s.headersSent = true;
+      this.#write(this.#headerFrames(s.id, statusBlock(status.code, message, true), true));
+      this.#closeLocal(s);
+      return;
+    }
+    s.trailer = status.code === 0 ? TRAILERS_OK : statusBlock(status.code, message, false);
+    this.#pump(s);
+  }
+
+  /** Sends what `s` has queued as far as both windows allow, then its trailers. */
+  #pump(s: H2Stream): void {
+    if (s.localDone) return;
+    while (s.queue.length > 0) {
+      const p = s.queue[0]!;
+      const room = Math.min(s.sendWindow, this.#sendWindow, this.#peerMaxFrame);
+      if (room <= 0 && p.bytes.length > 0) {
+        if (this.#sendWindow <= 0) this.#blocked.add(s);
+        return;
+      }
+      const part = p.bytes.length <= room ? p.bytes : p.bytes.subarray(0, room);
+      if (part.length > 0) {
+        const head = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+        writeFrameHeader(head, 0, part.length, FrameType.DATA, 0, s.id);
+        this.#write(head);
+        this.#write(part);
+        s.sendWindow -= part.length;
+        this.#sendWindow -= part.length;
+        s.queuedBytes -= part.length;
+      }
+      if (part.length < p.bytes.length) {
+        p.bytes = p.bytes.subarray(part.length);
+        continue;
+      }
+      s.queue.shift();
+      p.done?.();
+    }
+    if (s.call && s.queuedBytes < STREAM_HIGH_WATER) s.call.onDrained();
+    if (s.trailer) {
+      this.#write(this.#headerFrames(s.id, s.trailer, true));
+      this.#closeLocal(s);
+    }
+  }
+
+  /** HEADERS (+ CONTINUATION) frames of `block` on stream `id`. */
+  #headerFrames(id: number, block: Buffer, endStream: boolean): Buffer {
+    if (block.length <= this.#peerMaxFrame) {
+      const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + block.length);
+      writeFrameHeader(out, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), id);
+      block.copy(out, FRAME_HEADER_LENGTH);
+      return out;
+    }
+    const parts: Buffer[] = [];
+    for (let at = 0; at < block.length; at += this.#peerMaxFrame) {
+      const piece = block.subarray(at, at + this.#peerMaxFrame);
+      const last = at + this.#peerMaxFrame >= block.length;
+      const type = at === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+      parts.push(frame(type, (last ? Flag.END_HEADERS : 0) | (at === 0 && endStream ? Flag.END_STREAM : 0), id, piece));
+    }
+    return Buffer.concat(parts);
+  }
+
+  /** The server's half of `s` is closed: the stream ends when the client's has too. */
+  #closeLocal(s: H2Stream): void {
+    s.localDone = true;
+    // A client still sending gets told to stop (RFC 9113 §8.1).
+    if (!s.remoteDone) this.#write(rstStreamFrame(s.id, H2Error.NO_ERROR));
+    this.#drop(s);
+  }
+
+  #reset(s: H2Stream, code: number): void {
+    this.#write(rstStreamFrame(s.id, code));
+    s.localDone = true;
+    this.#drop(s);
+    s.call?.onCancelled();
+  }
+
+  #drop(s: H2Stream): void {
+    this.#streams.delete(s.id);
+    this.#blocked.delete(s);
+    if (this.#goingAway && this.#streams.size === 0) this.#idle();
+  }
+
+  #idle(): void {
+    const f = this.#onIdle;
+    this.#onIdle = undefined;
+    if (!f) return;
+    this.#flush();
+    this.#socket.end();
+    f();
+  }
+
+  #write(buf: Buffer): void {
+    this.#out.push(buf);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    process.nextTick(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    const out = this.#out;
+    if (out.length === 0 || this.#socket.destroyed) {
+      this.#out = [];
+      return;
+    }
+    this.#out = [];
+    if (out.length === 1) {
+      this.#socket.write(out[0]!);
+      return;
+    }
+    this.#socket.cork();
+    for (const b of out) this.#socket.write(b);
+    this.#socket.uncork();
+  }
+
+  #cancelAll(): void {
+    const open = [...this.#streams.values()];
+    this.#streams.clear();
+    this.#blocked.clear();
+    for (const s of open) {
+      s.localDone = true;
+      s.call?.onCancelled();
+    }
+  }
+
+  #onSocketClose(): void {
+    this.#closed = true;
+    this.#cancelAll();
+    this.#idle();
+    this.onClose(this);
+  }
+}
+
+function status(code: number, message: string): GrpcStatus & Error {
+  return Object.assign(new Error(message), { code, message });
+}
+
+function isStatus(e: unknown): e is GrpcStatus {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'number';
+}
+
+function capped(run: () => Buffer, max: number): Buffer {
+  try {
+    return run();
+  } catch (err) {
+    const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    throw status(tooBig ? CODE.RESOURCE_EXHAUSTED : CODE.INTERNAL, tooBig ? `decompressed request past the ${max} bytes accepted` : `cannot decompress the request: ${(err as Error).message}`);
+  }
+}
+
+export { CODE as GRPC_CODE };
