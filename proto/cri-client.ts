@@ -32,6 +32,8 @@ export interface CriClientOptions {
   timeoutMs?: number;
   /** Largest reply accepted (default 16 MiB, what kubelet and crictl accept; grpc-js alone takes 4 MiB). */
   maxReceiveBytes?: number;
+  /** More grpc-js channel options (tests: compression). */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 /** The reply size limit of kubelet's and crictl's CRI client (k8s.io/cri-client maxMsgSize). */
@@ -85,7 +87,7 @@ export function createCriClients(address: string, options: CriClientOptions = {}
   const target = criTarget(address);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const creds = grpc.credentials.createInsecure();
-  const channel = { 'grpc.max_receive_message_length': options.maxReceiveBytes ?? KUBELET_MAX_MESSAGE_BYTES };
+  const channel = { 'grpc.max_receive_message_length': options.maxReceiveBytes ?? KUBELET_MAX_MESSAGE_BYTES, ...options.channelOptions };
   const rawRuntime = new RuntimeClient(target, creds, channel) as unknown as RawClient;
   const rawImage = new ImageClient(target, creds, channel) as unknown as RawClient;
   return {

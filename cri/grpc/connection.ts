@@ -68,6 +68,7 @@ class H2Stream implements StreamSink {
   sendWindow: number;
   received: Buffer[] = [];
   receivedBytes = 0;
+  lengthChecked = false;
   readonly queue: Pending[] = [];
   queuedBytes = 0;
   trailer: Buffer | undefined;
@@ -349,8 +350,24 @@ export class Connection {
         return;
       }
       if (data.length > 0) s.received.push(data);
+      // A message past the limit is refused once its length prefix is in, not after its bytes.
+      if (!s.lengthChecked && s.received.length > 0 && this.#tooLong(s)) return;
     }
     if (f.flags & Flag.END_STREAM) this.#remoteEnd(s);
+  }
+
+  /** True (and the call answered) when the first message's length prefix is past the limit. */
+  #tooLong(s: H2Stream): boolean {
+    const first = s.received[0]!;
+    const prefix = first.length >= 5 ? first : Buffer.concat(s.received);
+    if (prefix.length < 5) return false;
+    s.lengthChecked = true;
+    const length = prefix.readUInt32BE(1);
+    if (length <= this.#opts.maxReceiveBytes) return false;
+    this.#log.warn({ method: s.route?.method, bytes: length }, 'gRPC call refused: request message past the limit');
+    s.received = [];
+    this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted` });
+    return true;
   }
 
   /** The client's half of `s` ended: its request is complete. */

@@ -23,6 +23,7 @@ export class GrpcServer {
   readonly #routes = new Map<string, Route>();
   readonly #opts: ConnectionOptions;
   readonly #conns = new Set<Connection>();
+  #allClosed: (() => void) | undefined;
   #net: NetServer | undefined;
   #closed: Promise<void> | undefined;
 
@@ -51,7 +52,10 @@ export class GrpcServer {
   /** Listens on the unix socket `path` (which must not exist). */
   async listen(path: string): Promise<void> {
     const net = createServer((socket) => {
-      const c = new Connection(socket, this.#opts, (done) => this.#conns.delete(done));
+      const c = new Connection(socket, this.#opts, (done) => {
+        this.#conns.delete(done);
+        if (this.#conns.size === 0) this.#allClosed?.();
+      });
       this.#conns.add(c);
     });
     await new Promise<void>((resolve, reject) => {
@@ -86,7 +90,8 @@ export class GrpcServer {
       if (left === 0) one();
       for (const c of open) c.goAway(one);
     });
+    const gone = this.#conns.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.#allClosed = resolve; });
     for (const c of this.#conns) c.destroy();
-    await this.#closed;
+    await Promise.all([gone, this.#closed]);
   }
 }
