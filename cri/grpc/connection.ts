@@ -117,6 +117,9 @@ export class Connection {
   #out: Buffer[] = [];
   #flushQueued = false;
   #closed = false;
+  #peerEnded = false;
+  #prefaceSent = false;
+  #urgent = false;
   #goingAway = false;
   #onIdle: (() => void) | undefined;
   readonly #streamWindow: number;
@@ -127,16 +130,25 @@ export class Connection {
     this.#log = opts.log;
     // One whole request fits a stream's window: it is never replenished (docs/grpc.md).
     this.#streamWindow = Math.min(MAX_WINDOW, opts.maxReceiveBytes + 5 + FRAME_HEADER_LENGTH);
-    socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => { this.#peerEnded = true; });
     socket.on('error', (err) => this.#log.debug({ err }, 'gRPC connection error'));
     socket.on('close', () => this.#onSocketClose());
+  }
+
+  /**
+   * The server preface goes with the first answer to the client's: a client always sends its
+   * preface first, and one write then carries SETTINGS, the window, the ACK and (usually) the
+   * first call's answer.
+   */
+  #sendPreface(): void {
+    this.#prefaceSent = true;
     this.#write(settingsFrame([
-      [Setting.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams],
+      [Setting.MAX_CONCURRENT_STREAMS, this.#opts.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
-      [Setting.MAX_HEADER_LIST_SIZE, opts.maxHeaderListBytes],
-    ]));
-    this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+      [Setting.MAX_HEADER_LIST_SIZE, this.#opts.maxHeaderListBytes],
+    ]), false);
+    this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW), false);
   }
 
   get activeStreams(): number {
@@ -163,9 +175,10 @@ export class Connection {
     try {
       this.#reader.push(chunk);
       if (!this.#reader.preface()) return;
+      if (!this.#prefaceSent) this.#sendPreface();
       for (let f = this.#reader.next(); f; f = this.#reader.next()) this.#frame(f);
       if (this.#receivedUnacked >= CONNECTION_WINDOW / 2) {
-        this.#write(windowUpdateFrame(0, this.#receivedUnacked));
+        this.#write(windowUpdateFrame(0, this.#receivedUnacked), false);
         this.#receivedUnacked = 0;
       }
     } catch (err) {
@@ -214,12 +227,12 @@ export class Connection {
       }
       // HEADER_TABLE_SIZE bounds a table berth's encoder never uses; the rest concern a client's side.
     }
-    this.#write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.#write(frame(FrameType.SETTINGS, Flag.ACK, 0), false);
   }
 
   #ping(f: Frame): void {
     if (f.streamId !== 0 || f.payload.length !== 8) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'bad PING');
-    if (!(f.flags & Flag.ACK)) this.#write(frame(FrameType.PING, Flag.ACK, 0, f.payload));
+    if (!(f.flags & Flag.ACK)) this.#write(frame(FrameType.PING, Flag.ACK, 0, f.payload), false);
   }
 
   #windowUpdate(f: Frame): void {
@@ -580,28 +593,45 @@ export class Connection {
     f();
   }
 
-  #write(buf: Buffer): void {
+  /**
+   * Queues bytes for the socket. Answers (`urgent`) go out at the end of this tick; frames only
+   * the protocol asks for (ACKs, window updates) after I/O, by when a client that has closed
+   * its end is known to have, and nothing is written to a closed socket.
+   */
+  #write(buf: Buffer, urgent = true): void {
     this.#out.push(buf);
+    if (urgent && !this.#urgent) {
+      this.#urgent = true;
+      process.nextTick(() => this.#flush());
+    }
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    process.nextTick(() => this.#flush());
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {
     this.#flushQueued = false;
+    this.#urgent = false;
     const out = this.#out;
-    if (out.length === 0 || this.#socket.destroyed) {
-      this.#out = [];
-      return;
-    }
+    if (out.length === 0) return;
     this.#out = [];
-    if (out.length === 1) {
-      this.#socket.write(out[0]!);
-      return;
+    const socket = this.#socket;
+    if (this.#peerEnded || socket.destroyed || socket.writableEnded) return;
+    // A client that closes right after its answer (crictl, probes: a connection per call) makes
+    // the write of its PING ACK fail with EPIPE; Node builds that error inside write(), and its
+    // stack trace would be most of the connection's cost. The error is logged without one.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      if (out.length === 1) socket.write(out[0]!);
+      else {
+        socket.cork();
+        for (const b of out) socket.write(b);
+        socket.uncork();
+      }
+    } finally {
+      Error.stackTraceLimit = limit;
     }
-    this.#socket.cork();
-    for (const b of out) this.#socket.write(b);
-    this.#socket.uncork();
   }
 
   #cancelAll(): void {
