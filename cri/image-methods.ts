@@ -3,7 +3,7 @@
 // `pinned` references name are reported `pinned` (image/pinned.ts).
 import { InvalidArgumentError } from '../common/index.js';
 import { pinnedImageIds, type Credentials, type ImageRecord, type ImageService } from '../image/index.js';
-import type { runtime } from '../proto/cri.js';
+import type { runtime } from '../proto/cri-wire.js';
 import type { BerthConfig } from './config/index.js';
 import { LOCAL_PAUSE_IMAGE, buildLocalImage, int64, isLocalImage } from './runtime/index.js';
 

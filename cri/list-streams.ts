@@ -4,7 +4,7 @@
 // Stream* whose ListX berth does not implement answers UNIMPLEMENTED too, so kubelet's fallback
 // finds the same answer. Written with backpressure: the next message is built once the last drained.
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
-import { LIST_STREAMS, STREAM_CHUNK_BYTES, encodeListChunks } from '../proto/cri.js';
+import { LIST_STREAMS, STREAM_CHUNK_BYTES, encodeListChunks } from '../proto/cri-wire.js';
 import type { ServerStream } from './grpc/index.js';
 
 type Call = ServerStream;

@@ -3,7 +3,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../common/index.js';
 import type { ImageService } from '../image/index.js';
-import { IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceDefinition, imageServiceMethods, runtimeServiceDefinition, runtimeServiceMethods } from '../proto/cri.js';
+import { IMAGE_SERVICE, RUNTIME_SERVICE, imageServiceDefinition, imageServiceMethods, runtimeServiceDefinition, runtimeServiceMethods } from '../proto/cri-wire.js';
 import { containerEventsStream, type ContainerEventHub } from './events/index.js';
 import type { RuntimeDeps } from './runtime/index.js';
 import { GrpcServer } from './grpc/index.js';

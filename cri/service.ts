@@ -6,7 +6,7 @@
 import { UnimplementedError, toStatus, type Logger } from '../common/index.js';
 import {
   imageServiceMethods, runtimeServiceMethods, type CriMethodTable, type CriResponseInput, type UnaryMethodNames, type runtime,
-} from '../proto/cri.js';
+} from '../proto/cri-wire.js';
 import type { ImageService } from '../image/index.js';
 import { imageFsInfo, imageStatus, listImages, pullImage, removeImage } from './image-methods.js';
 import type { Reply, ServerStream, ServiceImpl, UnaryCall, UnaryHandler } from './grpc/index.js';

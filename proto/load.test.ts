@@ -34,4 +34,15 @@ describe('generated modules', () => {
     expect(inputs).toContain('proto/gen/containerd.js');
     expect(inputs.filter((f) => f.includes('gen/cri') || f.includes('@grpc') || f.includes('cri-'))).toEqual([]);
   });
+
+  it('keep grpc-js and node:http2 out of the daemon: it serves the CRI with cri/grpc (docs/grpc.md)', async () => {
+    const res = await build({
+      entryPoints: [path.join(root, 'cli/berth.ts')],
+      bundle: true, platform: 'node', format: 'esm', write: false, metafile: true, logLevel: 'silent', packages: 'external',
+    });
+    const inputs = Object.keys(res.metafile.inputs);
+    expect(inputs).toContain('cri/grpc/connection.ts');
+    const imports = Object.values(res.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+    expect(imports.filter((p) => p.includes('@grpc') || p === 'node:http2' || p === 'http2')).toEqual([]);
+  }, 60_000);
 });

@@ -13,6 +13,7 @@ export const LAYER_RANK = Object.freeze({ cli: 7, cri: 6, image: 5, taskmanager:
 /** Doors beside `<layer>/index.ts`, each kept apart for a reason docs/architecture.md gives. */
 export const EXTRA_DOORS = Object.freeze([
   'proto/cri.ts', // the CRI messages and grpc-js: never on the shim's path
+  'proto/cri-wire.ts', // the same without the grpc-js client: what the daemon serves with (docs/grpc.md)
   'proto/metrics.ts', // cgroup metrics: loaded on a shim's first Stats, not at its start
   'common/esbuild.ts', // build-time only
   'common/objects.ts', // the daemon's code-cache loader, which runs before the bundle and stays small

@@ -1,7 +1,7 @@
 // The GetContainerEvents feed: CREATED / STARTED / STOPPED / DELETED events fanned out to every
 // open stream, in the order they happened. At most MAX_SUBSCRIBERS streams: the oldest one is
 // evicted for a new one, and told so (its stream is ended with a status, never left silent).
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 
 export type ContainerEvent = runtime.v1.ContainerEventResponse.$Properties;
 export type EventSink = (e: ContainerEvent) => void;

@@ -4,7 +4,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CleanupStack, FailedPreconditionError, InvalidArgumentError, faultPoint, joinWithin } from '../../common/index.js';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { appliedResources, containerSpec, type CriContainerConfig, type CriPodSandboxConfig } from '../oci/index.js';
 import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';

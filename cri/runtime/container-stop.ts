@@ -4,7 +4,7 @@
 // running, or no longer exists (removed meanwhile, or never), is stopped.
 import os from 'node:os';
 import { DeadlineExceededError, InvalidArgumentError, isKind } from '../../common/index.js';
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import { containerState, isSet, type ContainerRecord } from '../store/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { goneMeanwhile, knownId, type IdUse } from './known-id.js';

@@ -7,14 +7,14 @@
 // says what the cgroup has (docs/cri.md "In-place resize").
 import { readFile, writeFile } from 'node:fs/promises';
 import { FailedPreconditionError, isKind } from '../../common/index.js';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { appliedResources, updateResources, type CriLinuxContainerResources, type OciSpec } from '../oci/index.js';
 import { containerState } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { toPlain } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import { hostInfo } from './handler.js';
-import { runtime as cri } from '../../proto/cri.js';
+import { runtime as cri } from '../../proto/cri-wire.js';
 
 type Deps = Pick<RuntimeDeps, 'store' | 'tasks' | 'dirs' | 'locks' | 'logs' | 'log' | 'config'>;
 

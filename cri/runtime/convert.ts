@@ -1,7 +1,7 @@
 // Conversions between protobufjs CRI messages and berth's records: int64 in and out, request
 // messages to plain JSON (what the store keeps), and the CRI status messages built from records.
 import { deepFreeze } from '../../common/index.js';
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import {
   containerStatusView, labelsOf, sandboxState, type ContainerRecord, type JsonObject, type NanoTime, type SandboxRecord,
 } from '../store/index.js';

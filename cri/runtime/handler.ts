@@ -1,6 +1,6 @@
 // A CRI runtime handler as the task manager needs it: the runtime name (or its configured shim
 // path) and the runc options to hand the shim.
-import type { runtime as cri } from '../../proto/cri.js';
+import type { runtime as cri } from '../../proto/cri-wire.js';
 import type { RuncOptions } from '../../taskmanager/index.js';
 import { isRuncLikeRuntime, resolveRuntime, type BerthConfig, type ResolvedRuntime } from '../config/index.js';
 import type { Logger } from '../../common/index.js';

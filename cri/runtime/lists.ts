@@ -5,7 +5,7 @@
 // answer is kept per filter until a record of the tables it read changes (their generation), as
 // one frozen array, so the reply's encoding is cached too (proto/encode-cache.ts).
 import { isKind } from '../../common/index.js';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { labelsOf, matchesLabels, type ContainerRecord, type RecordTable, type SandboxRecord } from '../store/index.js';
 import { containerMessage, containerStateOf, sandboxMessage, sandboxStateOf } from './convert.js';
 import type { RuntimeDeps } from './deps.js';

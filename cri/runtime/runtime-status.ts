@@ -3,7 +3,7 @@
 // runtime handlers with their features and the runtime's features, as containerd 2.x does, each
 // feature true only once berth implements it (docs/cri.md).
 import { existsSync } from 'node:fs';
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import { configDump, isRuncLikeRuntime, type BerthConfig, type RuncOptions } from '../config/index.js';
 import type { HostInfo } from '../oci/index.js';
 import type { RuntimeDeps } from './deps.js';

@@ -3,7 +3,7 @@
 // pod's status and the ContainerStatus of every container of the pod as they are AFTER the change
 // (kubelet's EventedPLEG builds the whole pod status from the event alone: docs/cri.md "Evented
 // PLEG"). The record that changed is the one passed in, so it wins over the store's copy.
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import { nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { containerStatusMessage, int64, sandboxStatusMessage } from './convert.js';
 import type { RuntimeDeps } from './deps.js';

@@ -5,7 +5,7 @@
 // own cgroup, "POD" for the pod's network, which cAdvisor reports on the sandbox), id and name (the
 // container or sandbox id), image, namespace and pod; the network metrics add interface, the
 // memory failure counters failure_type and scope.
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import { nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { int64 } from './convert.js';
 import type { RuntimeDeps } from './deps.js';

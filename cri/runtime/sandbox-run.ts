@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CleanupStack, InvalidArgumentError, PhaseClock, faultPoint, settleAll } from '../../common/index.js';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
 import { sandboxSpec, type PodUserns } from '../oci/index.js';
 import {

@@ -4,8 +4,8 @@
 // without NRI, checks them as CreateContainer checks container resources and records them
 // durably on the sandbox (verbose PodSandboxStatus "podResources"); the containers' cgroups
 // change through UpdateContainerResources (docs/cri.md "In-place resize").
-import type { runtime } from '../../proto/cri.js';
-import { runtime as cri } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
+import { runtime as cri } from '../../proto/cri-wire.js';
 import { readResources, type CriLinuxContainerResources } from '../oci/index.js';
 import { toPlain } from './convert.js';
 import type { RuntimeDeps } from './deps.js';

@@ -9,7 +9,7 @@
 //   (/proc/<pid>/net/dev): eth0 as the default interface and the one listed, as containerd does.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { cgroupDir, cgroupOfPid, hostHierarchy, parseMax } from '../../sys/index.js';
 import { int64 } from './convert.js';
 

@@ -5,7 +5,7 @@
 // layer is the image layer's figure for the container's rw snapshot, at most
 // ROOTFS_USAGE_MAX_AGE_MS old (docs/images.md "Disk usage").
 import { isKind } from '../../common/index.js';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { readCgroupStats, readCgroupStatsOfPid, resolveCgroupPath, type CgroupStats } from '../../sys/index.js';
 import { labelsOf, matchesLabels, nowNanos, type ContainerRecord, type SandboxRecord } from '../store/index.js';
 import { annotationsOf, int64 } from './convert.js';

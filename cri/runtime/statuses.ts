@@ -3,7 +3,7 @@
 // when they were read) together, as kubelet's EventedPLEG expects both or neither (docs/cri.md
 // "Evented PLEG").
 import { readFile } from 'node:fs/promises';
-import type { runtime } from '../../proto/cri.js';
+import type { runtime } from '../../proto/cri-wire.js';
 import { nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { containerStatusMessage, int64, sandboxStatusMessage } from './convert.js';

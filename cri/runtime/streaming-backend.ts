@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, type Logger } from '../../common/index.js';
 import { bytesToRead } from '../../sys/index.js';
-import { runtime } from '../../proto/cri.js';
+import { runtime } from '../../proto/cri-wire.js';
 import type {
   BackendAttachRequest, BackendExecRequest, BackendPortForwardRequest, StreamingBackend, TerminalSize,
 } from '../streaming/index.js';
