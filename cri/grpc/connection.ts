@@ -137,9 +137,9 @@ export class Connection {
   }
 
   /**
-   * The server preface goes with the first answer to the client's: a client always sends its
-   * preface first, and one write then carries SETTINGS, the window, the ACK and (usually) the
-   * first call's answer.
+   * The server preface answers the client's, at the end of the tick that read it: a client always
+   * sends its preface first, and one write then carries SETTINGS, the window, the ACK and, when
+   * the client did not wait for the server's SETTINGS (grpc-go 1.33 does), the first answer.
    */
   #sendPreface(): void {
     this.#prefaceSent = true;
@@ -147,8 +147,8 @@ export class Connection {
       [Setting.MAX_CONCURRENT_STREAMS, this.#opts.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
       [Setting.MAX_HEADER_LIST_SIZE, this.#opts.maxHeaderListBytes],
-    ]), false);
-    this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW), false);
+    ]));
+    this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
   }
 
   get activeStreams(): number {
