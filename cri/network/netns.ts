@@ -3,8 +3,8 @@
 // (docs/network.md, docs/cri.md "Pods without a pause process"), so they outlive any process and a
 // restarted daemon finds them by id. Node cannot unshare one of its own threads safely, so
 // util-linux `unshare --net=<file> --ipc=<file> --uts=<file>` makes and pins them.
-import { realpathSync } from 'node:fs';
-import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, joinWithin, validateIdentifier } from '../../common/index.js';
 import { isErrno, readMountInfo, runProcess, umount2, MNT_DETACH } from '../../sys/index.js';
@@ -96,11 +96,12 @@ export async function pinNamespaces(req: PinRequest): Promise<void> {
   const sysctlArgs = Object.entries(req.sysctls ?? {}).flatMap(([k, v]) => [sysctlPath(k), v]);
   const made: string[] = [];
   try {
+    // Synchronous: empty files in the state dir, on the way to CNI ADD (no thread-pool trips).
     for (const k of kinds) {
       const path = req[k]!;
-      await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
       try {
-        await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+        writeFileSync(path, '', { flag: 'wx', mode: 0o444 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
           throw new AlreadyExistsError(`${k} namespace ${path} already exists`, { cause: e });
