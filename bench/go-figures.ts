@@ -222,7 +222,7 @@ const STEADY_SECONDS = 30;
 async function steadyWith(d: Daemon, ctx: FigureContext, n: number): Promise<Samples> {
   const made: Pod[] = [];
   const cgroupRoot = `/bench-${d.name}-${rand()}`;
-  const env = { ...ctx, cgroupRoot: `${cgroupRoot}/besteffort` };
+  const env = { ...ctx, cgroupRoot };
   const go = await startGoCri(d.socket, { conn: 'kept', dial: ctx.goDial });
   try {
     await eachLimited(Array.from({ length: n }), Math.max(1, ctx.parallel), async () => {

@@ -4,13 +4,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isBerthError } from '../common/index.js';
+import { InternalError, isBerthError } from '../common/index.js';
+import type { KubeletImage } from '../test/fixtures/kubelet-pods.js';
 import { bundleBerthShim } from './build.js';
 import type { Daemon } from './daemon.js';
 import { CRI_FIGURES as CLASSIC_FIGURES, type FigureContext, type Samples } from './figures.js';
 import { goPods, goRead, goRemove, steady } from './go-figures.js';
 import { floor } from './floor.js';
 import { prepareImages, type BenchImages } from './images.js';
+import { kubeletImageOf } from './pods.js';
 import { benchNetwork, cleanupNetwork, writeCniConfDir } from './network.js';
 import { describeMachine, rand } from './proc.js';
 import { addSamples, type RunResult } from './report.js';
@@ -37,9 +39,15 @@ const CRI_FIGURES = { ...CLASSIC_FIGURES, 'go-read': goRead, 'go-remove': goRemo
 
 const errText = (err: unknown): string => (isBerthError(err) ? `${err.kind}: ${err.message}` : String(err instanceof Error ? err.message : err)).slice(0, 600);
 
-/** Pulls the pod images through the CRI (so both daemons hold the same ones before timing). */
-async function warmUp(d: Daemon, images: BenchImages): Promise<void> {
+/**
+ * Pulls the pod images through the CRI (so both daemons hold the same ones before timing); busybox
+ * as kubelet's EnsureImageExists then knows it (its id is what CreateContainer gets).
+ */
+async function warmUp(d: Daemon, images: BenchImages): Promise<KubeletImage> {
   for (const image of [images.pause, images.busybox]) await d.client.image.PullImage({ image: { image } }, { timeoutMs: 120_000 });
+  const st = await d.client.image.ImageStatus({ image: { image: images.busybox } });
+  if (!st.image?.id) throw new InternalError(`${d.name} has no ${images.busybox} after pulling it`);
+  return kubeletImageOf(images.busybox, st.image);
 }
 
 export async function runBench(o: BenchOptions): Promise<RunResult> {
@@ -54,6 +62,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
   const net = benchNetwork(runId);
   const daemons: Daemon[] = [];
   let images: BenchImages | undefined;
+  let busyboxImage: KubeletImage | undefined;
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
@@ -72,7 +81,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       daemons.push(ctrd);
       try {
         await ctrd.start();
-        await warmUp(ctrd, images);
+        busyboxImage = await warmUp(ctrd, images);
       } catch (err) {
         result.notes.containerd = `n/a (${errText(err)})`;
         daemons.pop();
@@ -84,7 +93,9 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
         daemons.push(berth);
         try {
           await berth.start(30_000);
-          await warmUp(berth, images);
+          const seen = await warmUp(berth, images);
+          if (busyboxImage && busyboxImage.ref !== seen.ref) throw new InternalError(`busybox is ${seen.ref} in berth, ${busyboxImage.ref} in containerd`);
+          busyboxImage = seen;
         } catch (err) {
           daemons.pop();
           await berth.cleanup();
@@ -96,7 +107,7 @@ export async function runBench(o: BenchOptions): Promise<RunResult> {
       }
       const keyed = new Map<string, number>(); // remark key -> its index in result.remarks
       const ctx: FigureContext = {
-        dir, logRoot: path.join(dir, 'pod-logs'), busybox: images.busybox, pods: o.pods, parallel: o.parallel,
+        dir, logRoot: path.join(dir, 'pod-logs'), kubeletRoot: path.join(dir, 'kubelet'), busybox: images.busybox, busyboxImage: busyboxImage ?? kubeletImageOf(images.busybox, {}), pods: o.pods, parallel: o.parallel,
         bigImage: images.big, bigBytes: images.bigBytes, manyImages: images.many, restart200: o.restart200, steadyPods: o.steadyPods, goDial: o.goDial, log: o.log,
         remark: (m, key) => {
           const at = key === undefined ? undefined : keyed.get(key);

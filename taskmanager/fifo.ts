@@ -2,16 +2,17 @@
 // O_RDWR|O_NONBLOCK, as containerd does: the open never blocks waiting for a peer, reads never see
 // EOF while the shim is away, and bytes written while the daemon was down stay in the pipe until
 // the daemon reopens it after a restart.
-import { chmodSync, constants, openSync, closeSync, rmSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { chmodSync, constants, lstatSync, openSync, closeSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { InternalError } from '../common/index.js';
 import { bytesToRead, isErrno, mkfifo } from '../sys/index.js';
 
 /** Creates a FIFO (mode 0700 unless told) unless one already exists at `path`. */
 export async function makeFifo(path: string, mode = 0o700): Promise<void> {
+  // Synchronous calls: FIFOs live on the state tmpfs, where each call takes microseconds, and a
+  // task start makes up to three of them (a trip through the thread pool each cost more).
   try {
-    const st = await lstat(path);
+    const st = lstatSync(path);
     if (st.isFIFO()) return;
     throw new InternalError(`${path} exists and is not a FIFO`);
   } catch (err) {

@@ -14,11 +14,12 @@
 // A dead shim's bundle stays until its tasks' exits were handled (the promise `died` returns):
 // after `<shim> delete` the bundle is the only place that still knows the task, so a daemon that
 // stops before the exit was handled finds it again on reload (docs/taskmanager.md, "Exits").
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { faultPoint, type CleanupStack, type KeyedMutex, type Logger, type PhaseClock } from '../common/index.js';
+import { faultPoint, writeFileAtomicSync, type CleanupStack, type KeyedMutex, type Logger, type PhaseClock } from '../common/index.js';
 import { GROUP_ANNOTATION, SANDBOX_ID_ANNOTATION } from '../proto/index.js';
 import { unmountAll } from '../sys/index.js';
 import { bundleFile, createBundle, readBundleFile, readBundleFileSync, removeBundle, type BundlePaths } from './bundle.js';
@@ -154,15 +155,14 @@ export class ShimManager {
     // The marker before `<shim> start` (containerd writes it after): a daemon killed while the
     // shim starts leaves a bundle that reload knows a shim may serve, and shuts that shim down
     // when it serves nothing (docs/crash-safety.md).
-    await writeFile(bundleFile(b, 'shim-binary-path'), req.binary, { mode: 0o600 });
+    writeFileSync(bundleFile(b, 'shim-binary-path'), req.binary, { mode: 0o600 });
     clock.record('bundle', t, (t = performance.now()));
     let address: string;
     if (podShim) {
       // The pod's shim serves already: no `<shim> start` (containerd 1.7 reuses a sandbox's shim
       // the same way). The bundle gets the `address` file the shim would have written.
       address = podShim.address;
-      await writeFile(bundleFile(b, '.address'), address, { mode: 0o600 });
-      await rename(bundleFile(b, '.address'), bundleFile(b, 'address'));
+      writeFileAtomicSync(bundleFile(b, 'address'), address, { tmp: bundleFile(b, '.address') });
     } else {
       address = await shimStart(this.#context(req.binary, b), req.options ? encodeAnyBytes(req.options) : undefined, this.#opts.timeouts.start);
     }
@@ -202,7 +202,7 @@ export class ShimManager {
     const key = taskKey(req.namespace, req.id);
     if (this.#podShims.has(key) || this.#tasks.has(key)) throw new Error(`pod ${key} has a shim already`);
     const t = await this.launch(req, undo, b);
-    await writeFile(bundleFile(b, POD_SHIM_MARKER), '');
+    writeFileSync(bundleFile(b, POD_SHIM_MARKER), '');
     await this.connected(t.conn, req.id);
     this.#holdPodShim(t);
     return t.conn.shimPid ?? 0;

@@ -1,8 +1,9 @@
 // The libcni result cache (docs/network.md "Cache"): `<cacheDir>/results/<network>-<containerid>-<ifname>`,
 // one JSON object of kind cniCacheV1, written (0600, atomically) after a list's ADD succeeded and
 // removed after its DEL succeeded. DEL reads it for prevResult, so DEL works after a restart.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { InternalError, joinWithin } from '../../common/index.js';
+import { mkdirSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { InternalError, joinWithin, writeFileAtomicSync } from '../../common/index.js';
 
 export interface CacheEntry {
   readonly kind: 'cniCacheV1';
@@ -24,12 +25,10 @@ function entryPath(cacheDir: string, networkName: string, containerId: string, i
   return joinWithin(resultsDir(cacheDir), `${networkName}-${containerId}-${ifName}`);
 }
 
+/** Written whole with synchronous calls, as the intent journal (intents.ts says why). */
 export async function writeCache(cacheDir: string, entry: CacheEntry): Promise<void> {
-  await mkdir(resultsDir(cacheDir), { recursive: true, mode: 0o700 });
-  const path = entryPath(cacheDir, entry.networkName, entry.containerId, entry.ifName);
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
-  await rename(tmp, path);
+  mkdirSync(resultsDir(cacheDir), { recursive: true, mode: 0o700 });
+  writeFileAtomicSync(entryPath(cacheDir, entry.networkName, entry.containerId, entry.ifName), JSON.stringify(entry), { mode: 0o600 });
 }
 
 /** The cached entry, or undefined when there is none (not an error, as in libcni). */

@@ -2,8 +2,9 @@
 // the first plugin runs and removed after teardown finished. It records the pod's arguments and
 // the exact configs ADD used, so a restarted daemon can finish or undo half-done work with the
 // same inputs even when the conf dir changed meanwhile or the ADD never reached the cache.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { joinWithin, validateIdentifier } from '../../common/index.js';
+import { mkdirSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { joinWithin, validateIdentifier, writeFileAtomicSync } from '../../common/index.js';
 import type { PodNetworkArgs } from './pod-args.js';
 
 /**
@@ -34,11 +35,14 @@ function file(stateDir: string, id: string): string {
   return joinWithin(dir(stateDir), `${validateIdentifier(id, 'sandbox id')}.json`);
 }
 
+/**
+ * Written whole (temp file + rename) with synchronous calls: a few hundred bytes in the state dir,
+ * on the pod start path, where each trip through the thread pool waits behind the daemon's other
+ * work (docs/network.md "Crash safety: the intent journal").
+ */
 export async function writeIntent(stateDir: string, intent: NetworkIntent): Promise<void> {
-  await mkdir(dir(stateDir), { recursive: true, mode: 0o700 });
-  const path = file(stateDir, intent.args.id);
-  await writeFile(`${path}.tmp`, JSON.stringify(intent), { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  mkdirSync(dir(stateDir), { recursive: true, mode: 0o700 });
+  writeFileAtomicSync(file(stateDir, intent.args.id), JSON.stringify(intent), { mode: 0o600 });
 }
 
 export async function readIntent(stateDir: string, id: string): Promise<NetworkIntent | undefined> {

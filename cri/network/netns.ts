@@ -3,8 +3,8 @@
 // (docs/network.md, docs/cri.md "Pods without a pause process"), so they outlive any process and a
 // restarted daemon finds them by id. Node cannot unshare one of its own threads safely, so
 // util-linux `unshare --net=<file> --ipc=<file> --uts=<file>` makes and pins them.
-import { realpathSync } from 'node:fs';
-import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, joinWithin, validateIdentifier } from '../../common/index.js';
 import { isErrno, readMountInfo, runProcess, umount2, MNT_DETACH } from '../../sys/index.js';
@@ -58,6 +58,11 @@ export interface PinRequest {
   hostname?: string;
   /** name -> value, written to /proc/sys by a process inside the new namespaces only. */
   sysctls?: Readonly<Record<string, string>>;
+  /**
+   * Bring `lo` up in a new netns (default true); false when CNI's loopback network does it
+   * anyway (a pod's setup: it then costs no `ip` process on the way to CNI ADD).
+   */
+  loUp?: boolean;
 }
 
 const KIND_FLAG = { net: '--net', ipc: '--ipc', uts: '--uts' } as const;
@@ -81,7 +86,7 @@ const SETUP_SCRIPT = 'set -e; [ -z "$1" ] || printf %s "$1" > /proc/sys/kernel/h
 /**
  * Creates new namespaces of the kinds given and pins each at its file (a bind mount of the
  * namespace, docs/network.md), sets the hostname and sysctls inside them, brings `lo` up in a new
- * netns; one short-lived process chain (util-linux `unshare` pins, `sh` sets up, then both exit).
+ * netns (unless `loUp` is false); one short-lived process chain (util-linux `unshare` pins, `sh` sets up, then both exit).
  * An existing file is refused (AlreadyExists); a failure unpins and removes every file it made.
  */
 export async function pinNamespaces(req: PinRequest): Promise<void> {
@@ -91,11 +96,12 @@ export async function pinNamespaces(req: PinRequest): Promise<void> {
   const sysctlArgs = Object.entries(req.sysctls ?? {}).flatMap(([k, v]) => [sysctlPath(k), v]);
   const made: string[] = [];
   try {
+    // Synchronous: empty files in the state dir, on the way to CNI ADD (no thread-pool trips).
     for (const k of kinds) {
       const path = req[k]!;
-      await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
       try {
-        await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+        writeFileSync(path, '', { flag: 'wx', mode: 0o444 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
           throw new AlreadyExistsError(`${k} namespace ${path} already exists`, { cause: e });
@@ -110,7 +116,7 @@ export async function pinNamespaces(req: PinRequest): Promise<void> {
   }
   try {
     // Through sys/spawner.ts (posix_spawn, no fork of the daemon): it is on the pod start path.
-    const args = [...kinds.map((k) => `${KIND_FLAG[k]}=${req[k]!}`), 'sh', '-c', SETUP_SCRIPT, 'sh', req.hostname ?? '', ...sysctlArgs, req.net ? 'lo' : ''];
+    const args = [...kinds.map((k) => `${KIND_FLAG[k]}=${req[k]!}`), 'sh', '-c', SETUP_SCRIPT, 'sh', req.hostname ?? '', ...sysctlArgs, req.net && req.loUp !== false ? 'lo' : ''];
     const r = await runProcess({ file: 'unshare', args, timeoutMs: TOOL_TIMEOUT_MS });
     if (r.code !== 0) {
       const why = r.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : `exit status ${r.code ?? r.signal}`;

@@ -8,7 +8,7 @@
 // recoverNetworks() tears down every one the daemon no longer knows, and every one whose setup or
 // teardown was interrupted, using the journalled configs and args: no leaked netns, veth, IP
 // allocation or iptables rule.
-import { FailedPreconditionError, KeyedMutex, joinWithin, silentLogger, validateIdentifier, type Logger } from '../../common/index.js';
+import { FailedPreconditionError, KeyedMutex, joinWithin, settleAll, silentLogger, validateIdentifier, type Logger } from '../../common/index.js';
 import { deleteCache, readCache, writeCache } from './cni-cache.js';
 import { ConfigLoader, LOOPBACK_NETWORK, parseConfigList, type NetworkConfigList } from './cni-config.js';
 import { addList, checkList, delList, type ListRun } from './cni-list.js';
@@ -84,7 +84,7 @@ function attachmentOf(n: IntentNetwork): Attachment {
 }
 
 // Loopback first, then eth0, eth1… (containerd's teardown order).
-const byIfName = (a: Attachment, b: Attachment): number =>
+const byIfName = (a: Pick<Attachment, 'ifName'>, b: Pick<Attachment, 'ifName'>): number =>
   a.ifName === b.ifName ? 0 : a.ifName === 'lo' ? -1 : b.ifName === 'lo' ? 1 : a.ifName.localeCompare(b.ifName, 'en', { numeric: true });
 
 export class PodNetworking {
@@ -222,22 +222,26 @@ export class PodNetworking {
     await writeIntent(this.#stateDir, journal);
     const results: { ifName: string; result: unknown }[] = [];
     const partial = new Map<string, unknown>();
+    const attach = async (att: Attachment) => {
+      const run = this.#run(att, args, args.netnsPath);
+      const result = await addList(run, (last) => partial.set(att.ifName, last));
+      await writeCache(this.#cacheDir, {
+        kind: 'cniCacheV1',
+        containerId: args.id,
+        config: att.list.bytes.toString('base64'),
+        ifName: att.ifName,
+        networkName: att.list.name,
+        cniArgs: run.args,
+        capabilityArgs: run.capabilityArgs,
+        result,
+      });
+      results.push({ ifName: att.ifName, result });
+    };
     try {
-      for (const att of atts) {
-        const run = this.#run(att, args, args.netnsPath);
-        const result = await addList(run, (last) => partial.set(att.ifName, last));
-        await writeCache(this.#cacheDir, {
-          kind: 'cniCacheV1',
-          containerId: args.id,
-          config: att.list.bytes.toString('base64'),
-          ifName: att.ifName,
-          networkName: att.list.name,
-          cniArgs: run.args,
-          capabilityArgs: run.capabilityArgs,
-          result,
-        });
-        results.push({ ifName: att.ifName, result });
-      }
+      // Every network at once, as go-cni's Setup attaches them (each list's plugins stay in
+      // order); all settle before a failure is undone, so no DEL races its own ADD.
+      await settleAll(atts.map(attach));
+      results.sort(byIfName);
       const summary = this.#summarize(results);
       if (summary.ip === '') throw new FailedPreconditionError(`failed to find network info for sandbox "${args.id}"`);
       await writeIntent(this.#stateDir, { ...journal, phase: 'ready' });

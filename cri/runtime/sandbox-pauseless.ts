@@ -6,12 +6,15 @@
 // finds the shim serving. Containers join the pinned files by path. `drop_infra_container = false`
 // keeps a pause container in every pod, as containerd.
 //
-//   record (created) -> stage netns -> pin net/ipc/uts -> stage network -> CNI ADD ─┐
-//                    -> pod files, pod cgroup, pod shim (stage task) ───────────────┴-> READY
+//   record (stage netns, the pinned files named) -> pin net/ipc/uts -> CNI ADD ─┐
+//                                                -> pod files, pod cgroup, pod shim ┴-> READY (+ IPs)
+// Two synced writes on the way: recovery treats every stage short of `complete` alike (network
+// and pins torn down by the netns files, the CNI intent journal and `pauseless`), so the record
+// is made at `netns` and the IPs go with READY.
 import { settleAll, type CleanupStack, type Logger, type PhaseClock } from '../../common/index.js';
 import { netnsPath, pinNamespaces, podNamespacePaths, removeNetns, removePodNamespaces } from '../network/index.js';
 import { Annotation, validateSysctls, type PodNamespacePaths } from '../oci/index.js';
-import type { JsonObject, SandboxRecord, SandboxStage } from '../store/index.js';
+import type { JsonObject, SandboxRecord } from '../store/index.js';
 import { ensureCgroup, resolveCgroupPath } from '../../sys/index.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
 import type { taskRuntime } from './handler.js';
@@ -56,6 +59,13 @@ function podShimSpec(id: string, config: JsonObject): object {
   };
 }
 
+/** The record fields a pause-less pod is created with: stage `netns` and the files it pins. */
+export function pauselessRecordFields(cfg: Pick<RuntimeDeps['config'], 'state'>, id: string, ns: { network: number; ipc: number }): Pick<SandboxRecord, 'stage' | 'netnsPath' | 'pauseless'> {
+  const paths = podNamespacePaths(cfg.state, id);
+  const net = ns.network === NODE ? '' : netnsPath(cfg.state, id);
+  return { stage: 'netns', netnsPath: net, pauseless: { ipcPath: ns.ipc === NODE ? '' : paths.ipc, utsPath: net ? paths.uts : '' } };
+}
+
 export interface PauselessRun {
   id: string;
   metadata: { name: string; uid: string; namespace: string };
@@ -66,24 +76,29 @@ export interface PauselessRun {
   rt: ReturnType<typeof taskRuntime>;
   clock: PhaseClock;
   undo: CleanupStack;
-  stage: (s: SandboxStage, extra?: Partial<SandboxRecord>) => Promise<SandboxRecord>;
   log: Logger;
 }
 
+/** What READY records: the pod shim's pid and the pod's IPs ('' with the host's network). */
+export interface PauselessPod {
+  shimPid: number;
+  ip: string;
+  additionalIps: string[];
+}
+
 /**
- * Everything RunPodSandbox does for a pause-less pod between its record and READY; each step
- * pushes its undo. Resolves with the pod shim's pid once every step settled.
+ * Everything RunPodSandbox does for a pause-less pod between its record (made with
+ * pauselessRecordFields) and READY; each step pushes its undo. Resolves once every step settled.
  */
-export async function setUpPauselessPod(deps: Deps, r: PauselessRun): Promise<number> {
+export async function setUpPauselessPod(deps: Deps, r: PauselessRun): Promise<PauselessPod> {
   const { id, clock, undo } = r;
   const hostNetwork = r.ns.network === NODE;
   const hostIpc = r.ns.ipc === NODE;
-  const paths = podNamespacePaths(deps.config.state, id);
-  const net = hostNetwork ? undefined : netnsPath(deps.config.state, id);
-  const pin = { ...(net ? { net, uts: paths.uts } : {}), ...(hostIpc ? {} : { ipc: paths.ipc }) };
+  const files = pauselessRecordFields(deps.config, id, r.ns);
+  const net = files.netnsPath || undefined;
+  const pin = { ...(net ? { net, uts: files.pauseless!.utsPath } : {}), ...(hostIpc ? {} : { ipc: files.pauseless!.ipcPath }) };
   const sysctls = validateSysctls((r.specConfig.linux as { sysctls?: Record<string, string> } | undefined)?.sysctls, { hostNetwork, hostIpc });
   const hostname = !hostNetwork && typeof r.config.hostname === 'string' ? r.config.hostname : '';
-  await clock.time('store', () => r.stage('netns', { netnsPath: net ?? '', pauseless: { ipcPath: pin.ipc ?? '', utsPath: pin.uts ?? '' } }));
 
   let pinned = false;
   undo.push(`unpin namespaces of ${id}`, async () => {
@@ -96,14 +111,14 @@ export async function setUpPauselessPod(deps: Deps, r: PauselessRun): Promise<nu
     if (added) await deps.network.teardownPodNetwork({ id }, { removeNetns: false });
   });
   const network = (async () => {
-    await clock.time('netns', () => pinNamespaces({ ...pin, ...(hostname ? { hostname } : {}), sysctls }));
+    // `lo` is brought up by CNI's loopback network, which runs beside the pod's own.
+    await clock.time('netns', () => pinNamespaces({ ...pin, ...(hostname ? { hostname } : {}), sysctls, loUp: false }));
     pinned = true;
-    await clock.time('store', () => r.stage('network'));
-    if (!net) return;
+    if (!net) return { ip: '', additionalIps: [] };
     const result = await clock.time('cni add', () => setupNetwork(deps, id, r.metadata, net, r.config));
     added = true;
-    await clock.time('store', () => r.stage('network', { ip: result.ip, additionalIps: [...result.additionalIps] }));
     r.log.info({ ip: result.ip, additionalIps: result.additionalIps }, 'pod network ready');
+    return { ip: result.ip, additionalIps: [...result.additionalIps] };
   })();
 
   undo.push(`remove sandbox files of ${id}`, () => removeSandboxFiles(deps.dirs, id));
@@ -120,10 +135,10 @@ export async function setUpPauselessPod(deps: Deps, r: PauselessRun): Promise<nu
       r.log.debug({ cgroupParent: parent }, 'pod cgroup made');
     }
   };
-  const [, shimPid] = await settleAll([
+  const [ips, shimPid] = await settleAll([
     network, shim,
     clock.time('pod files', () => setupSandboxFiles(deps.dirs, id, r.config, { hostIpc })),
     cgroup(),
   ]);
-  return shimPid;
+  return { shimPid, ...ips };
 }

@@ -22,7 +22,7 @@ import { ensureSandboxImage, ociImageConfig, taskMounts, withRootfsView } from '
 import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
 import { setupNetwork } from './sandbox-network.js';
 import { sandboxStarted } from './sandbox-events.js';
-import { runsPauseless, setUpPauselessPod } from './sandbox-pauseless.js';
+import { pauselessRecordFields, runsPauseless, setUpPauselessPod } from './sandbox-pauseless.js';
 import { createPodUserns, idmapRootfs, podUserns, removePodUserns, usernsPath } from './userns.js';
 
 type PlainSandboxConfig = ReturnType<typeof plainSandboxConfig>;
@@ -85,19 +85,24 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
     undo.push(`release sandbox name ${name}`, () => deps.store.sandboxNames.release(name));
     faultPoint('run-pod:name-reserved');
     return await deps.locks.run(id, async () => {
-      const record: SandboxRecord = {
+      let record: SandboxRecord = {
         v: RECORD_VERSION, id, metadata, config, runtimeHandler: rt.handler.handler, createdAt: nowNanos(), stage: 'created',
         pid: 0, netnsPath: '', ip: '', additionalIps: [],
       };
+      const ns = sandboxNamespaceOptions(record);
+      // A pod in a user namespace keeps its pause process: its netns must be owned by the pod's
+      // user namespace, which the pause path makes (docs/cri.md "Pods without a pause process").
+      const pauseless = !userns && runsPauseless(deps.config, ns);
+      if (pauseless) record = { ...record, ...pauselessRecordFields(deps.config, id, ns) };
       await clock.time('store', () => deps.store.sandboxes.create(record));
       undo.push(`delete sandbox record ${id}`, () => deps.store.sandboxes.delete(id));
       faultPoint('run-pod:record-created');
       const stage = (s: SandboxStage, extra: Partial<SandboxRecord> = {}) => deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: s }));
-      const ready = async (pid: number, logged: object) => {
+      const ready = async (pid: number, logged: object, extra: Partial<SandboxRecord> = {}) => {
         // The breakdown (verbose PodSandboxStatus "timings") is kept with the ready record; its
         // total stops just before that last write.
         const timings = clock.snapshot();
-        const done = await deps.store.sandboxes.update(id, (r) => ({ ...r, stage: 'complete', pid, readyAt: nowNanos(), timings }));
+        const done = await deps.store.sandboxes.update(id, (r) => ({ ...r, ...extra, stage: 'complete', pid, readyAt: nowNanos(), timings }));
         undo.release();
         faultPoint('run-pod:ready');
         log.info({ pid, ...logged }, 'pod sandbox ready');
@@ -105,13 +110,10 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         return { podSandboxId: id };
       };
 
-      const ns = sandboxNamespaceOptions(record);
-      // A pod in a user namespace keeps its pause process: its netns must be owned by the pod's
-      // user namespace, which the pause path makes (docs/cri.md "Pods without a pause process").
-      if (!userns && runsPauseless(deps.config, ns)) {
+      if (pauseless) {
         const specConfig = withUnprivilegedSysctls(deps.config, config, ns.network === NODE);
-        const shimPid = await setUpPauselessPod(deps, { id, metadata, config, specConfig, ns, rt, clock, undo, stage, log });
-        return await ready(0, { shimPid });
+        const pod = await setUpPauselessPod(deps, { id, metadata, config, specConfig, ns, rt, clock, undo, log });
+        return await ready(0, { shimPid: pod.shimPid }, { ip: pod.ip, additionalIps: pod.additionalIps });
       }
       let netns = '';
       let network: Promise<void> | undefined;

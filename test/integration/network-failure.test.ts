@@ -1,11 +1,15 @@
 // Failure paths with the real bridge/host-local/portmap plugins: no config, a broken config, a
 // failing or hanging plugin after bridge already did its work, bad input. Each error is typed and
 // carries the plugin's message, and nothing is left: no veth, IP allocation, nat rule or cache.
-import { readdir, writeFile } from 'node:fs/promises';
+// Last, how a pod's networks are attached: all at once, as go-cni's Setup does for containerd
+// (the built-in loopback network beside the conf dir's list on eth0), every list settled before
+// a failure is undone; `loopback` is wrapped to take 600 ms and stamp when it starts and ends, a
+// fake chained plugin stamps when the eth0 list reaches it.
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniPluginError, createNetns, netnsPath } from '../../cri/network/index.js';
-import { leftovers, makeNetEnv, NOTHING_LEFT, writeFakePlugin, type NetEnv } from './network-harness.js';
+import { CniPluginError, createNetns, netnsPath, removeNetns } from '../../cri/network/index.js';
+import { leftovers, makeNetEnv, NOTHING_LEFT, sh, writeFakePlugin, writeSlowLoopback, type NetEnv } from './network-harness.js';
 
 let env: NetEnv;
 beforeEach(async () => {
@@ -108,5 +112,50 @@ describe('network failures leave nothing behind', () => {
     await expect(net.setupPodNetwork(pod('nons'))).rejects.toMatchObject({ kind: 'failed-precondition' });
     await expect(net.teardownPodNetwork({ id: 'a/b' })).rejects.toMatchObject({ kind: 'invalid-argument' });
     expect(await leftovers(env)).toEqual(NOTHING_LEFT);
+  });
+});
+
+/** `<plugin> <command> <start|end>` -> ms, from the stamp file. */
+async function stamps(file: string): Promise<Map<string, number>> {
+  const lines = (await readFile(file, 'utf8')).trim().split('\n');
+  return new Map(lines.map((l) => {
+    const [plugin, cmd, what, ms] = l.split(' ');
+    return [`${plugin} ${cmd} ${what}`, Number(ms)];
+  }));
+}
+
+describe('a pod\'s networks are attached side by side', () => {
+  it('runs the eth0 list while the loopback network is still being added, and both end up attached', async () => {
+    const file = join(env.root, 'stamps');
+    await writeSlowLoopback(env, file, 600);
+    await writeFakePlugin(env, 'berthstamp', { stampFile: file });
+    await env.writeConflist([{ type: 'berthstamp' }]);
+    await createNetns(env.stateDir, 'side');
+    const net = env.networking();
+    const r = await net.setupPodNetwork(pod('side'));
+    expect(r.ip).not.toBe('');
+    const t = await stamps(file);
+    // the last plugin of the eth0 list (after bridge) started before the slow loopback ADD ended
+    expect(t.get('berthstamp ADD start')).toBeLessThan(t.get('loopback ADD end')!);
+    expect(await sh('nsenter', [`--net=${netnsPath(env.stateDir, 'side')}`, 'ip', '-o', 'link', 'show', 'lo'])).toMatch(/UP/);
+    expect(await sh('nsenter', [`--net=${netnsPath(env.stateDir, 'side')}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0'])).toContain(r.ip);
+
+    await net.teardownPodNetwork({ id: 'side' });
+    expect(await leftovers(env)).toEqual(NOTHING_LEFT);
+  });
+
+  it('a failing eth0 list is undone only once the loopback ADD beside it has settled, leaving nothing', async () => {
+    const file = join(env.root, 'stamps');
+    await writeSlowLoopback(env, file, 600);
+    await writeFakePlugin(env, 'berthfail', { failOn: ['ADD'], msg: 'no room', stampFile: file });
+    await env.writeConflist([{ type: 'berthfail' }]);
+    await createNetns(env.stateDir, 'fails');
+    await expect(env.networking().setupPodNetwork(pod('fails'))).rejects.toMatchObject({ plugin: 'berthfail', msg: 'no room' });
+    const t = await stamps(file);
+    expect(t.get('berthfail ADD start')).toBeLessThan(t.get('loopback ADD end')!);
+    // the undo's DEL of loopback came after its ADD ended (no DEL racing its own ADD)
+    expect(t.get('loopback DEL start')).toBeGreaterThanOrEqual(t.get('loopback ADD end')!);
+    await expectNothingLeft();
+    await removeNetns(netnsPath(env.stateDir, 'fails'));
   });
 });

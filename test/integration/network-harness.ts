@@ -147,15 +147,17 @@ export async function unreachable(url: string, netns?: string): Promise<boolean>
  * a CNI error (code 999, msg, details) and exits 1; with `hangOn` it sleeps (in a grandchild);
  * with `crashParentOn` it SIGKILLs its parent (the daemon stand-in) while the file `marker`
  * exists. Otherwise ADD passes prevResult through (a chained plugin) and DEL/CHECK succeed.
+ * With `stampFile` it appends `<type> <command> start <ms>` there as it starts.
  */
 export async function writeFakePlugin(
   env: NetEnv,
   type: string,
-  behaviour: { failOn?: string[]; hangOn?: string[]; crashParentOn?: string[]; marker?: string; msg?: string; delayMs?: number },
+  behaviour: { failOn?: string[]; hangOn?: string[]; crashParentOn?: string[]; marker?: string; msg?: string; delayMs?: number; stampFile?: string },
 ): Promise<void> {
   const script = `#!${process.execPath}
 const cmd = process.env.CNI_COMMAND;
 const b = ${JSON.stringify(behaviour)};
+if (b.stampFile) require('fs').appendFileSync(b.stampFile, ${JSON.stringify(type)} + ' ' + cmd + ' start ' + Date.now() + '\\n');
 let input = '';
 process.stdin.on('data', (d) => (input += d));
 process.stdin.on('end', () => setTimeout(act, b.delayMs || 0));
@@ -178,4 +180,15 @@ function act() {
 }
 `;
   await writeFile(join(env.binDir, type), script, { mode: 0o755 });
+}
+
+/**
+ * A `loopback` in the test's bin dir (found before the real one) that appends `loopback <command>
+ * start|end <ms>` to `stampFile` around a `delayMs` wait and then runs the real plugin.
+ */
+export async function writeSlowLoopback(env: NetEnv, stampFile: string, delayMs: number): Promise<void> {
+  const stamp = (what: string) => `echo "loopback $CNI_COMMAND ${what} $(($(date +%s%N) / 1000000))" >> '${stampFile}'`;
+  const script = ['#!/bin/sh', stamp('start'), 'input=$(cat)', `sleep ${delayMs / 1000}`,
+    `printf '%s' "$input" | ${join(CNI_BIN, 'loopback')}`, 'rc=$?', stamp('end'), 'exit $rc', ''].join('\n');
+  await writeFile(join(env.binDir, 'loopback'), script, { mode: 0o755 });
 }
