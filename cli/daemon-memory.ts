@@ -1,6 +1,7 @@
 // Memory settings of the berth daemon, applied once when its entry point loads, before the
 // daemon's own code runs (docs/bench.md "Daemon memory").
 import v8 from 'node:v8';
+import { mallocTrim } from '../sys/index.js';
 
 // Node 24 made Buffer's shared pool 64 KiB (it was 8 KiB up to Node 22). Every small Buffer
 // (`Buffer.from`, `allocUnsafe` under half the pool) is a view into the pool's current slab, and
@@ -18,3 +19,20 @@ Buffer.poolSize = 8 * 1024;
 // is read at each scavenge, so a factor of 1 keeps the young generation at its first size here,
 // whatever command line started the daemon. It also holds for the worker threads started later.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
+
+// Memory that malloc got back (Buffers, ArrayBuffers, nghttp2's and level's blocks) stays in the
+// daemon, its PSS, until malloc reuses it: glibc gives the top of its main heap back only above a
+// threshold that grows with the largest block ever freed (the V8 code cache written after the
+// first start left ~7 MiB), and the arenas of the threads (libuv's pool, V8's workers) not at all.
+// containerd's Go runtime returns free memory in the background; here malloc_trim(0) does it every
+// TRIM_EVERY_MS (0.2-9 ms a call, image/image-service.ts measured it after pulls). Without glibc
+// (koffi or the symbol missing) it stops.
+const TRIM_EVERY_MS = 30_000;
+const trim = setInterval(() => {
+  try {
+    mallocTrim();
+  } catch {
+    clearInterval(trim);
+  }
+}, TRIM_EVERY_MS);
+trim.unref();
