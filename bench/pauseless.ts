@@ -7,106 +7,47 @@
 //   memory      per pod of two `sleep` containers: PSS of the pod's shim + its pause process (if
 //               any) + the daemon's PSS growth, after 2 s of settling
 // Run: bench/bench.sh pauseless [--pods N] [--reps N] [--handler runc|berth] (root; a few minutes).
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { podCgroupParent, podSandboxConfig, setUpPod, imageUser, kubeletNode, type KubeletImage, type KubeletNode } from '../test/fixtures/kubelet-pods.js';
 import { bundleTestShim, makeShimWrapper, projectRoot } from '../test/helpers/bundle.js';
-import { buildGoCri, startGoCri, type GoCriClients } from '../test/helpers/go-cri.js';
-import { createKubeletContainer, deploymentPodOf, removeCgroupTree, testCgroupRoot, type KubeletPodRun } from '../test/helpers/kubelet-pod-run.js';
-import { LOCAL_BUSYBOX, shimsOf, startBerth, type Berth, type CriHandler } from '../test/integration/cri-harness.js';
+import { buildGoCri } from '../test/helpers/go-cri.js';
+import { startBerth, shimsOf, type CriHandler } from '../test/integration/cri-harness.js';
+import { children, cmdline, daemonPid, inContainer, kubeletBench } from './kubelet-node.js';
 import { median, p90 } from './stats.js';
 import { pssKiB } from './proc.js';
 
-const SLEEP = ['sleep', '2147483647'];
-
 interface Samples { start: number[]; runp: number[]; shim: number[]; pause: number[]; daemon: number[] }
-
-const children = (pid: number) => readdirSync(`/proc/${pid}/task`)
-  .flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-const inContainer = (pid: number) => {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt');
-  } catch {
-    return false;
-  }
-};
-const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-
-function daemonPid(b: Berth): number {
-  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const argv = cmdline(Number(p));
-      if (argv.includes('--address') && argv[argv.indexOf('--address') + 1] === b.address) return Number(p);
-    } catch {
-      // gone
-    }
-  }
-  throw new Error('berth daemon not found');
-}
 
 async function measure(drop: boolean, pods: number, handler: CriHandler, into: Samples): Promise<void> {
   const b = await startBerth({ handler, topConfig: [`drop_infra_container = ${drop}`] });
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'berth-pauseless-bench-'));
-  const cgroupRoot = testCgroupRoot();
-  let go: GoCriClients | undefined;
   try {
-    go = await startGoCri(b.address, { dial: 'bare', conn: 'kept' });
-    const node: KubeletNode = kubeletNode({ kubeletRoot: path.join(tmp, 'kubelet'), podLogsRoot: path.join(b.logDir, 'pods'), cgroupRoot });
-    await go.image.PullImage({ image: { image: LOCAL_BUSYBOX } }); // built on the machine
-    const st = (await go.image.ImageStatus({ image: { image: LOCAL_BUSYBOX } })).image!;
-    const image: KubeletImage = { ref: st.id!, name: LOCAL_BUSYBOX, ...imageUser(st) };
-    const runs: KubeletPodRun[] = [];
-    const run = async (names: string[]) => {
-      const pod = deploymentPodOf(LOCAL_BUSYBOX, names.map((name) => ({ name, command: SLEEP })));
-      setUpPod(node, pod);
-      const config = podSandboxConfig(node, pod) as KubeletPodRun['config'];
-      const t0 = performance.now();
-      const { podSandboxId: id } = await go!.runtime.RunPodSandbox({ config, runtimeHandler: '' });
-      const runp = performance.now() - t0;
-      const r: KubeletPodRun = { pod, id, config, podIPs: [] };
-      runs.push(r);
-      for (const name of names) {
-        const containerId = await createKubeletContainer(go!, { node, image }, r, name);
-        await go!.runtime.StartContainer({ containerId });
+    const k = await kubeletBench(b);
+    try {
+      await k.run(['warm']); // images, the local pause image, caches
+      await k.removeAll();
+      for (let i = 0; i < pods; i++) {
+        const t = await k.run(['app']);
+        into.start.push(t.total);
+        into.runp.push(t.runp);
       }
-      return { total: performance.now() - t0, runp };
-    };
-    const removeAll = async () => {
-      for (const r of runs.splice(0)) {
-        await go!.runtime.StopPodSandbox({ podSandboxId: r.id });
-        await go!.runtime.RemovePodSandbox({ podSandboxId: r.id });
-        removeCgroupTree(podCgroupParent(node, r.pod));
-      }
-    };
-    await run(['warm']); // images, the local pause image, caches
-    await removeAll();
-    for (let i = 0; i < pods; i++) {
-      const t = await run(['app']);
-      into.start.push(t.total);
-      into.runp.push(t.runp);
-    }
-    await removeAll();
+      await k.removeAll();
 
-    const daemon = daemonPid(b);
-    await new Promise((r) => setTimeout(r, 500));
-    const before = pssKiB(daemon);
-    for (let i = 0; i < pods; i++) await run(['a', 'b']);
-    await new Promise((r) => setTimeout(r, 2_000)); // lazy pages and GC settle before PSS is read
-    const shims = shimsOf(b);
-    const pauses = shims.flatMap(children).filter((p) => inContainer(p) && cmdline(p)[0] !== 'sleep');
-    into.shim.push(shims.reduce((n, p) => n + pssKiB(p), 0) / pods);
-    into.pause.push(pauses.reduce((n, p) => n + pssKiB(p), 0) / pods);
-    into.daemon.push((pssKiB(daemon) - before) / pods);
-    process.stderr.write(`  drop_infra_container=${drop}: ${shims.length} shims, ${pauses.length} pause processes for ${pods} pods\n`);
-    await removeAll();
+      const daemon = daemonPid(b);
+      await new Promise((r) => setTimeout(r, 500));
+      const before = pssKiB(daemon);
+      for (let i = 0; i < pods; i++) await k.run(['a', 'b']);
+      await new Promise((r) => setTimeout(r, 2_000)); // lazy pages and GC settle before PSS is read
+      const shims = shimsOf(b);
+      const pauses = shims.flatMap(children).filter((p) => inContainer(p) && cmdline(p)[0] !== 'sleep');
+      into.shim.push(shims.reduce((n, p) => n + pssKiB(p), 0) / pods);
+      into.pause.push(pauses.reduce((n, p) => n + pssKiB(p), 0) / pods);
+      into.daemon.push((pssKiB(daemon) - before) / pods);
+      process.stderr.write(`  drop_infra_container=${drop}: ${shims.length} shims, ${pauses.length} pause processes for ${pods} pods\n`);
+    } finally {
+      await k.close();
+    }
   } finally {
-    await go?.close();
     await b.stop();
-    removeCgroupTree(cgroupRoot);
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 

@@ -2,6 +2,7 @@
 // berth: the CRI daemon. Serves runtime.v1 RuntimeService + ImageService on a unix socket.
 // SIGTERM/SIGINT shut it down cleanly and leave every pod running; the next start reloads them.
 import './bundle-preload.js';
+import './daemon-memory.js';
 import { existsSync } from 'node:fs';
 import { createLogger, deferredLogger, toStatus, type DeferredLogger, type Logger } from '../common/index.js';
 import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';

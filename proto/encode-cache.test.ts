@@ -34,6 +34,21 @@ describe('encode cache', () => {
     expect(v1.Container.decode(first).id).toBe('x');
   });
 
+  it('keeps cached bytes in buffers of their own, never views into Buffer\'s shared pool', () => {
+    // A kept view would hold a whole pool slab (64 KiB on Node 24) for the record's life.
+    const fields = [{ name: 'containers', field: 1, type: v1.Container, repeated: true }];
+    const frozen = Object.freeze([container('c7'), container('c8')]);
+    const list = encodeWithCache(v1.ListContainersResponse, { containers: frozen }, fields);
+    const one = encodedMessage(v1.Container, frozen[0]!);
+    for (const b of [list, one]) {
+      expect(b.buffer.byteLength).toBe(b.byteLength);
+      expect(Buffer.isBuffer(b)).toBe(true);
+    }
+    expect(v1.Container.decode(one).id).toBe('c7');
+    // Not cached (a mutable message): whatever the encoder gives, pooled or not.
+    expect(v1.Container.decode(encodedMessage(v1.Container, { id: 'x' })).id).toBe('x');
+  });
+
   it('is what the grpc-js definitions serialize with: a status and its verbose info in one message', () => {
     const def = serviceDefinition('runtime.v1.RuntimeService', runtimeServiceMethods);
     const status = Object.freeze({ id: 'c1', state: v1.ContainerState.CONTAINER_CREATED, reason: '', exitCode: 0 });

@@ -33,8 +33,22 @@ export function encodedMessage(type: Encoder, message: object): Uint8Array {
   const hit = bytesOf.get(message);
   if (hit) return hit;
   const bytes = type.encode(message).finish();
-  if (Object.isFrozen(message)) bytesOf.set(message, bytes);
-  return bytes;
+  if (!Object.isFrozen(message)) return bytes;
+  const kept = ownCopy(bytes);
+  bytesOf.set(message, kept);
+  return kept;
+}
+
+/**
+ * Bytes to keep beside a record: in an ArrayBuffer of their own when they are a view into a
+ * larger one (protobufjs finishes small messages into Buffer's shared pool, and one kept view
+ * would hold the whole pool slab for the record's life: docs/bench.md "Daemon memory").
+ */
+function ownCopy(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.byteLength); // a Buffer still, as finish() gives
+  own.set(bytes);
+  return own;
 }
 
 /**
@@ -48,7 +62,7 @@ export function encodeWithCache(type: Encoder, value: Record<string, unknown>, f
   if (only && Array.isArray(list) && Object.isFrozen(list) && hasOnly(value, only.name)) {
     const hit = bytesOf.get(list);
     if (hit) return hit;
-    const bytes = encodeFields(type, value, fields);
+    const bytes = ownCopy(encodeFields(type, value, fields));
     bytesOf.set(list, bytes);
     return bytes;
   }

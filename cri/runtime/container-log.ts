@@ -19,6 +19,12 @@ export function rfc3339Nano(ns: bigint = NS_BASE + process.hrtime.bigint()): str
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, frac === '' ? 'Z' : `.${frac}Z`);
 }
 
+function ownBytes(b: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(b.length);
+  b.copy(own);
+  return own;
+}
+
 export class ContainerLog {
   #fd: number | undefined;
   #lastData = 0;
@@ -72,7 +78,10 @@ export class ContainerLog {
       }
       break;
     }
-    this.#buffers.set(name, Buffer.from(buf));
+    // A partial line waits for its end in a copy of its own: a view into the read chunk, or into
+    // Buffer's shared pool, would keep the whole chunk or pool slab while the container is quiet.
+    if (buf.length === 0) this.#buffers.delete(name);
+    else this.#buffers.set(name, ownBytes(buf));
   }
 
   #writeLine(name: StreamName, line: Buffer, full: boolean): void {

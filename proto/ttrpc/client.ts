@@ -140,7 +140,10 @@ export class TtrpcClient {
     }
     this.#nextStreamId += 2;
 
-    return new Promise<Uint8Array>((resolve, reject) => {
+    // The frame is written outside the promise's closures: a Wait stays pending for as long as its
+    // task runs, and whatever those closures reach (the frame, a view into a Buffer pool slab)
+    // stays in memory that long (docs/bench.md "Daemon memory").
+    const answer = new Promise<Uint8Array>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => finish(new BerthError('cancelled', `ttrpc: ${label}: context canceled`));
       const finish = (err: Error | undefined, reply?: Uint8Array) => {
@@ -158,8 +161,9 @@ export class TtrpcClient {
         );
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#socket.write(frame);
     });
+    this.#socket.write(frame);
+    return answer;
   }
 
   /** Closes the connection; pending calls fail with `ttrpc: closed`. Idempotent. */

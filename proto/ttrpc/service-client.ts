@@ -16,14 +16,23 @@ export function createServiceClient<T extends MethodTable>(
 ): ServiceClient<T> {
   const out: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
   for (const [name, desc] of Object.entries(methods)) {
-    out[name] = async (req, opts) => {
-      const payload = desc.requestType.encode(req).finish();
-      const reply = await client.call(serviceName, name, payload, opts);
+    // Not an async function: one would keep the encoded request (a view into a Buffer pool slab)
+    // in its suspended frame until the reply, and a Wait's reply comes when its task exits
+    // (docs/bench.md "Daemon memory").
+    out[name] = (req, opts) => {
+      let reply: Promise<Uint8Array>;
       try {
-        return desc.responseType.decode(reply);
+        reply = client.call(serviceName, name, desc.requestType.encode(req).finish(), opts);
       } catch (err) {
-        throw new InternalError(`ttrpc: ${serviceName}/${name}: cannot decode reply: ${String(err)}`, { cause: err });
+        return Promise.reject(err as Error);
       }
+      return reply.then((bytes) => {
+        try {
+          return desc.responseType.decode(bytes);
+        } catch (err) {
+          throw new InternalError(`ttrpc: ${serviceName}/${name}: cannot decode reply: ${String(err)}`, { cause: err });
+        }
+      });
     };
   }
   return out as ServiceClient<T>;
