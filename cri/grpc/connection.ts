@@ -51,8 +51,8 @@ const STREAM_WINDOW = 1024 * 1024;
 const MAX_BUFFERED = 64 * 1024 * 1024;
 /** Bytes written but not yet taken by the client past which the connection stops reading. */
 const MAX_UNSENT = 4 * 1024 * 1024;
-/** How long a new connection may take to send its preface. */
-const PREFACE_TIMEOUT_MS = 10_000;
+/** How long a new connection may take to send its preface (GrpcServer sweeps them). */
+export const PREFACE_TIMEOUT_MS = 10_000;
 
 interface OpenBlock {
   readonly streamId: number;
@@ -153,10 +153,7 @@ export class Connection {
     socket.on('error', (err) => this.#log.debug({ err }, 'gRPC connection error'));
     socket.on('close', () => this.#onSocketClose());
     socket.on('drain', () => this.#resumeReading());
-    socket.setTimeout(PREFACE_TIMEOUT_MS, () => {
-      this.#log.warn('gRPC connection sent no HTTP/2 preface in time; closing it');
-      socket.destroy();
-    });
+
   }
 
   /**
@@ -166,13 +163,19 @@ export class Connection {
    */
   #sendPreface(): void {
     this.#prefaceSent = true;
-    this.#socket.setTimeout(0);
     this.#write(settingsFrame([
       [Setting.MAX_CONCURRENT_STREAMS, this.#opts.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
       [Setting.MAX_HEADER_LIST_SIZE, this.#opts.maxHeaderListBytes],
     ]));
     this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+  }
+
+  readonly createdAt = Date.now();
+
+  /** The client's preface has arrived (a connection without one is cut after PREFACE_TIMEOUT_MS). */
+  get started(): boolean {
+    return this.#prefaceSent;
   }
 
   get activeStreams(): number {

@@ -385,6 +385,18 @@ describe('berth gRPC server against a client that misbehaves', () => {
     expect(data(3)).toBe(oneAnswer);
   });
 
+  it('cuts off a connection that sends no preface in time, and serves the next', async () => {
+    const address = socketPath();
+    const s = new GrpcServer({ log: silentLogger, prefaceTimeoutMs: 200 });
+    s.addService(runtimeServiceDefinition, runtimeImpl({ Version: (_c, reply) => reply(null, VERSION) }));
+    await s.listen(address);
+    cleanups.push(() => s.close(100));
+    const idle = net.connect(address);
+    idle.on('error', () => undefined);
+    await new Promise<void>((r) => idle.on('close', () => r()));
+    expect(runtimeName(await rawCall(connectRaw(address), {}, versionBody()))).toBe('berth');
+  });
+
   it('cuts a long status message so the trailer stays small, and the connection goes on', async () => {
     const { address } = await server({
       Version: (call, reply) => ((call.request as { version: string }).version === 'long' ? reply({ code: 9, message: '€'.repeat(8192) }) : reply(null, VERSION)),
