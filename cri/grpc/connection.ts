@@ -8,9 +8,11 @@
 //                                <--         HEADERS :status 200, DATA message, HEADERS grpc-status
 //   RST_STREAM                   -->         the call is cancelled; its answer is dropped
 //
-// Flow control: each stream's receive window is one whole request (the CRI sends one message
-// per call), the connection's is replenished as data arrives; what the server sends waits for
-// the client's windows, per stream, in order.
+// Flow control: a stream's receive window opens to its one request once the message's length is
+// known (the CRI sends one message per call); the connection's is replenished as data arrives
+// while the requests still incomplete hold less than MAX_BUFFERED; what the server sends waits
+// for the client's windows, per stream, in order. Reading pauses while the socket holds more
+// than MAX_UNSENT bytes the client has not read. docs/grpc.md.
 import type { Socket } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../../common/index.js';
@@ -43,8 +45,14 @@ export interface ConnectionOptions {
 
 /** The connection window berth grants; replenished once half of it is used. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
-/** A grpc-message longer than this is cut: a trailer must fit one frame of the smallest size. */
-const MAX_STATUS_MESSAGE = 8 * 1024;
+/** A stream's window before its message's length is known (SETTINGS_INITIAL_WINDOW_SIZE). */
+const STREAM_WINDOW = 1024 * 1024;
+/** Bytes of incomplete requests a connection may hold before its window stops reopening. */
+const MAX_BUFFERED = 64 * 1024 * 1024;
+/** Bytes written but not yet taken by the client past which the connection stops reading. */
+const MAX_UNSENT = 4 * 1024 * 1024;
+/** How long a new connection may take to send its preface (GrpcServer sweeps them). */
+export const PREFACE_TIMEOUT_MS = 10_000;
 
 interface OpenBlock {
   readonly streamId: number;
@@ -68,7 +76,13 @@ class H2Stream implements StreamSink {
   sendWindow: number;
   received: Buffer[] = [];
   receivedBytes = 0;
+  /** Receive window granted so far (flow-controlled bytes the client may send). */
+  granted = STREAM_WINDOW;
   lengthChecked = false;
+  /** A unary answer was given (a second one is a handler's bug, dropped). */
+  answered = false;
+  /** Counted in the connection's running handlers until it answers or ends. */
+  running = false;
   readonly queue: Pending[] = [];
   queuedBytes = 0;
   trailer: Buffer | undefined;
@@ -122,18 +136,24 @@ export class Connection {
   #urgent = false;
   #goingAway = false;
   #onIdle: (() => void) | undefined;
-  readonly #streamWindow: number;
+  /** Bytes held in requests not yet complete. */
+  #buffered = 0;
+  /** What the client may still send on the connection (a little generous before our preface lands). */
+  #recvWindow = CONNECTION_WINDOW;
+  /** Handlers started and not yet answered (a reset stream's handler still counts). */
+  #running = 0;
+  #readPaused = false;
 
   constructor(socket: Socket, opts: ConnectionOptions, readonly onClose: (c: Connection) => void) {
     this.#socket = socket;
     this.#opts = opts;
     this.#log = opts.log;
-    // One whole request fits a stream's window: it is never replenished (docs/grpc.md).
-    this.#streamWindow = Math.min(MAX_WINDOW, opts.maxReceiveBytes + 5 + FRAME_HEADER_LENGTH);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => { this.#peerEnded = true; });
     socket.on('error', (err) => this.#log.debug({ err }, 'gRPC connection error'));
     socket.on('close', () => this.#onSocketClose());
+    socket.on('drain', () => this.#resumeReading());
+
   }
 
   /**
@@ -145,10 +165,17 @@ export class Connection {
     this.#prefaceSent = true;
     this.#write(settingsFrame([
       [Setting.MAX_CONCURRENT_STREAMS, this.#opts.maxConcurrentStreams],
-      [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
+      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
       [Setting.MAX_HEADER_LIST_SIZE, this.#opts.maxHeaderListBytes],
     ]));
     this.#write(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+  }
+
+  readonly createdAt = Date.now();
+
+  /** The client's preface has arrived (a connection without one is cut after PREFACE_TIMEOUT_MS). */
+  get started(): boolean {
+    return this.#prefaceSent;
   }
 
   get activeStreams(): number {
@@ -160,6 +187,7 @@ export class Connection {
     if (this.#closed) return onIdle();
     this.#goingAway = true;
     this.#onIdle = onIdle;
+    if (!this.#prefaceSent) this.#sendPreface(); // SETTINGS is always the server's first frame
     this.#write(goawayFrame(this.#lastStreamId, H2Error.NO_ERROR, 'server shutting down'));
     if (this.#streams.size === 0) this.#idle();
   }
@@ -177,19 +205,34 @@ export class Connection {
       if (!this.#reader.preface()) return;
       if (!this.#prefaceSent) this.#sendPreface();
       for (let f = this.#reader.next(); f; f = this.#reader.next()) this.#frame(f);
-      if (this.#receivedUnacked >= CONNECTION_WINDOW / 2) {
-        this.#write(windowUpdateFrame(0, this.#receivedUnacked), false);
-        this.#receivedUnacked = 0;
-      }
+      this.#reopenWindow();
     } catch (err) {
       const code = err instanceof ConnectionError ? err.h2code : H2Error.INTERNAL_ERROR;
-      this.#log.warn({ err: (err as Error).message, h2code: code }, 'gRPC connection: protocol error; closing it');
-      this.#write(goawayFrame(this.#lastStreamId, code, (err as Error).message.slice(0, 200)));
+      const message = err instanceof Error ? err.message : String(err);
+      this.#log.warn({ err: message, h2code: code }, 'gRPC connection: protocol error; closing it');
+      this.#write(goawayFrame(this.#lastStreamId, code, message.slice(0, 200)));
       this.#flush();
       this.#closed = true;
       this.#socket.end();
+      // A client that does not close its end in time is cut off.
+      setTimeout(() => this.#socket.destroy(), 1000).unref();
       this.#cancelAll();
     }
+  }
+
+  /** Replenishes the connection's receive window unless incomplete requests hold too much. */
+  #reopenWindow(): void {
+    if (this.#receivedUnacked < CONNECTION_WINDOW / 2 || this.#buffered > MAX_BUFFERED) return;
+    this.#write(windowUpdateFrame(0, this.#receivedUnacked), false);
+    this.#recvWindow += this.#receivedUnacked;
+    this.#receivedUnacked = 0;
+  }
+
+  /** Bytes of an incomplete request leave the connection's account (answered, refused, reset). */
+  #release(s: H2Stream): void {
+    this.#buffered -= s.receivedBytes;
+    s.receivedBytes = 0;
+    s.received = [];
   }
 
   #frame(f: Frame): void {
@@ -219,7 +262,10 @@ export class Connection {
         if (value > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE past 2^31-1');
         const delta = value - this.#peerInitialWindow;
         this.#peerInitialWindow = value;
-        for (const s of this.#streams.values()) s.sendWindow += delta;
+        for (const s of this.#streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'a stream window past 2^31-1');
+        }
         if (delta > 0) for (const s of this.#streams.values()) this.#pump(s);
       } else if (id === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
@@ -260,11 +306,12 @@ export class Connection {
 
   #rst(f: Frame): void {
     if (f.streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'RST_STREAM on the connection');
+    if (f.payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM of a wrong size');
     const s = this.#streams.get(f.streamId);
     if (!s) return;
     s.localDone = true;
     this.#drop(s);
-    s.call?.onCancelled();
+    this.#cancelled(s);
   }
 
   #headers(f: Frame): void {
@@ -299,7 +346,8 @@ export class Connection {
       throw new ConnectionError(H2Error.PROTOCOL_ERROR, `client opened stream ${b.streamId}`);
     }
     this.#lastStreamId = b.streamId;
-    if (this.#goingAway || this.#streams.size >= this.#opts.maxConcurrentStreams) {
+    // Handlers of reset streams still run: they count until they answer (HTTP/2 rapid reset).
+    if (this.#goingAway || this.#streams.size >= this.#opts.maxConcurrentStreams || this.#running >= this.#opts.maxConcurrentStreams) {
       this.#write(rstStreamFrame(b.streamId, H2Error.REFUSED_STREAM));
       return;
     }
@@ -349,6 +397,8 @@ export class Connection {
   #data(f: Frame): void {
     // Every DATA frame counts against the connection's window, whatever its stream (RFC 9113 §6.9).
     this.#receivedUnacked += f.payload.length;
+    this.#recvWindow -= f.payload.length;
+    if (this.#recvWindow < 0) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'DATA past the connection window');
     if (f.streamId === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'DATA on the connection');
     const s = this.#streams.get(f.streamId);
     if (!s || s.remoteDone) {
@@ -356,31 +406,43 @@ export class Connection {
       return; // a stream already answered or reset: nothing to do with its bytes
     }
     const data = dataPayload(f);
-    if (!s.localDone) {
-      s.receivedBytes += f.payload.length;
-      if (s.receivedBytes > this.#streamWindow) {
-        this.#reset(s, H2Error.FLOW_CONTROL_ERROR);
-        return;
-      }
-      if (data.length > 0) s.received.push(data);
-      // A message past the limit is refused once its length prefix is in, not after its bytes.
-      if (!s.lengthChecked && s.received.length > 0 && this.#tooLong(s)) return;
+    s.receivedBytes += f.payload.length;
+    this.#buffered += f.payload.length;
+    if (s.receivedBytes > s.granted) {
+      this.#reset(s, H2Error.FLOW_CONTROL_ERROR);
+      return;
     }
+    // Copied out of the socket's chunk when small, so a held request does not pin 64 KiB chunks.
+    if (data.length > 0) s.received.push(data.length < 4096 ? Buffer.from(data) : data);
+    // Once the length prefix is in: a message past the limit is refused, not read; a large one
+    // gets the window it needs.
+    if (!s.lengthChecked && s.received.length > 0 && this.#lengthKnown(s)) return;
     if (f.flags & Flag.END_STREAM) this.#remoteEnd(s);
   }
 
-  /** True (and the call answered) when the first message's length prefix is past the limit. */
-  #tooLong(s: H2Stream): boolean {
+  /**
+   * Reads the request's length prefix once it is in. Past the limit: the call is answered
+   * RESOURCE_EXHAUSTED and true returned. Larger than the stream's window: the window opens to it.
+   */
+  #lengthKnown(s: H2Stream): boolean {
     const first = s.received[0]!;
     const prefix = first.length >= 5 ? first : Buffer.concat(s.received);
     if (prefix.length < 5) return false;
     s.lengthChecked = true;
     const length = prefix.readUInt32BE(1);
-    if (length <= this.#opts.maxReceiveBytes) return false;
-    this.#log.warn({ method: s.route?.method, bytes: length }, 'gRPC call refused: request message past the limit');
-    s.received = [];
-    this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted` });
-    return true;
+    if (length > this.#opts.maxReceiveBytes) {
+      this.#log.warn({ method: s.route?.method, bytes: length }, 'gRPC call refused: request message past the limit');
+      this.#release(s);
+      this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted` });
+      return true;
+    }
+    // The message and its prefix, with room for padding a client might add.
+    const need = Math.min(MAX_WINDOW, 5 + length + 64 * 1024);
+    if (need > s.granted && !s.remoteDone) {
+      this.#write(windowUpdateFrame(s.id, need - s.granted), false);
+      s.granted = need;
+    }
+    return false;
   }
 
   /** The client's half of `s` ended: its request is complete. */
@@ -400,7 +462,9 @@ export class Connection {
       this.finish(s, status);
       return;
     }
-    s.received = [];
+    this.#release(s);
+    s.running = true;
+    this.#running++;
     if (route.stream) {
       const call = new ServerStream(route.method, request, route.def.responseSerialize, s);
       s.call = call;
@@ -408,7 +472,7 @@ export class Connection {
         route.stream(call);
       } catch (err) {
         this.#log.error({ method: route.method, err }, 'gRPC stream handler threw');
-        call.fail({ code: CODE.UNKNOWN, message: (err as Error).message });
+        call.fail({ code: CODE.UNKNOWN, message: errorText(err) });
       }
       return;
     }
@@ -416,8 +480,15 @@ export class Connection {
       route.unary!({ method: route.method, request }, (err, response) => this.#answer(s, err, response));
     } catch (err) {
       this.#log.error({ method: route.method, err }, 'gRPC handler threw');
-      this.#answer(s, { code: CODE.UNKNOWN, message: (err as Error).message });
+      this.#answer(s, { code: CODE.UNKNOWN, message: errorText(err) });
     }
+  }
+
+  /** `s`'s handler is done (answered, ended, or its stream is gone). */
+  #handlerDone(s: H2Stream): void {
+    if (!s.running) return;
+    s.running = false;
+    this.#running--;
   }
 
   /** The one message of a request (gRPC's length-prefixed framing), decompressed. */
@@ -439,6 +510,12 @@ export class Connection {
 
   /** A unary call's answer; dropped when the client has gone. */
   #answer(s: H2Stream, err: GrpcStatus | null, response?: unknown): void {
+    if (s.answered) {
+      this.#log.error({ method: s.route?.method }, 'gRPC handler answered twice; the second answer is dropped');
+      return;
+    }
+    s.answered = true;
+    this.#handlerDone(s);
     if (s.localDone || this.#closed) return;
     if (!err && Date.now() > s.deadline) err = { code: CODE.DEADLINE_EXCEEDED, message: 'deadline exceeded before the answer was ready' };
     if (err) {
@@ -499,8 +576,9 @@ export class Connection {
 
   /** Ends `s` with `status` once its queued messages are out. */
   finish(s: H2Stream, status: GrpcStatus): void {
+    if (s.call) this.#handlerDone(s);
     if (s.localDone || this.#closed || s.trailer) return;
-    const message = status.message.length > MAX_STATUS_MESSAGE ? `${status.message.slice(0, MAX_STATUS_MESSAGE)}…` : status.message;
+    const message = status.message;
     if (!s.headersSent) { // Trailers-Only
       s.headersSent = true;
       this.#write(this.#headerFrames(s.id, statusBlock(status.code, message, true), true));
@@ -536,12 +614,31 @@ export class Connection {
         continue;
       }
       s.queue.shift();
-      p.done?.();
+      if (p.done) this.#notify(s, p.done);
+      if (s.localDone) return; // the callback ended or reset the stream
     }
-    if (s.call && s.queuedBytes < STREAM_HIGH_WATER) s.call.onDrained();
-    if (s.trailer) {
-      this.#write(this.#headerFrames(s.id, s.trailer, true));
+    if (s.call && s.queuedBytes < STREAM_HIGH_WATER) this.#notify(s, () => s.call!.onDrained());
+    const trailer = s.trailer;
+    if (trailer && !s.localDone && s.queue.length === 0) {
+      s.trailer = undefined;
+      this.#write(this.#headerFrames(s.id, trailer, true));
       this.#closeLocal(s);
+    }
+  }
+
+  /** Runs a handler's callback; what it throws is logged, never the connection's failure. */
+  #notify(s: H2Stream, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#log.error({ method: s.route?.method, err }, 'gRPC stream callback threw');
+    }
+  }
+
+  #cancelled(s: H2Stream): void {
+    if (s.call) {
+      this.#handlerDone(s);
+      this.#notify(s, () => s.call!.onCancelled());
     }
   }
 
@@ -575,10 +672,11 @@ export class Connection {
     this.#write(rstStreamFrame(s.id, code));
     s.localDone = true;
     this.#drop(s);
-    s.call?.onCancelled();
+    this.#cancelled(s);
   }
 
   #drop(s: H2Stream): void {
+    this.#release(s);
     this.#streams.delete(s.id);
     this.#blocked.delete(s);
     if (this.#goingAway && this.#streams.size === 0) this.#idle();
@@ -632,6 +730,18 @@ export class Connection {
     } finally {
       Error.stackTraceLimit = limit;
     }
+    // A client that does not read its answers (or floods PINGs without reading the ACKs) is not
+    // read either until it catches up: the bytes waiting for it stay bounded.
+    if (socket.writableLength > MAX_UNSENT && !this.#readPaused) {
+      this.#readPaused = true;
+      socket.pause();
+    }
+  }
+
+  #resumeReading(): void {
+    if (!this.#readPaused) return;
+    this.#readPaused = false;
+    this.#socket.resume();
   }
 
   #cancelAll(): void {
@@ -640,7 +750,8 @@ export class Connection {
     this.#blocked.clear();
     for (const s of open) {
       s.localDone = true;
-      s.call?.onCancelled();
+      this.#release(s);
+      this.#cancelled(s);
     }
   }
 
@@ -650,6 +761,10 @@ export class Connection {
     this.#idle();
     this.onClose(this);
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function status(code: number, message: string): GrpcStatus & Error {

@@ -38,9 +38,12 @@ export class ConnectionError extends Error {
  */
 export class FrameReader {
   #buf: Buffer = Buffer.alloc(0);
-  #prefacePending = true;
+  #prefacePending: boolean;
 
-  constructor(readonly maxFrameSize: number) {}
+  /** `expectPreface` false reads a server's frames (no preface). */
+  constructor(readonly maxFrameSize: number, expectPreface = true) {
+    this.#prefacePending = expectPreface;
+  }
 
   push(chunk: Buffer): void {
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);

@@ -15,8 +15,8 @@ import { ContainerEventHub } from '../events/index.js';
 import type { RuntimeDeps } from '../runtime/index.js';
 import { serveCri, type CriBackends } from '../server.js';
 import { parseTimeout } from './connection.js';
-import { FrameReader, FrameType } from './frames.js';
-import { BlockDecoder, percentEncode, statusBlock } from './hpack.js';
+import { CLIENT_PREFACE, Flag, frame, FrameReader, FrameType, rstStreamFrame, settingsFrame, windowUpdateFrame, type Frame } from './frames.js';
+import { BlockDecoder, literal, percentEncode, statusBlock } from './hpack.js';
 import { GrpcServer, type ServerStream, type ServiceImpl } from './index.js';
 
 const v1 = runtime.v1;
@@ -285,6 +285,127 @@ describe('berth gRPC server with grpc-js and Node HTTP/2 clients', () => {
       }
     }
     expect(runtimeName(await rawCall(connectRaw(address), {}, versionBody()))).toBe('berth');
+  });
+});
+
+/** A client speaking raw frames: what it sent is up to the test, what it got is in `frames`. */
+function rawClient(address: string): { sock: net.Socket; frames: Frame[]; closed: Promise<void> } {
+  const sock = net.connect(address);
+  const frames: Frame[] = [];
+  const reader = new FrameReader(1 << 24, false);
+  sock.on('data', (c: Buffer) => {
+    reader.push(c);
+    for (let f = reader.next(); f; f = reader.next()) frames.push({ ...f, payload: Buffer.from(f.payload) });
+  });
+  sock.on('error', () => undefined);
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  cleanups.push(() => { sock.destroy(); });
+  // windows as grpc-go grants them at most: answers never wait on this client
+  sock.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([[4, 1 << 24]]), windowUpdateFrame(0, 1 << 24)]));
+  return { sock, frames, closed };
+}
+
+/** A request header block as a client writes it (literals, no table). */
+function requestBlock(method: string): Buffer {
+  const out: number[] = [];
+  for (const [k, v] of [[':method', 'POST'], [':scheme', 'http'], [':path', `/runtime.v1.RuntimeService/${method}`], [':authority', 'x'], ['content-type', 'application/grpc']]) literal(out, k!, v!);
+  return Buffer.from(out);
+}
+
+const endStreams = (frames: Frame[], id: number) => frames.filter((f) => f.streamId === id && f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM)).length;
+
+describe('berth gRPC server against a client that misbehaves', () => {
+  it('bounds the handlers running per connection: streams reset at once still count (HTTP/2 rapid reset)', async () => {
+    let started = 0;
+    const pending: Array<() => void> = [];
+    const s = new GrpcServer({ log: silentLogger, maxConcurrentStreams: 50 });
+    const address = socketPath();
+    s.addService(runtimeServiceDefinition, runtimeImpl({ Version: (_c, reply) => { started++; pending.push(() => reply(null, VERSION)); } }));
+    await s.listen(address);
+    cleanups.push(() => s.close(100));
+    const { sock, frames } = rawClient(address);
+    const parts: Buffer[] = [];
+    for (let i = 0, id = 1; i < 2000; i++, id += 2) {
+      parts.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('Version')), frame(FrameType.DATA, Flag.END_STREAM, id, versionBody()), rstStreamFrame(id, 8));
+    }
+    sock.write(Buffer.concat(parts));
+    await expect.poll(() => frames.filter((f) => f.type === FrameType.RST_STREAM).length, { timeout: 10_000 }).toBe(2000 - 50);
+    expect(started).toBe(50);
+    for (const answer of pending.splice(0)) answer();
+    // answered, they make room again
+    sock.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 4001, requestBlock('Version')), frame(FrameType.DATA, Flag.END_STREAM, 4001, versionBody())]));
+    await expect.poll(() => started).toBe(51);
+  });
+
+  it('resets a stream whose DATA overruns the window it was given (FLOW_CONTROL_ERROR)', async () => {
+    const { address } = await server({ Version: (_c, reply) => reply(null, VERSION) });
+    const { sock, frames } = rawClient(address);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(16 * 1024 * 1024 - 100, 1); // announced within the limit
+    sock.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('Version')));
+    sock.write(frame(FrameType.DATA, 0, 1, head));
+    const chunk = frame(FrameType.DATA, 0, 1, Buffer.alloc(16_000, 7));
+    // 20 MB without waiting for any WINDOW_UPDATE: past both the stream's and the connection's 16 MiB
+    for (let i = 0; i < 1300 && !sock.destroyed; i++) sock.write(chunk);
+    // the stream's window (its announced message) runs out first: the stream is reset
+    await expect.poll(() => frames.find((f) => f.type === FrameType.RST_STREAM && f.streamId === 1)?.payload.readUInt32BE(0), { timeout: 30_000 }).toBe(3);
+    expect(frames.some((f) => f.type === FrameType.HEADERS && f.streamId === 1)).toBe(false); // no answer began
+  });
+
+  it('stops reading a client that does not read: a PING flood leaves a bounded queue', async () => {
+    const { address } = await server({ Version: (_c, reply) => reply(null, VERSION) });
+    const { sock } = rawClient(address);
+    sock.pause();
+    const before = process.memoryUsage().arrayBuffers;
+    const ping = frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => ping));
+    let sent = 0;
+    // the server stops reading once ~4 MB of ACKs wait: then the client's own writes back up
+    while (sent < 200 && sock.write(batch)) sent++;
+    await new Promise<void>((r) => setImmediate(r));
+    expect(sent).toBeLessThan(200); // 34 MB of PINGs were not all taken
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('sends one status for a stream a write callback ends, and one answer for a handler that answers twice', async () => {
+    const { address } = await server({
+      Version: (_c, reply) => { reply(null, { ...VERSION, runtimeVersion: 'v'.repeat(100_000) }); reply(null, VERSION); },
+      GetContainerEvents: (call: ServerStream) => { call.write({ containerId: 'c'.repeat(100_000) }, () => call.end()); },
+    });
+    const { sock, frames } = rawClient(address);
+    sock.write(Buffer.concat([
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('GetContainerEvents')), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcMessage(Buffer.alloc(0))),
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 3, requestBlock('Version')), frame(FrameType.DATA, Flag.END_STREAM, 3, versionBody()),
+    ]));
+    await expect.poll(() => endStreams(frames, 1) + endStreams(frames, 3), { timeout: 10_000 }).toBe(2);
+    await new Promise<void>((r) => setImmediate(r));
+    expect([endStreams(frames, 1), endStreams(frames, 3)]).toEqual([1, 1]);
+    const data = (id: number) => frames.filter((f) => f.streamId === id && f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
+    const oneAnswer = v1.VersionResponse.encode({ ...VERSION, runtimeVersion: 'v'.repeat(100_000) }).finish().length + 5;
+    expect(data(3)).toBe(oneAnswer);
+  });
+
+  it('cuts off a connection that sends no preface in time, and serves the next', async () => {
+    const address = socketPath();
+    const s = new GrpcServer({ log: silentLogger, prefaceTimeoutMs: 200 });
+    s.addService(runtimeServiceDefinition, runtimeImpl({ Version: (_c, reply) => reply(null, VERSION) }));
+    await s.listen(address);
+    cleanups.push(() => s.close(100));
+    const idle = net.connect(address);
+    idle.on('error', () => undefined);
+    await new Promise<void>((r) => idle.on('close', () => r()));
+    expect(runtimeName(await rawCall(connectRaw(address), {}, versionBody()))).toBe('berth');
+  });
+
+  it('cuts a long status message so the trailer stays small, and the connection goes on', async () => {
+    const { address } = await server({
+      Version: (call, reply) => ((call.request as { version: string }).version === 'long' ? reply({ code: 9, message: '€'.repeat(8192) }) : reply(null, VERSION)),
+    });
+    const c = clients(address);
+    const err = await c.runtime.Version({ version: 'long' }).then(() => undefined, (e: unknown) => e as { code: number; message: string });
+    expect(err).toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    expect(err!.message).toMatch(/^(€)+/);
+    expect((await c.runtime.Version({ version: 'v1' })).runtimeName).toBe('berth');
   });
 });
 

@@ -120,14 +120,19 @@ export const RESPONSE_HEAD = block((out) => {
 /** The trailers of a call that succeeded. */
 export const TRAILERS_OK = block((out) => literal(out, 'grpc-status', '0'));
 
+/** grpc-message is cut to this many bytes, encoded: a trailer must fit one frame of the smallest size. */
+export const MAX_STATUS_MESSAGE = 8 * 1024;
+
 /**
  * grpc-message as the gRPC HTTP/2 protocol spells it: UTF-8, every octet outside 0x20-0x7e and
- * every '%' percent-encoded.
+ * every '%' percent-encoded; cut at `maxBytes` of the encoded form, never inside an escape.
  */
-export function percentEncode(message: string): string {
+export function percentEncode(message: string, maxBytes = MAX_STATUS_MESSAGE): string {
   let out = '';
   for (const b of Buffer.from(message, 'utf8')) {
-    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    const piece = b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (out.length + piece.length > maxBytes) break;
+    out += piece;
   }
   return out;
 }

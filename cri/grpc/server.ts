@@ -3,7 +3,7 @@
 import { createServer, type Server as NetServer } from 'node:net';
 import { UnavailableError, type Logger } from '../../common/index.js';
 import type { MethodDef, StreamHandler, UnaryHandler } from './calls.js';
-import { Connection, type ConnectionOptions, type Route } from './connection.js';
+import { Connection, PREFACE_TIMEOUT_MS, type ConnectionOptions, type Route } from './connection.js';
 
 export interface GrpcServerOptions {
   readonly log: Logger;
@@ -15,6 +15,8 @@ export interface GrpcServerOptions {
   readonly maxConcurrentStreams?: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE (default 1 MiB). */
   readonly maxHeaderListBytes?: number;
+  /** How long a new connection may take to send its HTTP/2 preface (default 10 s). */
+  readonly prefaceTimeoutMs?: number;
 }
 
 export type ServiceImpl = Record<string, UnaryHandler | StreamHandler>;
@@ -25,9 +27,12 @@ export class GrpcServer {
   readonly #conns = new Set<Connection>();
   #allClosed: (() => void) | undefined;
   #net: NetServer | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  readonly #prefaceTimeoutMs: number;
   #closed: Promise<void> | undefined;
 
   constructor(opts: GrpcServerOptions) {
+    this.#prefaceTimeoutMs = opts.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
     this.#opts = {
       routes: this.#routes,
       log: opts.log,
@@ -65,6 +70,16 @@ export class GrpcServer {
     net.on('error', (err) => this.#opts.log.error({ err }, 'gRPC socket error'));
     this.#closed = new Promise<void>((resolve) => net.once('close', () => resolve()));
     this.#net = net;
+    // One timer for all connections (a timer per socket costs every connection): a client that
+    // connected and sent no preface in time is cut off.
+    this.#sweep = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.#conns) {
+        if (c.started || now - c.createdAt < this.#prefaceTimeoutMs) continue;
+        this.#opts.log.warn('gRPC connection sent no HTTP/2 preface in time; closing it');
+        c.destroy();
+      }
+    }, this.#prefaceTimeoutMs / 2).unref();
   }
 
   /** Connections open now (for tests and the daemon's shutdown log). */
@@ -78,6 +93,7 @@ export class GrpcServer {
    */
   async close(graceMs = 2_000): Promise<void> {
     if (this.#net?.listening) this.#net.close();
+    clearInterval(this.#sweep);
     const open = [...this.#conns];
     await new Promise<void>((resolve) => {
       let left = open.length;
