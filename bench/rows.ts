@@ -83,7 +83,7 @@ export const ROWS: readonly RowDef[] = [
   { id: 'phase-start', figure: 'pod-start', title: '  phase: StartContainer', unit: 'ms' },
   ...BERTH_RUN_PHASES.map((p) => ({ id: `run:${p}`, figure: 'pod-start', title: `    berth RunPodSandbox: ${p}`, unit: 'ms' })),
   ...BERTH_START_PHASES.map((p) => ({ id: `start:${p}`, figure: 'pod-start', title: `    berth StartContainer: ${p}`, unit: 'ms' })),
-  { id: 'mem-shim', figure: 'memory', title: 'shim PSS per pod (pause + 2 sleep)', unit: 'MiB' },
+  { id: 'mem-shim', figure: 'memory', title: 'shim PSS per pod (2 sleep, plus containerd\'s pause)', unit: 'MiB' },
   { id: 'mem-daemon', figure: 'memory', title: 'daemon PSS growth per pod', unit: 'MiB' },
   { id: 'mem-total', figure: 'memory', title: 'memory per pod (shims + daemon growth)', unit: 'MiB', target: { op: '<=', value: 1.0 } },
   { id: 'restart-20', figure: 'restart', title: 'restart reload, 20 pods', unit: 'ms', target: { op: '<=', value: 1.0 } },

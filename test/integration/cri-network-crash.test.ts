@@ -4,6 +4,7 @@
 // cut-short pod. The kill comes from a fake chained plugin (`berthcrash`, after bridge + portmap)
 // that SIGKILLs its parent, the daemon, on ADD or DEL while a marker file exists. Also: a plugin
 // that fails ADD fails RunPodSandbox with its message, leaving nothing behind.
+import { readdirSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -64,6 +65,29 @@ describe('berth killed during pod network work, then restarted', () => {
     await b.cri.runtime.StopPodSandbox({ podSandboxId: kept });
     await b.cri.runtime.RemovePodSandbox({ podSandboxId: kept });
     expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+  }, 120_000);
+
+  it('a pod without a pause process (pid CONTAINER) killed during its CNI ADD: the restart undoes network and pins', async () => {
+    // Its record is made at stage netns naming the pinned files, its IPs only come with READY.
+    const baseline = await leftovers(b.net.env);
+    await writeFile(marker, '');
+    const config = podConfig(b, 'pauseless-victim', { linux: { securityContext: { namespaceOptions: { pid: v1.NamespaceMode.CONTAINER } } } });
+    await callDuringCrash(() => b.cri.runtime.RunPodSandbox({ config }));
+    expect(await leftovers(b.net.env)).toMatchObject({ netns: baseline.netns + 1, veths: baseline.veths + 1 });
+    const pinned = join(b.dir, 'state', 'podns');
+    expect(readdirSync(pinned)).toHaveLength(1); // the pod's IPC and UTS namespaces
+
+    await rm(marker);
+    await b.start();
+    expect(await leftovers(b.net.env)).toEqual(baseline);
+    const victim = (await b.cri.runtime.ListPodSandbox({})).items.find((p) => p.metadata?.name === 'pauseless-victim')!;
+    expect(await state(victim.id!)).toBe(v1.PodSandboxState.SANDBOX_NOTREADY);
+    expect(readdirSync(pinned).flatMap((d) => readdirSync(join(pinned, d)))).toEqual([]);
+    await b.cri.runtime.StopPodSandbox({ podSandboxId: victim.id! });
+    await b.cri.runtime.RemovePodSandbox({ podSandboxId: victim.id! });
+    expect(await leftovers(b.net.env)).toEqual(NOTHING_LEFT);
+    expect(readdirSync(pinned)).toEqual([]);
+    await until(() => shimsOf(b).length === 0, 'the pod shim to exit');
   }, 120_000);
 
   it('during StopPodSandbox network teardown: the restart finishes the teardown', async () => {
