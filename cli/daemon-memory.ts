@@ -24,7 +24,7 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 // After a burst (reads, creates, pulls), the daemon's garbage sits in V8's old generation with the
 // Buffers it holds (their memory is malloc's), until V8 next needs a full GC, which an idle daemon
-// never does: 3 s after 6000 reads the idle daemon had 24 MiB of heap in use where a fresh one has
+// never does: 3 s after 9000 reads the idle daemon had 24 MiB of heap in use where a fresh one has
 // 14, and 13 MiB of external memory where it has 3. Go's runtime forces a GC every 2 minutes and
 // returns free memory in the background; here, every CHECK_EVERY_MS, when the event loop was
 // near idle since the last check, the heap grown by GC_AFTER_GROWTH since the last release gets
