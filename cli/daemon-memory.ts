@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { mallocTrim } from '../sys/index.js';
+import { memoryRelease } from './memory-release.js';
 
 // Node 24 made Buffer's shared pool 64 KiB (it was 8 KiB up to Node 22). Every small Buffer
 // (`Buffer.from`, `allocUnsafe` under half the pool) is a view into the pool's current slab, and
@@ -27,8 +28,8 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // never does: 3 s after 9000 reads the idle daemon had 24 MiB of heap in use where a fresh one has
 // 14, and 13 MiB of external memory where it has 3. Go's runtime forces a GC every 2 minutes and
 // returns free memory in the background; here, every CHECK_EVERY_MS, when the event loop was
-// near idle since the last check, the heap grown by GC_AFTER_GROWTH since the last release gets
-// one full GC, and then (or every TRIM_EVERY_MS anyway) malloc_trim(0) hands malloc's free memory
+// near idle since the last check, a heap grown by 4 MiB since the last release gets one full GC,
+// and then (or every 30 s anyway; cli/memory-release.ts) malloc_trim(0) hands malloc's free memory
 // back to the kernel: glibc keeps it in thread arenas (libuv's pool, V8's workers) and, under a
 // threshold that grows with the largest block ever freed, at the top of its main heap (the V8 code
 // cache written after a first start left ~7 MiB there). A trim takes 0.2-9 ms
@@ -36,32 +37,20 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // trims stop; the GC needs `gc`, which `--expose-gc` gives to contexts made after it (not the
 // daemon's own global).
 const CHECK_EVERY_MS = 5_000;
-const TRIM_EVERY_MS = 30_000;
-const GC_AFTER_GROWTH = 4 * 1024 * 1024;
-const IDLE_UTILIZATION = 0.05;
 
 v8.setFlagsFromString('--expose-gc');
-const fullGc = runInNewContext('gc') as (() => void) | undefined;
-let heapAfterRelease = process.memoryUsage().heapUsed;
-let lastTrim = Date.now();
-let trimOff = false;
+const check = memoryRelease({
+  gc: runInNewContext('gc') as (() => void) | undefined,
+  trim: () => void mallocTrim(),
+  heapUsed: () => process.memoryUsage().heapUsed,
+  now: Date.now,
+  idleUtilization: 0.05,
+  gcAfterGrowth: 4 * 1024 * 1024,
+  trimEveryMs: 30_000,
+});
 let loop = performance.eventLoopUtilization();
-
-const release = setInterval(() => {
+setInterval(() => {
   const now = performance.eventLoopUtilization();
-  const busy = performance.eventLoopUtilization(now, loop).utilization > IDLE_UTILIZATION;
+  check(performance.eventLoopUtilization(now, loop).utilization);
   loop = now;
-  if (busy) return;
-  const grown = process.memoryUsage().heapUsed - heapAfterRelease > GC_AFTER_GROWTH;
-  if (grown && fullGc) fullGc();
-  if (!trimOff && (grown || Date.now() - lastTrim >= TRIM_EVERY_MS)) {
-    try {
-      mallocTrim();
-    } catch {
-      trimOff = true;
-    }
-    lastTrim = Date.now();
-  }
-  if (grown) heapAfterRelease = process.memoryUsage().heapUsed;
-}, CHECK_EVERY_MS);
-release.unref();
+}, CHECK_EVERY_MS).unref();
