@@ -1,7 +1,10 @@
 // Memory settings of the berth daemon, applied once when its entry point loads, before the
 // daemon's own code runs (docs/bench.md "Daemon memory").
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mallocTrim } from '../sys/index.js';
+import { memoryRelease } from './memory-release.js';
 
 // Node 24 made Buffer's shared pool 64 KiB (it was 8 KiB up to Node 22). Every small Buffer
 // (`Buffer.from`, `allocUnsafe` under half the pool) is a view into the pool's current slab, and
@@ -20,19 +23,34 @@ Buffer.poolSize = 8 * 1024;
 // whatever command line started the daemon. It also holds for the worker threads started later.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
 
-// Memory that malloc got back (Buffers, ArrayBuffers, nghttp2's and level's blocks) stays in the
-// daemon, its PSS, until malloc reuses it: glibc gives the top of its main heap back only above a
-// threshold that grows with the largest block ever freed (the V8 code cache written after the
-// first start left ~7 MiB), and the arenas of the threads (libuv's pool, V8's workers) not at all.
-// containerd's Go runtime returns free memory in the background; here malloc_trim(0) does it every
-// TRIM_EVERY_MS (0.2-9 ms a call, image/image-service.ts measured it after pulls). Without glibc
-// (koffi or the symbol missing) it stops.
-const TRIM_EVERY_MS = 30_000;
-const trim = setInterval(() => {
-  try {
-    mallocTrim();
-  } catch {
-    clearInterval(trim);
-  }
-}, TRIM_EVERY_MS);
-trim.unref();
+// After a burst (reads, creates, pulls), the daemon's garbage sits in V8's old generation with the
+// Buffers it holds (their memory is malloc's), until V8 next needs a full GC, which an idle daemon
+// never does: 3 s after 9000 reads the idle daemon had 24 MiB of heap in use where a fresh one has
+// 14, and 13 MiB of external memory where it has 3. Go's runtime forces a GC every 2 minutes and
+// returns free memory in the background; here, every CHECK_EVERY_MS, when the event loop was
+// near idle since the last check, a heap grown by 4 MiB since the last release gets one full GC,
+// and then (or every 30 s anyway; cli/memory-release.ts) malloc_trim(0) hands malloc's free memory
+// back to the kernel: glibc keeps it in thread arenas (libuv's pool, V8's workers) and, under a
+// threshold that grows with the largest block ever freed, at the top of its main heap (the V8 code
+// cache written after a first start left ~7 MiB there). A trim takes 0.2-9 ms
+// (image/image-service.ts measured it after pulls). Without glibc (koffi or the symbol missing) the
+// trims stop; the GC needs `gc`, which `--expose-gc` gives to contexts made after it (not the
+// daemon's own global).
+const CHECK_EVERY_MS = 5_000;
+
+v8.setFlagsFromString('--expose-gc');
+const check = memoryRelease({
+  gc: runInNewContext('gc') as (() => void) | undefined,
+  trim: () => void mallocTrim(),
+  heapUsed: () => process.memoryUsage().heapUsed,
+  now: Date.now,
+  idleUtilization: 0.05,
+  gcAfterGrowth: 4 * 1024 * 1024,
+  trimEveryMs: 30_000,
+});
+let loop = performance.eventLoopUtilization();
+setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  check(performance.eventLoopUtilization(now, loop).utilization);
+  loop = now;
+}, CHECK_EVERY_MS).unref();
