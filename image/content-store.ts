@@ -3,13 +3,12 @@
 // a failed, interrupted or tampered download never leaves a visible blob. Each blob's disk usage
 // is kept from its commit to its deletion, in the `content` sublevel when there is a db, so
 // ImageFsInfo adds figures up instead of reading the directory (docs/images.md "Disk usage").
-import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FailedPreconditionError, NotFoundError } from '../common/index.js';
+import { createHash, FailedPreconditionError, NotFoundError, randomBytes } from '../common/index.js';
 import { entryUsage, type Usage } from './disk-usage.js';
 import type { GrowingFile } from './growing-file.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';

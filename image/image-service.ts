@@ -1,11 +1,10 @@
 // The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
 // and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
 // `images`/`snapshots`/`content` sublevels of the level db it is handed.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
+import { KeyedMutex, NotFoundError, randomBytes, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import { mallocTrim, type Mount } from '../sys/index.js';
 import { exportArchive } from './archive-export.js';
 import { importImages, type ImportOptions } from './archive-import.js';

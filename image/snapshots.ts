@@ -5,13 +5,12 @@
 // applied cleanly with the right diffID, so a failure leaves no half snapshot. Each committed
 // record carries its disk usage, measured once at unpack; an active snapshot's usage changes
 // while its container runs and is measured when asked for (docs/images.md "Disk usage").
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate, setTimeout } from 'node:timers/promises';
-import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
+import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, randomBytes, type Logger } from '../common/index.js';
 import { isErrno, mountAll, unmountAll, type Mount } from '../sys/index.js';
 import { applyLayer } from './apply-layer.js';
 import { addUsage, diskUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
