@@ -1,6 +1,7 @@
 // The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
 // and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
 // `images`/`snapshots`/`content` sublevels of the level db it is handed.
+import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -133,7 +134,7 @@ export class ImageService {
 
   static async open(o: ImageServiceOptions): Promise<ImageService> {
     const log = o.log ?? silentLogger;
-    await fs.mkdir(o.root, { recursive: true });
+    mkdirSync(o.root, { recursive: true }); // synchronous: see ContentStore.open
     const script = o.unpackWorker === false ? undefined : o.unpackWorker ?? defaultUnpackWorkerScript();
     const release = releaseMemoryFor(o, log);
     const unpacker = new Unpacker({ script, log, ...(release ? { onStopped: release } : {}) });
