@@ -2,7 +2,7 @@
 // and what the figures need from it: kill -9 and restart, the shims it started, and a full
 // teardown. containerd.ts and berth.ts fill in the argv and config; the rest is shared.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { UnavailableError } from '../common/index.js';
 import { createCriClients, type CriClients } from '../proto/cri.js';
@@ -22,6 +22,8 @@ export interface DaemonSpec {
   command: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** The daemon's stdout is appended to this file (else dropped). */
+  stdoutFile?: string;
 }
 
 export class Daemon {
@@ -62,7 +64,9 @@ export class Daemon {
   /** Spawns the daemon and returns at once (a figure then waits for it its own way). */
   spawn(): void {
     this.log = '';
-    const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const out = this.spec.stdoutFile === undefined ? 'ignore' : openSync(this.spec.stdoutFile, 'a');
+    const proc = spawn(this.spec.command, this.spec.args, { env: this.spec.env, stdio: ['ignore', out, 'pipe'], detached: true });
+    if (typeof out === 'number') closeSync(out);
     proc.stderr?.on('data', (c: Buffer) => {
       this.log = (this.log + c.toString()).slice(-20_000);
     });

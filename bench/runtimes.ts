@@ -101,7 +101,10 @@ export async function berthDaemon(shared: SharedSetup, handler: 'runc' | 'berth'
     command: process.execPath,
     // BENCH_BERTH_NODE_ARGS: node flags for berth's daemon only (`--cpu-prof --cpu-prof-dir=DIR`
     // profiles it and its worker threads; NODE_OPTIONS refuses --cpu-prof).
-    args: [...nodeArgs(), script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', 'warn'],
+    // BENCH_BERTH_LOG=<file>: berth's log at info level appended there (its 'berth ready' line
+    // has the start's phases, docs/cri.md "Start-up order").
+    args: [...nodeArgs(), script, '--config', l.config, '--address', l.socket, '--root', l.root, '--state', l.state, '--log-level', process.env.BENCH_BERTH_LOG ? 'info' : 'warn'],
     env: cleanEnv(shim?.binDir),
+    ...(process.env.BENCH_BERTH_LOG ? { stdoutFile: process.env.BENCH_BERTH_LOG } : {}),
   });
 }

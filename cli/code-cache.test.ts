@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cacheKey, readCache, runWithCodeCache, writeCache } from './code-cache.js';
+import { WARM_CACHE_EVENT, cacheKey, readCache, runWithCodeCache, writeCache } from './code-cache.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -30,6 +30,29 @@ describe('code cache', () => {
     expect(runWithCodeCache(file, { writeAfterMs: 0 })).toBe('accepted');
     expect(g.__berthCodeCacheProbe).toEqual([42, file, 'object']);
     expect(runWithCodeCache(file, { useCache: false })).toBe('off');
+    delete g.__berthCodeCacheProbe;
+  });
+
+  it('rewrites the cache, marked warm, after a start that reloaded pods, and keeps a warm cache', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'main.cjs');
+    writeFileSync(file, 'globalThis.__berthCodeCacheProbe = () => 7;\n');
+    const keyLine = () => readFileSync(`${file}.v8cache`, 'latin1').split('\n')[0];
+    expect(runWithCodeCache(file, { writeAfterMs: 0 })).toBe('missing');
+    await sleep(50);
+    expect(keyLine()).toBe(cacheKey(file));
+    expect(runWithCodeCache(file, { writeAfterMs: 0 })).toBe('accepted');
+    await sleep(50);
+    expect(keyLine()).toBe(cacheKey(file)); // no pods reloaded: not rewritten
+    (process as NodeJS.EventEmitter).emit(WARM_CACHE_EVENT);
+    await sleep(50);
+    expect(keyLine()).toBe(`${cacheKey(file)} warm`);
+    expect(readCache(`${file}.v8cache`, cacheKey(file))).toBeDefined();
+    expect(runWithCodeCache(file, { writeAfterMs: 0 })).toBe('accepted');
+    rmSync(`${file}.v8cache`);
+    (process as NodeJS.EventEmitter).emit(WARM_CACHE_EVENT); // a warm cache is kept as it is
+    await sleep(50);
+    expect(() => readFileSync(`${file}.v8cache`)).toThrow();
     delete g.__berthCodeCacheProbe;
   });
 

@@ -9,3 +9,4 @@ export { createLogger, deferredLogger, silentLogger, type DeferredLogger, type L
 export { isValidIdentifier, validateIdentifier, joinWithin } from './safe-path.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { FAULT_POINTS, faultPoint, type FaultPoint } from './fault.js';
+export { createHash, randomBytes } from './lazy-crypto.js';

@@ -14,9 +14,14 @@ export interface Phase {
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 export class PhaseClock {
-  readonly #t0 = performance.now();
+  readonly #t0: number;
   /** name -> raw start (performance.now()) and summed duration */
   readonly #phases = new Map<string, { start: number; ms: number }>();
+
+  /** `t0`: the clock's zero as a performance.now() reading (default now; 0 is the process's start). */
+  constructor(t0 = performance.now()) {
+    this.#t0 = t0;
+  }
 
   /** Times `fn` as phase `name` (a repeated name keeps its first start and adds the durations). */
   async time<T>(name: string, fn: () => Promise<T> | T): Promise<T> {

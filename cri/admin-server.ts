@@ -4,11 +4,10 @@
 //   POST /v1/images/import[?base_name=<repo>]  body: an image archive tar -> {"images":[...]}
 //   GET  /v1/images/export?image=<ref or id>   -> the image as an OCI layout tar
 // Errors are JSON {"code": <gRPC code>, "message": ...} with an HTTP status that matches.
-import { randomBytes } from 'node:crypto';
 import { chmod, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { Code, toStatus, type Logger } from '../common/index.js';
+import { Code, randomBytes, toStatus, type Logger } from '../common/index.js';
 import type { ImageRecord, ImageService } from '../image/index.js';
 
 export interface AdminServer {

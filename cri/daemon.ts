@@ -1,17 +1,22 @@
 // The berth daemon, in start-up order: open the CRI store and the image store, start the task
-// manager and reload its shims -> recover CRI state (cri/runtime/recover.ts) -> streaming server
-// -> the CRI calls are answered. The two opens and the shim reload run concurrently (a restart
-// is on the critical path; each waits on its own disk or its own shims); recovery needs them all.
+// manager and reload its shims -> recover CRI state (cri/runtime/recover.ts) -> the CRI calls are
+// answered -> streaming server, metrics, admin socket, then (250 ms on) the host facts and the
+// AppArmor profile. The two opens and the shim reload run concurrently (a restart is on the
+// critical path; each waits on its own disk or its own shims); recovery needs them all; what
+// comes after serving is loaded then, not at start (docs/cri.md "Start-up order").
 // The CRI socket is bound as soon as the CRI store is open (its lock proves the root is ours, so
 // a socket file left there is stale), and every call waits until recovery is done: clients
-// connect meanwhile, and no answer predates recovery. Exit handling (cri/events) is subscribed
-// before the reload but waits until recovery ends, so every exit that happened while berth was
-// down is applied to records that exist, with the task's logs attached. OOM events that arrive
-// during the reload wait for the CRI store only. close() leaves every pod running: shims, tasks and
-// FIFOs stay for the next start.
+// connect meanwhile, and no answer predates recovery. Exec, Attach and PortForward also wait for
+// the streaming server; a spec (RunPodSandbox, CreateContainer) waits for the AppArmor profile.
+// startDaemon returns (and systemd hears READY=1) once the streaming server listens: one that
+// cannot fails the start. Exit handling (cri/events) is subscribed before the reload but waits
+// until recovery ends, so every exit that happened while berth was down is applied to records
+// that exist, with the task's logs attached. OOM events that arrive during the reload wait for
+// the CRI store only. close() leaves every pod running: shims, tasks and FIFOs stay for the next
+// start.
 import path from 'node:path';
 import { Level } from 'level';
-import { KeyedMutex, settleAll, type Logger } from '../common/index.js';
+import { KeyedMutex, PhaseClock, settleAll, type Logger } from '../common/index.js';
 import { ImageService, imageRootOf } from '../image/index.js';
 import { ExitMonitor, TaskManager } from '../taskmanager/index.js';
 import type { BerthConfig } from './config/index.js';
@@ -23,11 +28,12 @@ import { DaemonMetrics } from './metrics/index.js';
 import { secureDaemonDirs } from './root-dirs.js';
 import { serveCri, type CriBackends, type CriServer } from './server.js';
 import { openStore } from './store/index.js';
-import { StreamingServer } from './streaming/index.js';
 
 export interface Daemon {
   readonly deps: RuntimeDeps;
   readonly server: CriServer;
+  /** Where the start's time went (the clock passed to startDaemon), for the 'berth ready' log line. */
+  readonly phases: PhaseClock;
   close(): Promise<void>;
 }
 
@@ -36,14 +42,17 @@ export interface Daemon {
 const DEBIAN_CNI_DIR = '/usr/lib/cni';
 const cniBinDirs = (binDir: string): string[] => [...new Set([...binDir.split(':').filter((d) => d !== ''), DEBIAN_CNI_DIR])];
 
-export async function startDaemon(config: BerthConfig, log: Logger): Promise<Daemon> {
+/** The host facts and AppArmor profile are read this long after the daemon serves (cri/runtime/handler.ts). */
+const HOST_PROFILES_AFTER_MS = 250;
+
+export async function startDaemon(config: BerthConfig, log: Logger, clock = new PhaseClock()): Promise<Daemon> {
   const root = config.root;
   const state = config.state;
   const stores = {
     cri: path.join(root, 'cri'), images: imageRootOf(root), imageDb: path.join(root, 'image-db'), exits: path.join(root, 'exits'),
     tasks: path.join(root, 'io.containerd.runtime.v2.task'),
   };
-  await secureDaemonDirs(root, state, Object.values(stores), log, [config.grpc.address, config.ttrpc.address]);
+  await clock.time('dirs', () => secureDaemonDirs(root, state, Object.values(stores), log, [config.grpc.address, config.ttrpc.address]));
   if (config.ignored.length > 0) log.warn({ keys: config.ignored }, 'config keys accepted with no effect in berth');
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
@@ -65,12 +74,12 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     const storeClosers: typeof closers = [];
     const imageClosers: typeof closers = [];
     const taskClosers: typeof closers = [];
-    const opening = openStore(path.join(stores.cri, 'store'), { log }).then((s) => (storeClosers.push(() => s.close()), s));
+    const opening = clock.time('cri store', () => openStore(path.join(stores.cri, 'store'), { log })).then((s) => (storeClosers.push(() => s.close()), s));
     // Metrics (docs/metrics.md) load beside the store: every CRI call is observed from the first.
     const metrics = config.metrics.address === '' ? undefined : DaemonMetrics.create(log.child({ component: 'metrics' }));
     serving = Promise.all([opening, metrics]).then(([, m]) => serveCri(config.grpc.address, backends, events, log, m?.observeCall));
     serving.catch(() => undefined); // awaited below; a bind failure must not be an unhandled rejection meanwhile
-    const imagesOpening = (async () => {
+    const imagesOpening = clock.time('image store', async () => {
       const imageDb = new Level<string, unknown>(stores.imageDb, { valueEncoding: 'json' });
       await imageDb.open();
       imageClosers.push(() => imageDb.close());
@@ -79,17 +88,17 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
         maxConcurrentDownloads: config.maxConcurrentDownloads, idleTimeoutMs: config.imagePullProgressTimeoutMs,
         log: log.child({ component: 'image' }),
       });
-    })();
+    });
     const reloading = (async () => {
       const exits = new ExitMonitor({ log: log.child({ component: 'exits' }) });
       taskClosers.push(() => exits.close());
-      const tasks = await TaskManager.open({
+      const tasks = await clock.time('task manager', () => TaskManager.open({
         stateDir: path.join(state, 'io.containerd.runtime.v2.task'), rootDir: stores.tasks,
         grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address, exits, log: log.child({ component: 'tasks' }),
-      });
+      }));
       taskClosers.push(() => tasks.close());
       watchTaskExits({ exits, tasks }, recovery.then(async (d) => (await metrics)?.countingExits(exitDeps(d)) ?? exitDeps(d)), opening, log);
-      const outcomes = await tasks.reload();
+      const outcomes = await clock.time('shim reload', () => tasks.reload());
       return { tasks, outcomes };
     })();
     // Every step settles before the first failure is thrown, so closeAll finds all it opened.
@@ -111,27 +120,41 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       dirs: { root: stores.cri, state: path.join(state, 'cri') }, locks: new KeyedMutex(), starting: new KeyedMutex(),
       log, podCidr: '',
     };
-    // The streaming server listens while the state is recovered: its URLs come only from CRI
-    // calls, which wait for both.
-    const streamingStart = StreamingServer.start({
-      backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
-      idleTimeoutMs: config.streamIdleTimeoutMs, log,
-    }).then((s) => (closers.push(() => s.close()), s));
-    const [, streaming] = await settleAll([recoverState(deps, outcomes), streamingStart, loadHostProfiles(config, log)]);
+    // The streaming server (ws, node:http: loaded here, not at start) listens once the calls are
+    // answered, a turn of the event loop after, so their replies go out first; its URLs come only
+    // from Exec, Attach and PortForward, which wait for it (deps.streamingStarted). A start
+    // whose streaming server cannot listen still fails as a whole (below).
+    let beginStreaming!: () => void;
+    const streamingStart = new Promise<void>((r) => { beginStreaming = r; }).then(() => new Promise((r) => { setImmediate(r); })).then(() => clock.time('streaming', async () => {
+      const { StreamingServer } = await import('./streaming/index.js');
+      const s = await StreamingServer.start({
+        backend: streamingBackend(deps), address: streamServerAddress(config.streamServerAddress), port: config.streamServerPort,
+        idleTimeoutMs: config.streamIdleTimeoutMs, log,
+      });
+      closers.push(() => s.close());
+      deps.streaming = s;
+      log.info({ url: s.baseUrl }, 'streaming server listening');
+      return s;
+    }));
+    deps.streamingStarted = streamingStart;
+    streamingStart.catch(() => undefined); // awaited below
+    await clock.time('recover', () => recoverState(deps, outcomes));
     recovered(deps);
     log.info({ sandboxes: store.sandboxes.size, containers: store.containers.size, tasks: outcomes.length }, 'state recovered');
-    deps.streaming = streaming;
-    log.info({ url: streaming.baseUrl }, 'streaming server listening');
+    settleBackends.ok({ deps, images });
+    clock.record('serving', performance.now(), performance.now());
+    beginStreaming();
+    void loadHostProfiles(config, log, HOST_PROFILES_AFTER_MS);
+    await streamingStart;
     const m = await metrics;
     if (m) closers.push(await m.serve(config.metrics.address, { store, tasks, images, defaultRuntime: config.containerd.defaultRuntimeName }, log));
-    settleBackends.ok({ deps, images });
     server = await serving;
     const cri = server;
     closers.push(() => cri.close());
     // berthctl import/export (docs/images.md "Import and export"): root-only, beside the CRI socket.
     const admin = await serveAdmin(adminAddressOf(config.grpc.address), images, log);
     closers.push(() => admin.close());
-    return { deps, server: cri, close: closeAll };
+    return { deps, server: cri, phases: clock, close: closeAll };
   } catch (err) {
     settleBackends.fail(err);
     // A socket already bound closes first (before the stores its calls would use).

@@ -3,14 +3,13 @@
 // of everything not written by this layer, ownership/modes/times/xattrs/devices are kept.
 // When `root` is an overlay mount of the lower layers over a fresh upper dir, the kernel turns
 // those deletions into overlay whiteouts in the upper dir. Every path stays inside `root`.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { InvalidArgumentError, UnimplementedError } from '../common/index.js';
+import { createHash, InvalidArgumentError, UnimplementedError } from '../common/index.js';
 import { isErrno, lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
 import { isChunkReader, pump, readerStream, type ChunkReader } from './chunk-reader.js';
 import type { Compression } from './media-types.js';

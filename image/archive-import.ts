@@ -4,10 +4,9 @@
 // it streams in, their layers are unpacked as a pull unpacks them (diff ids checked), and the
 // images are recorded under the names the archive gives. Blobs and snapshots are leased until
 // the records exist; on a failure the caller collects whatever the import left unreferenced.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
+import { createHash, FailedPreconditionError, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
 import type { StagedArchive } from './archive-stage.js';
 import type { ContentStore } from './content-store.js';
 import type { ImageRecord, ImageStore } from './image-store.js';

@@ -1,7 +1,8 @@
 // Registry authentication as containerd does it: WWW-Authenticate challenges, bearer tokens from
 // the realm (POST with credentials, GET otherwise), HTTP Basic, tokens cached per host + scope.
 import { BerthError, InvalidArgumentError } from '../common/index.js';
-import { request, type TlsOptions } from './http-request.js';
+import type { TlsOptions } from './http-request.js';
+import { request } from './request-lazy.js';
 
 /** Credentials for one registry: user + password, a docker `auth` string, or an identity token. */
 export type Credentials =

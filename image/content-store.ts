@@ -3,13 +3,12 @@
 // a failed, interrupted or tampered download never leaves a visible blob. Each blob's disk usage
 // is kept from its commit to its deletion, in the `content` sublevel when there is a db, so
 // ImageFsInfo adds figures up instead of reading the directory (docs/images.md "Disk usage").
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FailedPreconditionError, NotFoundError } from '../common/index.js';
+import { createHash, FailedPreconditionError, NotFoundError, randomBytes } from '../common/index.js';
 import { entryUsage, type Usage } from './disk-usage.js';
 import type { GrowingFile } from './growing-file.js';
 import { jsonTable, type ImageDb, type JsonTable } from './json-table.js';
@@ -53,12 +52,15 @@ export class ContentStore {
    */
   static async open(root: string, db?: ImageDb): Promise<ContentStore> {
     const s = new ContentStore(root, db);
-    await fs.mkdir(s.blobsDir, { recursive: true });
-    await fs.rm(s.ingestDir, { recursive: true, force: true });
-    await fs.mkdir(s.ingestDir, { recursive: true });
+    // Synchronous directory steps: microseconds each, where a trip through the daemon's busy
+    // thread pool at start costs milliseconds (docs/cri.md "Start-up order"). The ingest dir
+    // holds at most a few downloads cut short.
+    mkdirSync(s.blobsDir, { recursive: true });
+    rmSync(s.ingestDir, { recursive: true, force: true });
+    mkdirSync(s.ingestDir, { recursive: true });
     const recorded = new Map<string, Usage>();
     if (s.#db) for await (const [digest, u] of s.#db.iterator()) recorded.set(digest, u);
-    for (const digest of await s.list()) {
+    for (const digest of digestsOf(readdirSync(s.blobsDir))) {
       const u = recorded.get(digest);
       recorded.delete(digest);
       if (u) s.#usage.set(digest, u);
@@ -198,10 +200,12 @@ export class ContentStore {
   }
 
   async list(): Promise<string[]> {
-    const names = await fs.readdir(this.blobsDir);
-    return names.filter((n) => BLOB_NAME.test(n)).map((n) => `sha256:${n}`);
+    return digestsOf(await fs.readdir(this.blobsDir));
   }
 }
+
+/** The digests of the blobs among a listing of the blobs dir. */
+const digestsOf = (names: readonly string[]): string[] => names.filter((n) => BLOB_NAME.test(n)).map((n) => `sha256:${n}`);
 
 /**
  * Writes what it is given to `fh` in batches of about WRITE_BATCH bytes, one writev each: a

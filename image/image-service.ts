@@ -1,11 +1,11 @@
 // The image library behind the CRI ImageService: pull, status, list, remove (+ GC), fs usage,
 // and container rootfs snapshots. One instance owns `<root>` (content/, snapshots/) and the
 // `images`/`snapshots`/`content` sublevels of the level db it is handed.
-import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { KeyedMutex, NotFoundError, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
+import { KeyedMutex, NotFoundError, randomBytes, settleAll, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import { mallocTrim, type Mount } from '../sys/index.js';
 import { exportArchive } from './archive-export.js';
 import { importImages, type ImportOptions } from './archive-import.js';
@@ -134,13 +134,13 @@ export class ImageService {
 
   static async open(o: ImageServiceOptions): Promise<ImageService> {
     const log = o.log ?? silentLogger;
-    await fs.mkdir(o.root, { recursive: true });
-    const content = await ContentStore.open(o.root, o.db);
+    mkdirSync(o.root, { recursive: true }); // synchronous: see ContentStore.open
     const script = o.unpackWorker === false ? undefined : o.unpackWorker ?? defaultUnpackWorkerScript();
     const release = releaseMemoryFor(o, log);
     const unpacker = new Unpacker({ script, log, ...(release ? { onStopped: release } : {}) });
-    const snapshots = await Snapshotter.open(o.root, o.db, log, unpacker);
-    const images = await ImageStore.open(o.db);
+    // Side by side: each keeps its own sublevel and directory, and every step of each is a trip
+    // through the thread pool, which a daemon's start keeps busy (docs/cri.md "Start-up order").
+    const [content, snapshots, images] = await settleAll([ContentStore.open(o.root, o.db), Snapshotter.open(o.root, o.db, log, unpacker), ImageStore.open(o.db)]);
     return new ImageService({ ...o, log }, content, snapshots, images, unpacker, release);
   }
 

@@ -2,8 +2,7 @@
 // layers (3 at a time, config first, verified into the content store) while unpacking each layer
 // into its snapshot as soon as it and the layers below it are in, and record the image. Blobs and
 // snapshots in flight are leased so a concurrent GC keeps them.
-import { createHash } from 'node:crypto';
-import { FailedPreconditionError, InvalidArgumentError, faultPoint, type KeyedMutex, type Logger } from '../common/index.js';
+import { createHash, FailedPreconditionError, faultPoint, InvalidArgumentError, type KeyedMutex, type Logger } from '../common/index.js';
 import type { Credentials } from './auth.js';
 import type { ContentStore } from './content-store.js';
 import { GrowingFile } from './growing-file.js';

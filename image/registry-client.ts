@@ -3,7 +3,8 @@
 import { BerthError, FailedPreconditionError, NotFoundError, UnavailableError, isBerthError, type Logger } from '../common/index.js';
 import { Authorizer, unauthenticated, type Credentials } from './auth.js';
 import type { Capability, RegistryHost } from './hosts.js';
-import { request, type Response } from './http-request.js';
+import type { Response } from './http-request.js';
+import { request } from './request-lazy.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE } from './media-types.js';
 import { sha256Of } from './content-store.js';
 import { checkDigest } from './reference.js';

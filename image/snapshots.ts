@@ -5,13 +5,12 @@
 // applied cleanly with the right diffID, so a failure leaves no half snapshot. Each committed
 // record carries its disk usage, measured once at unpack; an active snapshot's usage changes
 // while its container runs and is measured when asked for (docs/images.md "Disk usage").
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate, setTimeout } from 'node:timers/promises';
-import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, type Logger } from '../common/index.js';
+import { AlreadyExistsError, FailedPreconditionError, KeyedMutex, NotFoundError, randomBytes, type Logger } from '../common/index.js';
 import { isErrno, mountAll, unmountAll, type Mount } from '../sys/index.js';
 import { applyLayer } from './apply-layer.js';
 import { addUsage, diskUsage, entryUsage, NO_USAGE, type Measured, type Usage } from './disk-usage.js';
@@ -78,14 +77,14 @@ export class Snapshotter {
   /** `unpacker` applies file-backed layers (default: on the calling thread). */
   static async open(root: string, db: ImageDb, log: Logger, unpacker?: Unpacker): Promise<Snapshotter> {
     const s = new Snapshotter(root, db, log, unpacker);
-    await fs.mkdir(s.dir, { recursive: true });
+    mkdirSync(s.dir, { recursive: true }); // synchronous: see ContentStore.open
     for await (const [key, rec] of s.#db.iterator()) {
       s.#byKey.set(key, rec);
       s.#seq = Math.max(s.#seq, rec.id);
     }
     // Anything on disk without a record is a leftover of an interrupted unpack or removal.
     const known = new Set([...s.#byKey.values()].map((r) => String(r.id)));
-    for (const name of await fs.readdir(s.dir)) {
+    for (const name of readdirSync(s.dir)) {
       if (known.has(name)) continue;
       unmountAll(path.join(s.dir, name, 'merged'));
       await fs.rm(path.join(s.dir, name), { recursive: true, force: true });

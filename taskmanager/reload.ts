@@ -2,17 +2,16 @@
 // the bundles under <state>/<ns>/<id> and, per bundle, what it takes to find its shim again. The
 // shim manager (shim-manager.ts) does the reconnecting; this file only reads.
 //
-// The bundle's small files (state dir, tmpfs) are read synchronously: at start-up the libuv
-// threadpool is busy opening the level stores, and queueing behind it cost tens of ms per task
-// where the reads themselves take microseconds.
+// The bundle's small files and the state and work dirs' listings are read synchronously: at
+// start-up the libuv threadpool is busy opening the level stores, and queueing behind it cost
+// tens of ms per task (and per listing) where the reads themselves take microseconds.
 import { readdirSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { isValidIdentifier } from '../common/index.js';
 import { bundlePaths, readBundleFileSync, type BundlePaths } from './bundle.js';
 
-async function subdirs(dir: string): Promise<string[]> {
+function subdirs(dir: string): string[] {
   try {
-    const ents = await readdir(dir, { withFileTypes: true });
+    const ents = readdirSync(dir, { withFileTypes: true });
     return ents.filter((e) => e.isDirectory() && !e.name.startsWith('.') && isValidIdentifier(e.name)).map((e) => e.name);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -35,7 +34,7 @@ export function listSync(dir: string): string[] {
  */
 export async function findHiddenBundles(stateDir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const ns of await subdirs(stateDir)) {
+  for (const ns of subdirs(stateDir)) {
     for (const name of listSync(`${stateDir}/${ns}`)) if (name.startsWith('.') && isValidIdentifier(name.slice(1))) out.push(`${stateDir}/${ns}/${name}`);
   }
   return out;
@@ -44,8 +43,8 @@ export async function findHiddenBundles(stateDir: string): Promise<string[]> {
 /** Every bundle under <stateDir>/<ns>/<id> (dot-names and invalid identifiers skipped). */
 export async function findBundles(stateDir: string, rootDir: string): Promise<BundlePaths[]> {
   const bundles: BundlePaths[] = [];
-  for (const ns of await subdirs(stateDir)) {
-    for (const id of await subdirs(`${stateDir}/${ns}`)) bundles.push(bundlePaths(stateDir, rootDir, ns, id));
+  for (const ns of subdirs(stateDir)) {
+    for (const id of subdirs(`${stateDir}/${ns}`)) bundles.push(bundlePaths(stateDir, rootDir, ns, id));
   }
   return bundles;
 }

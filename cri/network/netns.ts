@@ -166,13 +166,13 @@ export async function listNetns(stateDir: string): Promise<NetnsEntry[]> {
     throw e;
   }
   const mounted = new Set(readMountInfo().filter((m) => m.fsType === 'nsfs').map((m) => m.mountPoint));
-  const out: NetnsEntry[] = [];
-  for (const id of names.sort()) {
+  // Side by side: a restart lists every pod's file, and one awaited lstat after another queued
+  // each behind the start's other thread-pool work (docs/cri.md "Start-up order").
+  const entries = await Promise.all(names.sort().map(async (id) => {
     const path = joinWithin(dir, id);
-    if (!(await lstat(path)).isFile()) continue;
-    out.push({ id, path, pinned: mounted.has(resolved(path)) });
-  }
-  return out;
+    return (await lstat(path)).isFile() ? { id, path, pinned: mounted.has(resolved(path)) } : undefined;
+  }));
+  return entries.filter((e): e is NetnsEntry => e !== undefined);
 }
 
 /** Unpins a pause-less pod's IPC and UTS namespaces and removes their directory (missing = done). */

@@ -9,7 +9,7 @@ import { appliedResources, containerSpec, type CriContainerConfig, type CriPodSa
 import { RECORD_VERSION, makeContainerName, nowNanos, sandboxState, type ContainerRecord } from '../store/index.js';
 import { plainContainerConfig, plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
-import { handlerFeatures, hostInfo, taskRuntime } from './handler.js';
+import { handlerFeatures, hostInfo, hostProfilesLoaded, taskRuntime } from './handler.js';
 import { imageRecord, ociImageConfig, withRootfsView } from './image-resolve.js';
 import { prepareImageVolumes } from './image-defined-volumes.js';
 import { resolveImageVolumes, type CriImageMount } from './image-volumes.js';
@@ -74,6 +74,7 @@ export async function createContainer(deps: Deps, req: runtime.v1.CreateContaine
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const imageConfig = ociImageConfig(image);
     const criConfig = { ...config, mounts } as CriContainerConfig;
+    await hostProfilesLoaded();
     const spec = await withRootfsView(rootfs, deps.dirs.state, async (root) => containerSpec({
       id, sandboxId, sandboxPid: sandbox.pid, ...withPinned(podNamespacesOf(sandbox)), config: criConfig, sandboxConfig: sandboxConfig as CriPodSandboxConfig,
       imageConfig, imageName: imageRef, rootfs: root, sandboxFiles: sandboxFiles(deps.dirs, sandboxId, ns.ipc === NODE),

@@ -39,6 +39,9 @@ export interface RuntimeDeps {
   readonly log: Logger;
   /** The streaming server behind Exec/Attach/PortForward URLs (set once it listens). */
   streaming?: Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
+  /** Settles once the daemon's streaming server listens or failed to (it starts after the CRI
+   *  calls are answered, cri/daemon.ts); Exec, Attach and PortForward wait for it. */
+  streamingStarted?: Promise<unknown>;
   /** Set by UpdateRuntimeConfig (recorded and shown in Status; conf_template is not implemented). */
   podCidr: string;
 }

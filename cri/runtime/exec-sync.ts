@@ -1,10 +1,9 @@
 // ExecSync: run a command in a running container with the container's process settings, collect
 // stdout/stderr (each capped at 16 MiB, like kubelet's limit), return the exit code. A timeout
 // kills the process and fails with DeadlineExceeded. The exec is always deleted afterwards.
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError } from '../../common/index.js';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, randomBytes } from '../../common/index.js';
 import { containerState } from '../store/index.js';
 import { containerSpecPath } from './container-create.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';

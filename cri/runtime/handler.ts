@@ -38,15 +38,44 @@ export function hostInfo(config: HostKeys): ConfiguredHost {
   return { ...host, apparmorEnabled: host.apparmorEnabled && !config.disableApparmor, hugetlbLimits };
 }
 
+/** The load loadHostProfiles scheduled: settles once done; `start` runs it now if not yet begun. */
+let profiles: { readonly done: Promise<void>; readonly start: () => void } | undefined;
+
 /**
- * At daemon start: berth's default AppArmor profile loaded where AppArmor is on (and not turned
- * off by `disable_apparmor`). A failure is logged, not fatal: pods that need the profile then
- * fail with FailedPrecondition, the others run (docs/oci-spec.md).
+ * Berth's default AppArmor profile loaded where AppArmor is on (and not turned off by
+ * `disable_apparmor`), `afterMs` from now: the daemon schedules it after it serves (reading the
+ * host facts loads koffi, ~30 ms a restart need not wait for; cri/daemon.ts). A spec made before
+ * then starts it at once and waits for it (hostProfilesLoaded), so no pod is refused for a
+ * profile not loaded yet. A failure is logged, not fatal: pods that need the profile then fail
+ * with FailedPrecondition, the others run (docs/oci-spec.md).
  */
-export async function loadHostProfiles(config: HostKeys, log: Pick<Logger, 'info' | 'error'>): Promise<void> {
-  const h = hostInfo(config);
-  if (!h.apparmorEnabled) return;
-  await ensureDefaultApparmorProfile(log, { profilesFile: h.apparmorProfilesFile }).catch((err: unknown) => log.error({ err }, 'berth\'s default AppArmor profile could not be loaded'));
+export function loadHostProfiles(config: HostKeys, log: Pick<Logger, 'info' | 'error'>, afterMs = 0): Promise<void> {
+  let run!: () => void;
+  const done = new Promise<void>((resolve) => {
+    run = () => resolve((async () => {
+      const h = hostInfo(config);
+      if (!h.apparmorEnabled) return;
+      await ensureDefaultApparmorProfile(log, { profilesFile: h.apparmorProfilesFile }).catch((err: unknown) => log.error({ err }, 'berth\'s default AppArmor profile could not be loaded'));
+    })());
+  });
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    clearTimeout(timer);
+    run();
+  };
+  const timer = setTimeout(start, afterMs);
+  timer.unref();
+  profiles = { done, start };
+  return done;
+}
+
+/** Resolves once the load loadHostProfiles scheduled is done, starting it now if it has not begun. */
+export function hostProfilesLoaded(): Promise<void> {
+  if (!profiles) return Promise.resolve();
+  profiles.start();
+  return profiles.done;
 }
 
 /**

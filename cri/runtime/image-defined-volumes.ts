@@ -3,11 +3,10 @@
 // container's dir (`volumes/<random>`), filled with what the image has at that path (owners,
 // modes and times kept), and bound read-write at the path. Removed with the container's dir.
 // `ignore_image_defined_volumes = true` turns them off (docs/oci-spec.md, "Image-defined volumes").
-import { randomBytes } from 'node:crypto';
 import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import { chmod, chown, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, joinWithin, type Logger } from '../../common/index.js';
+import { InvalidArgumentError, joinWithin, randomBytes, type Logger } from '../../common/index.js';
 import { cleanContainerPath as clean, resolveInRoot, type CriMount, type PodUserns } from '../oci/index.js';
 
 /** The image config's `Volumes` (an object whose keys are paths), as pulled. */

@@ -2,11 +2,10 @@
 // access still runs pods: the default pause image (deploy/pause/README.md) and a small busybox
 // image for the quickstart demo. Built as a one-layer OCI image (uncompressed tar), written to
 // the content store, unpacked as a snapshot and recorded like a pulled image.
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { NotFoundError } from '../../common/index.js';
+import { createHash, NotFoundError } from '../../common/index.js';
 import type { ImageRecord, ImageService } from '../../image/index.js';
 
 export const BUSYBOX_BINARY = '/usr/bin/busybox';

@@ -34,6 +34,11 @@ export async function removeLeftovers(deps: Deps): Promise<Leftovers> {
   const { store } = deps;
   const known = (id: string) => store.sandboxes.has(id) || store.containers.has(id);
   const found: Leftovers = { sandboxNames: [], containerNames: [], rootfs: [], containerDirs: [], sandboxDirs: [], views: [] };
+  // The four listings side by side (a restart's thread pool is busy: docs/cri.md "Start-up order").
+  const [containerIds, rootPods, statePods, stateNames] = await Promise.all([
+    names(path.join(deps.dirs.root, 'containers')), names(path.join(deps.dirs.root, 'sandboxes')),
+    names(path.join(deps.dirs.state, 'sandboxes')), names(deps.dirs.state),
+  ]);
   for (const [name, id] of store.sandboxNames.entries()) {
     if (store.sandboxes.has(id)) continue;
     await store.sandboxNames.release(name);
@@ -49,18 +54,18 @@ export async function removeLeftovers(deps: Deps): Promise<Leftovers> {
     await deps.images.removeRootfs(id);
     found.rootfs.push(id);
   }
-  for (const id of await names(path.join(deps.dirs.root, 'containers'))) {
+  for (const id of containerIds) {
     if (store.containers.has(id)) continue;
     await rm(containerDir(deps.dirs, id), { recursive: true, force: true });
     found.containerDirs.push(id);
   }
-  const podDirs = new Set([...await names(path.join(deps.dirs.root, 'sandboxes')), ...await names(path.join(deps.dirs.state, 'sandboxes'))]);
+  const podDirs = new Set([...rootPods, ...statePods]);
   for (const id of podDirs) {
     if (store.sandboxes.has(id)) continue;
     await removeSandboxFiles(deps.dirs, id);
     found.sandboxDirs.push(id);
   }
-  for (const name of await names(deps.dirs.state)) {
+  for (const name of stateNames) {
     if (!name.startsWith('view-')) continue;
     const dir = path.join(deps.dirs.state, name);
     unmountAll(dir);

@@ -6,9 +6,8 @@
 // flight: recovery tears down the network of every pod that is not 'complete'); any failure
 // unwinds every earlier step (CleanupStack, own deadline per step), the network only once its
 // ADD has settled. Where the time goes is kept as the record's `timings` (common/phase-clock.ts).
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { CleanupStack, InvalidArgumentError, PhaseClock, faultPoint, settleAll } from '../../common/index.js';
+import { CleanupStack, faultPoint, InvalidArgumentError, PhaseClock, randomBytes, settleAll } from '../../common/index.js';
 import type { runtime } from '../../proto/cri-wire.js';
 import { createNetns, netnsPath, removeNetns } from '../network/index.js';
 import { sandboxSpec, type PodUserns } from '../oci/index.js';
@@ -17,7 +16,7 @@ import {
 } from '../store/index.js';
 import { plainSandboxConfig, sandboxNamespaceOptions } from './convert.js';
 import { CRI_NAMESPACE, type RuntimeDeps } from './deps.js';
-import { hostInfo, taskRuntime } from './handler.js';
+import { hostInfo, hostProfilesLoaded, taskRuntime } from './handler.js';
 import { ensureSandboxImage, ociImageConfig, taskMounts, withRootfsView } from './image-resolve.js';
 import { removeSandboxFiles, setupSandboxFiles } from './sandbox-files.js';
 import { setupNetwork } from './sandbox-network.js';
@@ -174,6 +173,7 @@ export async function runPodSandbox(deps: Deps, req: runtime.v1.RunPodSandboxReq
         await clock.time('wait netns', () => netnsReady); // the pinned user namespace comes with it
         taskRootfs = await clock.time('idmap', () => idmapRootfs(deps.dirs, id, userns, rootfs));
       }
+      await hostProfilesLoaded();
       const spec = await clock.time('spec', () => withRootfsView(rootfs, deps.dirs.state, (root) => sandboxSpec({
         id, config: specConfig, imageConfig: ociImageConfig(image), rootfs: root, ...(netns ? { netnsPath: netns } : {}), sandboxFiles: files,
         ...(userns ? { usernsPath: usernsPath(deps.dirs, id) } : {}),

@@ -1,10 +1,9 @@
 // The StreamingBackend the daemon gives the streaming server: exec runs a process through the
 // task manager (as ExecSync does, but with the client's streams and terminal), attach tees the
 // container's live stdio, port-forward connects inside the pod's network namespace.
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { FailedPreconditionError, type Logger } from '../../common/index.js';
+import { FailedPreconditionError, randomBytes, type Logger } from '../../common/index.js';
 import { bytesToRead } from '../../sys/index.js';
 import { runtime } from '../../proto/cri-wire.js';
 import type {

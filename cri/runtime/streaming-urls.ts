@@ -8,26 +8,27 @@ import type { RuntimeDeps } from './deps.js';
 import { runningContainer } from './streaming-backend.js';
 import { readySandboxNetns } from './streaming-portforward.js';
 
-type Deps = Pick<RuntimeDeps, 'store' | 'streaming'>;
+type Deps = Pick<RuntimeDeps, 'store' | 'streaming' | 'streamingStarted'>;
 
-function server(deps: Deps): NonNullable<RuntimeDeps['streaming']> {
+async function server(deps: Deps): Promise<NonNullable<RuntimeDeps['streaming']>> {
+  if (!deps.streaming) await deps.streamingStarted?.catch(() => undefined);
   if (!deps.streaming) throw new UnavailableError('the streaming server is not running');
   return deps.streaming;
 }
 
-export function execUrl(deps: Deps, id: string, req: CriExecRequest): { url: string } {
+export async function execUrl(deps: Deps, id: string, req: CriExecRequest): Promise<{ url: string }> {
   runningContainer(deps, id);
-  return server(deps).getExecUrl({ ...req, containerId: id });
+  return (await server(deps)).getExecUrl({ ...req, containerId: id });
 }
 
-export function attachUrl(deps: Deps, id: string, req: CriAttachRequest): { url: string } {
+export async function attachUrl(deps: Deps, id: string, req: CriAttachRequest): Promise<{ url: string }> {
   runningContainer(deps, id);
-  return server(deps).getAttachUrl({ ...req, containerId: id });
+  return (await server(deps)).getAttachUrl({ ...req, containerId: id });
 }
 
-export function portForwardUrl(deps: Deps, id: string, req: CriPortForwardRequest): { url: string } {
+export async function portForwardUrl(deps: Deps, id: string, req: CriPortForwardRequest): Promise<{ url: string }> {
   readySandboxNetns(deps, id);
-  return server(deps).getPortForwardUrl({ ...req, podSandboxId: id });
+  return (await server(deps)).getPortForwardUrl({ ...req, podSandboxId: id });
 }
 
 /**

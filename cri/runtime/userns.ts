@@ -12,11 +12,10 @@
 //   pod's root, so files the container makes are owned by ids of its mapping.
 // - CRI volumes that carry uid/gid mappings get an idmapped bind under <state>/cri/userns/<id>/v/.
 // Everything under <state>/cri/userns/<id> goes when the pod is removed.
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { InternalError, InvalidArgumentError, joinWithin, type Logger } from '../../common/index.js';
+import { createHash, InternalError, InvalidArgumentError, joinWithin, type Logger } from '../../common/index.js';
 import { idmappedBind, isMountPoint, mount, runProcess, spawnHelper, unmountAll, type Mount } from '../../sys/index.js';
 import { checkPodUserns, readUserns, type CriMount, type CriNamespaceOption, type IdMap, type PodUserns } from '../oci/index.js';
 

@@ -10,6 +10,11 @@ import { RecordTable } from './record-table.js';
 import type { ContainerRecord, NanoTime, SandboxRecord } from './records.js';
 import { isSet } from './records.js';
 
+/** Bytes an iterator reads per trip while the store loads (classic-level's default, 16 KiB, is a
+ *  trip per 4-5 container records: ~100 trips at 200 pods, each queued behind the start's other
+ *  thread-pool work; docs/cri.md "Start-up order"). */
+const LOAD_BATCH_BYTES = 4 * 1024 * 1024;
+
 export interface StoreOptions {
   log?: Logger;
   /** fsync every write (default true): a record survives a power cut, not only a crash. */
@@ -114,22 +119,29 @@ export class Store {
 
   /** @internal */
   async load(log: Logger): Promise<void> {
-    const skip = (key: string, id: string, reason: string) => {
-      log.warn({ key, id, reason }, 'skipping unreadable store record');
-      this.#skipped.push({ key, id, reason });
-    };
+    // The four tables are read side by side: each read of a batch is a trip through the libuv
+    // thread pool, which the image store and the shim reload keep busy at start. Each keeps its
+    // own skipped records, reported in table order.
     const each = async <T>(prefix: string, decode: (raw: string, id: string) => Decoded<T>, use: (id: string, r: T) => void) => {
-      for await (const [key, raw] of this.#db.iterator(rangeOf(prefix))) {
+      const skipped: SkippedRecord[] = [];
+      for await (const [key, raw] of this.#db.iterator({ ...rangeOf(prefix), highWaterMarkBytes: LOAD_BATCH_BYTES })) {
         const id = key.slice(prefix.length);
         const d = decode(raw, id);
         if (d.ok) use(id, d.record);
-        else skip(key, id, d.reason);
+        else skipped.push({ key, id, reason: d.reason });
       }
+      return skipped;
     };
-    await each(KEYS.sandbox, decodeSandbox, (_id, r) => this.sandboxes.restore(r));
-    await each(KEYS.container, decodeContainer, (_id, r) => this.containers.restore(r));
-    await each(KEYS.sandboxName, decodeName, (name, id) => this.sandboxNames.restore(name, id));
-    await each(KEYS.containerName, decodeName, (name, id) => this.containerNames.restore(name, id));
+    const tables = await Promise.all([
+      each(KEYS.sandbox, decodeSandbox, (_id, r) => this.sandboxes.restore(r)),
+      each(KEYS.container, decodeContainer, (_id, r) => this.containers.restore(r)),
+      each(KEYS.sandboxName, decodeName, (name, id) => this.sandboxNames.restore(name, id)),
+      each(KEYS.containerName, decodeName, (name, id) => this.containerNames.restore(name, id)),
+    ]);
+    for (const s of tables.flat()) {
+      log.warn({ key: s.key, id: s.id, reason: s.reason }, 'skipping unreadable store record');
+      this.#skipped.push(s);
+    }
   }
 
   #unindex(r: ContainerRecord): void {

@@ -1,8 +1,7 @@
 // Single-use tokens for cached streaming requests, as containerd's stream server keeps them:
 // 8 characters of unpadded URL-safe base64 from random bytes, valid for one minute, at most
 // 1000 outstanding. Expired entries are dropped lazily on every insert and lookup.
-import { randomBytes } from 'node:crypto';
-import { BerthError } from '../../common/index.js';
+import { BerthError, randomBytes } from '../../common/index.js';
 
 export interface TokenCacheOptions {
   ttlMs?: number;
