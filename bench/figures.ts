@@ -355,13 +355,16 @@ async function warmRegistry(image: string): Promise<void> {
 export async function pull(d: Daemon, ctx: FigureContext): Promise<Samples> {
   const img = d.client.image;
   await warmRegistry(ctx.bigImage);
+  const cpu0 = d.pid ? cpuMs(d.pid) : 0;
   const t0 = nowMs();
   await img.PullImage({ image: { image: ctx.bigImage } }, { timeoutMs: 300_000 });
   const s = (nowMs() - t0) / 1000;
+  // The daemon's CPU (all its threads) for the pull: on a loaded machine, what decides its rate.
+  const cpu = d.pid ? cpuMs(d.pid) - cpu0 : 0;
   await img.RemoveImage({ image: { image: ctx.bigImage } }).catch((err: unknown) => {
     if (!(isBerthError(err) && err.kind === 'not-found')) throw err;
   });
-  return { pull: [ctx.bigBytes / 1e6 / s] };
+  return { pull: [ctx.bigBytes / 1e6 / s], 'pull-daemon-cpu': [cpu] };
 }
 
 const SETTLE_MS = 3_000;

@@ -115,6 +115,7 @@ export const ROWS: readonly RowDef[] = [
   ...steadyRows(60),
   ...steadyRows(200),
   { id: 'pull', figure: 'pull', title: 'pull + unpack 50 MB, 5 layers', unit: 'MB/s', higherIsBetter: true, target: { op: '>=', value: 1.0 } },
+  { id: 'pull-daemon-cpu', figure: 'pull', title: '  daemon CPU per pull (all its threads)', unit: 'ms' },
   { id: 'floor-runc', figure: 'floor', title: 'floor: `runc run -d` (same rootfs)', unit: 'ms' },
   { id: 'floor-cni', figure: 'floor', title: 'floor: netns + CNI ADD alone', unit: 'ms' },
   { id: 'shim-start', figure: 'shim', title: 'shim `start` → serving (Connect answers), cold: no spare', unit: 'ms', target: { op: '<=', value: 1.5 } },

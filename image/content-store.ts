@@ -3,10 +3,11 @@
 // a failed, interrupted or tampered download never leaves a visible blob. Each blob's disk usage
 // is kept from its commit to its deletion, in the `content` sublevel when there is a db, so
 // ImageFsInfo adds figures up instead of reading the directory (docs/images.md "Disk usage").
+import type { Hash } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, FailedPreconditionError, NotFoundError, randomBytes } from '../common/index.js';
 import { entryUsage, type Usage } from './disk-usage.js';
@@ -138,21 +139,9 @@ export class ContentStore {
     checkDigest(expected.digest, 'expected digest');
     const ingest = path.join(this.ingestDir, `${randomBytes(8).toString('hex')}-${expected.digest.slice(7, 19)}`);
     const hash = createHash('sha256');
-    let size = 0;
     const limit = expected.size !== undefined && expected.size >= 0 ? expected.size : Infinity;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        if (size > limit) {
-          cb(new FailedPreconditionError(`content ${expected.digest}: more than the expected ${limit} bytes`));
-          return;
-        }
-        hash.update(chunk);
-        onBytes?.(chunk.length);
-        cb(null, chunk);
-      },
-    });
     let followed = false;
+    let size = 0;
     try {
       const fh = await fs.open(ingest, 'wx', 0o644);
       try {
@@ -161,7 +150,10 @@ export class ContentStore {
           followed = follow.attach(rh);
           if (!followed) await rh.close();
         }
-        await pipeline(source, counter, batchedWriter(fh, followed ? (n) => follow!.grew(n) : undefined));
+        // One stream step per chunk: count, hash, batch (no Transform in between, docs/images.md).
+        const sink = ingestWriter(fh, { digest: expected.digest, limit, hash, ...(onBytes ? { onBytes } : {}) }, followed ? (n) => follow!.grew(n) : undefined);
+        await pipeline(source, sink);
+        size = sink.size;
       } finally {
         await fh.close();
       }
@@ -207,15 +199,27 @@ export class ContentStore {
 /** The digests of the blobs among a listing of the blobs dir. */
 const digestsOf = (names: readonly string[]): string[] => names.filter((n) => BLOB_NAME.test(n)).map((n) => `sha256:${n}`);
 
+interface IngestCheck {
+  readonly digest: string;
+  /** Most bytes the blob may have (Infinity: unknown). */
+  readonly limit: number;
+  readonly hash: Hash;
+  readonly onBytes?: (n: number) => void;
+}
+
+type IngestWriter = Writable & { readonly size: number };
+
 /**
- * Writes what it is given to `fh` in batches of about WRITE_BATCH bytes, one writev each: a
- * download arrives in network-sized chunks (16-64 KiB), and one write per chunk costs the event
- * loop several times more than the same bytes written in big batches.
+ * Counts, hashes and writes what it is given to `fh`, in batches of about WRITE_BATCH bytes, one
+ * writev each: a download arrives in network-sized chunks (16-64 KiB), and one write per chunk
+ * costs the event loop several times more than the same bytes written in big batches. A byte
+ * past `limit` fails the write before it is hashed or written.
  */
-function batchedWriter(fh: fs.FileHandle, landed?: (total: number) => void): Writable {
+function ingestWriter(fh: fs.FileHandle, check: IngestCheck, landed?: (total: number) => void): IngestWriter {
   let batch: Buffer[] = [];
   let pending = 0;
   let written = 0;
+  let size = 0;
   const flush = async () => {
     const bufs = batch;
     const total = pending;
@@ -226,8 +230,15 @@ function batchedWriter(fh: fs.FileHandle, landed?: (total: number) => void): Wri
     written += total;
     landed?.(written);
   };
-  return new Writable({
+  const w = new Writable({
     write(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      if (size > check.limit) {
+        cb(new FailedPreconditionError(`content ${check.digest}: more than the expected ${check.limit} bytes`));
+        return;
+      }
+      check.hash.update(chunk);
+      check.onBytes?.(chunk.length);
       batch.push(chunk);
       pending += chunk.length;
       if (pending < WRITE_BATCH) cb();
@@ -238,6 +249,7 @@ function batchedWriter(fh: fs.FileHandle, landed?: (total: number) => void): Wri
       else flush().then(() => cb(), cb);
     },
   });
+  return Object.defineProperty(w, 'size', { get: () => size }) as IngestWriter;
 }
 
 export function sha256Of(data: Buffer | string): string {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { KeyedMutex, NotFoundError, randomBytes, settleAll, silentLogger, validateIdentifier, type Logger } from '../common/index.js';
 import { mallocTrim, type Mount } from '../sys/index.js';
+import { fullGc } from './full-gc.js';
 import { exportArchive } from './archive-export.js';
 import { importImages, type ImportOptions } from './archive-import.js';
 import { DEFAULT_ARCHIVE_LIMITS, stageArchive, type ArchiveLimits } from './archive-stage.js';
@@ -40,8 +41,8 @@ export interface ImageServiceOptions {
   unpackWorkerMinBytes?: number;
   /**
    * Gives freed memory back to the kernel once pulls are over (RELEASE_AFTER_MS after the last
-   * one ends, and when the unpack worker stops); default: glibc's malloc_trim (image/syscalls.ts),
-   * false: never. A throw is logged.
+   * one ends, and when the unpack worker stops); default: a full GC (image/full-gc.ts), then
+   * glibc's malloc_trim, false: never. A throw is logged.
    */
   releaseMemory?: (() => void) | false;
   log?: Logger;
@@ -65,7 +66,10 @@ function releaseMemoryFor(o: ImageServiceOptions, log: Logger): (() => void) | u
   return () => {
     try {
       if (given) given();
-      else if (!trimOff) mallocTrim();
+      else if (!trimOff) {
+        fullGc(); // frees the dead buffers first: the trim can only give back what is free
+        mallocTrim();
+      }
     } catch (err) {
       if (given) {
         log.warn({ err }, 'releasing memory after pulls');

@@ -93,9 +93,12 @@ describe('Unpacker (worker thread)', () => {
     let stopped = 0;
     const u = new Unpacker({ script, log: silentLogger, idleMs: 200, onStopped: () => { stopped++; } });
     try {
-      await u.ready();
+      // Everything the apply needs is made first: on a loaded machine that took longer than idleMs.
       const l = await makeLayer([{ name: 'f', content: 'x' }]);
-      expect((await u.apply(await freshDir('idle'), { file: await blobFile(l.data) }, 'gzip')).diffId).toBe(l.diffId);
+      const dir = await freshDir('idle');
+      const file = await blobFile(l.data);
+      await u.ready();
+      expect((await u.apply(dir, { file }, 'gzip')).diffId).toBe(l.diffId);
       expect(u.running).toBe(true);
       expect(stopped).toBe(0);
       const until = Date.now() + 5_000;
