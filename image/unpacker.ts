@@ -140,7 +140,11 @@ export class Unpacker {
       const w = new Worker(this.#o.script!);
       w.unref();
       w.once('online', () => {
-        if (this.#worker === w) this.#online = true;
+        if (this.#worker !== w) return;
+        this.#online = true;
+        // Idle from when it runs: under load a start can take longer than idleMs, and a worker
+        // stopped before it ran failed the ready() waiting for it.
+        if (this.#pending.size === 0) this.#armIdle(w);
       });
       w.on('message', (m: FromWorker) => {
         const p = this.#pending.get(m.id);
@@ -166,7 +170,6 @@ export class Unpacker {
         this.#pending.clear();
       });
       this.#worker = w;
-      this.#armIdle(w);
       return w;
     })().finally(() => {
       this.#starting = undefined;
