@@ -49,15 +49,22 @@ export async function findBundles(stateDir: string, rootDir: string): Promise<Bu
   return bundles;
 }
 
-/** What a bundle says about its shim; `leftover` names why it cannot have one. */
+/** What a bundle says about its shim; `leftover` names why it cannot have one. `marked` says
+ *  which of the names asked for by the caller are in the bundle. */
 export type BundleShim =
-  | { kind: 'shim'; binary: string; address: string | undefined; hasLog: boolean }
+  | { kind: 'shim'; binary: string; address: string | undefined; hasLog: boolean; marked: ReadonlySet<string> }
   | { kind: 'leftover'; reason: string };
 
-export function readBundleShim(b: BundlePaths): BundleShim {
-  const files = listSync(b.path);
-  if (files.length === 0) return { kind: 'leftover', reason: 'bundle is empty or unreadable' };
-  const binary = readBundleFileSync(b, 'shim-binary-path')?.trim();
+/**
+ * The bundle's listing decides which files are read: a file it does not name is not opened (a
+ * failed open throws, and building that error cost more than the read, 400 times per 200-pod
+ * restart; bench/README.md "Restart reload with 200 pods").
+ */
+export function readBundleShim(b: BundlePaths, markers: readonly string[] = []): BundleShim {
+  const files = new Set(listSync(b.path));
+  if (files.size === 0) return { kind: 'leftover', reason: 'bundle is empty or unreadable' };
+  const read = (name: string): string | undefined => (files.has(name) ? readBundleFileSync(b, name) : undefined);
+  const binary = read('shim-binary-path')?.trim();
   if (!binary) return { kind: 'leftover', reason: 'no shim-binary-path (the shim never started)' };
-  return { kind: 'shim', binary, address: readBundleFileSync(b, 'address'), hasLog: files.includes('log') };
+  return { kind: 'shim', binary, address: read('address'), hasLog: files.has('log'), marked: new Set(markers.filter((m) => files.has(m))) };
 }

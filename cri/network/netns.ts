@@ -3,8 +3,8 @@
 // (docs/network.md, docs/cri.md "Pods without a pause process"), so they outlive any process and a
 // restarted daemon finds them by id. Node cannot unshare one of its own threads safely, so
 // util-linux `unshare --net=<file> --ipc=<file> --uts=<file>` makes and pins them.
-import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, joinWithin, validateIdentifier } from '../../common/index.js';
 import { isErrno, readMountInfo, runProcess, umount2, MNT_DETACH } from '../../sys/index.js';
@@ -166,12 +166,12 @@ export async function listNetns(stateDir: string): Promise<NetnsEntry[]> {
     throw e;
   }
   const mounted = new Set(readMountInfo().filter((m) => m.fsType === 'nsfs').map((m) => m.mountPoint));
-  // Side by side: a restart lists every pod's file, and one awaited lstat after another queued
-  // each behind the start's other thread-pool work (docs/cri.md "Start-up order").
-  const entries = await Promise.all(names.sort().map(async (id) => {
+  // Synchronous: a restart lists every pod's file, and each promised lstat queued behind the
+  // start's other thread-pool work for far longer than the lstat takes (docs/cri.md "Start-up order").
+  const entries = names.sort().map((id) => {
     const path = joinWithin(dir, id);
-    return (await lstat(path)).isFile() ? { id, path, pinned: mounted.has(resolved(path)) } : undefined;
-  }));
+    return lstatSync(path).isFile() ? { id, path, pinned: mounted.has(resolved(path)) } : undefined;
+  });
   return entries.filter((e): e is NetnsEntry => e !== undefined);
 }
 

@@ -13,7 +13,7 @@ import { deleteCache, readCache, writeCache } from './cni-cache.js';
 import { ConfigLoader, LOOPBACK_NETWORK, parseConfigList, type NetworkConfigList } from './cni-config.js';
 import { addList, checkList, delList, type ListRun } from './cni-list.js';
 import { parseResult, podIps, type CniInterface, type IpPreference } from './cni-result.js';
-import { deleteIntent, listIntents, readIntent, writeIntent, type IntentNetwork, type NetworkIntent } from './intents.js';
+import { deleteIntent, listIntents, readIntent, readIntentSync, writeIntent, type IntentNetwork, type NetworkIntent } from './intents.js';
 import { isNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { capabilityArgs, cniArgs, validateArgs, type PodNetworkArgs } from './pod-args.js';
 
@@ -178,9 +178,9 @@ export class PodNetworking {
         return false;
       }
     };
-    // Every journal entry read side by side, before the (rare) teardowns: one awaited read after
-    // another cost a restart four thread-pool trips per pod (docs/cri.md "Start-up order").
-    const intents = new Map(await Promise.all([...ids].filter(valid).map(async (id) => [id, await readIntent(this.#stateDir, id)] as const)));
+    // Every journal entry read before the (rare) teardowns, synchronously: a promised read was
+    // four thread-pool trips per pod behind the start's other work (docs/cri.md "Start-up order").
+    const intents = new Map([...ids].filter(valid).map((id) => [id, readIntentSync(this.#stateDir, id)] as const));
     for (const id of [...ids].sort()) {
       if (!valid(id)) {
         // not a name berth makes: unpin the file, nothing else can be ours
