@@ -15,15 +15,13 @@
 // than MAX_UNSENT bytes the client has not read. docs/grpc.md.
 import type { Socket } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
-import type { Logger } from '../../common/index.js';
+import { Code, type Logger } from '../../common/index.js';
 import { ServerStream, STREAM_HIGH_WATER, type GrpcStatus, type MethodDef, type StreamHandler, type StreamSink, type UnaryHandler } from './calls.js';
 import {
   ConnectionError, dataPayload, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, Flag, frame, FRAME_HEADER_LENGTH, FrameReader, FrameType, goawayFrame, H2Error,
   headersFragment, MAX_WINDOW, rstStreamFrame, Setting, settingsFrame, windowUpdateFrame, writeFrameHeader, type Frame,
 } from './frames.js';
 import { BlockDecoder, httpStatusBlock, RESPONSE_HEAD, statusBlock, TRAILERS_OK, type HeaderField } from './hpack.js';
-
-const CODE = { CANCELLED: 1, UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
 
 export interface Route {
   readonly def: MethodDef;
@@ -176,10 +174,6 @@ export class Connection {
   /** The client's preface has arrived (a connection without one is cut after PREFACE_TIMEOUT_MS). */
   get started(): boolean {
     return this.#prefaceSent;
-  }
-
-  get activeStreams(): number {
-    return this.#streams.size;
   }
 
   /** No new streams (GOAWAY); `onIdle` runs once the open ones are done. */
@@ -383,12 +377,12 @@ export class Connection {
     this.#streams.set(id, s);
     if (!route) {
       this.#log.warn({ path }, 'gRPC call of an unknown method');
-      this.finish(s, { code: CODE.UNIMPLEMENTED, message: `unknown method ${path}` });
+      this.finish(s, { code: Code.UNIMPLEMENTED, message: `unknown method ${path}` });
       return;
     }
     if (encoding !== undefined && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
       this.#log.warn({ path, encoding }, 'gRPC call with an unsupported grpc-encoding');
-      this.finish(s, { code: CODE.UNIMPLEMENTED, message: `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)` });
+      this.finish(s, { code: Code.UNIMPLEMENTED, message: `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)` });
       return;
     }
     if (endStream) this.#remoteEnd(s);
@@ -433,7 +427,7 @@ export class Connection {
     if (length > this.#opts.maxReceiveBytes) {
       this.#log.warn({ method: s.route?.method, bytes: length }, 'gRPC call refused: request message past the limit');
       this.#release(s);
-      this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted` });
+      this.finish(s, { code: Code.RESOURCE_EXHAUSTED, message: `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted` });
       return true;
     }
     // The message and its prefix, with room for padding a client might add.
@@ -457,7 +451,7 @@ export class Connection {
     try {
       request = route.def.requestDeserialize(this.#message(s));
     } catch (err) {
-      const status = isStatus(err) ? err : { code: CODE.INTERNAL, message: `cannot decode the request: ${(err as Error).message}` };
+      const status = isStatus(err) ? err : { code: Code.INTERNAL, message: `cannot decode the request: ${(err as Error).message}` };
       this.#log.warn({ method: route.method, code: status.code, err: status.message }, 'gRPC call refused');
       this.finish(s, status);
       return;
@@ -472,7 +466,7 @@ export class Connection {
         route.stream(call);
       } catch (err) {
         this.#log.error({ method: route.method, err }, 'gRPC stream handler threw');
-        call.fail({ code: CODE.UNKNOWN, message: errorText(err) });
+        call.fail({ code: Code.UNKNOWN, message: errorText(err) });
       }
       return;
     }
@@ -480,7 +474,7 @@ export class Connection {
       route.unary!({ method: route.method, request }, (err, response) => this.#answer(s, err, response));
     } catch (err) {
       this.#log.error({ method: route.method, err }, 'gRPC handler threw');
-      this.#answer(s, { code: CODE.UNKNOWN, message: errorText(err) });
+      this.#answer(s, { code: Code.UNKNOWN, message: errorText(err) });
     }
   }
 
@@ -494,16 +488,16 @@ export class Connection {
   /** The one message of a request (gRPC's length-prefixed framing), decompressed. */
   #message(s: H2Stream): Buffer {
     const body = s.received.length === 1 ? s.received[0]! : Buffer.concat(s.received);
-    if (body.length < 5) throw status(CODE.INTERNAL, 'the request carries no message');
+    if (body.length < 5) throw status(Code.INTERNAL, 'the request carries no message');
     const length = body.readUInt32BE(1);
-    if (length > this.#opts.maxReceiveBytes) throw status(CODE.RESOURCE_EXHAUSTED, `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted`);
-    if (body.length !== 5 + length) throw status(CODE.INTERNAL, body.length < 5 + length ? 'the request message is cut short' : 'more than one request message on a unary call');
+    if (length > this.#opts.maxReceiveBytes) throw status(Code.RESOURCE_EXHAUSTED, `request message of ${length} bytes, past the ${this.#opts.maxReceiveBytes} accepted`);
+    if (body.length !== 5 + length) throw status(Code.INTERNAL, body.length < 5 + length ? 'the request message is cut short' : 'more than one request message on a unary call');
     const bytes = body.subarray(5);
     if (body[0] === 0) return bytes;
-    if (body[0] !== 1) throw status(CODE.INTERNAL, `bad message flag ${body[0]}`);
+    if (body[0] !== 1) throw status(Code.INTERNAL, `bad message flag ${body[0]}`);
     if (s.encoding === 'gzip') return capped(() => gunzipSync(bytes, { maxOutputLength: this.#opts.maxReceiveBytes }), this.#opts.maxReceiveBytes);
     if (s.encoding === 'deflate') return capped(() => inflateSync(bytes, { maxOutputLength: this.#opts.maxReceiveBytes }), this.#opts.maxReceiveBytes);
-    throw status(CODE.INTERNAL, 'a compressed message without grpc-encoding');
+    throw status(Code.INTERNAL, 'a compressed message without grpc-encoding');
   }
 
   // ---- writing
@@ -517,7 +511,7 @@ export class Connection {
     s.answered = true;
     this.#handlerDone(s);
     if (s.localDone || this.#closed) return;
-    if (!err && Date.now() > s.deadline) err = { code: CODE.DEADLINE_EXCEEDED, message: 'deadline exceeded before the answer was ready' };
+    if (!err && Date.now() > s.deadline) err = { code: Code.DEADLINE_EXCEEDED, message: 'deadline exceeded before the answer was ready' };
     if (err) {
       this.finish(s, err);
       return;
@@ -527,11 +521,11 @@ export class Connection {
       bytes = s.route!.def.responseSerialize(response ?? {});
     } catch (e) {
       this.#log.error({ method: s.route!.method, err: e }, 'gRPC response cannot be encoded');
-      this.finish(s, { code: CODE.INTERNAL, message: `cannot encode the response: ${(e as Error).message}` });
+      this.finish(s, { code: Code.INTERNAL, message: `cannot encode the response: ${(e as Error).message}` });
       return;
     }
     if (bytes.length > this.#opts.maxSendBytes) {
-      this.finish(s, { code: CODE.RESOURCE_EXHAUSTED, message: `response of ${bytes.length} bytes, past the ${this.#opts.maxSendBytes} sent` });
+      this.finish(s, { code: Code.RESOURCE_EXHAUSTED, message: `response of ${bytes.length} bytes, past the ${this.#opts.maxSendBytes} sent` });
       return;
     }
     const total = 5 + bytes.length;
@@ -698,14 +692,19 @@ export class Connection {
    */
   #write(buf: Buffer, urgent = true): void {
     this.#out.push(buf);
-    if (urgent && !this.#urgent) {
+    if (urgent) {
+      if (this.#urgent) return;
       this.#urgent = true;
-      process.nextTick(() => this.#flush());
+      process.nextTick(this.#flushNow);
+      return;
     }
-    if (this.#flushQueued) return;
+    // an answer already queued takes these along
+    if (this.#urgent || this.#flushQueued) return;
     this.#flushQueued = true;
-    setImmediate(() => this.#flush());
+    setImmediate(this.#flushNow);
   }
+
+  readonly #flushNow = (): void => this.#flush();
 
   #flush(): void {
     this.#flushQueued = false;
@@ -780,8 +779,7 @@ function capped(run: () => Buffer, max: number): Buffer {
     return run();
   } catch (err) {
     const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-    throw status(tooBig ? CODE.RESOURCE_EXHAUSTED : CODE.INTERNAL, tooBig ? `decompressed request past the ${max} bytes accepted` : `cannot decompress the request: ${(err as Error).message}`);
+    throw status(tooBig ? Code.RESOURCE_EXHAUSTED : Code.INTERNAL, tooBig ? `decompressed request past the ${max} bytes accepted` : `cannot decompress the request: ${(err as Error).message}`);
   }
 }
 
-export { CODE as GRPC_CODE };
