@@ -4,7 +4,6 @@
 import './bundle-preload.js';
 import './daemon-memory.js';
 import { existsSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { PhaseClock, createLogger, deferredLogger, toStatus, type DeferredLogger, type Logger } from '../common/index.js';
 import { loadConfig, startDaemon, type ConfigOverrides } from '../cri/index.js';
 import type { LevelWithSilent } from 'pino';
@@ -15,22 +14,11 @@ import { takeSystemdNotifier } from './sd-notify.js';
 /** pino (~20 ms to load) is created this long after the CRI socket serves; records wait till then. */
 const LOGGER_DELAY_MS = 250;
 
-/**
- * V8 counts the external memory (ArrayBuffer backing stores: every network read of a pull is
- * one) allocated since the last full GC against the old generation's limit unless this flag is
- * set, so a 50 MB pull ran 4-7 full mark-compacts of the daemon's heap (a quarter of its CPU);
- * with it, external memory has its own share of V8's global limit (docs/images.md "Pull CPU").
- */
-function tuneGc(): void {
-  setFlagsFromString('--external-memory-accounted-in-global-limit');
-}
-
 async function main(): Promise<void> {
   // Zero is the process's start: `boot` is Node's own start plus reading, compiling and
   // evaluating the bundle, up to here (docs/cri.md "Start-up order").
   const clock = new PhaseClock(0);
   clock.record('boot', 0, performance.now());
-  tuneGc();
   const program = daemonCommand().parse();
   const f = program.opts<DaemonFlags>();
   const file = f.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);

@@ -2,7 +2,7 @@
 // daemon's own code runs (docs/bench.md "Daemon memory").
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { fullGcFunction } from '../image/index.js';
 import { mallocTrim } from '../sys/index.js';
 import { memoryRelease } from './memory-release.js';
 
@@ -23,6 +23,12 @@ Buffer.poolSize = 8 * 1024;
 // whatever command line started the daemon. It also holds for the worker threads started later.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
 
+// V8 counts the external memory (ArrayBuffer backing stores: every network read of a pull is
+// one) allocated since the last full GC against the old generation's limit unless this flag is
+// set, so a 50 MB pull ran 4-7 full mark-compacts of the daemon's heap (a quarter of its CPU);
+// with it, external memory has its own share of V8's global limit (docs/images.md "Pull CPU").
+v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
+
 // After a burst (reads, creates, pulls), the daemon's garbage sits in V8's old generation with the
 // Buffers it holds (their memory is malloc's), until V8 next needs a full GC, which an idle daemon
 // never does: 3 s after 9000 reads the idle daemon had 24 MiB of heap in use where a fresh one has
@@ -34,13 +40,12 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // threshold that grows with the largest block ever freed, at the top of its main heap (the V8 code
 // cache written after a first start left ~7 MiB there). A trim takes 0.2-9 ms
 // (image/image-service.ts measured it after pulls). Without glibc (koffi or the symbol missing) the
-// trims stop; the GC needs `gc`, which `--expose-gc` gives to contexts made after it (not the
-// daemon's own global).
+// trims stop; the GC is image/full-gc.ts's (`gc` fetched without giving it to the daemon's own
+// global), the one the ImageService runs after pulls.
 const CHECK_EVERY_MS = 5_000;
 
-v8.setFlagsFromString('--expose-gc');
 const check = memoryRelease({
-  gc: runInNewContext('gc') as (() => void) | undefined,
+  gc: fullGcFunction(),
   trim: () => void mallocTrim(),
   heapUsed: () => process.memoryUsage().heapUsed,
   now: Date.now,

@@ -8,11 +8,12 @@ import { runInNewContext } from 'node:vm';
 let gc: (() => void) | null | undefined;
 
 /**
- * Runs a full GC of this thread's heap and returns true, or returns false where V8 offers no way
- * (looked up once). `--expose-gc` set now puts `gc` only in contexts made after it: one throwaway
- * context is made to fetch it, the daemon's own global gets nothing.
+ * V8's full GC of this thread's heap, or undefined where V8 offers no way (looked up once; the
+ * daemon's idle release, cli/daemon-memory.ts, uses the same). `--expose-gc` set now puts `gc`
+ * only in contexts made after it: one throwaway context is made to fetch it, the daemon's own
+ * global gets nothing.
  */
-export function fullGc(): boolean {
+export function fullGcFunction(): (() => void) | undefined {
   if (gc === undefined) {
     try {
       setFlagsFromString('--expose-gc');
@@ -22,6 +23,12 @@ export function fullGc(): boolean {
       gc = null;
     }
   }
-  gc?.();
-  return gc !== null;
+  return gc ?? undefined;
+}
+
+/** Runs a full GC of this thread's heap and returns true, or returns false where V8 offers no way. */
+export function fullGc(): boolean {
+  const fn = fullGcFunction();
+  fn?.();
+  return fn !== undefined;
 }

@@ -17,3 +17,4 @@ export type { ImageConfig, Descriptor, Manifest, Index } from './media-types.js'
 export type { ImageDb } from './json-table.js';
 export { imageRootOf, ingestDirOf } from './layout.js';
 export { resolveDirInside } from './safe-resolve.js';
+export { fullGcFunction } from './full-gc.js';
