@@ -87,8 +87,12 @@ describe('CNI plugin contract', () => {
     expect(r).toMatchObject({ ip: '10.77.0.9', additionalIps: ['fd77::9'] });
 
     const adds = await calls();
-    expect(adds.map((c) => `${c.type}:${c.env.CNI_IFNAME}`)).toEqual(['loopback:lo', 'fakeone:eth0', 'faketwo:eth0']);
-    const [lo, one, two] = adds;
+    // The loopback network attaches beside the eth0 list (docs/network.md): the two lists' calls
+    // interleave in any order, each list's chain keeps its own.
+    expect(adds.map((c) => `${c.type}:${c.env.CNI_IFNAME}`).sort()).toEqual(['fakeone:eth0', 'faketwo:eth0', 'loopback:lo']);
+    const lo = adds.find((c) => c.env.CNI_IFNAME === 'lo');
+    const [one, two] = adds.filter((c) => c.env.CNI_IFNAME === 'eth0');
+    expect([one?.type, two?.type]).toEqual(['fakeone', 'faketwo']);
     expect(lo?.conf).toEqual({ cniVersion: '0.3.1', name: 'cni-loopback', type: 'loopback' });
     expect(one?.env).toEqual({
       CNI_COMMAND: 'ADD',
